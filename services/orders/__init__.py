@@ -1,0 +1,1 @@
+"""The orders service: villages' demands through county endorsement to published orders."""

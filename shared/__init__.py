@@ -1,0 +1,1 @@
+"""Code shared by every service: the event contract, messaging guarantees, runtime."""

@@ -1,0 +1,30 @@
+"""Where the CLI finds the broker: --bootstrap, KAFKA_BOOTSTRAP_SERVERS, or the running embedded stack."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from shared.stack.launcher import read_stack_file
+
+
+@dataclass(frozen=True)
+class Connection:
+    bootstrap_servers: str
+    topic_prefix: str
+    embedded: bool
+
+
+def resolve(bootstrap: str | None, topic_prefix: str | None) -> Connection:
+    stack = read_stack_file()
+    if bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        servers = bootstrap or os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        prefix = topic_prefix if topic_prefix is not None else os.environ.get("KAFKA_TOPIC_PREFIX", "")
+        return Connection(servers, prefix, embedded=False)
+    if stack:
+        prefix = topic_prefix if topic_prefix is not None else stack.get("topic_prefix", "")
+        return Connection(stack["bootstrap_servers"], prefix, embedded=True)
+    raise SystemExit(
+        "no broker: pass --bootstrap HOST:PORT, set KAFKA_BOOTSTRAP_SERVERS, or start the embedded stack "
+        "with `expert-teams stack`"
+    )

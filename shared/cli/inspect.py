@@ -1,0 +1,139 @@
+"""Reading the topics for operators: one order's history, dead letters.
+
+"Caught up" is judged by a quiet period with no new records, not by the high watermark:
+the embedded broker (Tansu) reports watermarks that are wrong (docs/tansu.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.cli.connection import Connection
+from shared.client import Observed, TopicObserver
+from shared.topics import SERVICES, all_topics, deadletter, with_prefix
+
+
+async def _read_all(connection: Connection, topics: list[str], idle_s: float) -> TopicObserver:
+    observer = TopicObserver(connection.bootstrap_servers, [with_prefix(connection.topic_prefix, t) for t in topics])
+    await observer.start()
+    await observer.settle(idle_s)
+    return observer
+
+
+def _when(o: Observed) -> datetime:
+    if o.envelope is not None:
+        return o.envelope.time
+    return datetime.fromtimestamp(o.timestamp_ms / 1000, tz=UTC)
+
+
+def _related(seen: list[Observed], key: str) -> list[Observed]:
+    direct = [o for o in seen if o.subject == key or (o.key or b"").decode(errors="replace") == key]
+    correlations = {o.envelope.correlation_id for o in direct if o.envelope}
+    related = [o for o in seen if o.envelope and o.envelope.correlation_id in correlations]
+    unique = {(o.topic, o.partition, o.offset): o for o in [*direct, *related]}
+    return sorted(unique.values(), key=lambda o: (_when(o), o.topic, o.offset))
+
+
+def describe(o: Observed) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "time": _when(o).isoformat(),
+        "topic": o.topic,
+        "ref": f"{o.topic}:{o.partition}:{o.offset}",
+    }
+    if o.envelope is not None:
+        e = o.envelope
+        row |= {"type": e.type, "source": e.source, "id": e.id, "subject": e.subject}
+        row |= {"correlation_id": e.correlation_id, "causation_id": e.causation_id}
+        if e.type == "EventRejected":
+            row["reason"] = f"{e.data.get('reason_code')}: {e.data.get('reason')}"
+    if o.header("dlt.reason"):
+        row["dead_letter"] = {
+            "reason": o.header("dlt.reason"),
+            "rule": o.header("dlt.rule"),
+            "detail": o.header("dlt.detail"),
+            "service": o.header("dlt.service"),
+            "origin": f"{o.header('dlt.origin.topic')}:{o.header('dlt.origin.partition')}:"
+            f"{o.header('dlt.origin.offset')}",
+        }
+    return row
+
+
+def _print_row(row: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(row, ensure_ascii=False))
+        return
+    what = row.get("type", "(not a CloudEvent)")
+    line = f"{row['time'][:23]}  {row['topic']:20} {what:18} {row.get('source', ''):22}"
+    if "reason" in row:
+        line += f"  {row['reason']}"
+    if "dead_letter" in row:
+        dl = row["dead_letter"]
+        line += f"  DEAD LETTER {dl['reason']}{'/' + dl['rule'] if dl['rule'] else ''}: {dl['detail']}"
+    print(line)
+
+
+async def follow(connection: Connection, key: str, *, as_json: bool, tail: bool, idle_s: float) -> None:
+    topics = [t.name for t in all_topics()]
+    observer = await _read_all(connection, topics, idle_s)
+    printed: set[tuple[str, int, int]] = set()
+    try:
+        while True:
+            for o in _related(observer.seen, key):
+                ref = (o.topic, o.partition, o.offset)
+                if ref not in printed:
+                    printed.add(ref)
+                    _print_row(describe(o), as_json)
+            if not tail:
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await observer.stop()
+    if not printed and not as_json:
+        print(f"no events found for {key}")
+
+
+def _deadletter_topics(service: str | None) -> list[str]:
+    return [deadletter(service)] if service else [deadletter(s) for s in SERVICES]
+
+
+async def list_dead_letters(connection: Connection, *, service: str | None, as_json: bool, idle_s: float) -> None:
+    observer = await _read_all(connection, _deadletter_topics(service), idle_s)
+    try:
+        rows = [describe(o) for o in sorted(observer.seen, key=_when)]
+    finally:
+        await observer.stop()
+    for row in rows:
+        if as_json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            dl = row.get("dead_letter", {})
+            rule = f"/{dl['rule']}" if dl.get("rule") else ""
+            print(f"{row['ref']:28} {dl.get('reason', '?')}{rule:24} from {dl.get('origin')}  {dl.get('detail')}")
+    if not rows and not as_json:
+        print("no dead letters")
+
+
+async def show_dead_letter(connection: Connection, ref: str, *, idle_s: float) -> bool:
+    topic = ref.partition(":")[0]
+    observer = await _read_all(connection, [topic.removeprefix(connection.topic_prefix)], idle_s)
+    try:
+        match = [o for o in observer.seen if f"{o.topic}:{o.partition}:{o.offset}" == ref]
+    finally:
+        await observer.stop()
+    if not match:
+        return False
+    o = match[0]
+    print(json.dumps(describe(o), ensure_ascii=False, indent=2))
+    print("headers:")
+    for name, value in o.headers:
+        print(f"  {name}: {value.decode('utf-8', errors='replace')}")
+    print(f"key: {(o.key or b'').decode('utf-8', errors='replace')}")
+    print("original value:")
+    value = o.value or b""
+    try:
+        print(value.decode("utf-8"))
+    except UnicodeDecodeError:
+        print(value.hex())
+    return True

@@ -1,0 +1,244 @@
+"""expert-teams: the operator's and partner developer's command line.
+
+expert-teams stack                      run the embedded stack until Ctrl-C (logs on the console)
+expert-teams demo                       start the stack, play the demo scenario, print what happened
+expert-teams send ...                   send one CloudEvent as a given source
+expert-teams follow ORDER_ID            the events of one order across all topics, in time order
+expert-teams dead-letters list|show     what the services could not process, and why
+expert-teams topics ensure|list         create the topics with their partition counts
+expert-teams contract generate|check    the published JSON Schemas and AsyncAPI document
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from shared.cli.connection import Connection, resolve
+from shared.logging import configure_logging
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        raise SystemExit(2)
+    configure_logging("cli", fmt="console" if sys.stderr.isatty() else "json", level=args.log_level)
+    args.func(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="expert-teams", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--log-level", default="WARNING", help="log level of the CLI itself (default WARNING)")
+    sub = parser.add_subparsers(dest="command")
+
+    def connection_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: env or the running embedded stack)")
+        p.add_argument("--topic-prefix", help="topic prefix of the environment (default: env or stack)")
+
+    p = sub.add_parser("stack", help="run the embedded stack until Ctrl-C")
+    p.add_argument("--services", default=None, help="comma-separated services to run (default: all)")
+    p.set_defaults(func=_cmd_stack)
+
+    p = sub.add_parser("demo", help="start the stack, play the demo scenario, print what happened")
+    p.add_argument("--keep-running", action="store_true", help="leave the stack running after the scenario")
+    p.add_argument("--report", type=Path, default=None, help="also write the final report as JSON here")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser(
+        "send",
+        help="send one CloudEvent",
+        description="Send one CloudEvent, either a whole structured-mode JSON document (--file) or built "
+        "from flags. The topic follows from the event type unless --topic is given.",
+    )
+    connection_args(p)
+    p.add_argument("--file", type=Path, help="a structured-mode CloudEvent JSON document")
+    p.add_argument("--type", help="event type, e.g. DemandSubmitted")
+    p.add_argument("--source", help="the sending system, e.g. /counties/500240")
+    p.add_argument("--subject", help="business key (default: taken from the data)")
+    p.add_argument("--data", help="the event's data as JSON")
+    p.add_argument("--data-file", type=Path, help="the event's data from a JSON file")
+    p.add_argument("--id", help="event id (default: a new UUID)")
+    p.add_argument("--correlation-id", help="correlation id (default: the event id)")
+    p.add_argument("--topic", help="send to this topic instead of the type's topic")
+    p.add_argument("--binary", action="store_true", help="binary content mode (ce_* headers) instead of structured")
+    p.set_defaults(func=_cmd_send)
+
+    p = sub.add_parser("follow", help="the events of one order (or any business key) across topics")
+    connection_args(p)
+    p.add_argument("key", help="order id or other business key (subject)")
+    p.add_argument("--json", action="store_true", help="print JSON lines (for auditors and scripts)")
+    p.add_argument("--tail", action="store_true", help="keep following new events until Ctrl-C")
+    p.add_argument("--idle", type=float, default=1.5, help="seconds without new records that end the read")
+    p.set_defaults(func=_cmd_follow)
+
+    p = sub.add_parser("dead-letters", help="list or show dead letters")
+    dl = p.add_subparsers(dest="action", required=True)
+    q = dl.add_parser("list", help="list dead letters with their reasons")
+    connection_args(q)
+    q.add_argument("--service", help="only this service's dead letters")
+    q.add_argument("--json", action="store_true")
+    q.add_argument("--idle", type=float, default=1.5)
+    q.set_defaults(func=_cmd_dead_letters_list)
+    q = dl.add_parser("show", help="show one dead letter: origin, reason, headers and original bytes")
+    connection_args(q)
+    q.add_argument("ref", help="TOPIC:PARTITION:OFFSET of the dead letter, as `list` prints it")
+    q.add_argument("--idle", type=float, default=1.5)
+    q.set_defaults(func=_cmd_dead_letters_show)
+
+    p = sub.add_parser("topics", help="create or list the programme's topics")
+    tp = p.add_subparsers(dest="action", required=True)
+    q = tp.add_parser("ensure", help="create missing topics with their partition counts")
+    connection_args(q)
+    q.add_argument("--partitions", type=int, default=6)
+    q.add_argument("--replication-factor", type=int, default=1)
+    q.set_defaults(func=_cmd_topics_ensure)
+    q = tp.add_parser("list", help="the topics and what they carry")
+    q.set_defaults(func=_cmd_topics_list)
+
+    p = sub.add_parser("contract", help="the published event contract (JSON Schemas, AsyncAPI)")
+    ct = p.add_subparsers(dest="action", required=True)
+    ct.add_parser("generate", help="regenerate docs/contract from the code").set_defaults(func=_cmd_contract_generate)
+    ct.add_parser("check", help="fail if docs/contract differs from the code").set_defaults(func=_cmd_contract_check)
+    return parser
+
+
+# ---- stack and demo -----------------------------------------------------------------------------
+
+
+def _cmd_stack(args: argparse.Namespace) -> None:
+    from shared.stack.launcher import RUNNABLE_SERVICES, Stack
+
+    services = tuple(args.services.split(",")) if args.services else RUNNABLE_SERVICES
+    configure_logging("stack", fmt="console" if sys.stderr.isatty() else "json", level="INFO")
+    stack = Stack(services=services, logs_to_console=True)
+    _stop_on_signals()
+    try:
+        stack.start()
+        print(f"stack ready: Kafka at {stack.bootstrap_servers}; Ctrl-C stops everything", file=sys.stderr)
+        while all(p.process.poll() is None for p in stack.processes.values()):
+            time.sleep(0.5)
+        print("a service exited; stopping the stack", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from shared.scenario.demo import run_demo
+
+    configure_logging("demo", fmt="console" if sys.stderr.isatty() else "json", level="WARNING")
+    _stop_on_signals()
+    raise SystemExit(run_demo(keep_running=args.keep_running, report_path=args.report))
+
+
+def _stop_on_signals() -> None:
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+# ---- send ---------------------------------------------------------------------------------------
+
+
+def _cmd_send(args: argparse.Namespace) -> None:
+    from shared.cli.send import build_envelope, send
+
+    connection = resolve(args.bootstrap, args.topic_prefix)
+    envelope = build_envelope(args)
+    asyncio.run(send(connection, envelope, topic=args.topic, binary=args.binary))
+    print(json.dumps({"sent": envelope.id, "type": envelope.type, "subject": envelope.subject}, ensure_ascii=False))
+
+
+# ---- follow and dead letters --------------------------------------------------------------------
+
+
+def _cmd_follow(args: argparse.Namespace) -> None:
+    from shared.cli.inspect import follow
+
+    connection = resolve(args.bootstrap, args.topic_prefix)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(follow(connection, args.key, as_json=args.json, tail=args.tail, idle_s=args.idle))
+
+
+def _cmd_dead_letters_list(args: argparse.Namespace) -> None:
+    from shared.cli.inspect import list_dead_letters
+
+    connection = resolve(args.bootstrap, args.topic_prefix)
+    asyncio.run(list_dead_letters(connection, service=args.service, as_json=args.json, idle_s=args.idle))
+
+
+def _cmd_dead_letters_show(args: argparse.Namespace) -> None:
+    from shared.cli.inspect import show_dead_letter
+
+    connection = resolve(args.bootstrap, args.topic_prefix)
+    found = asyncio.run(show_dead_letter(connection, args.ref, idle_s=args.idle))
+    if not found:
+        raise SystemExit(f"no dead letter at {args.ref}")
+
+
+# ---- topics and contract ------------------------------------------------------------------------
+
+
+def _cmd_topics_ensure(args: argparse.Namespace) -> None:
+    from shared.messaging.kafka import ensure_topics
+    from shared.topics import all_topics
+
+    connection: Connection = resolve(args.bootstrap, args.topic_prefix)
+    created = asyncio.run(
+        ensure_topics(
+            connection.bootstrap_servers,
+            all_topics(args.partitions),
+            prefix=connection.topic_prefix,
+            replication_factor=args.replication_factor,
+        )
+    )
+    print(json.dumps({"created": created}))
+
+
+def _cmd_topics_list(args: argparse.Namespace) -> None:
+    from shared.topics import all_topics
+
+    for spec in all_topics():
+        print(f"{spec.name:24} {spec.partitions:3} partitions  {spec.purpose}")
+
+
+def _definitions() -> Any:
+    from services.catalog import DEFINITIONS
+
+    return DEFINITIONS
+
+
+def _cmd_contract_generate(args: argparse.Namespace) -> None:
+    from shared.contract.documents import write
+
+    for path in write(_definitions()):
+        print(path)
+
+
+def _cmd_contract_check(args: argparse.Namespace) -> None:
+    from shared.contract.documents import differences
+
+    problems = differences(_definitions())
+    if problems:
+        print("docs/contract differs from the code; run `expert-teams contract generate`:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(1)
+    print("contract documents match the code")
+
+
+if __name__ == "__main__":
+    main()

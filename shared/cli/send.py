@@ -1,0 +1,54 @@
+"""`expert-teams send`: one CloudEvent, from a file or from flags."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.cli.connection import Connection
+from shared.client import ProgrammeClient
+from shared.contract.envelope import STRUCTURED_CONTENT_TYPE, Envelope, EnvelopeError, new_envelope, parse_record
+from shared.contract.registry import REGISTRY
+
+
+def build_envelope(args: argparse.Namespace) -> Envelope:
+    if args.file:
+        try:
+            return parse_record(args.file.read_bytes(), [("content-type", STRUCTURED_CONTENT_TYPE.encode())], None)
+        except EnvelopeError as exc:
+            raise SystemExit(f"{args.file} is not a usable CloudEvent: {exc.detail}") from exc
+    if not (args.type and args.source and (args.data or args.data_file)):
+        raise SystemExit("give --file, or all of --type, --source and --data/--data-file")
+    data: Any = json.loads(args.data_file.read_text(encoding="utf-8") if args.data_file else args.data)
+    if not isinstance(data, dict):
+        raise SystemExit("the data must be a JSON object")
+    spec = REGISTRY.get(args.type)
+    subject = args.subject
+    if subject is None:
+        if spec is None:
+            raise SystemExit(f"unknown type {args.type}: give --subject (and --topic)")
+        try:
+            subject = spec.model.model_validate(data).subject()
+        except ValidationError as exc:
+            raise SystemExit(
+                f"the data is not a valid {args.type} ({exc.error_count()} errors); give --subject to send it anyway"
+            ) from exc
+    return new_envelope(
+        source=args.source,
+        type=args.type,
+        subject=subject,
+        data=data,
+        time=datetime.now(UTC),
+        correlation_id=args.correlation_id,
+        event_id=args.id,
+        dataschema=spec.dataschema if spec else None,
+    )
+
+
+async def send(connection: Connection, envelope: Envelope, *, topic: str | None, binary: bool) -> None:
+    async with ProgrammeClient(connection.bootstrap_servers, topic_prefix=connection.topic_prefix) as client:
+        await client.send_envelope(envelope, topic=topic, binary=binary)

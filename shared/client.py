@@ -1,0 +1,262 @@
+"""A partner-side client: what a county system, the bureau's portal, the demo and the tests
+use to send CloudEvents to the programme and to watch what comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from shared.clock import Clock, SystemClock
+from shared.contract.envelope import (
+    STRUCTURED_CONTENT_TYPE,
+    Envelope,
+    EnvelopeError,
+    new_envelope,
+    parse_record,
+)
+from shared.contract.events.base import EventData
+from shared.contract.registry import REGISTRY
+from shared.messaging.kafka import start_with_retry
+from shared.topics import with_prefix
+
+
+def envelope_for(
+    data: EventData,
+    *,
+    source: str,
+    time: datetime,
+    correlation_id: str | None = None,
+    event_id: str | None = None,
+) -> Envelope:
+    spec = REGISTRY.for_model(type(data))
+    return new_envelope(
+        source=source,
+        type=spec.type,
+        subject=data.subject(),
+        data=data.model_dump(mode="json"),
+        time=time,
+        correlation_id=correlation_id,
+        event_id=event_id,
+        dataschema=spec.dataschema,
+    )
+
+
+def binary_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
+    """CloudEvents binary content mode: attributes as `ce_*` headers."""
+    headers = [("content-type", b"application/json")]
+    for name, value in envelope.to_attributes().items():
+        if name == "datacontenttype":
+            continue
+        text = value.isoformat() if isinstance(value, datetime) else str(value)
+        headers.append((f"ce_{name}", text.encode()))
+    return headers
+
+
+class ProgrammeClient:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        topic_prefix: str = "",
+        enable_idempotence: bool = False,
+        clock: Clock | None = None,
+    ) -> None:
+        self.topic_prefix = topic_prefix
+        self.clock = clock or SystemClock()
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            client_id="expert-teams-client",
+            acks="all",
+            enable_idempotence=enable_idempotence,
+            linger_ms=0,
+        )
+
+    async def start(self) -> ProgrammeClient:
+        await start_with_retry(self._producer.start, "client producer")
+        return self
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def __aenter__(self) -> ProgrammeClient:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def topic(self, logical: str) -> str:
+        return with_prefix(self.topic_prefix, logical)
+
+    async def send(
+        self,
+        data: EventData,
+        *,
+        source: str,
+        correlation_id: str | None = None,
+        event_id: str | None = None,
+        binary: bool = False,
+    ) -> Envelope:
+        """Send one event as `source`, to the topic the registry names for its type."""
+        envelope = envelope_for(
+            data, source=source, time=self.clock.now(), correlation_id=correlation_id, event_id=event_id
+        )
+        await self.send_envelope(envelope, binary=binary)
+        return envelope
+
+    async def send_envelope(self, envelope: Envelope, *, topic: str | None = None, binary: bool = False) -> None:
+        spec = REGISTRY.get(envelope.type)
+        if topic is None:
+            if spec is None:
+                raise ValueError(f"unknown event type {envelope.type}; give the topic explicitly")
+            topic = spec.topic
+        if binary:
+            import json
+
+            value = json.dumps(dict(envelope.data), ensure_ascii=False).encode()
+            headers = binary_headers(envelope)
+        else:
+            value = envelope.to_structured_json()
+            headers = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
+        await self.send_raw(self.topic(topic), value, key=envelope.subject.encode(), headers=headers)
+
+    async def send_raw(
+        self, topic: str, value: bytes | None, *, key: bytes | None = None, headers: Iterable[tuple[str, bytes]] = ()
+    ) -> None:
+        await self._producer.send_and_wait(topic, value, key=key, headers=list(headers))
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    timestamp_ms: int
+    seen_at: float
+    envelope: Envelope | None
+
+    @property
+    def type(self) -> str | None:
+        return self.envelope.type if self.envelope else None
+
+    @property
+    def subject(self) -> str | None:
+        return self.envelope.subject if self.envelope else None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return dict(self.envelope.data) if self.envelope else {}
+
+    def header(self, name: str) -> str | None:
+        found = None
+        for header, value in self.headers:
+            if header == name:
+                found = value.decode("utf-8", errors="replace")
+        return found
+
+
+class TopicObserver:
+    """Reads topics from the beginning without a consumer group and keeps what it saw."""
+
+    def __init__(self, bootstrap_servers: str, topics: Iterable[str], *, fetch_max_wait_ms: int = 20) -> None:
+        self._topics = list(topics)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=fetch_max_wait_ms,
+            client_id="expert-teams-observer",
+        )
+        self.seen: list[Observed] = []
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> TopicObserver:
+        await start_with_retry(self._consumer.start, "observer")
+        partitions = []
+        for topic in self._topics:
+            for partition in sorted(self._consumer.partitions_for_topic(topic) or await self._partitions(topic)):
+                partitions.append(TopicPartition(topic, partition))
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_beginning(*partitions)
+        self._task = asyncio.create_task(self._run(), name="topic-observer")
+        return self
+
+    async def _partitions(self, topic: str) -> set[int]:
+        for _ in range(50):
+            await self._consumer._client.force_metadata_update()
+            found = self._consumer.partitions_for_topic(topic)
+            if found:
+                return set(found)
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"topic {topic} does not exist")
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=100, max_records=1000)
+            if not batches:
+                continue
+            now = time.monotonic()
+            async with self._changed:
+                for records in batches.values():
+                    for r in records:
+                        headers = tuple((h, v or b"") for h, v in (r.headers or ()))
+                        envelope = None
+                        with contextlib.suppress(EnvelopeError):
+                            envelope = parse_record(r.value, headers, r.key)
+                        self.seen.append(
+                            Observed(
+                                r.topic, r.partition, r.offset, r.key, r.value, headers, r.timestamp, now, envelope
+                            )
+                        )
+                self._changed.notify_all()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self._consumer.stop()
+
+    async def __aenter__(self) -> TopicObserver:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def matching(self, predicate: Callable[[Observed], bool]) -> list[Observed]:
+        return [o for o in self.seen if predicate(o)]
+
+    async def wait_for(
+        self, predicate: Callable[[Observed], bool], *, count: int = 1, timeout_s: float = 20.0
+    ) -> list[Observed]:
+        """Wait until at least `count` observed messages match; return them all."""
+
+        def enough() -> bool:
+            return len(self.matching(predicate)) >= count
+
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(enough), timeout=timeout_s)
+            except TimeoutError:
+                found = len(self.matching(predicate))
+                raise TimeoutError(f"saw {found} of {count} expected messages within {timeout_s}s") from None
+        return self.matching(predicate)
+
+    async def settle(self, quiet_s: float = 0.5) -> None:
+        """Wait until nothing new arrived for `quiet_s` (to prove that something did NOT happen)."""
+        last = len(self.seen)
+        while True:
+            await asyncio.sleep(quiet_s)
+            if len(self.seen) == last:
+                return
+            last = len(self.seen)

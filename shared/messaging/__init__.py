@@ -1,0 +1,1 @@
+"""Reliable messaging: inbox (effectively-once), outbox (atomic state + events), dead letters."""

@@ -1,0 +1,380 @@
+"""The consumer pipeline every service runs: parse, authorize, validate, deduplicate, apply.
+
+A batch of records is processed in ONE database transaction, each record inside its own
+savepoint: the inbox row, the state change and the outgoing events (outbox) of a record
+commit together, and the batch's offsets are committed to Kafka only after that
+transaction has committed. Whatever a record's fate, the pipeline records it durably:
+
+    applied        state changed, events in the outbox
+    duplicate      (source, id) already in the inbox: nothing happens, nothing is emitted
+    ignored        another service's event this service does not consume
+    rejected       a business rule refused it: dead letter + EventRejected to the sender
+    dead-lettered  not JSON / not a CloudEvent / unknown type / unauthorized / schema violation /
+                   handler error after bounded retries: dead letter (+ EventRejected when the
+                   sender is known)
+
+A database or broker outage is not the message's fault: the batch rolls back, nothing is
+committed, and the whole batch is redelivered after a backoff (TransientFailure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from pydantic import BaseModel, ValidationError
+
+from shared.clock import Clock
+from shared.contract.authorization import SourcePolicy
+from shared.contract.envelope import Envelope, EnvelopeError, new_envelope, parse_record
+from shared.contract.events.base import EventData
+from shared.contract.events.system import EventRejected
+from shared.contract.registry import REGISTRY, EventRegistry, service_source
+from shared.db.types import Connection
+from shared.rules import RuleBroken
+from shared.topics import REJECTIONS, deadletter, with_prefix
+
+from . import inbox, outbox
+from .deadletter import DeadLetter, dead_letter_message, record_dead_letter
+from .records import Record
+
+log = structlog.get_logger("shared.messaging.consumer")
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+
+
+class TransientFailure(Exception):
+    """The database (or broker) is unreachable: roll back and redeliver the whole batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """One line for the operator, written after the transaction commits."""
+
+    message: str
+    fields: Mapping[str, Any]
+
+
+class MessageContext:
+    """What a handler gets besides its typed data: the connection (one transaction), the
+    incoming envelope, the clock, and `emit` to add outgoing events to the outbox."""
+
+    def __init__(
+        self,
+        *,
+        conn: Connection,
+        envelope: Envelope,
+        service: str,
+        clock: Clock,
+        registry: EventRegistry,
+        topic_prefix: str,
+    ) -> None:
+        self.conn = conn
+        self.envelope = envelope
+        self.service = service
+        self.clock = clock
+        self._registry = registry
+        self._topic_prefix = topic_prefix
+        self.emitted: list[outbox.OutboxMessage] = []
+        self.notes: list[Note] = []
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def emit(self, data: EventData) -> Envelope:
+        spec = self._registry.for_model(type(data))
+        envelope = new_envelope(
+            source=service_source(self.service),
+            type=spec.type,
+            subject=data.subject(),
+            data=data.model_dump(mode="json"),
+            time=self.clock.now(),
+            correlation_id=self.envelope.correlation_id,
+            causation_id=self.envelope.id,
+            dataschema=spec.dataschema,
+        )
+        self.emitted.append(outbox.OutboxMessage.for_event(with_prefix(self._topic_prefix, spec.topic), envelope))
+        return envelope
+
+    def note(self, message: str, **fields: Any) -> None:
+        self.notes.append(Note(message, fields))
+
+
+Handler = Callable[[MessageContext, Any], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """The event types a service handles on one (logical) topic.
+
+    On the service's own inbound topic (`strict=True`) a type without a handler is an
+    error and is dead-lettered; on other services' event topics it is simply not ours."""
+
+    topic: str
+    handlers: Mapping[str, Handler]
+    strict: bool = False
+
+
+@dataclass(slots=True)
+class _Outcome:
+    kind: str
+    record: Record
+    envelope: Envelope | None = None
+    notes: list[Note] = field(default_factory=list)
+    letter: DeadLetter | None = None
+    error: BaseException | None = None
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        service: str,
+        pool: asyncpg.Pool[Any],
+        subscriptions: Sequence[Subscription],
+        clock: Clock,
+        source_policy: SourcePolicy | None = None,
+        registry: EventRegistry = REGISTRY,
+        topic_prefix: str = "",
+        max_attempts: int = 3,
+        retry_backoff_s: float = 0.2,
+    ) -> None:
+        self.service = service
+        self._pool = pool
+        self._routes = {with_prefix(topic_prefix, s.topic): s for s in subscriptions}
+        self._clock = clock
+        self._policy = source_policy or SourcePolicy.from_env(registry)
+        self._registry = registry
+        self._prefix = topic_prefix
+        self._max_attempts = max(1, max_attempts)
+        self._retry_backoff_s = retry_backoff_s
+        self._deadletter_topic = with_prefix(topic_prefix, deadletter(service))
+        self._rejections_topic = with_prefix(topic_prefix, REJECTIONS)
+        self.counts: dict[str, int] = {}
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._routes)
+
+    async def process_batch(self, records: Sequence[Record]) -> None:
+        """Apply a batch in one transaction; raise TransientFailure to have it redelivered."""
+        outcomes: list[_Outcome] = []
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                for record in records:
+                    outcomes.append(await self._process(conn, record))
+        except TRANSIENT_ERRORS as exc:
+            raise TransientFailure(f"{type(exc).__name__}: {exc}") from exc
+        for outcome in outcomes:
+            self.counts[outcome.kind] = self.counts.get(outcome.kind, 0) + 1
+            self._log(outcome)
+
+    async def _process(self, conn: Connection, record: Record) -> _Outcome:
+        subscription = self._routes.get(record.topic)
+        try:
+            envelope = parse_record(record.value, record.headers, record.key)
+        except EnvelopeError as exc:
+            return await self._dead_letter(conn, record, None, DeadLetter(exc.reason, exc.detail))
+
+        handler = subscription.handlers.get(envelope.type) if subscription else None
+        if handler is None and not (subscription and subscription.strict):
+            return _Outcome("ignored", record, envelope)
+
+        claim = await inbox.claim(conn, envelope, record)
+        if claim is inbox.Claim.DUPLICATE:
+            return _Outcome("duplicate", record, envelope)
+        if claim is inbox.Claim.CONFLICT:
+            detail = f"event id {envelope.id!r} from {envelope.source} was already used for different content"
+            return await self._refuse(conn, record, envelope, DeadLetter("id_reused", detail), claimed=False)
+        if handler is None:
+            detail = f"{envelope.type!r} is not an event type accepted on {record.topic}"
+            return await self._refuse(conn, record, envelope, DeadLetter("unknown_type", detail))
+        if not self._policy.allows(envelope.type, envelope.source):
+            allowed = ", ".join(self._policy.senders(envelope.type)) or "nobody"
+            detail = f"source {envelope.source!r} may not send {envelope.type} (allowed: {allowed})"
+            return await self._refuse(conn, record, envelope, DeadLetter("unauthorized_source", detail))
+        try:
+            data = self._validate(envelope)
+        except _SchemaViolation as exc:
+            return await self._refuse(conn, record, envelope, DeadLetter("schema_violation", str(exc)))
+        return await self._apply(conn, record, envelope, handler, data)
+
+    def _validate(self, envelope: Envelope) -> EventData:
+        spec = self._registry[envelope.type]
+        if envelope.dataschema and envelope.dataschema != spec.dataschema:
+            raise _SchemaViolation(
+                f"dataschema {envelope.dataschema!r} is not supported; this service reads {spec.dataschema}"
+            )
+        try:
+            data = spec.model.model_validate(envelope.data)
+        except ValidationError as exc:
+            raise _SchemaViolation(_summarize(exc)) from exc
+        if data.subject() != envelope.subject:
+            raise _SchemaViolation(
+                f"subject {envelope.subject!r} does not match the event's business key {data.subject()!r}"
+            )
+        return data
+
+    async def _apply(
+        self,
+        conn: Connection,
+        record: Record,
+        envelope: Envelope,
+        handler: Handler,
+        data: BaseModel,
+    ) -> _Outcome:
+        for attempt in range(1, self._max_attempts + 1):
+            context = MessageContext(
+                conn=conn,
+                envelope=envelope,
+                service=self.service,
+                clock=self._clock,
+                registry=self._registry,
+                topic_prefix=self._prefix,
+            )
+            try:
+                async with conn.transaction():
+                    await handler(context, data)
+                    await outbox.append(conn, context.emitted)
+                return _Outcome("applied", record, envelope, notes=context.notes)
+            except RuleBroken as rejection:
+                letter = DeadLetter("business_rule", rejection.reason, rule=rejection.rule)
+                return await self._refuse(conn, record, envelope, letter)
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:
+                if attempt == self._max_attempts:
+                    letter = DeadLetter("handler_error", f"{type(exc).__name__}: {exc} (after {attempt} attempts)")
+                    outcome = await self._refuse(conn, record, envelope, letter)
+                    outcome.error = exc
+                    return outcome
+                log.warning(
+                    "handler failed; retrying",
+                    service=self.service,
+                    event_type=envelope.type,
+                    event_id=envelope.id,
+                    subject=envelope.subject,
+                    correlation_id=envelope.correlation_id,
+                    attempt=attempt,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                await asyncio.sleep(self._retry_backoff_s * attempt)
+        raise AssertionError("unreachable")
+
+    async def _refuse(
+        self,
+        conn: Connection,
+        record: Record,
+        envelope: Envelope,
+        letter: DeadLetter,
+        *,
+        claimed: bool = True,
+    ) -> _Outcome:
+        """Dead-letter a parsed event and answer its sender with EventRejected."""
+        outcome = await self._dead_letter(conn, record, envelope, letter)
+        if outcome.kind == "duplicate":
+            return outcome
+        if claimed:
+            kind = "rejected" if letter.reason == "business_rule" else "dead_lettered"
+            await inbox.set_outcome(conn, envelope, kind, letter.rule or letter.reason)
+        answer = EventRejected(
+            rejected_event_id=envelope.id[:120],
+            rejected_event_type=envelope.type[:120],
+            rejected_source=envelope.source[:120],
+            rejected_subject=envelope.subject[:120] or None,
+            reason_code=letter.rule or letter.reason,
+            reason=letter.detail[:4000] or letter.reason,
+            service=self.service,
+            rejected_at=self._clock.now(),
+        )
+        rejection = new_envelope(
+            source=service_source(self.service),
+            type=EventRejected.EVENT_TYPE,
+            subject=answer.subject(),
+            data=answer.model_dump(mode="json"),
+            time=self._clock.now(),
+            correlation_id=envelope.correlation_id,
+            causation_id=envelope.id,
+            dataschema=self._registry[EventRejected.EVENT_TYPE].dataschema,
+        )
+        await outbox.append(conn, [outbox.OutboxMessage.for_event(self._rejections_topic, rejection)])
+        outcome.kind = "rejected" if letter.reason == "business_rule" else "dead_lettered"
+        return outcome
+
+    async def _dead_letter(
+        self, conn: Connection, record: Record, envelope: Envelope | None, letter: DeadLetter
+    ) -> _Outcome:
+        if not await record_dead_letter(conn, record, letter, envelope):
+            return _Outcome("duplicate", record, envelope)
+        message = dead_letter_message(
+            record, letter, service=self.service, topic=self._deadletter_topic, at=self._clock.now()
+        )
+        await outbox.append(conn, [message])
+        return _Outcome("dead_lettered", record, envelope, letter=letter)
+
+    def _log(self, outcome: _Outcome) -> None:
+        envelope = outcome.envelope
+        bound = log.bind(service=self.service)
+        if envelope is not None:
+            bound = bound.bind(
+                event_type=envelope.type,
+                event_id=envelope.id,
+                subject=envelope.subject,
+                correlation_id=envelope.correlation_id,
+                source=envelope.source,
+            )
+        if outcome.kind == "applied":
+            for note in outcome.notes:
+                bound.info(note.message, **note.fields)
+            if not outcome.notes:
+                bound.info("event applied")
+        elif outcome.kind == "duplicate":
+            bound.info("duplicate delivery ignored: already processed", origin=outcome.record.origin)
+        elif outcome.kind == "ignored":
+            bound.debug("event not consumed by this service", origin=outcome.record.origin)
+        elif outcome.letter is not None:
+            letter = outcome.letter
+            fields: dict[str, Any] = {
+                "reason": letter.reason,
+                "detail": letter.detail,
+                "origin": outcome.record.origin,
+            }
+            if letter.rule:
+                fields["rule"] = letter.rule
+            if outcome.error is not None:
+                bound.error("handler failed on every retry; event dead-lettered", exc_info=outcome.error, **fields)
+            elif outcome.kind == "rejected":
+                bound.warning("event rejected by a programme rule; sender answered", **fields)
+            else:
+                bound.warning("message dead-lettered", **fields)
+
+
+class _SchemaViolation(Exception):
+    pass
+
+
+def _summarize(exc: ValidationError, limit: int = 5) -> str:
+    parts = []
+    for error in exc.errors()[:limit]:
+        where = ".".join(str(p) for p in error["loc"]) or "data"
+        parts.append(f"{where}: {error['msg']}")
+    more = exc.error_count() - limit
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)

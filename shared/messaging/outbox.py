@@ -1,0 +1,71 @@
+"""The transactional outbox: messages are rows written in the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shared.contract.envelope import STRUCTURED_CONTENT_TYPE, Envelope
+from shared.db.types import Connection
+
+NOTIFY_CHANNEL = "outbox"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+    event_id: str | None = None
+    event_type: str | None = None
+    subject: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+    @classmethod
+    def for_event(cls, topic: str, envelope: Envelope) -> OutboxMessage:
+        """A CloudEvent in structured mode, keyed by its subject."""
+        return cls(
+            topic=topic,
+            key=envelope.subject.encode(),
+            value=envelope.to_structured_json(),
+            headers=(("content-type", STRUCTURED_CONTENT_TYPE.encode()),),
+            event_id=envelope.id,
+            event_type=envelope.type,
+            subject=envelope.subject,
+            correlation_id=envelope.correlation_id,
+            causation_id=envelope.causation_id,
+        )
+
+
+_INSERT = """
+INSERT INTO outbox (topic, kafka_key, value, header_names, header_values,
+                    event_id, event_type, subject, correlation_id, causation_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+"""
+
+
+async def append(conn: Connection, messages: Sequence[OutboxMessage]) -> None:
+    """Write messages in the current transaction; the relay is woken when it commits."""
+    if not messages:
+        return
+    await conn.executemany(
+        _INSERT,
+        [
+            (
+                m.topic,
+                m.key,
+                m.value,
+                [name for name, _ in m.headers],
+                [value for _, value in m.headers],
+                m.event_id,
+                m.event_type,
+                m.subject,
+                m.correlation_id,
+                m.causation_id,
+            )
+            for m in messages
+        ],
+    )
+    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)

@@ -1,0 +1,143 @@
+"""The outbox relay: publishes committed outbox rows to Kafka, in order, and marks them sent.
+
+- Order: rows are read by `seq`; one relay per database holds an advisory lock, so replicas
+  of a service never publish concurrently (per-key order = commit order).
+- Prompt: the writer's `pg_notify('outbox')` wakes the relay at commit; a poll every
+  `poll_interval_s` covers a lost notification.
+- Batches: up to `batch_size` rows are handed to the producer at once and awaited together.
+- At least once: a crash between the broker's ack and the UPDATE republishes those rows;
+  consumers drop the copies by (source, id) in their inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from .outbox import NOTIFY_CHANNEL
+
+log = structlog.get_logger("shared.messaging.relay")
+
+RELAY_LOCK_KEY = 0x5EED_0002
+
+_SELECT = """
+SELECT seq, topic, kafka_key, value, header_names, header_values
+FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1
+"""
+_MARK = "UPDATE outbox SET published_at = clock_timestamp() WHERE seq = ANY($1::bigint[])"
+
+
+class RelayPublishError(RuntimeError):
+    pass
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool[Any],
+        connect: Callable[[], Awaitable[asyncpg.Connection[Any]]],
+        producer: AIOKafkaProducer,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+        max_backoff_s: float = 10.0,
+    ) -> None:
+        self._pool = pool
+        self._connect = connect
+        self._producer = producer
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._max_backoff_s = max_backoff_s
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.published_total = 0
+        self.is_leader = False
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wakeup.set()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Relay until stop(); survives database and broker outages with backoff."""
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                await self._lead_or_stand_by()
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.is_leader = False
+                log.warning(
+                    "outbox relay interrupted; retrying",
+                    error=f"{type(exc).__name__}: {exc}",
+                    retry_in_s=round(backoff, 1),
+                )
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff_s)
+
+    async def _lead_or_stand_by(self) -> None:
+        conn = await self._connect()
+        try:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
+                log.debug("another relay holds the outbox lock; standing by")
+                await self._sleep(max(self._poll_interval_s, 2.0))
+                return
+            self.is_leader = True
+            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            await self._pump(conn)
+        finally:
+            self.is_leader = False
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), timeout=2)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wakeup.set()
+
+    async def _pump(self, lock_conn: asyncpg.Connection[Any]) -> None:
+        while not self._stopping.is_set():
+            self._wakeup.clear()
+            published = await self.publish_pending()
+            if published >= self._batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval_s)
+            if lock_conn.is_closed():
+                raise ConnectionError("the relay's lock connection closed")
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unpublished rows; returns how many were published."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(_SELECT, self._batch_size)
+        if not rows:
+            return 0
+        futures = []
+        for row in rows:
+            headers = list(zip(row["header_names"], row["header_values"], strict=True))
+            futures.append(await self._producer.send(row["topic"], row["value"], key=row["kafka_key"], headers=headers))
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        sent = [row["seq"] for row, result in zip(rows, results, strict=True) if not isinstance(result, Exception)]
+        if sent:
+            async with self._pool.acquire() as conn:
+                await conn.execute(_MARK, sent)
+            self.published_total += len(sent)
+        failures = [r for r in results if isinstance(r, Exception)]
+        if failures:
+            raise RelayPublishError(
+                f"{len(failures)} of {len(rows)} outbox rows were not acknowledged by the broker: {failures[0]!r}"
+            )
+        log.debug("outbox batch published", rows=len(sent), first_seq=rows[0]["seq"])
+        return len(sent)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)

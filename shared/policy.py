@@ -1,0 +1,60 @@
+"""Programme policy: the numbers DOMAIN.md marks as policy, as configuration.
+
+Every number here has the default DOMAIN.md gives and can be overridden by an environment
+variable `POLICY_<NAME>` (e.g. `POLICY_FUNDING_MIN_FEN=6000000`). Money is integer fen.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+YUAN = 100
+"""Fen per yuan."""
+
+
+class ProgrammePolicy(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POLICY_", extra="ignore", frozen=True)
+
+    version: str = "2019.1"
+    """Named version of this rule set; recorded with decisions so they can be re-derived."""
+    funding_min_fen: int = 50_000 * YUAN
+    funding_max_fen: int = 200_000 * YUAN
+    service_period_min_months: int = 12
+    service_period_max_months: int = 36
+    team_size_min: int = 3
+    team_size_max: int = 15
+    min_local_talents: int = 1
+    excellent_min_score: float = 90.0
+    qualified_min_score: float = 60.0
+    tranche_percentages: tuple[int, ...] = (50, 50)
+    rectification_days: int = 90
+    suspension_days: int = 365
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProgrammePolicy:
+        if not 0 < self.funding_min_fen <= self.funding_max_fen:
+            raise ValueError("funding range must satisfy 0 < min <= max")
+        if not 0 < self.service_period_min_months <= self.service_period_max_months:
+            raise ValueError("service period range must satisfy 0 < min <= max")
+        if not 0 < self.team_size_min <= self.team_size_max:
+            raise ValueError("team size range must satisfy 0 < min <= max")
+        if sum(self.tranche_percentages) != 100 or any(p <= 0 for p in self.tranche_percentages):
+            raise ValueError("tranche percentages must be positive and add up to 100")
+        if not self.qualified_min_score <= self.excellent_min_score:
+            raise ValueError("the excellent threshold cannot be below the qualified threshold")
+        return self
+
+
+@lru_cache(maxsize=1)
+def current_policy() -> ProgrammePolicy:
+    return ProgrammePolicy()
+
+
+def format_yuan(fen: int) -> str:
+    """12345678 fen -> '123,456.78 元' (for logs and reports; never parse this back)."""
+    sign = "-" if fen < 0 else ""
+    yuan, cents = divmod(abs(fen), YUAN)
+    return f"{sign}{yuan:,}.{cents:02d} 元"

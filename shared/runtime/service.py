@@ -1,0 +1,301 @@
+"""One skeleton for every service process: settings -> database -> migrations -> outbox relay
+-> Kafka consumer (FastStream) -> health endpoints. A service only supplies its name, its
+subscriptions (event type -> handler) and its migrations folder."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+from faststream import AckPolicy
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.exceptions import NackMessage
+from faststream.kafka import KafkaBroker
+
+from shared.clock import Clock, SystemClock
+from shared.db.migrations import load_stream, migrate
+from shared.db.pool import create_pool, ensure_database
+from shared.messaging.consumer import EventConsumer, Subscription, TransientFailure
+from shared.messaging.kafka import ensure_topics, make_producer, start_with_retry
+from shared.messaging.records import Record
+from shared.messaging.relay import OutboxRelay
+from shared.settings import KafkaSettings, ServiceSettings
+from shared.topics import all_topics, with_prefix
+
+log = structlog.get_logger("shared.runtime")
+
+MESSAGING_MIGRATIONS = Path(__file__).resolve().parent.parent / "messaging" / "migrations"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDefinition:
+    name: str
+    subscriptions: Sequence[Subscription]
+    migrations: Path
+    description: str = ""
+
+
+class _Backoff:
+    def __init__(self, maximum: float) -> None:
+        self._maximum = maximum
+        self._next = 0.25
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self._next * 2, self._maximum)
+        return delay
+
+    def reset(self) -> None:
+        self._next = 0.25
+
+
+class ServiceRuntime:
+    """The running parts of one service; `asgi_app()` wraps them for uvicorn."""
+
+    def __init__(
+        self,
+        definition: ServiceDefinition,
+        settings: ServiceSettings,
+        kafka: KafkaSettings,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.definition = definition
+        self.settings = settings
+        self.kafka = kafka
+        self.clock = clock or SystemClock()
+        self.pool: asyncpg.Pool[Any] | None = None
+        self.consumer: EventConsumer | None = None
+        self.relay: OutboxRelay | None = None
+        self._relay_task: asyncio.Task[None] | None = None
+        self._producer: Any = None
+        self._backoff = _Backoff(settings.transient_retry_max_backoff_s)
+        self.broker = KafkaBroker(
+            kafka.bootstrap_servers,
+            client_id=f"expert-teams-{definition.name}",
+            allow_auto_create_topics=False,
+            graceful_timeout=settings.shutdown_grace_s,
+            logger=logging.getLogger(f"{definition.name}.faststream"),
+            log_level=logging.DEBUG,
+            request_timeout_ms=kafka.request_timeout_ms,
+        )
+        self._register_subscriber()
+
+    # ---- consuming ------------------------------------------------------------------------
+
+    def _register_subscriber(self) -> None:
+        topics = [with_prefix(self.kafka.topic_prefix, s.topic) for s in self.definition.subscriptions]
+
+        async def raw_records(message: Any) -> Any:
+            return message.raw_message
+
+        @self.broker.subscriber(
+            *topics,
+            group_id=f"{self.kafka.topic_prefix}{self.definition.name}",
+            batch=True,
+            max_records=self.kafka.max_poll_records,
+            batch_timeout_ms=self.kafka.batch_timeout_ms,
+            fetch_max_wait_ms=self.kafka.fetch_max_wait_ms,
+            session_timeout_ms=self.kafka.session_timeout_ms,
+            heartbeat_interval_ms=self.kafka.heartbeat_interval_ms,
+            auto_offset_reset="earliest",
+            # Offsets are committed after our transaction commits (ack); any exception
+            # seeks back to the batch's first offsets (nack) so nothing is skipped.
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=raw_records,
+            title=f"{self.definition.name} consumer",
+            description=f"Consumer group {self.definition.name}: {', '.join(topics)}",
+        )
+        async def consume(records: Any) -> None:
+            await self.handle_records([Record.from_consumer_record(r) for r in records])
+
+    async def handle_records(self, records: list[Record]) -> None:
+        assert self.consumer is not None, "the service has not started"
+        try:
+            await self.consumer.process_batch(records)
+            self._backoff.reset()
+        except TransientFailure as exc:
+            delay = self._backoff.next()
+            log.warning(
+                "database unreachable: batch rolled back, will be redelivered",
+                service=self.definition.name,
+                records=len(records),
+                error=str(exc),
+                retry_in_s=delay,
+            )
+            await asyncio.sleep(delay)
+            raise NackMessage() from exc
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    async def start_dependencies(self) -> None:
+        settings, name = self.settings, self.definition.name
+        if settings.database_create_if_missing:
+            await _retry_until_reachable(lambda: ensure_database(settings.database_url), "database")
+        self.pool = await _retry_until_reachable(
+            lambda: create_pool(
+                settings.database_url,
+                min_size=settings.database_pool_min,
+                max_size=settings.database_pool_max,
+            ),
+            "database",
+        )
+        async with self.pool.acquire() as conn:
+            await migrate(
+                conn,
+                load_stream("messaging", MESSAGING_MIGRATIONS) + load_stream(name, self.definition.migrations),
+            )
+        await ensure_topics(
+            self.kafka.bootstrap_servers,
+            all_topics(self.kafka.partitions),
+            prefix=self.kafka.topic_prefix,
+            replication_factor=self.kafka.replication_factor,
+        )
+        self.consumer = EventConsumer(
+            service=name,
+            pool=self.pool,
+            subscriptions=self.definition.subscriptions,
+            clock=self.clock,
+            topic_prefix=self.kafka.topic_prefix,
+            max_attempts=settings.handler_max_attempts,
+            retry_backoff_s=settings.handler_retry_backoff_s,
+        )
+        self._producer = make_producer(self.kafka, client_id=f"expert-teams-{name}-relay")
+        await start_with_retry(self._producer.start, "relay producer")
+        url = settings.database_url
+        self.relay = OutboxRelay(
+            pool=self.pool,
+            connect=lambda: asyncpg.connect(url),
+            producer=self._producer,
+            batch_size=settings.outbox_batch_size,
+            poll_interval_s=settings.outbox_poll_interval_s,
+            max_backoff_s=settings.transient_retry_max_backoff_s,
+        )
+        self._relay_task = asyncio.create_task(self.relay.run(), name=f"{name}-outbox-relay")
+
+    async def stop_dependencies(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
+        if self._relay_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._relay_task, timeout=self.settings.shutdown_grace_s)
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._producer.stop(), timeout=5)
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.pool.close(), timeout=5)
+        log.info("service stopped", service=self.definition.name)
+
+    async def start(self) -> None:
+        """Start everything in-process (tests, tools); `asgi_app()` is the production path."""
+        await self.start_dependencies()
+        await self.broker.start()
+        self._log_ready()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        await self.stop_dependencies()
+
+    def _log_ready(self) -> None:
+        assert self.consumer is not None
+        log.info(
+            "service ready",
+            service=self.definition.name,
+            consumes=self.consumer.topics,
+            group=f"{self.kafka.topic_prefix}{self.definition.name}",
+            health=f"http://{self.settings.http_host}:{self.settings.http_port}/health/ready",
+        )
+
+    # ---- health ---------------------------------------------------------------------------
+
+    async def readiness(self) -> dict[str, str]:
+        checks = {"database": "down", "broker": "down", "outbox_relay": "down"}
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await self.pool.fetchval("SELECT 1")
+                checks["database"] = "ok"
+        with contextlib.suppress(Exception):
+            if await self.broker.ping(timeout=1.0):
+                checks["broker"] = "ok"
+        if self._relay_task is not None and not self._relay_task.done():
+            checks["outbox_relay"] = "ok" if self.relay and self.relay.is_leader else "standby"
+        return checks
+
+    def asgi_app(self) -> AsgiFastStream:
+        runtime = self
+
+        @get(include_in_schema=False)
+        async def live(scope: Any) -> AsgiResponse:
+            return AsgiResponse(b'{"status":"alive"}', 200, headers={"content-type": "application/json"})
+
+        @get(include_in_schema=False)
+        async def ready(scope: Any) -> AsgiResponse:
+            checks = await runtime.readiness()
+            healthy = checks["database"] == "ok" and checks["broker"] == "ok" and checks["outbox_relay"] != "down"
+            body = json.dumps({"status": "ready" if healthy else "unavailable", **checks}).encode()
+            return AsgiResponse(body, 200 if healthy else 503, headers={"content-type": "application/json"})
+
+        @asynccontextmanager
+        async def lifespan() -> AsyncIterator[None]:
+            await runtime.start_dependencies()
+            try:
+                yield
+            finally:
+                await runtime.stop_dependencies()
+
+        app = AsgiFastStream(
+            self.broker,
+            asgi_routes=[("/health/live", live), ("/health/ready", ready)],
+            lifespan=lifespan,
+            after_startup=[self._log_ready],
+            logger=logging.getLogger(f"{self.definition.name}.faststream"),
+        )
+        return app
+
+
+async def _retry_until_reachable(make: Any, what: str, timeout_s: float = 60.0) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    delay = 0.2
+    while True:
+        try:
+            return await make()
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError) as exc:
+            if loop.time() > deadline:
+                raise
+            log.info(f"{what} not reachable yet; retrying", error=repr(exc), retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def run_service(definition: ServiceDefinition) -> None:
+    """Entry point of `python -m services.<name>`: runs until SIGTERM / Ctrl-C."""
+    from shared.logging import configure_logging
+
+    settings = ServiceSettings()  # from the environment
+    kafka = KafkaSettings()
+    configure_logging(definition.name, fmt=settings.log_format, level=settings.log_level)
+    runtime = ServiceRuntime(definition, settings, kafka)
+    app = runtime.asgi_app()
+    asyncio.run(
+        app.run(
+            log_level=logging.WARNING,
+            run_extra_options={
+                "host": settings.http_host,
+                "port": settings.http_port,
+                "log_config": None,
+                "timeout_graceful_shutdown": int(settings.shutdown_grace_s),
+            },
+        )
+    )

