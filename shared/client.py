@@ -110,7 +110,7 @@ class ProgrammeClient:
         await self.send_envelope(envelope, binary=binary)
         return envelope
 
-    async def send_envelope(self, envelope: Envelope, *, topic: str | None = None, binary: bool = False) -> None:
+    async def send_envelope(self, envelope: Envelope, *, topic: str | None = None, binary: bool = False) -> Any:
         spec = REGISTRY.get(envelope.type)
         if topic is None:
             if spec is None:
@@ -124,12 +124,13 @@ class ProgrammeClient:
         else:
             value = envelope.to_structured_json()
             headers = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
-        await self.send_raw(self.topic(topic), value, key=envelope.subject.encode(), headers=headers)
+        return await self.send_raw(self.topic(topic), value, key=envelope.subject.encode(), headers=headers)
 
     async def send_raw(
         self, topic: str, value: bytes | None, *, key: bytes | None = None, headers: Iterable[tuple[str, bytes]] = ()
-    ) -> None:
-        await self._producer.send_and_wait(topic, value, key=key, headers=list(headers))
+    ) -> Any:
+        """Send bytes as they are; returns the broker's RecordMetadata (partition, offset)."""
+        return await self._producer.send_and_wait(topic, value, key=key, headers=list(headers))
 
 
 @dataclass(frozen=True, slots=True)

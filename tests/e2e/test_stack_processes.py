@@ -1,0 +1,64 @@
+"""The launcher: every part starts from nothing as its own process and stops without orphans."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from shared.client import ProgrammeClient, TopicObserver
+from shared.contract.events.orders import DemandSubmitted
+from shared.stack.embedded import port_open
+from shared.stack.launcher import Stack
+from tests.builders import new_order_id, tianma_demand
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_embedded_stack_starts_from_nothing_serves_and_stops_without_orphans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    stack = Stack(services=("orders",), data_dir=tmp_path / "data")
+    stack.start()
+    try:
+        orders = stack.processes["orders"]
+        assert stack.broker is not None and stack.postgres is not None
+        postmaster = psutil.Process(stack.postgres._server.get_pid())
+        pids = {"orders": orders.process.pid, "tansu": stack.broker.process.pid, "postgres": postmaster.pid}  # type: ignore[union-attr]
+        assert orders.process.pid != psutil.Process().pid, "the service is its own OS process"
+        with urllib.request.urlopen(orders.health_url, timeout=2) as response:
+            assert response.status == 200
+            assert b'"database": "ok"' in response.read()
+
+        order_id = new_order_id()
+
+        async def submit_and_see() -> str | None:
+            async with (
+                ProgrammeClient(stack.bootstrap_servers) as client,
+                TopicObserver(stack.bootstrap_servers, ["orders.events"]) as observer,
+            ):
+                await client.send(
+                    DemandSubmitted(order_id=order_id, demand=tianma_demand(), submitted_by="石柱县"),
+                    source="/counties/500240",
+                )
+                (event,) = await observer.wait_for(lambda o: o.subject == order_id, timeout_s=30)
+                return event.type
+
+        assert asyncio.run(submit_and_see()) == "OrderSubmitted"
+        broker_port, health_port = stack.broker.port, orders.http_port
+        assert stack.stop_service("orders", sig=signal.SIGTERM) == 0, "SIGTERM is a clean, graceful exit"
+    finally:
+        stack.stop()
+    for name, pid in pids.items():
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, (
+            f"{name} left running"
+        )
+    assert not port_open("127.0.0.1", broker_port)
+    assert not port_open("127.0.0.1", health_port)
+    assert not (tmp_path / "data" / "stack.json").exists()

@@ -1,0 +1,177 @@
+"""Failures inside a consumer: a poison message is dead-lettered after bounded retries and its
+partition moves on; a database outage rolls the batch back and never commits past it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared import topics
+from shared.client import ProgrammeClient, TopicObserver
+from shared.contract.events.orders import DemandEndorsed
+from shared.messaging.consumer import MessageContext, Subscription
+from shared.messaging.kafka import ensure_topics
+from shared.runtime.service import ServiceDefinition, ServiceRuntime
+from shared.topics import all_topics
+from tests.builders import new_order_id
+from tests.conftest import Infrastructure, kafka_settings, service_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+SHIZHU_SYSTEM = "/counties/500240"
+
+
+class Behaviour:
+    """A handler whose failures the test controls, by order id."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.transient_failures: dict[str, int] = {}
+        self.poison: set[str] = set()
+
+    async def on_endorsed(self, ctx: MessageContext, data: DemandEndorsed) -> None:
+        self.calls[data.order_id] += 1
+        if data.order_id in self.poison:
+            raise ValueError(f"cannot handle {data.order_id}")
+        if self.transient_failures.get(data.order_id, 0) > 0:
+            self.transient_failures[data.order_id] -= 1
+            raise ConnectionResetError("database connection lost")
+        await ctx.conn.execute(
+            "INSERT INTO endorsements (order_id) VALUES ($1) "
+            "ON CONFLICT (order_id) DO UPDATE SET applied = endorsements.applied + 1",
+            data.order_id,
+        )
+        ctx.note("endorsement recorded", order_id=data.order_id)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def flaky(infrastructure: Infrastructure, topics_ready: str, database_factory: Any) -> AsyncIterator[Any]:
+    prefix = f"{topics_ready}flaky."
+    await ensure_topics(infrastructure.kafka_bootstrap, all_topics(partitions=2), prefix=prefix)
+    behaviour = Behaviour()
+    definition = ServiceDefinition(
+        name="flaky",
+        subscriptions=[Subscription(topics.inbound("orders"), {"DemandEndorsed": behaviour.on_endorsed}, strict=True)],
+        migrations=Path(__file__).parent / "flaky_migrations",
+    )
+    runtime = ServiceRuntime(
+        definition,
+        service_settings(await database_factory("flaky"), handler_max_attempts=3),
+        kafka_settings(infrastructure, prefix),
+    )
+    await runtime.start()
+    async with (
+        ProgrammeClient(infrastructure.kafka_bootstrap, topic_prefix=prefix) as client,
+        TopicObserver(infrastructure.kafka_bootstrap, [f"{prefix}flaky.deadletter", f"{prefix}rejections"]) as seen,
+    ):
+        yield runtime, behaviour, client, seen, prefix
+    await runtime.stop()
+
+
+async def applied(runtime: ServiceRuntime, order_id: str) -> int | None:
+    value = await runtime.pool.fetchval("SELECT applied FROM endorsements WHERE order_id = $1", order_id)  # type: ignore[union-attr]
+    return int(value) if value is not None else None
+
+
+async def wait_applied(runtime: ServiceRuntime, order_id: str, timeout_s: float = 20) -> int:
+    for _ in range(int(timeout_s / 0.05)):
+        count = await applied(runtime, order_id)
+        if count is not None:
+            return count
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"{order_id} was not applied")
+
+
+async def test_a_poison_message_is_dead_lettered_after_bounded_retries_and_its_partition_moves_on(flaky: Any) -> None:
+    runtime, behaviour, client, seen, _ = flaky
+    poison, after = new_order_id(), new_order_id()
+    behaviour.poison.add(poison)
+    key = poison.encode()  # both on one partition: the second waits behind the first
+    first = await client.send(DemandEndorsed(order_id=poison, endorsed_by="石柱县"), source=SHIZHU_SYSTEM)
+    second = await client.send_raw(
+        client.topic("orders.inbound"),
+        (await _endorsement(after)).to_structured_json(),
+        key=key,
+        headers=[("content-type", b"application/cloudevents+json")],
+    )
+    assert second.partition == (await _partition_of(client, key))
+
+    assert await wait_applied(runtime, after) == 1
+    assert behaviour.calls[poison] == 3, "three bounded attempts, then the dead letter"
+    (letter,) = await seen.wait_for(lambda o: o.header("dlt.reason") == "handler_error" and o.subject == poison)
+    assert "ValueError: cannot handle" in (letter.header("dlt.detail") or "")
+    assert "after 3 attempts" in (letter.header("dlt.detail") or "")
+    (answer,) = await seen.wait_for(lambda o: o.type == "EventRejected" and o.data["rejected_event_id"] == first.id)
+    assert answer.data["reason_code"] == "handler_error"
+    assert await applied(runtime, poison) is None
+
+
+async def test_a_database_outage_rolls_back_and_never_commits_past_the_failed_event(
+    flaky: Any, infrastructure: Infrastructure
+) -> None:
+    runtime, behaviour, client, _, prefix = flaky
+    failing, following = new_order_id(), new_order_id()
+    behaviour.transient_failures[failing] = 4
+    key = failing.encode()
+    first = await client.send_raw(
+        client.topic("orders.inbound"),
+        (await _endorsement(failing)).to_structured_json(),
+        key=key,
+        headers=[("content-type", b"application/cloudevents+json")],
+    )
+    await client.send_raw(
+        client.topic("orders.inbound"),
+        (await _endorsement(following)).to_structured_json(),
+        key=key,
+        headers=[("content-type", b"application/cloudevents+json")],
+    )
+    partition = TopicPartition(client.topic("orders.inbound"), first.partition)
+    admin = AIOKafkaAdminClient(bootstrap_servers=infrastructure.kafka_bootstrap)
+    await admin.start()
+    try:
+        committed_while_failing: list[int] = []
+        while behaviour.transient_failures[failing] > 0:
+            committed_while_failing.append(await _committed(admin, f"{prefix}flaky", partition))
+            await asyncio.sleep(0.05)
+        assert await wait_applied(runtime, following) == 1
+        assert await applied(runtime, failing) == 1
+        assert committed_while_failing, "the failure window was observed"
+        assert max(committed_while_failing) <= first.offset, "an offset past the failed event was committed"
+        for _ in range(100):
+            if await _committed(admin, f"{prefix}flaky", partition) >= first.offset + 2:
+                break
+            await asyncio.sleep(0.05)
+        assert await _committed(admin, f"{prefix}flaky", partition) >= first.offset + 2
+    finally:
+        await admin.close()
+    assert behaviour.calls[failing] == 5, "four failed deliveries, then one success"
+    assert behaviour.calls[following] == 1
+
+
+async def _endorsement(order_id: str) -> Any:
+    from datetime import UTC, datetime
+
+    from shared.client import envelope_for
+
+    return envelope_for(
+        DemandEndorsed(order_id=order_id, endorsed_by="石柱县"), source=SHIZHU_SYSTEM, time=datetime.now(UTC)
+    )
+
+
+async def _partition_of(client: ProgrammeClient, key: bytes) -> int:
+    metadata = await client.send_raw(client.topic("rejections"), None, key=key)  # a tombstone only to locate the key
+    return int(metadata.partition)
+
+
+async def _committed(admin: AIOKafkaAdminClient, group: str, partition: TopicPartition) -> int:
+    offsets = await admin.list_consumer_group_offsets(group, partitions=[partition])
+    meta = offsets.get(partition)
+    return -1 if meta is None or meta.offset is None else int(meta.offset)

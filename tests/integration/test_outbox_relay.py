@@ -1,0 +1,166 @@
+"""The outbox relay: nothing lost across restarts, per-key order kept, one leader among replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from shared.client import TopicObserver
+from shared.db.migrations import load_stream, migrate
+from shared.db.pool import create_pool
+from shared.messaging import outbox
+from shared.messaging.kafka import make_producer
+from shared.messaging.relay import OutboxRelay
+from shared.runtime.service import MESSAGING_MIGRATIONS
+from tests.conftest import Infrastructure, kafka_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+COUNTIES = ["500240", "500238", "500229", "500242", "500243"]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def relay_env(infrastructure: Infrastructure, topics_ready: str, database_factory: Any) -> AsyncIterator[Any]:
+    url = await database_factory(f"relay_{id(object())}")
+    pool = await create_pool(url, max_size=4)
+    async with pool.acquire() as conn:
+        await migrate(conn, load_stream("messaging", MESSAGING_MIGRATIONS))
+    producers: list[Any] = []
+
+    async def new_relay(**kwargs: Any) -> OutboxRelay:
+        producer = make_producer(kafka_settings(infrastructure, topics_ready), client_id="test-relay")
+        await producer.start()
+        producers.append(producer)
+        return OutboxRelay(pool=pool, connect=lambda: asyncpg.connect(url), producer=producer, **kwargs)
+
+    topic = f"{topics_ready}orders.events"
+    observer = TopicObserver(infrastructure.kafka_bootstrap, [topic])
+    await observer.start()
+    yield pool, new_relay, topic, observer
+    await observer.stop()
+    for producer in producers:
+        await producer.stop()
+    await pool.close()
+
+
+async def write_orders_events(pool: asyncpg.Pool[Any], topic: str, run: str, count: int) -> None:
+    """`count` events over 5 keys, each committed in its own transaction like a handler's."""
+    for n in range(count):
+        key = f"{COUNTIES[n % len(COUNTIES)]}-{run}"
+        value = json.dumps({"run": run, "key": key, "n": n}).encode()
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.append(conn, [outbox.OutboxMessage(topic=topic, key=key.encode(), value=value, subject=key)])
+
+
+def delivered(observer: TopicObserver, run: str) -> list[dict[str, Any]]:
+    out = []
+    for o in observer.seen:
+        try:
+            body = json.loads(o.value or b"")
+        except ValueError:
+            continue
+        if isinstance(body, dict) and body.get("run") == run:
+            out.append(body)
+    return out
+
+
+def assert_per_key_order(messages: list[dict[str, Any]]) -> None:
+    """Per key, the first delivery of each event comes in commit order."""
+    first_seen: dict[str, list[int]] = defaultdict(list)
+    for m in messages:
+        if m["n"] not in first_seen[m["key"]]:
+            first_seen[m["key"]].append(m["n"])
+    for key, ns in first_seen.items():
+        assert ns == sorted(ns), f"events of {key} out of order: {ns}"
+
+
+async def wait_all_published(pool: asyncpg.Pool[Any], run: str, count: int) -> None:
+    for _ in range(400):
+        n = await pool.fetchval(
+            "SELECT count(*) FROM outbox "
+            "WHERE published_at IS NOT NULL AND convert_from(value, 'UTF8')::jsonb->>'run' = $1",
+            run,
+        )
+        if n == count:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"only {n} of {count} published")
+
+
+async def test_rows_written_while_the_relay_is_down_are_all_published_in_order_after_a_restart(relay_env: Any) -> None:
+    pool, new_relay, topic, observer = relay_env
+    run = "restart"
+    await write_orders_events(pool, topic, run, 300)
+    first = await new_relay(batch_size=40)
+    task = asyncio.create_task(first.run())
+    while first.published_total < 80:
+        await asyncio.sleep(0.01)
+    first.stop()
+    await task
+    assert 80 <= first.published_total < 300, "the first relay was stopped part way"
+    second = await new_relay(batch_size=40)
+    task = asyncio.create_task(second.run())
+    await wait_all_published(pool, run, 300)
+    await observer.wait_for(lambda o: (o.value or b"").startswith(b'{"run": "restart"'), count=300)
+    second.stop()
+    await task
+    messages = delivered(observer, run)
+    assert sorted({m["n"] for m in messages}) == list(range(300)), "nothing lost"
+    assert len(messages) == 300, "a clean stop republishes nothing"
+    assert_per_key_order(messages)
+
+
+async def test_a_crash_between_publish_and_mark_republishes_and_loses_nothing(relay_env: Any) -> None:
+    pool, new_relay, topic, observer = relay_env
+    run = "crash"
+    await write_orders_events(pool, topic, run, 50)
+    relay = await new_relay(batch_size=50)
+    original_execute = asyncpg.pool.PoolConnectionProxy.execute
+    crashed = False
+
+    async def execute_crashing_once(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        nonlocal crashed
+        if query.startswith("UPDATE outbox SET published_at") and not crashed:
+            crashed = True
+            raise ConnectionResetError("relay lost its database connection after the broker acked")
+        return await original_execute(self, query, *args, **kwargs)
+
+    asyncpg.pool.PoolConnectionProxy.execute = execute_crashing_once  # type: ignore[method-assign]
+    try:
+        task = asyncio.create_task(relay.run())
+        await wait_all_published(pool, run, 50)
+    finally:
+        asyncpg.pool.PoolConnectionProxy.execute = original_execute  # type: ignore[method-assign]
+    relay.stop()
+    await task
+    await observer.wait_for(lambda o: (o.value or b"").startswith(b'{"run": "crash"'), count=100)
+    messages = delivered(observer, run)
+    assert crashed
+    assert sorted({m["n"] for m in messages}) == list(range(50)), "nothing lost"
+    assert len(messages) == 100, "the unmarked batch was published again (at least once)"
+    assert_per_key_order(messages)
+
+
+async def test_two_relay_replicas_elect_one_leader_and_keep_commit_order(relay_env: Any) -> None:
+    pool, new_relay, topic, observer = relay_env
+    run = "replicas"
+    a, b = await new_relay(batch_size=25), await new_relay(batch_size=25)
+    tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
+    await asyncio.sleep(0.3)
+    assert [a.is_leader, b.is_leader].count(True) == 1
+    await write_orders_events(pool, topic, run, 100)
+    await wait_all_published(pool, run, 100)
+    await observer.wait_for(lambda o: (o.value or b"").startswith(b'{"run": "replicas"'), count=100)
+    a.stop()
+    b.stop()
+    await asyncio.gather(*tasks)
+    messages = delivered(observer, run)
+    assert len(messages) == 100
+    assert_per_key_order(messages)

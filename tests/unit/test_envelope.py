@@ -1,0 +1,96 @@
+"""CloudEvents on Kafka: what is accepted, what is refused and why."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.client import binary_headers, envelope_for
+from shared.contract.envelope import EnvelopeError, parse_record
+from shared.contract.events.orders import DemandEndorsed
+
+STRUCTURED = [("content-type", b"application/cloudevents+json")]
+
+
+def endorsement() -> DemandEndorsed:
+    return DemandEndorsed(order_id="500240-2019-001", endorsed_by="石柱县人力社保局", note="同意")
+
+
+def test_a_structured_event_round_trips_with_its_correlation_and_causation() -> None:
+    sent = envelope_for(
+        endorsement(), source="/counties/500240", time=datetime(2019, 5, 20, 9, 0, tzinfo=UTC), correlation_id="c-1"
+    )
+    received = parse_record(sent.to_structured_json(), STRUCTURED, b"500240-2019-001")
+    assert received.id == sent.id
+    assert received.type == "DemandEndorsed"
+    assert received.subject == "500240-2019-001"
+    assert received.correlation_id == "c-1"
+    assert received.time == datetime(2019, 5, 20, 9, 0, tzinfo=UTC)
+    assert received.data["endorsed_by"] == "石柱县人力社保局"
+    assert received.dataschema == "urn:cq-expert-teams:schema:DemandEndorsed:v1"
+
+
+def test_a_binary_mode_event_is_read_from_ce_headers() -> None:
+    sent = envelope_for(endorsement(), source="/counties/500240", time=datetime(2019, 5, 20, tzinfo=UTC))
+    value = json.dumps(endorsement().model_dump(mode="json")).encode()
+    received = parse_record(value, binary_headers(sent), b"500240-2019-001")
+    assert (received.id, received.source, received.type) == (sent.id, "/counties/500240", "DemandEndorsed")
+    assert received.data == endorsement().model_dump(mode="json")
+
+
+def test_the_correlation_id_defaults_to_the_event_id() -> None:
+    sent = envelope_for(endorsement(), source="/counties/500240", time=datetime(2019, 5, 20, tzinfo=UTC))
+    assert parse_record(sent.to_structured_json(), STRUCTURED, None).correlation_id == sent.id
+
+
+def document(**changes: object) -> bytes:
+    base: dict[str, object] = {
+        "specversion": "1.0",
+        "id": "e-1",
+        "source": "/counties/500240",
+        "type": "DemandEndorsed",
+        "time": "2019-05-20T09:00:00+08:00",
+        "subject": "500240-2019-001",
+        "data": {"order_id": "500240-2019-001", "endorsed_by": "石柱县"},
+    }
+    for key, value in changes.items():
+        if value is None:
+            base.pop(key)
+        else:
+            base[key] = value
+    return json.dumps(base).encode()
+
+
+@pytest.mark.parametrize(
+    ("value", "reason", "words"),
+    [
+        (b"\xff\xfe not text", "not_json", "not JSON"),
+        (b"{broken", "not_json", "not JSON"),
+        (b"[1, 2]", "not_cloudevent", "not an object"),
+        (b"{}", "not_cloudevent", "specversion"),
+        (document(time=None), "not_cloudevent", "time"),
+        (document(subject=None), "not_cloudevent", "subject"),
+        (document(id=None), "not_cloudevent", "id"),
+        (document(specversion="0.3"), "not_cloudevent", "0.3"),
+        (document(time="yesterday"), "not_cloudevent", ""),
+        (document(data=[1, 2]), "schema_violation", "JSON object"),
+    ],
+)
+def test_what_is_not_a_usable_cloudevent_is_refused_with_a_reason(value: bytes, reason: str, words: str) -> None:
+    with pytest.raises(EnvelopeError) as refused:
+        parse_record(value, STRUCTURED, None)
+    assert refused.value.reason == reason
+    assert words in refused.value.detail
+
+
+def test_a_naive_time_is_read_as_utc_and_offsets_are_kept() -> None:
+    received = parse_record(document(), STRUCTURED, None)
+    assert received.time.utcoffset() is not None
+    assert received.time == datetime(2019, 5, 20, 1, 0, tzinfo=UTC)
+
+
+def test_a_tombstone_is_not_an_event() -> None:
+    with pytest.raises(EnvelopeError, match="tombstone"):
+        parse_record(None, [], b"500240-2019-001")
