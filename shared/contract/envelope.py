@@ -19,7 +19,6 @@ from typing import Any, Final
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
 
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
 DATA_CONTENT_TYPE: Final = "application/json"
@@ -72,9 +71,16 @@ class Envelope:
         return attributes
 
     def to_structured_json(self) -> bytes:
-        """The wire form: one JSON document holding the attributes and `data`."""
-        event = CloudEvent(self.to_attributes(), dict(self.data))
-        return _JSON.write(event)
+        """The wire form: one JSON document holding the attributes and `data` (UTF-8, RFC 3339 time)."""
+        document = self.to_attributes()
+        document["time"] = _rfc3339(self.time)
+        document["data"] = self.data
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _rfc3339(value: datetime) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def new_envelope(

@@ -179,6 +179,8 @@ class EventConsumer:
             async with self._pool.acquire() as conn, conn.transaction():
                 for record in records:
                     outcomes.append(await self._process(conn, record))
+                if any(o.kind != "duplicate" and o.kind != "ignored" for o in outcomes):
+                    await outbox.notify_relay(conn)
         except TRANSIENT_ERRORS as exc:
             raise TransientFailure(f"{type(exc).__name__}: {exc}") from exc
         for outcome in outcomes:
@@ -251,7 +253,7 @@ class EventConsumer:
             try:
                 async with conn.transaction():
                     await handler(context, data)
-                    await outbox.append(conn, context.emitted)
+                    await outbox.append(conn, context.emitted, notify=False)
                 return _Outcome("applied", record, envelope, notes=context.notes)
             except RuleBroken as rejection:
                 letter = DeadLetter("business_rule", rejection.reason, rule=rejection.rule)
@@ -313,7 +315,7 @@ class EventConsumer:
             causation_id=envelope.id,
             dataschema=self._registry[EventRejected.EVENT_TYPE].dataschema,
         )
-        await outbox.append(conn, [outbox.OutboxMessage.for_event(self._rejections_topic, rejection)])
+        await outbox.append(conn, [outbox.OutboxMessage.for_event(self._rejections_topic, rejection)], notify=False)
         outcome.kind = "rejected" if letter.reason == "business_rule" else "dead_lettered"
         return outcome
 
@@ -325,7 +327,7 @@ class EventConsumer:
         message = dead_letter_message(
             record, letter, service=self.service, topic=self._deadletter_topic, at=self._clock.now()
         )
-        await outbox.append(conn, [message])
+        await outbox.append(conn, [message], notify=False)
         return _Outcome("dead_lettered", record, envelope, letter=letter)
 
     def _log(self, outcome: _Outcome) -> None:

@@ -46,26 +46,32 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """
 
 
-async def append(conn: Connection, messages: Sequence[OutboxMessage]) -> None:
-    """Write messages in the current transaction; the relay is woken when it commits."""
-    if not messages:
-        return
-    await conn.executemany(
-        _INSERT,
-        [
-            (
-                m.topic,
-                m.key,
-                m.value,
-                [name for name, _ in m.headers],
-                [value for _, value in m.headers],
-                m.event_id,
-                m.event_type,
-                m.subject,
-                m.correlation_id,
-                m.causation_id,
-            )
-            for m in messages
-        ],
+def _row(m: OutboxMessage) -> tuple[object, ...]:
+    return (
+        m.topic,
+        m.key,
+        m.value,
+        [name for name, _ in m.headers],
+        [value for _, value in m.headers],
+        m.event_id,
+        m.event_type,
+        m.subject,
+        m.correlation_id,
+        m.causation_id,
     )
+
+
+async def append(conn: Connection, messages: Sequence[OutboxMessage], *, notify: bool = True) -> None:
+    """Write messages in the current transaction. With `notify`, the relay is woken when it
+    commits; a caller writing many times in one transaction may notify once, at the end."""
+    if len(messages) == 1:
+        await conn.execute(_INSERT, *_row(messages[0]))
+    elif messages:
+        await conn.executemany(_INSERT, [_row(m) for m in messages])
+    if messages and notify:
+        await notify_relay(conn)
+
+
+async def notify_relay(conn: Connection) -> None:
+    """Wake the relay at commit (PostgreSQL folds repeated notifications of a transaction)."""
     await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)

@@ -147,7 +147,7 @@ class Stack:
     def _create_topics_and_databases(self) -> None:
         async def prepare() -> None:
             await ensure_topics(self.bootstrap_servers, all_topics(), prefix=self.topic_prefix)
-            for name in self.services:
+            for name in dict.fromkeys((*RUNNABLE_SERVICES, *self.services)):
                 url = self.database_url(name)
                 if self.embedded_broker:
                     await drop_database(url)

@@ -1,0 +1,60 @@
+"""The compose file describes a stack that can run: every service, the variables it really
+reads, healthchecks and start order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from services.catalog import DEFINITIONS
+from shared.policy import ProgrammePolicy
+from shared.settings import KafkaSettings, ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+def variables_read_by_services() -> set[str]:
+    names = {name.upper() for name in ServiceSettings.model_fields}
+    names |= {f"KAFKA_{name.upper()}" for name in KafkaSettings.model_fields}
+    names |= {f"POLICY_{name.upper()}" for name in ProgrammePolicy.model_fields}
+    return names | {"AUTHORIZED_SOURCES"}
+
+
+def test_every_built_service_runs_in_compose_on_apache_kafka_and_postgres() -> None:
+    services = compose()["services"]
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    for definition in DEFINITIONS:
+        service = services[definition.name]
+        assert service["command"] == ["python", "-m", f"services.{definition.name}"]
+        assert service["environment"]["DATABASE_URL"].endswith(f"/expert_teams_{definition.name}")
+
+
+def test_each_service_gets_only_variables_it_reads_and_all_it_needs() -> None:
+    services = compose()["services"]
+    known = variables_read_by_services()
+    for definition in DEFINITIONS:
+        env = services[definition.name]["environment"]
+        assert set(env) <= known, f"{definition.name} sets variables nobody reads: {set(env) - known}"
+        assert {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL"} <= set(env)
+
+
+def test_services_wait_for_healthy_dependencies_and_have_healthchecks() -> None:
+    services = compose()["services"]
+    for name in ("kafka", "postgres"):
+        assert services[name]["healthcheck"]["test"]
+    assert services["topics"]["command"][:3] == ["expert-teams", "topics", "ensure"]
+    for definition in DEFINITIONS:
+        service = services[definition.name]
+        assert "/health/ready" in " ".join(service["healthcheck"]["test"])
+        assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"
