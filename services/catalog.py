@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from services.matching.service import DEFINITION as MATCHING
 from services.orders.service import DEFINITION as ORDERS
 from shared.runtime.service import ServiceDefinition
 
-DEFINITIONS: tuple[ServiceDefinition, ...] = (ORDERS,)
+DEFINITIONS: tuple[ServiceDefinition, ...] = (ORDERS, MATCHING)

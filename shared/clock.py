@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+PROGRAMME_TZ = ZoneInfo("Asia/Shanghai")
+"""Dates of the programme (deadlines, service periods, suspensions) are Chongqing dates."""
+
+
+def local_date(moment: datetime) -> date:
+    """The programme's calendar date of an aware moment."""
+    return moment.astimezone(PROGRAMME_TZ).date()
 
 
 class Clock(Protocol):

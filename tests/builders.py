@@ -55,3 +55,27 @@ def tea_demand(**changes: Any) -> Demand:
     }
     values |= changes
     return Demand(**values)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def expert_registered(
+    name: str,
+    *qualifications: str,
+    specialties: tuple[str, ...] = ("中药材", "天麻种源繁育"),
+    local_county: str | None = None,
+    institution: str = "重庆硒旺华宝生物科技有限公司",
+    expert_id: str | None = None,
+) -> Any:
+    from shared.contract.events.matching import ExpertRegistered
+
+    return ExpertRegistered(
+        expert_id=expert_id or new_id("EXP"),
+        name=name,
+        institution=institution,
+        qualifications=qualifications,
+        specialties=specialties,
+        local_county_code=local_county,
+    )

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import pytest
 import pytest_asyncio
 import structlog
@@ -162,7 +161,7 @@ async def client(infrastructure: Infrastructure, topics_ready: str) -> AsyncIter
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def observer(infrastructure: Infrastructure, topics_ready: str) -> AsyncIterator[TopicObserver]:
-    watched = [events("orders"), REJECTIONS, deadletter("orders")]
+    watched = [events("orders"), events("matching"), REJECTIONS, deadletter("orders"), deadletter("matching")]
     async with TopicObserver(infrastructure.kafka_bootstrap, [f"{topics_ready}{t}" for t in watched]) as topic_observer:
         yield topic_observer
 
@@ -181,6 +180,15 @@ async def orders_service(
     await runtime.stop()
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def orders_db(orders_service: Any) -> AsyncIterator[asyncpg.Pool[Any]]:
-    yield orders_service.pool
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def matching_service(
+    infrastructure: Infrastructure, topics_ready: str, database_factory: Any
+) -> AsyncIterator[Any]:
+    from services.matching.service import DEFINITION
+    from shared.runtime.service import ServiceRuntime
+
+    url = await database_factory("matching")
+    runtime = ServiceRuntime(DEFINITION, service_settings(url), kafka_settings(infrastructure, topics_ready))
+    await runtime.start()
+    yield runtime
+    await runtime.stop()

@@ -7,6 +7,7 @@ from services.orders.domain.model import Order
 from shared import topics
 from shared.contract.authorization import county_of
 from shared.contract.events.base import EventData
+from shared.contract.events.matching import TeamAccepted
 from shared.contract.events.orders import (
     CancelOrder,
     DemandEndorsed,
@@ -130,6 +131,15 @@ async def on_cancel_order(ctx: MessageContext, data: CancelOrder) -> None:
     ctx.note("order cancelled by the bureau", order_id=order.order_id, reason=data.reason)
 
 
+async def on_team_accepted(ctx: MessageContext, data: TeamAccepted) -> None:
+    repo, order = await _load(ctx, data.order_id)
+    order, event = order.award(
+        project_id=data.project_id, team_id=data.team_id, team_name=data.team_name, now=ctx.now()
+    )
+    await _commit(ctx, repo, order, event, data.awarded_by, f"{data.team_name} ({data.team_id})")
+    ctx.note("order awarded to a team", order_id=order.order_id, team=data.team_name, project_id=data.project_id)
+
+
 HANDLERS: dict[str, Handler] = {
     DemandSubmitted.EVENT_TYPE: on_demand_submitted,
     DemandEndorsed.EVENT_TYPE: on_demand_endorsed,
@@ -139,4 +149,7 @@ HANDLERS: dict[str, Handler] = {
     CancelOrder.EVENT_TYPE: on_cancel_order,
 }
 
-SUBSCRIPTIONS = [Subscription(topics.inbound("orders"), HANDLERS, strict=True)]
+SUBSCRIPTIONS = [
+    Subscription(topics.inbound("orders"), HANDLERS, strict=True),
+    Subscription(topics.events("matching"), {TeamAccepted.EVENT_TYPE: on_team_accepted}),
+]

@@ -8,11 +8,28 @@ from dataclasses import dataclass
 from shared import topics
 
 from .events.base import EventData
+from .events.funding import SuspensionLifted, TeamSuspended
+from .events.matching import (
+    ApplicationDeclined,
+    ApplicationReceived,
+    ApplicationWithdrawn,
+    AssignmentRecommended,
+    AwardOrder,
+    CandidatesRecommended,
+    ExpertProfileRecorded,
+    ExpertRegistered,
+    ExpertUpdated,
+    RecommendAssignment,
+    TeamAccepted,
+    TeamApplicationSubmitted,
+    WithdrawApplication,
+)
 from .events.orders import (
     CancelOrder,
     DemandEndorsed,
     DemandReturned,
     DemandSubmitted,
+    OrderAwarded,
     OrderCancelled,
     OrderEndorsed,
     OrderPublished,
@@ -30,6 +47,8 @@ SCHEMA_URN_PREFIX = "urn:cq-expert-teams:schema:"
 # override them per type with AUTHORIZED_SOURCES (see shared.contract.authorization).
 COUNTY_SYSTEMS = ("/counties/*",)
 BUREAU_STAFF = ("/bureau/*",)
+TALENT_REGISTRY = ("/registry/*",)
+APPLICATION_PORTAL = ("/portal/*",)
 
 
 def service_source(service: str) -> str:
@@ -84,8 +103,16 @@ class EventRegistry:
         return [spec for spec in self if spec.topic == topic]
 
 
+def _emits(service: str, model: type[EventData], summary: str) -> EventSpec:
+    return EventSpec(model, topics.events(service), (service_source(service),), summary)
+
+
 def _orders_emits(model: type[EventData], summary: str) -> EventSpec:
-    return EventSpec(model, topics.events("orders"), (service_source("orders"),), summary)
+    return _emits("orders", model, summary)
+
+
+def _inbound(service: str, model: type[EventData], senders: tuple[str, ...], summary: str) -> EventSpec:
+    return EventSpec(model, topics.inbound(service), senders, summary)
 
 
 REGISTRY = EventRegistry(
@@ -102,6 +129,22 @@ REGISTRY = EventRegistry(
         _orders_emits(OrderPublished, "the city published an order; teams may apply"),
         _orders_emits(OrderWithdrawn, "the county withdrew an order"),
         _orders_emits(OrderCancelled, "the bureau cancelled an order"),
+        _orders_emits(OrderAwarded, "a team accepted the order as a project"),
+        _inbound("matching", ExpertRegistered, TALENT_REGISTRY, "the talent registry announces an expert"),
+        _inbound("matching", ExpertUpdated, TALENT_REGISTRY, "the talent registry updates an expert"),
+        _inbound("matching", TeamApplicationSubmitted, APPLICATION_PORTAL, "a lead expert applies with a team"),
+        _inbound("matching", WithdrawApplication, APPLICATION_PORTAL, "a lead expert withdraws an application"),
+        _inbound("matching", AwardOrder, BUREAU_STAFF, "the bureau awards an order to an application"),
+        _inbound("matching", RecommendAssignment, BUREAU_STAFF, "the bureau asks for the optimal assignment"),
+        _emits("matching", ExpertProfileRecorded, "matching applied the registry's record of an expert"),
+        _emits("matching", ApplicationReceived, "an application met every rule"),
+        _emits("matching", ApplicationWithdrawn, "an application was withdrawn"),
+        _emits("matching", ApplicationDeclined, "an application was not chosen"),
+        _emits("matching", TeamAccepted, "a team accepted an order as a project (定点、定人、定服务期)"),
+        _emits("matching", CandidatesRecommended, "best-fitting experts and teams for a published order"),
+        _emits("matching", AssignmentRecommended, "optimal assignment of a call's orders to teams"),
+        _emits("funding", TeamSuspended, "a team and its lead are suspended from applying"),
+        _emits("funding", SuspensionLifted, "a suspension ended on its date"),
         EventSpec(
             EventRejected,
             topics.REJECTIONS,

@@ -1,8 +1,7 @@
-"""The README's demo: villages' demands through county endorsement to published orders.
+"""The README's demo: from villages' needs to orders taken by expert teams.
 
 The scenario acts only as the partner systems and bureau staff would: it sends CloudEvents
-and reads what the services emit. The two projects named in the source article are real;
-every other place, number and name is synthetic.
+and reads what the services emit (see cast.py for what is real and what is synthetic).
 """
 
 from __future__ import annotations
@@ -20,113 +19,45 @@ from typing import Any
 from shared.client import Observed, ProgrammeClient, TopicObserver
 from shared.contract.envelope import Envelope
 from shared.contract.events.base import EventData
+from shared.contract.events.matching import (
+    AwardOrder,
+    RecommendAssignment,
+    TeamApplicationSubmitted,
+    TeamComposition,
+)
 from shared.contract.events.orders import (
-    Demand,
     DemandEndorsed,
     DemandReturned,
     DemandSubmitted,
-    OutcomeTarget,
-    Place,
     PublishOrder,
     ServicePeriod,
     WithdrawDemand,
 )
-from shared.policy import YUAN, format_yuan
+from shared.policy import format_yuan
+from shared.scenario import cast
 from shared.scenario.places import BUREAU_SOURCE, BUREAU_STAFF, COUNTIES, county_source
 from shared.stack.launcher import Stack
 from shared.topics import REJECTIONS, SERVICES, deadletter, events
 
 CALL = "2019年第一批"
+REGISTRY_SOURCE = "/registry/talent"
+PORTAL_SOURCE = "/portal/applications"
 
 STATE_OF = {
     "OrderSubmitted": "submitted",
     "OrderEndorsed": "endorsed",
     "OrderReturned": "returned",
     "OrderPublished": "published",
+    "OrderAwarded": "awarded",
     "OrderWithdrawn": "withdrawn",
     "OrderCancelled": "cancelled",
 }
-
-
-def tianma_demand() -> Demand:
-    """石柱县洗新乡保合村 天麻 (gastrodia) breeding: the article's first example."""
-    return Demand(
-        place=Place(
-            county_code="500240", county_name="石柱县", township="洗新乡", village="保合村", deep_poverty_township=False
-        ),
-        industry="中药材",
-        title="保合村天麻种源繁育与林下种植示范",
-        needs=("天麻种源繁育", "林下种植", "产业链培育"),
-        description="建设天麻繁育示范园，培育本地技术骨干，带动农户增收。",
-        outcome_targets=(
-            OutcomeTarget(indicator="demonstration_area", label="示范园面积", unit="亩", baseline=0, target=50),
-            OutcomeTarget(indicator="output_value", label="预计产值", unit="元", baseline=0, target=1_200_000),
-            OutcomeTarget(indicator="jobs", label="带动就业", unit="人", baseline=0, target=20),
-            OutcomeTarget(indicator="farmer_income", label="农户增收", unit="元", baseline=0, target=180_000),
-        ),
-        service_period=ServicePeriod(start=date(2019, 6, 1), months=24),
-        funding_asked_fen=150_000 * YUAN,
-    )
-
-
-def tea_demand() -> Demand:
-    """巫溪县红池坝镇茶园村 tea: the article's second example."""
-    return Demand(
-        place=Place(
-            county_code="500238",
-            county_name="巫溪县",
-            township="红池坝镇",
-            village="茶园村",
-            deep_poverty_township=True,
-        ),
-        industry="茶叶",
-        title="茶园村茶叶全产业链技术指导",
-        needs=("茶叶生产", "茶叶加工", "产品策划", "工艺创新"),
-        description="从生产、加工到产品策划、工艺创新的全产业链技术指导。",
-        outcome_targets=(
-            OutcomeTarget(indicator="spring_bud_price", label="春茶独芽鲜叶单价", unit="元/斤", baseline=60, target=75),
-        ),
-        service_period=ServicePeriod(start=date(2019, 6, 1), months=36),
-        funding_asked_fen=200_000 * YUAN,
-    )
-
-
-def bee_demand(funding_yuan: int, *, revised: bool = False) -> Demand:
-    """Synthetic: 城口县鸡鸣乡 Chinese honeybee keeping."""
-    targets = [OutcomeTarget(indicator="hives", label="中蜂养殖规模", unit="箱", baseline=None, target=800)]
-    if revised:
-        targets = [
-            OutcomeTarget(indicator="hives", label="中蜂养殖规模", unit="箱", baseline=300, target=800),
-            OutcomeTarget(indicator="local_talents_trained", label="培养本地骨干", unit="人", baseline=0, target=10),
-        ]
-    return Demand(
-        place=Place(
-            county_code="500229", county_name="城口县", township="鸡鸣乡", village="祝乐村", deep_poverty_township=True
-        ),
-        industry="畜牧",
-        title="鸡鸣乡中蜂标准化养殖（合成数据）",
-        needs=("中蜂养殖", "蜂蜜品牌"),
-        description="合成示例：中蜂标准化养殖与蜂蜜品牌培育。",
-        outcome_targets=tuple(targets),
-        service_period=ServicePeriod(start=date(2019, 7, 1), months=24),
-        funding_asked_fen=funding_yuan * YUAN,
-    )
-
-
-def oil_tea_demand() -> Demand:
-    """Synthetic: 酉阳县车田乡 oil-tea camellia."""
-    return Demand(
-        place=Place(
-            county_code="500242", county_name="酉阳县", township="车田乡", village="清泉村", deep_poverty_township=True
-        ),
-        industry="林果",
-        title="车田乡油茶低产林改造（合成数据）",
-        needs=("油茶低产林改造", "油茶加工"),
-        description="合成示例：油茶低产林改造与初加工。",
-        outcome_targets=(OutcomeTarget(indicator="renovated_area", label="改造面积", unit="亩", target=300),),
-        service_period=ServicePeriod(start=date(2019, 9, 1), months=24),
-        funding_asked_fen=100_000 * YUAN,
-    )
+APPLICATION_STATE_OF = {
+    "ApplicationReceived": "received",
+    "ApplicationWithdrawn": "withdrawn",
+    "ApplicationDeclined": "declined",
+    "TeamAccepted": "accepted",
+}
 
 
 @dataclass
@@ -135,6 +66,10 @@ class Report:
     steps: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     orders: dict[str, str] = field(default_factory=dict)
+    applications: dict[str, str] = field(default_factory=dict)
+    projects: list[dict[str, Any]] = field(default_factory=list)
+    experts_recorded: int = 0
+    recommendations: int = 0
     rejections: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     events_seen: int = 0
@@ -150,6 +85,10 @@ class Report:
             "wall_time_s": round(time.monotonic() - self.started, 2),
             "orders_by_state": dict(Counter(self.orders.values())),
             "orders": self.orders,
+            "applications_by_state": dict(Counter(self.applications.values())),
+            "projects": self.projects,
+            "experts_recorded": self.experts_recorded,
+            "orders_with_recommendations": self.recommendations,
             "rejections_by_reason": dict(self.rejections),
             "dead_letters_by_reason": dict(self.dead_letters),
             "events_seen": self.events_seen,
@@ -180,13 +119,13 @@ class Scenario:
             return o.envelope is not None and o.envelope.causation_id == envelope.id
 
         try:
-            (answer,) = await self.observer.wait_for(caused_by_it, timeout_s=30)
+            found = await self.observer.wait_for(caused_by_it, timeout_s=30)
         except TimeoutError:
             self.report.failures.append(f"{action}: no answer within 30 s")
             self.say(f"  ✗ {actor:14} {action} -> no answer")
             return None
-        got = answer.type or "?"
-        detail = ""
+        answer = next((o for o in found if o.type == expect.split("(")[0]), found[0])
+        got, detail = answer.type or "?", ""
         if got == "EventRejected":
             got = f"EventRejected({answer.data['reason_code']})"
             detail = f": {answer.data['reason']}"
@@ -198,46 +137,65 @@ class Scenario:
         return answer
 
     async def play(self) -> Report:
-        s = self.say
+        await self._villages_raise_needs()
+        await self._counties_decide()
+        await self._registry_announces_experts()
+        await self._bureau_publishes()
+        await self._teams_apply()
+        await self._bureau_awards()
+        await self._partner_guarantees()
+        await self.observer.settle(0.5)
+        self._summarize()
+        return self.report
+
+    # ---- 1-2: orders ------------------------------------------------------------------------------
+
+    async def _villages_raise_needs(self) -> None:
+        self.say("\n1. Villages raise needs; their county systems submit them (基层乡村提出订单)")
         shizhu, wuxi, chengkou, youyang = (county_source(c) for c in ("500240", "500238", "500229", "500242"))
-        s("\n1. Villages raise needs; their county systems submit them (订单)")
         await self.step(
             "石柱县 system",
             "submits 500240-2019-001 洗新乡保合村 天麻 (150,000 元, 24 months)",
-            DemandSubmitted(order_id="500240-2019-001", demand=tianma_demand(), submitted_by="石柱县人力社保局"),
+            DemandSubmitted(order_id="500240-2019-001", demand=cast.tianma_demand(), submitted_by="石柱县人力社保局"),
             shizhu,
             "OrderSubmitted",
         )
         await self.step(
             "巫溪县 system",
             "submits 500238-2019-001 红池坝镇茶园村 茶叶 (200,000 元, 36 months)",
-            DemandSubmitted(order_id="500238-2019-001", demand=tea_demand(), submitted_by="巫溪县人力社保局"),
+            DemandSubmitted(order_id="500238-2019-001", demand=cast.tea_demand(), submitted_by="巫溪县人力社保局"),
             wuxi,
             "OrderSubmitted",
         )
         await self.step(
             "城口县 system",
             "submits 500229-2019-001 鸡鸣乡 中蜂 asking 250,000 元",
-            DemandSubmitted(order_id="500229-2019-001", demand=bee_demand(250_000), submitted_by="城口县人力社保局"),
+            DemandSubmitted(
+                order_id="500229-2019-001", demand=cast.bee_demand(250_000), submitted_by="城口县人力社保局"
+            ),
             chengkou,
             "EventRejected(funding_out_of_range)",
         )
         await self.step(
             "城口县 system",
             "submits it again asking 180,000 元",
-            DemandSubmitted(order_id="500229-2019-001", demand=bee_demand(180_000), submitted_by="城口县人力社保局"),
+            DemandSubmitted(
+                order_id="500229-2019-001", demand=cast.bee_demand(180_000), submitted_by="城口县人力社保局"
+            ),
             chengkou,
             "OrderSubmitted",
         )
         await self.step(
             "酉阳县 system",
             "submits 500242-2019-001 车田乡 油茶 (100,000 元)",
-            DemandSubmitted(order_id="500242-2019-001", demand=oil_tea_demand(), submitted_by="酉阳县人力社保局"),
+            DemandSubmitted(order_id="500242-2019-001", demand=cast.oil_tea_demand(), submitted_by="酉阳县人力社保局"),
             youyang,
             "OrderSubmitted",
         )
 
-        s("\n2. Counties endorse or return their villages' demands")
+    async def _counties_decide(self) -> None:
+        self.say("\n2. Counties endorse or return their villages' demands (区县汇总)")
+        shizhu, wuxi, chengkou = (county_source(c) for c in ("500240", "500238", "500229"))
         await self.step(
             "石柱县 system",
             "endorses 500240-2019-001",
@@ -265,7 +223,9 @@ class Scenario:
             "城口县 system",
             "resubmits 500229-2019-001 with baselines",
             DemandSubmitted(
-                order_id="500229-2019-001", demand=bee_demand(180_000, revised=True), submitted_by="城口县人力社保局"
+                order_id="500229-2019-001",
+                demand=cast.bee_demand(180_000, revised=True),
+                submitted_by="城口县人力社保局",
             ),
             chengkou,
             "OrderSubmitted",
@@ -285,7 +245,32 @@ class Scenario:
             "EventRejected(county_mismatch)",
         )
 
-        s("\n3. The municipal bureau publishes endorsed orders (统一发布订单)")
+    # ---- 3-4: experts and publication --------------------------------------------------------------
+
+    async def _registry_announces_experts(self) -> None:
+        self.say("\n3. The talent registry announces experts (names other than 郭顺星 and 钟应富 are synthetic)")
+        sent = [await self.client.send(expert, source=REGISTRY_SOURCE) for expert in cast.EXPERTS]
+        ids = {e.id for e in sent}
+        try:
+            recorded = await self.observer.wait_for(
+                lambda o: (
+                    o.type == "ExpertProfileRecorded" and o.envelope is not None and o.envelope.causation_id in ids
+                ),
+                count=len(ids),
+                timeout_s=30,
+            )
+        except TimeoutError as exc:
+            self.report.failures.append(f"expert registration: {exc}")
+            return
+        leads = [o.data["expert"]["name"] for o in recorded if o.data["can_lead"]]
+        self.say(
+            f"  ✓ registry        sends {len(sent)} experts\n        -> {len(recorded)} ExpertProfileRecorded; "
+            f"may lead a team: {'、'.join(leads)}"
+        )
+
+    async def _bureau_publishes(self) -> None:
+        self.say("\n4. The municipal bureau publishes endorsed orders (统一发布订单); matching recommends candidates")
+        shizhu = county_source("500240")
         await self.step(
             "bureau",
             "publishes 500242-2019-001 before its county endorsed it",
@@ -300,30 +285,115 @@ class Scenario:
             shizhu,
             "EventRejected(unauthorized_source)",
         )
-        published = None
         for order_id in ("500240-2019-001", "500238-2019-001", "500229-2019-001"):
-            answer = await self.step(
+            await self.step(
                 "bureau",
                 f"publishes {order_id} in {CALL}",
                 PublishOrder(order_id=order_id, published_by=BUREAU_STAFF, call=CALL),
                 BUREAU_SOURCE,
                 "OrderPublished",
             )
-            published = published or answer
+            await self._show_recommendations(order_id)
         await self.step(
             "酉阳县 system",
             "withdraws 500242-2019-001: the village chose another plan",
             WithdrawDemand(order_id="500242-2019-001", withdrawn_by="酉阳县人力社保局", reason="村里调整了产业规划"),
-            youyang,
+            county_source("500242"),
             "OrderWithdrawn",
         )
 
-        s("\n4. What partners can rely on")
+    async def _show_recommendations(self, order_id: str) -> None:
+        try:
+            (recommended,) = await self.observer.wait_for(
+                lambda o: o.type == "CandidatesRecommended" and o.subject == order_id, timeout_s=30
+            )
+        except (TimeoutError, ValueError):
+            self.report.failures.append(f"no recommendations for {order_id}")
+            return
+        for candidate in recommended.data["experts"][:3]:
+            self.say(
+                f"        matching recommends {candidate['name']} ({candidate['score']:.2f}): "
+                f"{'; '.join(candidate['reasons'][:2])}"
+            )
+
+    # ---- 5-6: applications and award --------------------------------------------------------------
+
+    def _application(self, number: int, order_id: str, team: TeamComposition, site: str) -> TeamApplicationSubmitted:
+        months = 36 if order_id.startswith("500238") else 24
+        funding = {"500240": 150_000, "500238": 200_000, "500229": 180_000}[order_id[:6]] * 100
+        return TeamApplicationSubmitted(
+            application_id=f"APP-2019-{number:03d}",
+            order_id=order_id,
+            team=team,
+            plan=f"{team.name}为{order_id}编制项目规划、解决技术难题、培养本地人才",
+            site=site,
+            service_period=ServicePeriod(start=date(2019, 7, 1), months=months),
+            funding_asked_fen=funding,
+        )
+
+    async def _teams_apply(self) -> None:
+        self.say("\n5. Lead experts apply with 1+N+1 teams (专家组团接单)")
+        applications = [
+            (
+                "郭顺星",
+                self._application(1, "500240-2019-001", cast.GUO_TEAM, "洗新乡保合村天麻示范园"),
+                "ApplicationReceived",
+            ),
+            ("何伟", self._application(2, "500240-2019-001", cast.HERB_TEAM, "洗新乡保合村"), "ApplicationReceived"),
+            (
+                "孙磊",
+                self._application(3, "500240-2019-001", cast.NO_LOCAL_TEAM, "洗新乡保合村"),
+                "EventRejected(no_local_talent)",
+            ),
+            (
+                "钟应富",
+                self._application(4, "500238-2019-001", cast.ZHONG_TEAM, "红池坝镇茶园村"),
+                "ApplicationReceived",
+            ),
+            ("黄志强", self._application(5, "500229-2019-001", cast.BEE_TEAM, "鸡鸣乡祝乐村"), "ApplicationReceived"),
+        ]
+        for lead, application, expect in applications:
+            team = application.team
+            size = 1 + len(team.member_expert_ids) + len(team.local_talent_expert_ids)
+            await self.step(
+                f"{lead} (portal)",
+                f"applies for {application.order_id} with {team.name}, {size} people",
+                application,
+                PORTAL_SOURCE,
+                expect,
+            )
+
+    async def _bureau_awards(self) -> None:
+        self.say("\n6. The bureau asks for the optimal assignment, then awards (确定承接团队)")
+        advice = await self.step(
+            "bureau",
+            f"asks for the optimal assignment of {CALL}",
+            RecommendAssignment(call=CALL, requested_by=BUREAU_STAFF),
+            BUREAU_SOURCE,
+            "AssignmentRecommended",
+        )
+        if advice is None:
+            return
+        for pair in advice.data["pairs"]:
+            self.say(
+                f"        advice: {pair['order_id']} -> {pair['team_id']} (mismatch {pair['mismatch']:.3f}): "
+                f"{'; '.join(pair['reasons'][:2])}"
+            )
+        for pair in advice.data["pairs"]:
+            await self.step(
+                "bureau",
+                f"awards {pair['order_id']} to {pair['team_id']}",
+                AwardOrder(order_id=pair["order_id"], application_id=pair["application_id"], awarded_by=BUREAU_STAFF),
+                BUREAU_SOURCE,
+                "TeamAccepted",
+            )
+
+    # ---- 7: guarantees ---------------------------------------------------------------------------
+
+    async def _partner_guarantees(self) -> None:
+        self.say("\n7. What partners can rely on")
         await self._redelivery_changes_nothing()
         await self._broken_message_is_dead_lettered()
-        await self.observer.settle(0.5)
-        self._summarize()
-        return self.report
 
     async def _redelivery_changes_nothing(self) -> None:
         """Send one PublishOrder twice with the same id: the second changes and emits nothing."""
@@ -368,6 +438,25 @@ class Scenario:
                 r.orders[o.subject] = STATE_OF[o.type]
                 if o.type == "OrderPublished":
                     r.funding_asked_published_fen += int(o.data["demand"]["funding_asked_fen"])
+            if o.type in APPLICATION_STATE_OF:
+                r.applications[o.data["application_id"]] = APPLICATION_STATE_OF[o.type]
+            if o.type == "TeamAccepted":
+                d = o.data
+                r.projects.append(
+                    {
+                        "project_id": d["project_id"],
+                        "order_id": d["order_id"],
+                        "team": d["team_name"],
+                        "lead": d["lead"]["name"],
+                        "people": 1 + len(d["members"]) + len(d["local_talents"]),
+                        "site": d["site"],
+                        "funding_asked_fen": d["funding_asked_fen"],
+                    }
+                )
+            elif o.type == "ExpertProfileRecorded":
+                r.experts_recorded += 1
+            elif o.type == "CandidatesRecommended":
+                r.recommendations += 1
             elif o.type == "EventRejected":
                 r.rejections[str(o.data.get("reason_code"))] += 1
             elif o.header("dlt.reason"):
@@ -376,27 +465,40 @@ class Scenario:
 
 def print_report(report: Report, out: Any = sys.stdout) -> None:
     d = report.as_dict()
-    print("\n" + "=" * 72, file=out)
-    print("Report", file=out)
-    print("=" * 72, file=out)
+    line = "=" * 78
+    print(f"\n{line}\nReport\n{line}", file=out)
     print("Orders by state:", file=out)
     for state, n in sorted(d["orders_by_state"].items()):
         print(f"  {state:12} {n}", file=out)
     for order_id, state in sorted(d["orders"].items()):
-        county = COUNTIES.get(order_id[:6], order_id[:6])
-        print(f"    {order_id}  {county}  {state}", file=out)
-    print("Rejections answered to senders:", file=out)
-    for reason, n in sorted(d["rejections_by_reason"].items()):
-        print(f"  {reason:24} {n}", file=out)
-    print("Dead letters:", file=out)
-    for reason, n in sorted(d["dead_letters_by_reason"].items()):
-        print(f"  {reason:24} {n}", file=out)
-    print(f"Messages on the topics: {d['events_seen']}   wall time: {d['wall_time_s']} s", file=out)
-    published = d["orders_by_state"].get("published", 0)
+        print(f"    {order_id}  {COUNTIES.get(order_id[:6], order_id[:6])}  {state}", file=out)
+    print(
+        f"Experts recorded: {d['experts_recorded']}   orders with recommendations: {d['orders_with_recommendations']}",
+        file=out,
+    )
+    print(
+        "Applications by state: " + ", ".join(f"{k} {v}" for k, v in sorted(d["applications_by_state"].items())),
+        file=out,
+    )
+    print("Projects (定点、定人、定服务期):", file=out)
+    for p in d["projects"]:
+        print(
+            f"  {p['project_id']}  {p['team']} led by {p['lead']}, {p['people']} people, at {p['site']}, "
+            f"asking {format_yuan(p['funding_asked_fen'])}",
+            file=out,
+        )
+    print(
+        "Rejections answered to senders: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(d["rejections_by_reason"].items())),
+        file=out,
+    )
+    print("Dead letters: " + ", ".join(f"{k} {v}" for k, v in sorted(d["dead_letters_by_reason"].items())), file=out)
+    published = sum(1 for s in d["orders"].values() if s in ("published", "awarded"))
     print(
         f"Funding asked by the {published} published orders: {format_yuan(d['funding_asked_by_published_orders_fen'])}",
         file=out,
     )
+    print(f"Messages on the topics: {d['events_seen']}   wall time: {d['wall_time_s']} s", file=out)
     print(
         "Result: " + ("all steps answered as expected" if report.ok else "FAILURES: " + "; ".join(report.failures)),
         file=out,
@@ -404,7 +506,7 @@ def print_report(report: Report, out: Any = sys.stdout) -> None:
 
 
 async def play_demo(bootstrap_servers: str, topic_prefix: str = "") -> Report:
-    watched = [events("orders"), REJECTIONS, *(deadletter(s) for s in SERVICES)]
+    watched = [events("orders"), events("matching"), REJECTIONS, *(deadletter(s) for s in SERVICES)]
     async with (
         ProgrammeClient(bootstrap_servers, topic_prefix=topic_prefix) as client,
         TopicObserver(bootstrap_servers, [f"{topic_prefix}{t}" for t in watched]) as observer,

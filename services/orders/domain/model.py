@@ -13,8 +13,10 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 
+from shared.clock import local_date
 from shared.contract.events.orders import (
     Demand,
+    OrderAwarded,
     OrderCancelled,
     OrderEndorsed,
     OrderPublished,
@@ -150,10 +152,10 @@ class Order:
             raise RuleBroken("already_published", f"order {self.order_id} was already published in {self.call}")
         if self.status is not OrderStatus.ENDORSED:
             raise RuleBroken("invalid_transition", f"order {self.order_id} is {self.status} and cannot be published")
-        if applications_close_on is not None and applications_close_on < now.date():
+        today = local_date(now)
+        if applications_close_on is not None and applications_close_on < today:
             raise RuleBroken(
-                "deadline_in_past",
-                f"applications_close_on {applications_close_on} is before today ({now.date()})",
+                "deadline_in_past", f"applications_close_on {applications_close_on} is before today ({today})"
             )
         event = OrderPublished(
             order_id=self.order_id,
@@ -164,6 +166,20 @@ class Order:
             published_at=now,
         )
         return replace(self, status=OrderStatus.PUBLISHED, call=call), event
+
+    def award(self, *, project_id: str, team_id: str, team_name: str, now: datetime) -> tuple[Order, OrderAwarded]:
+        """A team accepted the order as a project (TeamAccepted from matching)."""
+        if self.status is not OrderStatus.PUBLISHED:
+            raise RuleBroken("invalid_transition", f"order {self.order_id} is {self.status} and cannot be awarded")
+        event = OrderAwarded(
+            order_id=self.order_id,
+            county_code=self.county_code,
+            project_id=project_id,
+            team_id=team_id,
+            team_name=team_name,
+            awarded_at=now,
+        )
+        return replace(self, status=OrderStatus.AWARDED), event
 
     def cancel(self, *, by: str, reason: str, now: datetime) -> tuple[Order, OrderCancelled]:
         if self.status in TERMINAL or self.status is OrderStatus.AWARDED:

@@ -212,3 +212,18 @@ class OrderCancelled(EventData):
 
     def subject(self) -> str:
         return self.order_id
+
+
+class OrderAwarded(EventData):
+    """A team accepted the order as a project (the orders service's record of TeamAccepted)."""
+
+    EVENT_TYPE = "OrderAwarded"
+    order_id: OrderId
+    county_code: CountyCode
+    project_id: Name
+    team_id: Name
+    team_name: Name
+    awarded_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id

@@ -1,0 +1,330 @@
+"""Matching's state in PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from services.matching.domain.model import (
+    Application,
+    ApplicationStatus,
+    Eligibility,
+    OrderStatus,
+    PublishedOrder,
+)
+from services.matching.domain.profiles import ExpertProfile, OrderProfile, Qualification, TeamProfile
+from shared.contract.events.funding import TeamSuspended
+from shared.contract.events.matching import ExpertRegistered, TeamAccepted, TeamComposition
+from shared.contract.events.orders import Place, ServicePeriod
+from shared.db.types import Connection
+
+_EXPERTS = """
+SELECT e.expert_id, e.name, e.institution, e.qualifications, e.specialties, e.local_county_code,
+       (SELECT count(*) FROM project_members m JOIN projects p USING (project_id)
+         WHERE m.expert_id = e.expert_id AND p.status = 'active') AS active_teams
+FROM experts e
+"""
+_EXPERTS_BY_ID = _EXPERTS + "WHERE e.expert_id = ANY($1::text[])"
+_EXPERTS_BY_ID_LOCKED = _EXPERTS_BY_ID + " ORDER BY e.expert_id FOR UPDATE OF e"
+_CANDIDATE_EXPERTS = _EXPERTS + "WHERE e.specialties && $1::text[] OR e.local_county_code = $2"
+_APPLICATIONS = "SELECT * FROM applications WHERE order_id = ANY($1::text[]) "
+_APPLICATIONS_ALL = _APPLICATIONS + "ORDER BY received_at, application_id"
+_APPLICATIONS_PENDING = _APPLICATIONS + "AND status = 'pending' ORDER BY received_at, application_id"
+
+
+def _expert(row: Any) -> ExpertProfile:
+    return ExpertProfile(
+        expert_id=row["expert_id"],
+        name=row["name"],
+        institution=row["institution"],
+        qualifications=frozenset(Qualification(q) for q in row["qualifications"]),
+        specialties=frozenset(row["specialties"]),
+        local_county=row["local_county_code"],
+        active_teams=int(row["active_teams"]),
+    )
+
+
+class MatchingRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    # ---- experts ------------------------------------------------------------------------------
+
+    async def save_expert(self, expert: ExpertRegistered, at: datetime) -> bool:
+        """Insert or replace an expert's record; True when the expert is new."""
+        inserted: bool = await self._conn.fetchval(
+            """
+            INSERT INTO experts (expert_id, name, institution, title, qualifications, specialties,
+                                 local_county_code, registered_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+            ON CONFLICT (expert_id) DO UPDATE SET
+                name = EXCLUDED.name, institution = EXCLUDED.institution, title = EXCLUDED.title,
+                qualifications = EXCLUDED.qualifications, specialties = EXCLUDED.specialties,
+                local_county_code = EXCLUDED.local_county_code, updated_at = EXCLUDED.updated_at
+            RETURNING (xmax = 0)
+            """,
+            expert.expert_id,
+            expert.name,
+            expert.institution,
+            expert.title,
+            list(expert.qualifications),
+            list(expert.specialties),
+            expert.local_county_code,
+            at,
+        )
+        return inserted
+
+    async def experts(self, ids: Iterable[str], *, lock: bool = False) -> dict[str, ExpertProfile]:
+        """The registered experts among `ids`; with `lock`, their rows are locked (in id order,
+        so that two awards sharing an expert serialize instead of both passing the checks)."""
+        rows = await self._conn.fetch(_EXPERTS_BY_ID_LOCKED if lock else _EXPERTS_BY_ID, sorted(set(ids)))
+        return {row["expert_id"]: _expert(row) for row in rows}
+
+    async def candidate_experts(self, order: OrderProfile) -> list[ExpertProfile]:
+        """Experts sharing a specialty with the order, or local talent of its county."""
+        rows = await self._conn.fetch(_CANDIDATE_EXPERTS, sorted(order.wanted), order.county_code)
+        return [_expert(row) for row in rows]
+
+    async def eligibility(self, team: TeamComposition, order_id: str, today: date, *, lock: bool) -> Eligibility:
+        people = (team.lead_expert_id, *team.member_expert_ids, *team.local_talent_expert_ids)
+        experts = await self.experts(people, lock=lock)
+        busy = {e.expert_id for e in experts.values() if e.active_teams > 0}
+        suspended = await self.suspended([team.team_id, *people], today)
+        pending = await self._conn.fetch(
+            "SELECT team_id FROM applications WHERE order_id = $1 AND status = 'pending'", order_id
+        )
+        return Eligibility(
+            experts=experts,
+            on_active_teams=busy,
+            suspended=suspended,
+            pending_teams_for_order={r["team_id"] for r in pending},
+        )
+
+    # ---- orders -------------------------------------------------------------------------------
+
+    async def order(self, order_id: str) -> PublishedOrder | None:
+        """The published order, locked for the rest of the transaction."""
+        row = await self._conn.fetchrow("SELECT * FROM published_orders WHERE order_id = $1 FOR UPDATE", order_id)
+        return _order(row) if row else None
+
+    async def save_order(self, order: PublishedOrder, at: datetime) -> None:
+        await self._conn.execute(
+            """
+            INSERT INTO published_orders (order_id, county_code, place, industry, needs, title, call, service_start,
+                                          service_months, funding_asked_fen, status, awarded_application_id,
+                                          published_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+            ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status,
+                awarded_application_id = EXCLUDED.awarded_application_id, updated_at = EXCLUDED.updated_at
+            """,
+            order.order_id,
+            order.county_code,
+            order.place.model_dump(mode="json"),
+            order.industry,
+            sorted(order.needs),
+            order.title,
+            order.call,
+            order.service_period.start,
+            order.service_period.months,
+            order.funding_asked_fen,
+            order.status.value,
+            order.awarded_application_id,
+            at,
+        )
+
+    async def open_orders_of_call(self, call: str) -> list[PublishedOrder]:
+        rows = await self._conn.fetch(
+            "SELECT * FROM published_orders WHERE call = $1 AND status = 'open' ORDER BY order_id", call
+        )
+        return [_order(r) for r in rows]
+
+    # ---- applications -------------------------------------------------------------------------
+
+    async def application(self, application_id: str) -> Application | None:
+        row = await self._conn.fetchrow(
+            "SELECT * FROM applications WHERE application_id = $1 FOR UPDATE", application_id
+        )
+        return _application(row) if row else None
+
+    async def applications_for_orders(self, order_ids: Sequence[str], *, pending_only: bool) -> list[Application]:
+        rows = await self._conn.fetch(_APPLICATIONS_PENDING if pending_only else _APPLICATIONS_ALL, list(order_ids))
+        return [_application(r) for r in rows]
+
+    async def add_application(self, application: Application, at: datetime) -> None:
+        team = application.team
+        await self._conn.execute(
+            """
+            INSERT INTO applications (application_id, order_id, team_id, team_name, lead_expert_id, member_ids,
+                                      local_talent_ids, plan, site, service_start, service_months,
+                                      funding_asked_fen, status, received_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+            """,
+            application.application_id,
+            application.order_id,
+            team.team_id,
+            team.name,
+            team.lead_expert_id,
+            list(team.member_expert_ids),
+            list(team.local_talent_expert_ids),
+            application.plan,
+            application.site,
+            application.service_period.start,
+            application.service_period.months,
+            application.funding_asked_fen,
+            application.status.value,
+            at,
+        )
+
+    async def decide(self, application: Application, reason: str, at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE applications SET status = $2, decided_reason = $3, decided_at = $4 WHERE application_id = $1",
+            application.application_id,
+            application.status.value,
+            reason,
+            at,
+        )
+
+    # ---- projects and teams -------------------------------------------------------------------
+
+    async def add_project(self, accepted: TeamAccepted) -> None:
+        await self._conn.execute(
+            "INSERT INTO projects (project_id, order_id, application_id, team_id, status, accepted_at) "
+            "VALUES ($1, $2, $3, $4, 'active', $5)",
+            accepted.project_id,
+            accepted.order_id,
+            accepted.application_id,
+            accepted.team_id,
+            accepted.accepted_at,
+        )
+        members = [(accepted.project_id, accepted.lead.expert_id, "lead")]
+        members += [(accepted.project_id, m.expert_id, "member") for m in accepted.members]
+        members += [(accepted.project_id, m.expert_id, "local_talent") for m in accepted.local_talents]
+        await self._conn.executemany(
+            "INSERT INTO project_members (project_id, expert_id, role) VALUES ($1, $2, $3)", members
+        )
+
+    async def available_teams(self, today: date) -> list[TeamProfile]:
+        """Teams known from applications whose people are all free and who are not suspended."""
+        rows = await self._conn.fetch(
+            """
+            SELECT DISTINCT ON (team_id) team_id, team_name, lead_expert_id, member_ids, local_talent_ids
+            FROM applications ORDER BY team_id, received_at DESC
+            """
+        )
+        people = {p for r in rows for p in (r["lead_expert_id"], *r["member_ids"], *r["local_talent_ids"])}
+        experts = await self.experts(people)
+        suspended = await self.suspended([*(r["team_id"] for r in rows), *people], today)
+        teams = []
+        for r in rows:
+            ids = (r["lead_expert_id"], *r["member_ids"], *r["local_talent_ids"])
+            if r["team_id"] in suspended or r["lead_expert_id"] in suspended or any(i not in experts for i in ids):
+                continue
+            if any(experts[i].active_teams > 0 for i in ids):
+                continue
+            teams.append(
+                TeamProfile(
+                    team_id=r["team_id"],
+                    name=r["team_name"],
+                    lead=experts[r["lead_expert_id"]],
+                    members=tuple(experts[i] for i in r["member_ids"]),
+                    local_talents=tuple(experts[i] for i in r["local_talent_ids"]),
+                )
+            )
+        return teams
+
+    async def team_profiles(self, applications: Sequence[Application]) -> dict[str, TeamProfile]:
+        """The teams of these applications, keyed by application id."""
+        people = {p for a in applications for p in a.expert_ids}
+        experts = await self.experts(people)
+        profiles = {}
+        for a in applications:
+            if any(p not in experts for p in a.expert_ids):
+                continue
+            t = a.team
+            profiles[a.application_id] = TeamProfile(
+                team_id=t.team_id,
+                name=t.name,
+                lead=experts[t.lead_expert_id],
+                members=tuple(experts[i] for i in t.member_expert_ids),
+                local_talents=tuple(experts[i] for i in t.local_talent_expert_ids),
+            )
+        return profiles
+
+    # ---- suspensions --------------------------------------------------------------------------
+
+    async def suspend(self, event: TeamSuspended) -> None:
+        await self._conn.executemany(
+            """
+            INSERT INTO suspensions (suspended_id, kind, review_id, suspended_from, suspended_until, reason)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (suspended_id, review_id) DO UPDATE SET
+                suspended_from = EXCLUDED.suspended_from, suspended_until = EXCLUDED.suspended_until,
+                reason = EXCLUDED.reason, lifted_at = NULL
+            """,
+            [
+                (event.team_id, "team", event.review_id, event.suspended_from, event.suspended_until, event.reason),
+                (
+                    event.lead_expert_id,
+                    "expert",
+                    event.review_id,
+                    event.suspended_from,
+                    event.suspended_until,
+                    event.reason,
+                ),
+            ],
+        )
+
+    async def lift(self, team_id: str, lead_expert_id: str, review_id: str, at: datetime) -> int:
+        result: str = await self._conn.execute(
+            "UPDATE suspensions SET lifted_at = $4 WHERE review_id = $3 AND suspended_id = ANY(ARRAY[$1, $2]) "
+            "AND lifted_at IS NULL",
+            team_id,
+            lead_expert_id,
+            review_id,
+            at,
+        )
+        return int(result.split()[-1])
+
+    async def suspended(self, ids: Iterable[str], today: date) -> set[str]:
+        rows = await self._conn.fetch(
+            "SELECT DISTINCT suspended_id FROM suspensions WHERE suspended_id = ANY($1::text[]) "
+            "AND lifted_at IS NULL AND suspended_from <= $2 AND $2 < suspended_until",
+            sorted(set(ids)),
+            today,
+        )
+        return {r["suspended_id"] for r in rows}
+
+
+def _order(row: Any) -> PublishedOrder:
+    return PublishedOrder(
+        order_id=row["order_id"],
+        place=Place.model_validate(row["place"]),
+        industry=row["industry"],
+        needs=frozenset(row["needs"]),
+        title=row["title"],
+        call=row["call"],
+        service_period=ServicePeriod(start=row["service_start"], months=row["service_months"]),
+        funding_asked_fen=row["funding_asked_fen"],
+        status=OrderStatus(row["status"]),
+        awarded_application_id=row["awarded_application_id"],
+    )
+
+
+def _application(row: Any) -> Application:
+    return Application(
+        application_id=row["application_id"],
+        order_id=row["order_id"],
+        team=TeamComposition(
+            team_id=row["team_id"],
+            name=row["team_name"],
+            lead_expert_id=row["lead_expert_id"],
+            member_expert_ids=tuple(row["member_ids"]),
+            local_talent_expert_ids=tuple(row["local_talent_ids"]),
+        ),
+        plan=row["plan"],
+        site=row["site"],
+        service_period=ServicePeriod(start=row["service_start"], months=row["service_months"]),
+        funding_asked_fen=row["funding_asked_fen"],
+        status=ApplicationStatus(row["status"]),
+    )

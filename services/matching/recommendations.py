@@ -1,0 +1,99 @@
+"""Advice for the bureau, computed from matching's state: candidates for a newly published
+order, and the optimal assignment of a call's open orders to the teams that applied."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+
+from services.matching.adapters.repository import MatchingRepository
+from services.matching.domain.assignment import candidate_pairs, optimal_assignment
+from services.matching.domain.model import PublishedOrder
+from services.matching.domain.recommend import recommend_experts, recommend_teams
+from services.matching.domain.scoring import MatchingWeights
+from shared.clock import local_date
+from shared.contract.events.matching import (
+    AssignmentPair,
+    AssignmentRecommended,
+    Candidate,
+    CandidatesRecommended,
+    RecommendAssignment,
+)
+from shared.rules import RuleBroken
+
+SOLVER = "exact minimum-weight bipartite matching (scipy min_weight_full_bipartite_matching)"
+
+
+@lru_cache(maxsize=1)
+def current_weights() -> MatchingWeights:
+    return MatchingWeights()
+
+
+async def recommend_candidates(repo: MatchingRepository, order: PublishedOrder, now: datetime) -> CandidatesRecommended:
+    weights = current_weights()
+    profile = order.profile()
+    experts = await repo.candidate_experts(profile)
+    teams = await repo.available_teams(local_date(now))
+    (expert_recs,) = recommend_experts([profile], experts, weights)
+    (team_recs,) = recommend_teams([profile], teams, weights)
+    expert_names = {e.expert_id: e.name for e in experts}
+    team_names = {t.team_id: t.name for t in teams}
+    return CandidatesRecommended(
+        order_id=order.order_id,
+        county_code=order.county_code,
+        industry=order.industry,
+        experts=tuple(
+            Candidate(
+                candidate_id=r.candidate_id,
+                name=expert_names[r.candidate_id],
+                score=round(r.score, 6),
+                reasons=r.reasons,
+            )
+            for r in expert_recs
+        ),
+        teams=tuple(
+            Candidate(
+                candidate_id=r.candidate_id, name=team_names[r.candidate_id], score=round(r.score, 6), reasons=r.reasons
+            )
+            for r in team_recs
+        ),
+        recommended_at=now,
+    )
+
+
+async def recommend_assignment(
+    repo: MatchingRepository, request: RecommendAssignment, now: datetime
+) -> AssignmentRecommended:
+    orders = await repo.open_orders_of_call(request.call)
+    if not orders:
+        raise RuleBroken("nothing_to_assign", f"call {request.call} has no open orders")
+    applications = await repo.applications_for_orders([o.order_id for o in orders], pending_only=True)
+    team_of_application = await repo.team_profiles(applications)
+    teams = {team.team_id: team for team in team_of_application.values()}
+    application_of = {
+        (a.order_id, a.team.team_id): a.application_id for a in applications if a.application_id in team_of_application
+    }
+    profiles = [o.profile() for o in orders]
+    weights = current_weights()
+    candidates = candidate_pairs(profiles, list(teams.values()), application_of, weights)
+    plan = optimal_assignment(profiles, list(teams.values()), candidates, weights)
+    return AssignmentRecommended(
+        call=request.call,
+        pairs=tuple(
+            AssignmentPair(
+                order_id=p.order_id,
+                team_id=p.team_id,
+                application_id=application_of[(p.order_id, p.team_id)],
+                mismatch=round(p.mismatch, 6),
+                reasons=p.reasons,
+            )
+            for p in plan.pairs
+        ),
+        total_mismatch=round(plan.total_mismatch, 6),
+        unassigned_orders=plan.unassigned_orders,
+        unassigned_cost=plan.unassigned_cost,
+        objective=round(plan.objective, 6),
+        solver=SOLVER,
+        requested_by=request.requested_by,
+        recommended_at=now,
+    )

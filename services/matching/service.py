@@ -1,0 +1,15 @@
+"""The matching service as a deployable unit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.matching.handlers import SUBSCRIPTIONS
+from shared.runtime.service import ServiceDefinition
+
+DEFINITION = ServiceDefinition(
+    name="matching",
+    subscriptions=SUBSCRIPTIONS,
+    migrations=Path(__file__).resolve().parent / "migrations",
+    description="Expert registry, 1+N+1 teams, applications for published orders, TeamAccepted (接单).",
+)

@@ -1,0 +1,282 @@
+"""Events of experts, teams and applications: what the talent registry, the application
+portal and bureau staff send to matching, and what matching emits (TeamAccepted among them)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, StringConstraints
+
+from .base import CountyCode, EventData, Fen, Name, OrderId, Tag, Text, Value
+from .orders import Place, ServicePeriod
+
+ExpertId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{1,39}$"),
+    Field(description="Expert id assigned by the talent registry, e.g. EXP-000123"),
+]
+TeamId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{1,39}$"),
+    Field(description="Team id, stable across years (suspensions apply to it), e.g. TEAM-guo-shunxing"),
+]
+ApplicationId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{1,59}$"),
+    Field(description="Application id assigned by the portal"),
+]
+QualificationCode = Literal[
+    "national_talent_project",
+    "state_council_allowance",
+    "chongqing_talent_scientist",
+    "other_national_title",
+    "other_municipal_title",
+    "academic_leader",
+    "postdoctoral_researcher",
+    "young_talent",
+    "local_backbone",
+]
+
+
+# ---- from the talent registry -------------------------------------------------------------------
+
+
+class ExpertRegistered(EventData):
+    """The talent registry announces an expert (or re-announces them with changes).
+
+    Personal data is limited to what the programme needs and publishes: name, institution
+    and professional title; no identity numbers, contacts or addresses."""
+
+    EVENT_TYPE = "ExpertRegistered"
+    expert_id: ExpertId
+    name: Name
+    institution: Name
+    title: Name | None = Field(default=None, description="Professional title (职称), e.g. 研究员")
+    qualifications: tuple[QualificationCode, ...] = Field(default=(), max_length=9)
+    specialties: tuple[Tag, ...] = Field(min_length=1, max_length=20, description="Industry and expertise tags")
+    local_county_code: CountyCode | None = Field(
+        default=None, description="The county where the expert is local talent (当地人才), if any"
+    )
+
+    def subject(self) -> str:
+        return self.expert_id
+
+
+class ExpertUpdated(ExpertRegistered):
+    """The registry changed an expert's record; the whole record is sent again."""
+
+    EVENT_TYPE = "ExpertUpdated"
+
+
+# ---- from the application portal (the lead expert) -------------------------------------------
+
+
+class TeamComposition(Value):
+    """A "1+N+1" team: one lead expert, N members recruited by the lead, local talent."""
+
+    team_id: TeamId
+    name: Name
+    lead_expert_id: ExpertId
+    member_expert_ids: tuple[ExpertId, ...] = Field(default=(), max_length=30)
+    local_talent_expert_ids: tuple[ExpertId, ...] = Field(default=(), max_length=30)
+
+
+class TeamApplicationSubmitted(EventData):
+    """A lead expert applies for a published order with a team (接单)."""
+
+    EVENT_TYPE = "TeamApplicationSubmitted"
+    application_id: ApplicationId
+    order_id: OrderId
+    team: TeamComposition
+    plan: Text = Field(description="A short service plan")
+    site: Name = Field(description="Where the team will serve (定点), e.g. 洗新乡保合村天麻示范园")
+    service_period: ServicePeriod
+    funding_asked_fen: Fen
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class WithdrawApplication(EventData):
+    """The lead expert withdraws an application that has not been decided."""
+
+    EVENT_TYPE = "WithdrawApplication"
+    application_id: ApplicationId
+    order_id: OrderId
+    reason: Text
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+# ---- from bureau staff ------------------------------------------------------------------------
+
+
+class AwardOrder(EventData):
+    """Bureau staff award a published order to one application."""
+
+    EVENT_TYPE = "AwardOrder"
+    order_id: OrderId
+    application_id: ApplicationId
+    awarded_by: Name
+    note: Text | None = None
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class RecommendAssignment(EventData):
+    """Bureau staff ask for the optimal assignment of a call's open orders to applicant teams."""
+
+    EVENT_TYPE = "RecommendAssignment"
+    call: Name
+    requested_by: Name
+
+    def subject(self) -> str:
+        return self.call
+
+
+# ---- emitted by matching ---------------------------------------------------------------------
+
+
+class ExpertRef(Value):
+    """An expert as published with a team: what the programme shows, nothing more."""
+
+    expert_id: ExpertId
+    name: Name
+    institution: Name
+    qualifications: tuple[QualificationCode, ...] = ()
+    local_county_code: CountyCode | None = None
+
+
+class ExpertProfileRecorded(EventData):
+    """Matching applied the registry's record of an expert (the registry's acknowledgement)."""
+
+    EVENT_TYPE = "ExpertProfileRecorded"
+    expert: ExpertRef
+    can_lead: bool = Field(description="Holds a national- or municipal-level qualification")
+    specialties: tuple[Tag, ...]
+    new: bool = Field(description="True on the first record of this expert")
+    recorded_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.expert.expert_id
+
+
+class ApplicationReceived(EventData):
+    """An application met every rule and is registered for the bureau's decision."""
+
+    EVENT_TYPE = "ApplicationReceived"
+    application_id: ApplicationId
+    order_id: OrderId
+    team_id: TeamId
+    team_name: Name
+    lead: ExpertRef
+    team_size: int = Field(ge=1)
+    funding_asked_fen: Fen
+    received_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class ApplicationWithdrawn(EventData):
+    EVENT_TYPE = "ApplicationWithdrawn"
+    application_id: ApplicationId
+    order_id: OrderId
+    team_id: TeamId
+    reason: Text
+    withdrawn_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class ApplicationDeclined(EventData):
+    """An application that was not chosen (another team was accepted, or the order closed)."""
+
+    EVENT_TYPE = "ApplicationDeclined"
+    application_id: ApplicationId
+    order_id: OrderId
+    team_id: TeamId
+    reason: Text
+    declined_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class TeamAccepted(EventData):
+    """A team takes an order as a project: fixed site, fixed people, fixed service period
+    (定点、定人、定服务期). Design-card event; funding opens the grant on it."""
+
+    EVENT_TYPE = "TeamAccepted"
+    project_id: Annotated[str, Field(description="The project: one order taken by one team")]
+    order_id: OrderId
+    application_id: ApplicationId
+    team_id: TeamId
+    team_name: Name
+    lead: ExpertRef
+    members: tuple[ExpertRef, ...]
+    local_talents: tuple[ExpertRef, ...]
+    place: Place
+    site: Name
+    industry: Tag
+    service_period: ServicePeriod
+    funding_asked_fen: Fen
+    call: Name
+    awarded_by: Name
+    accepted_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class Candidate(Value):
+    candidate_id: Annotated[str, Field(min_length=1, max_length=60)]
+    name: Name
+    score: float
+    reasons: tuple[Text, ...]
+
+
+class CandidatesRecommended(EventData):
+    """For a newly published order: the best-fitting experts (possible leads and members)
+    and existing teams, each with the reasons in words. Advice only."""
+
+    EVENT_TYPE = "CandidatesRecommended"
+    order_id: OrderId
+    county_code: CountyCode
+    industry: Tag
+    experts: tuple[Candidate, ...]
+    teams: tuple[Candidate, ...]
+    recommended_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class AssignmentPair(Value):
+    order_id: OrderId
+    team_id: TeamId
+    application_id: ApplicationId
+    mismatch: float
+    reasons: tuple[Text, ...]
+
+
+class AssignmentRecommended(EventData):
+    """The optimal assignment of a call's open orders to applicant teams (each team at most
+    one order), minimising total mismatch with an exact solver. Advice: the bureau awards."""
+
+    EVENT_TYPE = "AssignmentRecommended"
+    call: Name
+    pairs: tuple[AssignmentPair, ...]
+    total_mismatch: float
+    unassigned_orders: tuple[OrderId, ...]
+    unassigned_cost: float = Field(description="Cost counted for each order left without a team")
+    objective: float = Field(description="What the solver minimised: total mismatch + unassigned cost × orders")
+    solver: Name
+    requested_by: Name
+    recommended_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.call
