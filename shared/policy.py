@@ -7,6 +7,7 @@ variable `POLICY_<NAME>` (e.g. `POLICY_FUNDING_MIN_FEN=6000000`). Money is integ
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,14 @@ class ProgrammePolicy(BaseSettings):
     tranche_percentages: tuple[int, ...] = (50, 50)
     rectification_days: int = 90
     suspension_days: int = 365
+    review_min_panel_size: int = 3
+    """A review is graded once at least this many panel scores are in (mean of the panel)."""
+    missing_report_grade: Literal["excellent", "qualified", "unqualified"] = "unqualified"
+    """The grade of a project whose team sent no outcome report by the cycle's deadline."""
+    payment_max_attempts: int = 3
+    """Treasury attempts of one release before it is escalated to bureau staff."""
+    annual_envelope_fen: int = 7_000_000 * YUAN
+    """Default yearly budget envelope (bureau staff set the real one with SetBudgetEnvelope)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> ProgrammePolicy:

@@ -53,3 +53,5 @@ class ServiceSettings(BaseSettings):
     outbox_poll_interval_s: float = 1.0
     """Fallback poll of the outbox when no NOTIFY arrives (e.g. the listener reconnects)."""
     shutdown_grace_s: float = 15.0
+    timers_enabled: bool = True
+    """Run the service's scheduled work (tests with a fixed clock turn it off and trigger it)."""

@@ -8,7 +8,23 @@ from dataclasses import dataclass
 from shared import topics
 
 from .events.base import EventData
-from .events.funding import SuspensionLifted, TeamSuspended
+from .events.funding import (
+    ContinuedFundingEligible,
+    FundingReleased,
+    FundingWithheld,
+    GrantHeld,
+    GrantOpened,
+    IncentiveGranted,
+    PaymentConfirmed,
+    PaymentEscalated,
+    PaymentFailed,
+    PaymentRetryRequested,
+    RectificationRequired,
+    ReleasePaid,
+    SetBudgetEnvelope,
+    SuspensionLifted,
+    TeamSuspended,
+)
 from .events.matching import (
     ApplicationDeclined,
     ApplicationReceived,
@@ -39,6 +55,18 @@ from .events.orders import (
     PublishOrder,
     WithdrawDemand,
 )
+from .events.reviews import (
+    CloseReviewCycle,
+    OpenReviewCycle,
+    OutcomeReportAccepted,
+    OutcomeReportSubmitted,
+    PanelScoreRecorded,
+    PanelScoreSubmitted,
+    ReviewCompleted,
+    ReviewCycleOpened,
+    ReviewerConflictDeclared,
+    ReviewResultsPublished,
+)
 from .events.system import EventRejected
 
 SCHEMA_URN_PREFIX = "urn:cq-expert-teams:schema:"
@@ -49,6 +77,8 @@ COUNTY_SYSTEMS = ("/counties/*",)
 BUREAU_STAFF = ("/bureau/*",)
 TALENT_REGISTRY = ("/registry/*",)
 APPLICATION_PORTAL = ("/portal/*",)
+TREASURY = ("/treasury/*",)
+REVIEWERS = ("/reviewers/*",)
 
 
 def service_source(service: str) -> str:
@@ -143,8 +173,31 @@ REGISTRY = EventRegistry(
         _emits("matching", TeamAccepted, "a team accepted an order as a project (定点、定人、定服务期)"),
         _emits("matching", CandidatesRecommended, "best-fitting experts and teams for a published order"),
         _emits("matching", AssignmentRecommended, "optimal assignment of a call's orders to teams"),
+        _inbound("funding", PaymentConfirmed, TREASURY, "the treasury paid a release"),
+        _inbound("funding", PaymentFailed, TREASURY, "the treasury could not pay a release"),
+        _inbound("funding", SetBudgetEnvelope, BUREAU_STAFF, "the bureau sets a year's budget envelope"),
+        _emits("funding", GrantOpened, "a project's grant is approved, with its tranche schedule"),
+        _emits("funding", GrantHeld, "a grant would exceed the budget envelope: held with the reason"),
+        _emits("funding", FundingReleased, "a tranche is released: payment instruction for the treasury"),
+        _emits("funding", PaymentRetryRequested, "the treasury should retry a failed payment"),
+        _emits("funding", PaymentEscalated, "a payment failed on every attempt: bureau staff must act"),
+        _emits("funding", ReleasePaid, "the treasury paid a release; the release is closed"),
+        _emits("funding", FundingWithheld, "remaining tranches withheld after an unqualified review"),
+        _emits("funding", RectificationRequired, "the team must rectify by the deadline (限期整改)"),
+        _emits("funding", ContinuedFundingEligible, "an excellent team may apply for continued funding"),
+        _emits("funding", IncentiveGranted, "a per-expert incentive after a passing review"),
         _emits("funding", TeamSuspended, "a team and its lead are suspended from applying"),
         _emits("funding", SuspensionLifted, "a suspension ended on its date"),
+        _inbound("reviews", OpenReviewCycle, BUREAU_STAFF, "the bureau opens a yearly review cycle"),
+        _inbound("reviews", OutcomeReportSubmitted, APPLICATION_PORTAL, "a team reports its outcomes"),
+        _inbound("reviews", ReviewerConflictDeclared, (*REVIEWERS, *BUREAU_STAFF), "a reviewer declares a conflict"),
+        _inbound("reviews", PanelScoreSubmitted, REVIEWERS, "a reviewer scores a project"),
+        _inbound("reviews", CloseReviewCycle, BUREAU_STAFF, "the bureau closes a review cycle"),
+        _emits("reviews", ReviewCycleOpened, "a review cycle opened, with its reviews"),
+        _emits("reviews", OutcomeReportAccepted, "a team's outcome report was accepted"),
+        _emits("reviews", PanelScoreRecorded, "a reviewer's score was recorded"),
+        _emits("reviews", ReviewCompleted, "a project's yearly grade (优秀/合格/不合格)"),
+        _emits("reviews", ReviewResultsPublished, "the cycle's results, published to the public"),
         EventSpec(
             EventRejected,
             topics.REJECTIONS,

@@ -71,22 +71,20 @@ class Note:
     fields: Mapping[str, Any]
 
 
-class MessageContext:
-    """What a handler gets besides its typed data: the connection (one transaction), the
-    incoming envelope, the clock, and `emit` to add outgoing events to the outbox."""
+class EmitContext:
+    """One transaction's worth of work: the connection, the clock, and `emit` to add outgoing
+    events to the outbox (committed with the state change), `note` for the operator's log."""
 
     def __init__(
         self,
         *,
         conn: Connection,
-        envelope: Envelope,
         service: str,
         clock: Clock,
         registry: EventRegistry,
         topic_prefix: str,
     ) -> None:
         self.conn = conn
-        self.envelope = envelope
         self.service = service
         self.clock = clock
         self._registry = registry
@@ -97,7 +95,7 @@ class MessageContext:
     def now(self) -> datetime:
         return self.clock.now()
 
-    def emit(self, data: EventData) -> Envelope:
+    def emit(self, data: EventData, *, correlation_id: str | None = None, causation_id: str | None = None) -> Envelope:
         spec = self._registry.for_model(type(data))
         envelope = new_envelope(
             source=service_source(self.service),
@@ -105,8 +103,8 @@ class MessageContext:
             subject=data.subject(),
             data=data.model_dump(mode="json"),
             time=self.clock.now(),
-            correlation_id=self.envelope.correlation_id,
-            causation_id=self.envelope.id,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
             dataschema=spec.dataschema,
         )
         self.emitted.append(outbox.OutboxMessage.for_event(with_prefix(self._topic_prefix, spec.topic), envelope))
@@ -114,6 +112,22 @@ class MessageContext:
 
     def note(self, message: str, **fields: Any) -> None:
         self.notes.append(Note(message, fields))
+
+
+class MessageContext(EmitContext):
+    """What a handler gets besides its typed data: an EmitContext whose events are caused by,
+    and correlated with, the incoming envelope."""
+
+    def __init__(self, *, envelope: Envelope, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.envelope = envelope
+
+    def emit(self, data: EventData, *, correlation_id: str | None = None, causation_id: str | None = None) -> Envelope:
+        return super().emit(
+            data,
+            correlation_id=correlation_id or self.envelope.correlation_id,
+            causation_id=causation_id or self.envelope.id,
+        )
 
 
 Handler = Callable[[MessageContext, Any], Awaitable[None]]

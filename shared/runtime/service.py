@@ -32,6 +32,8 @@ from shared.messaging.relay import OutboxRelay
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.topics import SERVICES, all_topics, with_prefix
 
+from .timers import Timer, run_timer_forever, run_timer_once
+
 log = structlog.get_logger("shared.runtime")
 
 MESSAGING_MIGRATIONS = Path(__file__).resolve().parent.parent / "messaging" / "migrations"
@@ -43,6 +45,7 @@ class ServiceDefinition:
     subscriptions: Sequence[Subscription]
     migrations: Path
     description: str = ""
+    timers: Sequence[Timer] = ()
 
 
 class _Backoff:
@@ -78,6 +81,8 @@ class ServiceRuntime:
         self.consumer: EventConsumer | None = None
         self.relay: OutboxRelay | None = None
         self._relay_task: asyncio.Task[None] | None = None
+        self._timer_tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
         self._producer: Any = None
         self._backoff = _Backoff(settings.transient_retry_max_backoff_s)
         self.broker = KafkaBroker(
@@ -182,8 +187,43 @@ class ServiceRuntime:
             max_backoff_s=settings.transient_retry_max_backoff_s,
         )
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{name}-outbox-relay")
+        if settings.timers_enabled:
+            self._timer_tasks = [
+                asyncio.create_task(
+                    run_timer_forever(
+                        self.pool,
+                        timer,
+                        service=name,
+                        clock=self.clock,
+                        topic_prefix=self.kafka.topic_prefix,
+                        stopping=self._stopping,
+                    ),
+                    name=f"{name}-timer-{timer.name}",
+                )
+                for timer in self.definition.timers
+            ]
+
+    async def run_timers_once(self) -> int:
+        """Run every timer now (tests with a fixed clock; operators' manual trigger)."""
+        assert self.pool is not None, "the service has not started"
+        return sum(
+            [
+                await run_timer_once(
+                    self.pool,
+                    timer,
+                    service=self.definition.name,
+                    clock=self.clock,
+                    topic_prefix=self.kafka.topic_prefix,
+                )
+                for timer in self.definition.timers
+            ]
+        )
 
     async def stop_dependencies(self) -> None:
+        self._stopping.set()
+        for task in self._timer_tasks:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, timeout=self.settings.shutdown_grace_s)
         if self.relay is not None:
             self.relay.stop()
         if self._relay_task is not None:

@@ -1,14 +1,244 @@
-"""Events of the funding service that other services act on. (The funding service itself is
-built later; matching already honours suspensions.)"""
+"""Events of grants, releases, payments, consequences of the yearly review, and incentives."""
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
-from .base import EventData, Name, OrderId, Text
+from .base import EventData, Fen, Name, OrderId, Text, Value
 from .matching import ExpertId, TeamId
+
+GrantId = Annotated[str, Field(min_length=1, max_length=80, description="G-<order id>")]
+ReleaseId = Annotated[str, Field(min_length=1, max_length=80, description="R-<order id>-<tranche>")]
+IncentiveKind = Literal["early_title_evaluation", "talent_programme_priority"]
+
+
+# ---- sent in by the treasury and bureau staff -------------------------------------------------
+
+
+class PaymentConfirmed(EventData):
+    """The treasury paid a release."""
+
+    EVENT_TYPE = "PaymentConfirmed"
+    release_id: ReleaseId
+    amount_fen: Fen
+    payment_reference: Name
+    paid_on: date
+
+    def subject(self) -> str:
+        return self.release_id
+
+
+class PaymentFailed(EventData):
+    """The treasury could not pay a release (e.g. the payee's account was rejected)."""
+
+    EVENT_TYPE = "PaymentFailed"
+    release_id: ReleaseId
+    reason: Text
+    retryable: bool = True
+
+    def subject(self) -> str:
+        return self.release_id
+
+
+class SetBudgetEnvelope(EventData):
+    """Bureau staff set the programme's budget envelope for a year; held grants that now fit open."""
+
+    EVENT_TYPE = "SetBudgetEnvelope"
+    year: int = Field(ge=2019, le=2100)
+    amount_fen: Fen
+    set_by: Name
+
+    def subject(self) -> str:
+        return f"budget-{self.year}"
+
+
+# ---- emitted by funding ------------------------------------------------------------------------
+
+
+class Tranche(Value):
+    number: int = Field(ge=1)
+    percent: int = Field(ge=1, le=100)
+    amount_fen: Fen
+    condition: Literal["on_acceptance", "after_passing_review"]
+
+
+class GrantOpened(EventData):
+    """A project's grant is approved within the year's budget envelope; its tranche schedule."""
+
+    EVENT_TYPE = "GrantOpened"
+    grant_id: GrantId
+    project_id: Name
+    order_id: OrderId
+    team_id: TeamId
+    amount_fen: Fen
+    budget_year: int
+    tranches: tuple[Tranche, ...]
+    opened_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class GrantHeld(EventData):
+    """A grant that would exceed the year's budget envelope: held, with the reason, until the
+    bureau raises the envelope (never silently approved)."""
+
+    EVENT_TYPE = "GrantHeld"
+    grant_id: GrantId
+    project_id: Name
+    order_id: OrderId
+    team_id: TeamId
+    amount_fen: Fen
+    budget_year: int
+    envelope_fen: Fen
+    committed_fen: Fen
+    reason: Text
+    held_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class Payee(Value):
+    team_id: TeamId
+    team_name: Name
+    lead_name: Name
+    institution: Name
+
+
+class FundingReleased(EventData):
+    """A tranche is released: the payment instruction for the treasury (design-card event).
+    Emitted once per release; retries of the payment are PaymentRetryRequested."""
+
+    EVENT_TYPE = "FundingReleased"
+    release_id: ReleaseId
+    grant_id: GrantId
+    project_id: Name
+    order_id: OrderId
+    tranche: int = Field(ge=1)
+    amount_fen: Fen
+    payee: Payee
+    reason: Text
+    released_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class PaymentRetryRequested(EventData):
+    """The treasury should try a failed payment again (per policy, bounded attempts)."""
+
+    EVENT_TYPE = "PaymentRetryRequested"
+    release_id: ReleaseId
+    order_id: OrderId
+    attempt: int = Field(ge=2)
+    amount_fen: Fen
+    previous_failure: Text
+    requested_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class PaymentEscalated(EventData):
+    """A payment failed on every attempt (or cannot be retried): bureau staff must act."""
+
+    EVENT_TYPE = "PaymentEscalated"
+    release_id: ReleaseId
+    order_id: OrderId
+    attempts: int
+    amount_fen: Fen
+    last_failure: Text
+    escalated_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class ReleasePaid(EventData):
+    """The treasury confirmed the payment of a release; the release is closed."""
+
+    EVENT_TYPE = "ReleasePaid"
+    release_id: ReleaseId
+    grant_id: GrantId
+    order_id: OrderId
+    amount_fen: Fen
+    payment_reference: Name
+    paid_on: date
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class FundingWithheld(EventData):
+    """After an unqualified review the grant's remaining tranches are withheld."""
+
+    EVENT_TYPE = "FundingWithheld"
+    grant_id: GrantId
+    order_id: OrderId
+    review_id: Name
+    amount_fen: Fen
+    reason: Text
+    withheld_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class RectificationRequired(EventData):
+    """限期整改: the team must rectify by the deadline (policy, default 90 days after the review)."""
+
+    EVENT_TYPE = "RectificationRequired"
+    order_id: OrderId
+    project_id: Name
+    team_id: TeamId
+    review_id: Name
+    deadline: date
+    reason: Text
+    required_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class ContinuedFundingEligible(EventData):
+    """An excellent review: the team may apply for continued funding (可申请持续资助)."""
+
+    EVENT_TYPE = "ContinuedFundingEligible"
+    team_id: TeamId
+    order_id: OrderId
+    project_id: Name
+    review_id: Name
+    year: int
+    eligible_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class IncentiveGranted(EventData):
+    """A per-expert incentive after a passing review, for the professional-title and
+    talent-programme systems to act on."""
+
+    EVENT_TYPE = "IncentiveGranted"
+    incentive_id: Name
+    expert_id: ExpertId
+    expert_name: Name
+    kind: IncentiveKind = Field(
+        description="early_title_evaluation: 提前1年评定上一级职称; talent_programme_priority: 优先纳入人才选拔培养项目"
+    )
+    project_id: Name
+    order_id: OrderId
+    review_id: Name
+    grade: Literal["excellent", "qualified"]
+    reason: Text
+    granted_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.expert_id
 
 
 class TeamSuspended(EventData):

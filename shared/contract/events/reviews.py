@@ -1,0 +1,227 @@
+"""Events of the yearly assessment (每年进行考核评估): cycles, outcome reports, panel scores,
+grades (ReviewCompleted) and the public results (考核结果向社会公布)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, StringConstraints
+
+from .base import CountyCode, EventData, Name, OrderId, Text, Value
+from .matching import ExpertId, TeamId
+
+CycleId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}$"),
+    Field(description="Review cycle id chosen by the bureau, e.g. 2019 or 2019-annual"),
+]
+ReviewerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{1,39}$")]
+Grade = Literal["excellent", "qualified", "unqualified"]
+
+
+class IndicatorResult(Value):
+    """An outcome indicator as reported (IATI style): baseline, target, actual, unit."""
+
+    indicator: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,59}$")]
+    label: Name
+    unit: Annotated[str, Field(min_length=1, max_length=20)]
+    baseline: float | None = None
+    target: float
+    actual: float
+
+
+class WorkDone(Value):
+    """The team's work in the year (DOMAIN.md, step 4)."""
+
+    plan_compiled: bool = Field(description="编制项目规划")
+    problems_solved: int = Field(ge=0, description="技术和管理难题解决数")
+    local_talents_trained: int = Field(ge=0, description="培养本地专业人才数")
+    brand: Name | None = Field(default=None, description="培育的市场品牌")
+    industry_chain: Text | None = Field(default=None, description="培植的产业链条")
+    research_results_transferred: int = Field(ge=0, description="转化科研成果数")
+    notes: Text | None = None
+
+
+class Reviewer(Value):
+    reviewer_id: ReviewerId
+    name: Name
+    institution: Name
+
+
+class CriterionScore(Value):
+    criterion: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,59}$")]
+    score: float = Field(ge=0)
+
+
+# ---- sent in by bureau staff, teams (portal) and reviewers --------------------------------------
+
+
+class OpenReviewCycle(EventData):
+    """Bureau staff open the yearly review: every project in service that year gets a review,
+    plus any project the bureau adds."""
+
+    EVENT_TYPE = "OpenReviewCycle"
+    cycle_id: CycleId
+    year: int = Field(ge=2019, le=2100)
+    submission_deadline: date
+    additional_order_ids: tuple[OrderId, ...] = ()
+    opened_by: Name
+
+    def subject(self) -> str:
+        return self.cycle_id
+
+
+class OutcomeReportSubmitted(EventData):
+    """A team reports its achieved outcomes against the order's targets and its work done."""
+
+    EVENT_TYPE = "OutcomeReportSubmitted"
+    report_id: Name
+    cycle_id: CycleId
+    order_id: OrderId
+    indicators: tuple[IndicatorResult, ...] = Field(min_length=1, max_length=30)
+    work: WorkDone
+    submitted_by: Name
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class ReviewerConflictDeclared(EventData):
+    """A reviewer (or the bureau for them) declares a conflict of interest with a project."""
+
+    EVENT_TYPE = "ReviewerConflictDeclared"
+    cycle_id: CycleId
+    order_id: OrderId
+    reviewer_id: ReviewerId
+    reason: Text
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class PanelScoreSubmitted(EventData):
+    """One reviewer's scores of one project against the rubric's criteria."""
+
+    EVENT_TYPE = "PanelScoreSubmitted"
+    cycle_id: CycleId
+    order_id: OrderId
+    reviewer: Reviewer
+    scores: tuple[CriterionScore, ...] = Field(min_length=1, max_length=20)
+    comment: Text | None = None
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class CloseReviewCycle(EventData):
+    """Bureau staff close the cycle: reviews still open are graded per policy and the results
+    are published to the public."""
+
+    EVENT_TYPE = "CloseReviewCycle"
+    cycle_id: CycleId
+    closed_by: Name
+
+    def subject(self) -> str:
+        return self.cycle_id
+
+
+# ---- emitted by reviews ------------------------------------------------------------------------
+
+
+class ReviewSummary(Value):
+    review_id: Name
+    order_id: OrderId
+    project_id: Name
+    team_id: TeamId
+
+
+class ReviewCycleOpened(EventData):
+    EVENT_TYPE = "ReviewCycleOpened"
+    cycle_id: CycleId
+    year: int
+    submission_deadline: date
+    reviews: tuple[ReviewSummary, ...]
+    opened_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.cycle_id
+
+
+class OutcomeReportAccepted(EventData):
+    EVENT_TYPE = "OutcomeReportAccepted"
+    review_id: Name
+    cycle_id: CycleId
+    order_id: OrderId
+    report_id: Name
+    accepted_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class PanelScoreRecorded(EventData):
+    EVENT_TYPE = "PanelScoreRecorded"
+    review_id: Name
+    cycle_id: CycleId
+    order_id: OrderId
+    reviewer_id: ReviewerId
+    weighted_score: float
+    panel_size: int = Field(ge=1, description="Scores recorded so far for this review")
+    recorded_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class ReviewCompleted(EventData):
+    """A project's yearly grade, with everything needed to re-derive it (design-card event)."""
+
+    EVENT_TYPE = "ReviewCompleted"
+    review_id: Name
+    cycle_id: CycleId
+    year: int
+    order_id: OrderId
+    project_id: Name
+    team_id: TeamId
+    team_name: Name
+    lead_expert_id: ExpertId
+    lead_name: Name
+    institution: Name
+    grade: Grade
+    score: float | None = Field(description="Aggregated panel score; None when graded without scores")
+    panel_scores: tuple[float, ...]
+    indicator_results: tuple[IndicatorResult, ...]
+    reason: Text
+    rule_version: Name = Field(description="Policy and rubric versions used, to re-derive the grade")
+    completed_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class PublicResult(Value):
+    """What the programme publishes of one project: no personal data beyond the lead's name."""
+
+    order_id: OrderId
+    project: Name
+    county_code: CountyCode
+    county_name: Name
+    team_name: Name
+    lead_name: Name
+    institution: Name
+    grade: Grade
+    score: float | None
+
+
+class ReviewResultsPublished(EventData):
+    """考核结果向社会公布: the cycle's results, for the public."""
+
+    EVENT_TYPE = "ReviewResultsPublished"
+    cycle_id: CycleId
+    year: int
+    results: tuple[PublicResult, ...]
+    published_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.cycle_id
