@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from services.funding.service import DEFINITION as FUNDING
 from services.matching.service import DEFINITION as MATCHING
 from services.orders.service import DEFINITION as ORDERS
+from services.reviews.service import DEFINITION as REVIEWS
 from shared.runtime.service import ServiceDefinition
 
-DEFINITIONS: tuple[ServiceDefinition, ...] = (ORDERS, MATCHING)
+DEFINITIONS: tuple[ServiceDefinition, ...] = (ORDERS, MATCHING, FUNDING, REVIEWS)

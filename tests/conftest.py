@@ -15,6 +15,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ import pytest_asyncio
 import structlog
 
 from shared.client import ProgrammeClient, TopicObserver
+from shared.clock import FixedClock
 from shared.db.pool import drop_database, ensure_database, with_database
 from shared.logging import configure_logging
 from shared.messaging.kafka import ensure_topics
@@ -161,7 +163,11 @@ async def client(infrastructure: Infrastructure, topics_ready: str) -> AsyncIter
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def observer(infrastructure: Infrastructure, topics_ready: str) -> AsyncIterator[TopicObserver]:
-    watched = [events("orders"), events("matching"), REJECTIONS, deadletter("orders"), deadletter("matching")]
+    watched = [
+        *(events(s) for s in ("orders", "matching", "funding", "reviews")),
+        REJECTIONS,
+        *(deadletter(s) for s in ("orders", "matching", "funding", "reviews")),
+    ]
     async with TopicObserver(infrastructure.kafka_bootstrap, [f"{topics_ready}{t}" for t in watched]) as topic_observer:
         yield topic_observer
 
@@ -181,14 +187,47 @@ async def orders_service(
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def matching_clock() -> FixedClock:
+    """Matching's clock: which projects still bind their people, which suspensions hold."""
+    return FixedClock(datetime.now(UTC))
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def matching_service(
-    infrastructure: Infrastructure, topics_ready: str, database_factory: Any
+    infrastructure: Infrastructure, topics_ready: str, database_factory: Any, matching_clock: FixedClock
 ) -> AsyncIterator[Any]:
     from services.matching.service import DEFINITION
     from shared.runtime.service import ServiceRuntime
 
     url = await database_factory("matching")
-    runtime = ServiceRuntime(DEFINITION, service_settings(url), kafka_settings(infrastructure, topics_ready))
+    runtime = ServiceRuntime(
+        DEFINITION, service_settings(url), kafka_settings(infrastructure, topics_ready), clock=matching_clock
+    )
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def funding_clock() -> FixedClock:
+    """The funding service's clock: tests move it (a suspension lifting a year later) instead of sleeping."""
+    return FixedClock(datetime.now(UTC))
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def funding_service(
+    infrastructure: Infrastructure, topics_ready: str, database_factory: Any, funding_clock: FixedClock
+) -> AsyncIterator[Any]:
+    from services.funding.service import DEFINITION
+    from shared.runtime.service import ServiceRuntime
+
+    url = await database_factory("funding")
+    runtime = ServiceRuntime(
+        DEFINITION,
+        service_settings(url, timers_enabled=False),
+        kafka_settings(infrastructure, topics_ready),
+        clock=funding_clock,
+    )
     await runtime.start()
     yield runtime
     await runtime.stop()

@@ -26,7 +26,7 @@ from shared.rules import RuleBroken
 
 
 async def on_expert_registered(ctx: MessageContext, data: ExpertRegistered) -> None:
-    repo = MatchingRepository(ctx.conn)
+    repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
     new = await repo.save_expert(data, ctx.now())
     profile = (await repo.experts([data.expert_id]))[data.expert_id]
     ctx.emit(
@@ -51,7 +51,7 @@ async def on_expert_registered(ctx: MessageContext, data: ExpertRegistered) -> N
 
 
 async def on_order_published(ctx: MessageContext, data: OrderPublished) -> None:
-    repo = MatchingRepository(ctx.conn)
+    repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
     order = model.PublishedOrder.from_event(data)
     await repo.save_order(order, ctx.now())
     recommended = await recommend_candidates(repo, order, ctx.now())
@@ -66,7 +66,7 @@ async def on_order_published(ctx: MessageContext, data: OrderPublished) -> None:
 
 
 async def on_order_cancelled(ctx: MessageContext, data: OrderCancelled) -> None:
-    repo = MatchingRepository(ctx.conn)
+    repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
     order = await repo.order(data.order_id)
     if order is None:
         ctx.note("cancelled order was never open for applications", order_id=data.order_id)
@@ -84,11 +84,11 @@ async def on_order_cancelled(ctx: MessageContext, data: OrderCancelled) -> None:
 
 
 async def on_team_application_submitted(ctx: MessageContext, data: TeamApplicationSubmitted) -> None:
-    repo = MatchingRepository(ctx.conn)
+    repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
     order = await repo.order(data.order_id)
     if await repo.application(data.application_id) is not None:
         raise RuleBroken("application_exists", f"application {data.application_id} was already submitted")
-    eligibility = await repo.eligibility(data.team, data.order_id, local_date(ctx.now()), lock=False)
+    eligibility = await repo.eligibility(data.team, data.order_id, lock=False)
     application, receipt = model.receive_application(data, order, eligibility, current_policy(), ctx.now())
     await repo.add_application(application, ctx.now())
     ctx.emit(receipt)
@@ -104,7 +104,7 @@ async def on_team_application_submitted(ctx: MessageContext, data: TeamApplicati
 
 
 async def on_withdraw_application(ctx: MessageContext, data: WithdrawApplication) -> None:
-    repo = MatchingRepository(ctx.conn)
+    repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
     application = await repo.application(data.application_id)
     if application is None or application.order_id != data.order_id:
         raise RuleBroken("unknown_application", f"there is no application {data.application_id} for {data.order_id}")
@@ -115,13 +115,13 @@ async def on_withdraw_application(ctx: MessageContext, data: WithdrawApplication
 
 
 async def on_award_order(ctx: MessageContext, data: AwardOrder) -> None:
-    repo = MatchingRepository(ctx.conn)
+    repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
     order = await repo.order(data.order_id)
     application = await repo.application(data.application_id)
     others = await repo.applications_for_orders([data.order_id], pending_only=True)
     if application is None:
         raise RuleBroken("unknown_application", f"there is no application {data.application_id}")
-    eligibility = await repo.eligibility(application.team, data.order_id, local_date(ctx.now()), lock=True)
+    eligibility = await repo.eligibility(application.team, data.order_id, lock=True)
     decision = model.award(order, data.order_id, application, tuple(others), eligibility, data.awarded_by, ctx.now())
     await repo.save_order(decision.order, ctx.now())
     await repo.decide(decision.accepted, data.note or "awarded", ctx.now())
@@ -145,7 +145,8 @@ async def on_award_order(ctx: MessageContext, data: AwardOrder) -> None:
 
 
 async def on_recommend_assignment(ctx: MessageContext, data: RecommendAssignment) -> None:
-    advice = await recommend_assignment(MatchingRepository(ctx.conn), data, ctx.now())
+    repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
+    advice = await recommend_assignment(repo, data, ctx.now())
     ctx.emit(advice)
     ctx.note(
         "optimal assignment recommended",
@@ -160,7 +161,7 @@ async def on_recommend_assignment(ctx: MessageContext, data: RecommendAssignment
 
 
 async def on_team_suspended(ctx: MessageContext, data: TeamSuspended) -> None:
-    await MatchingRepository(ctx.conn).suspend(data)
+    await MatchingRepository(ctx.conn, local_date(ctx.now())).suspend(data)
     ctx.note(
         "team and lead suspended from applying",
         team_id=data.team_id,
@@ -170,7 +171,9 @@ async def on_team_suspended(ctx: MessageContext, data: TeamSuspended) -> None:
 
 
 async def on_suspension_lifted(ctx: MessageContext, data: SuspensionLifted) -> None:
-    lifted = await MatchingRepository(ctx.conn).lift(data.team_id, data.lead_expert_id, data.review_id, ctx.now())
+    lifted = await MatchingRepository(ctx.conn, local_date(ctx.now())).lift(
+        data.team_id, data.lead_expert_id, data.review_id, ctx.now()
+    )
     ctx.note("suspension lifted; the team may apply again", team_id=data.team_id, rows=lifted)
 
 

@@ -11,7 +11,6 @@ from services.matching.domain.assignment import candidate_pairs, optimal_assignm
 from services.matching.domain.model import PublishedOrder
 from services.matching.domain.recommend import recommend_experts, recommend_teams
 from services.matching.domain.scoring import MatchingWeights
-from shared.clock import local_date
 from shared.contract.events.matching import (
     AssignmentPair,
     AssignmentRecommended,
@@ -33,7 +32,7 @@ async def recommend_candidates(repo: MatchingRepository, order: PublishedOrder, 
     weights = current_weights()
     profile = order.profile()
     experts = await repo.candidate_experts(profile)
-    teams = await repo.available_teams(local_date(now))
+    teams = await repo.available_teams()
     (expert_recs,) = recommend_experts([profile], experts, weights)
     (team_recs,) = recommend_teams([profile], teams, weights)
     expert_names = {e.expert_id: e.name for e in experts}

@@ -9,6 +9,7 @@ from shared import topics
 
 from .events.base import EventData
 from .events.funding import (
+    BudgetEnvelopeSet,
     ContinuedFundingEligible,
     FundingReleased,
     FundingWithheld,
@@ -176,6 +177,7 @@ REGISTRY = EventRegistry(
         _inbound("funding", PaymentConfirmed, TREASURY, "the treasury paid a release"),
         _inbound("funding", PaymentFailed, TREASURY, "the treasury could not pay a release"),
         _inbound("funding", SetBudgetEnvelope, BUREAU_STAFF, "the bureau sets a year's budget envelope"),
+        _emits("funding", BudgetEnvelopeSet, "the bureau set a year's budget envelope"),
         _emits("funding", GrantOpened, "a project's grant is approved, with its tranche schedule"),
         _emits("funding", GrantHeld, "a grant would exceed the budget envelope: held with the reason"),
         _emits("funding", FundingReleased, "a tranche is released: payment instruction for the treasury"),

@@ -36,7 +36,7 @@ from .embedded import DATA_DIR, REPO_ROOT, EmbeddedPostgres, TansuBroker, die_wi
 
 log = structlog.get_logger("shared.stack")
 
-RUNNABLE_SERVICES: tuple[str, ...] = ("orders", "matching")
+RUNNABLE_SERVICES: tuple[str, ...] = ("orders", "matching", "funding", "reviews")
 """Services that exist so far, in start order."""
 
 STACK_FILE = DATA_DIR / "stack.json"

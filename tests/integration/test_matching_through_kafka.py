@@ -4,7 +4,7 @@ marked awarded; competing teams; one active team per expert; suspensions; redeli
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -76,7 +76,7 @@ def application(order_id: str, team: TeamComposition, **changes: Any) -> TeamApp
         "team": team,
         "plan": "建设天麻繁育示范园，培训本地骨干",
         "site": "洗新乡保合村天麻示范园",
-        "service_period": ServicePeriod(start=date(2019, 7, 1), months=24),
+        "service_period": ServicePeriod(start=datetime.now(UTC).date() + timedelta(days=30), months=24),
         "funding_asked_fen": 150_000 * YUAN,
     }
     return TeamApplicationSubmitted(**(values | changes))
@@ -112,7 +112,7 @@ async def test_a_published_order_is_taken_by_a_team_and_marked_awarded(
     assert data["lead"]["name"] == "郭顺星"
     assert data["place"]["village"] == "保合村"
     assert data["site"] == "洗新乡保合村天麻示范园"
-    assert data["service_period"] == {"start": "2019-07-01", "months": 24}
+    assert data["service_period"] == applied.service_period.model_dump(mode="json")
     assert [m["local_county_code"] for m in data["local_talents"]] == [SHIZHU]
     assert awarded.data["project_id"] == data["project_id"]
     status = await orders_service.pool.fetchval("SELECT status FROM orders WHERE order_id = $1", order_id)

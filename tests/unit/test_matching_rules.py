@@ -168,6 +168,11 @@ def test_the_same_team_cannot_apply_twice_for_one_order() -> None:
     assert refused(eligibility=free(pending_teams_for_order={"TEAM-guo"})) == "team_already_applied"
 
 
+def test_a_service_period_cannot_start_before_today() -> None:
+    started = submission(service_period=ServicePeriod(start=date(2019, 6, 9), months=24))
+    assert refused(data=started) == "service_start_in_past"
+
+
 def test_period_and_funding_must_be_within_policy() -> None:
     long = submission(service_period=ServicePeriod(start=date(2019, 7, 1), months=48))
     assert refused(data=long) == "service_period_out_of_range"

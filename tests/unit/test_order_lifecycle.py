@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from services.orders.domain.model import Order, OrderStatus
-from shared.contract.events.orders import OrderEndorsed, OrderPublished, OrderSubmitted, ServicePeriod
+from shared.contract.events.orders import OrderEndorsed, OrderPublished, OrderSubmitted, ServicePeriod, service_end
 from shared.policy import YUAN, ProgrammePolicy
 from shared.rules import RuleBroken
 from tests.builders import SHIZHU, WUXI, tea_demand, tianma_demand
@@ -211,3 +211,18 @@ def test_a_cancelled_order_cannot_be_cancelled_or_published_again() -> None:
         cancelled.cancel(by="市人力社保局", reason="again", now=NOW)
     with pytest.raises(RuleBroken, match="invalid_transition"):
         cancelled.publish(by="市人力社保局", call="2019年第一批", applications_close_on=None, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("start", "months", "end"),
+    [
+        (date(2019, 6, 1), 24, date(2021, 6, 1)),
+        (date(2019, 1, 31), 1, date(2019, 2, 28)),
+        (date(2019, 11, 30), 3, date(2020, 2, 29)),
+        (date(2019, 12, 15), 12, date(2020, 12, 15)),
+    ],
+)
+def test_a_service_period_ends_the_same_day_months_later_or_at_the_months_end(
+    start: date, months: int, end: date
+) -> None:
+    assert service_end(ServicePeriod(start=start, months=months)) == end

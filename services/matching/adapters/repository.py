@@ -16,18 +16,18 @@ from services.matching.domain.model import (
 from services.matching.domain.profiles import ExpertProfile, OrderProfile, Qualification, TeamProfile
 from shared.contract.events.funding import TeamSuspended
 from shared.contract.events.matching import ExpertRegistered, TeamAccepted, TeamComposition
-from shared.contract.events.orders import Place, ServicePeriod
+from shared.contract.events.orders import Place, ServicePeriod, service_end
 from shared.db.types import Connection
 
 _EXPERTS = """
 SELECT e.expert_id, e.name, e.institution, e.qualifications, e.specialties, e.local_county_code,
        (SELECT count(*) FROM project_members m JOIN projects p USING (project_id)
-         WHERE m.expert_id = e.expert_id AND p.status = 'active') AS active_teams
+         WHERE m.expert_id = e.expert_id AND p.status = 'active' AND $1 < p.service_end) AS active_teams
 FROM experts e
 """
-_EXPERTS_BY_ID = _EXPERTS + "WHERE e.expert_id = ANY($1::text[])"
+_EXPERTS_BY_ID = _EXPERTS + "WHERE e.expert_id = ANY($2::text[])"
 _EXPERTS_BY_ID_LOCKED = _EXPERTS_BY_ID + " ORDER BY e.expert_id FOR UPDATE OF e"
-_CANDIDATE_EXPERTS = _EXPERTS + "WHERE e.specialties && $1::text[] OR e.local_county_code = $2"
+_CANDIDATE_EXPERTS = _EXPERTS + "WHERE e.specialties && $2::text[] OR e.local_county_code = $3"
 _APPLICATIONS = "SELECT * FROM applications WHERE order_id = ANY($1::text[]) "
 _APPLICATIONS_ALL = _APPLICATIONS + "ORDER BY received_at, application_id"
 _APPLICATIONS_PENDING = _APPLICATIONS + "AND status = 'pending' ORDER BY received_at, application_id"
@@ -46,8 +46,12 @@ def _expert(row: Any) -> ExpertProfile:
 
 
 class MatchingRepository:
-    def __init__(self, conn: Connection) -> None:
+    """`today` (the programme's date) decides which suspensions hold and which projects still
+    bind their people: from acceptance until the end of the fixed service period (定人、定服务期)."""
+
+    def __init__(self, conn: Connection, today: date) -> None:
         self._conn = conn
+        self._today = today
 
     # ---- experts ------------------------------------------------------------------------------
 
@@ -78,19 +82,20 @@ class MatchingRepository:
     async def experts(self, ids: Iterable[str], *, lock: bool = False) -> dict[str, ExpertProfile]:
         """The registered experts among `ids`; with `lock`, their rows are locked (in id order,
         so that two awards sharing an expert serialize instead of both passing the checks)."""
-        rows = await self._conn.fetch(_EXPERTS_BY_ID_LOCKED if lock else _EXPERTS_BY_ID, sorted(set(ids)))
+        query = _EXPERTS_BY_ID_LOCKED if lock else _EXPERTS_BY_ID
+        rows = await self._conn.fetch(query, self._today, sorted(set(ids)))
         return {row["expert_id"]: _expert(row) for row in rows}
 
     async def candidate_experts(self, order: OrderProfile) -> list[ExpertProfile]:
         """Experts sharing a specialty with the order, or local talent of its county."""
-        rows = await self._conn.fetch(_CANDIDATE_EXPERTS, sorted(order.wanted), order.county_code)
+        rows = await self._conn.fetch(_CANDIDATE_EXPERTS, self._today, sorted(order.wanted), order.county_code)
         return [_expert(row) for row in rows]
 
-    async def eligibility(self, team: TeamComposition, order_id: str, today: date, *, lock: bool) -> Eligibility:
+    async def eligibility(self, team: TeamComposition, order_id: str, *, lock: bool) -> Eligibility:
         people = (team.lead_expert_id, *team.member_expert_ids, *team.local_talent_expert_ids)
         experts = await self.experts(people, lock=lock)
         busy = {e.expert_id for e in experts.values() if e.active_teams > 0}
-        suspended = await self.suspended([team.team_id, *people], today)
+        suspended = await self.suspended([team.team_id, *people])
         pending = await self._conn.fetch(
             "SELECT team_id FROM applications WHERE order_id = $1 AND status = 'pending'", order_id
         )
@@ -188,14 +193,17 @@ class MatchingRepository:
     # ---- projects and teams -------------------------------------------------------------------
 
     async def add_project(self, accepted: TeamAccepted) -> None:
+        period = accepted.service_period
         await self._conn.execute(
-            "INSERT INTO projects (project_id, order_id, application_id, team_id, status, accepted_at) "
-            "VALUES ($1, $2, $3, $4, 'active', $5)",
+            "INSERT INTO projects (project_id, order_id, application_id, team_id, status, accepted_at, "
+            "service_start, service_end) VALUES ($1, $2, $3, $4, 'active', $5, $6, $7)",
             accepted.project_id,
             accepted.order_id,
             accepted.application_id,
             accepted.team_id,
             accepted.accepted_at,
+            period.start,
+            service_end(period),
         )
         members = [(accepted.project_id, accepted.lead.expert_id, "lead")]
         members += [(accepted.project_id, m.expert_id, "member") for m in accepted.members]
@@ -204,7 +212,7 @@ class MatchingRepository:
             "INSERT INTO project_members (project_id, expert_id, role) VALUES ($1, $2, $3)", members
         )
 
-    async def available_teams(self, today: date) -> list[TeamProfile]:
+    async def available_teams(self) -> list[TeamProfile]:
         """Teams known from applications whose people are all free and who are not suspended."""
         rows = await self._conn.fetch(
             """
@@ -214,7 +222,7 @@ class MatchingRepository:
         )
         people = {p for r in rows for p in (r["lead_expert_id"], *r["member_ids"], *r["local_talent_ids"])}
         experts = await self.experts(people)
-        suspended = await self.suspended([*(r["team_id"] for r in rows), *people], today)
+        suspended = await self.suspended([*(r["team_id"] for r in rows), *people])
         teams = []
         for r in rows:
             ids = (r["lead_expert_id"], *r["member_ids"], *r["local_talent_ids"])
@@ -286,12 +294,12 @@ class MatchingRepository:
         )
         return int(result.split()[-1])
 
-    async def suspended(self, ids: Iterable[str], today: date) -> set[str]:
+    async def suspended(self, ids: Iterable[str]) -> set[str]:
         rows = await self._conn.fetch(
             "SELECT DISTINCT suspended_id FROM suspensions WHERE suspended_id = ANY($1::text[]) "
             "AND lifted_at IS NULL AND suspended_from <= $2 AND $2 < suspended_until",
             sorted(set(ids)),
-            today,
+            self._today,
         )
         return {r["suspended_id"] for r in rows}
 

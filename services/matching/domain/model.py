@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from shared.clock import local_date
 from shared.contract.events.matching import (
     ApplicationDeclined,
     ApplicationReceived,
@@ -152,6 +153,11 @@ def receive_application(
             "team_already_applied", f"team {team.team_id} already has a pending application for this order"
         )
     _require_period_and_funding(submission.service_period, submission.funding_asked_fen, policy)
+    if submission.service_period.start < local_date(now):
+        raise RuleBroken(
+            "service_start_in_past",
+            f"the service period starts {submission.service_period.start}, before today ({local_date(now)})",
+        )
     application = Application(
         application_id=submission.application_id,
         order_id=submission.order_id,

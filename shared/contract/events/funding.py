@@ -58,6 +58,20 @@ class SetBudgetEnvelope(EventData):
 # ---- emitted by funding ------------------------------------------------------------------------
 
 
+class BudgetEnvelopeSet(EventData):
+    """The year's envelope as the bureau set it, and what is committed against it."""
+
+    EVENT_TYPE = "BudgetEnvelopeSet"
+    year: int
+    envelope_fen: Fen
+    committed_fen: Fen
+    set_by: Name
+    set_at: AwareDatetime
+
+    def subject(self) -> str:
+        return f"budget-{self.year}"
+
+
 class Tranche(Value):
     number: int = Field(ge=1)
     percent: int = Field(ge=1, le=100)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import date
 from typing import Annotated, Literal
 
@@ -35,6 +36,13 @@ class ServicePeriod(Value):
 
     start: date
     months: int = Field(ge=1, le=120)
+
+
+def service_end(period: ServicePeriod) -> date:
+    """The first day after the service period (start + months, same day of month or the month's last)."""
+    months = period.start.month - 1 + period.months
+    year, month = period.start.year + months // 12, months % 12 + 1
+    return date(year, month, min(period.start.day, calendar.monthrange(year, month)[1]))
 
 
 class Demand(Value):

@@ -1,0 +1,1 @@
+"""The funding service: grants, tranches, the ledger, payments, review consequences, incentives."""

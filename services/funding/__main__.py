@@ -1,0 +1,7 @@
+"""`python -m services.funding`: run the funding service (reads KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL)."""
+
+from services.funding.service import DEFINITION
+from shared.runtime.service import run_service
+
+if __name__ == "__main__":
+    run_service(DEFINITION)

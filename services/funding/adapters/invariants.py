@@ -1,0 +1,84 @@
+"""The ledger's invariants, checked against the database. Tests call this after every scenario;
+an operator can too (`expert-teams` does not need it to be right: the schema enforces balance
+per entry and append-only at commit, and UNIQUE (grant, tranche) forbids a second release)."""
+
+from __future__ import annotations
+
+from shared.db.types import Connection
+
+CHECKS: dict[str, str] = {
+    "every ledger entry balances (Σ lines = 0)": """
+        SELECT 'entry ' || entry_id || ' sums to ' || sum(amount_fen)
+        FROM journal_lines GROUP BY entry_id HAVING sum(amount_fen) <> 0
+    """,
+    "no budget, committed, released, paid or withheld balance is negative": """
+        SELECT account || ' = ' || balance_fen FROM account_balances
+        WHERE kind IN ('budget', 'committed', 'released', 'paid', 'withheld') AND balance_fen < 0
+    """,
+    "an open grant's money is all accounted for (committed + released + paid + withheld = grant)": """
+        SELECT g.grant_id || ': ' || coalesce(sum(b.balance_fen), 0) || ' of ' || g.amount_fen
+        FROM grants g LEFT JOIN account_balances b ON b.owner = g.grant_id
+        WHERE g.status <> 'held' GROUP BY g.grant_id, g.amount_fen
+        HAVING coalesce(sum(b.balance_fen), 0) <> g.amount_fen
+    """,
+    "a held grant has no money": """
+        SELECT g.grant_id || ' holds ' || sum(b.balance_fen)
+        FROM grants g JOIN account_balances b ON b.owner = g.grant_id
+        WHERE g.status = 'held' GROUP BY g.grant_id HAVING sum(b.balance_fen) <> 0
+    """,
+    "released never exceeds granted": """
+        SELECT r.grant_id || ': released ' || sum(r.amount_fen) || ' > ' || max(g.amount_fen)
+        FROM releases r JOIN grants g USING (grant_id) GROUP BY r.grant_id HAVING sum(r.amount_fen) > max(g.amount_fen)
+    """,
+    "the ledger's released + paid equals the releases issued": """
+        SELECT g.grant_id || ': ledger ' || coalesce(l.total, 0) || ' vs releases ' || coalesce(r.total, 0)
+        FROM grants g
+        LEFT JOIN (SELECT owner, sum(balance_fen) AS total FROM account_balances
+                   WHERE kind IN ('released', 'paid') GROUP BY owner) l ON l.owner = g.grant_id
+        LEFT JOIN (SELECT grant_id, sum(amount_fen) AS total FROM releases GROUP BY grant_id) r USING (grant_id)
+        WHERE coalesce(l.total, 0) <> coalesce(r.total, 0)
+    """,
+    "the ledger's paid equals the releases the treasury confirmed": """
+        SELECT g.grant_id || ': paid ' || coalesce(l.total, 0) || ' vs confirmed ' || coalesce(r.total, 0)
+        FROM grants g
+        LEFT JOIN (SELECT owner, balance_fen AS total FROM account_balances WHERE kind = 'paid') l
+               ON l.owner = g.grant_id
+        LEFT JOIN (SELECT grant_id, sum(amount_fen) AS total FROM releases WHERE status = 'paid' GROUP BY grant_id) r
+               USING (grant_id)
+        WHERE coalesce(l.total, 0) <> coalesce(r.total, 0)
+    """,
+    "a complete grant released exactly its amount": """
+        SELECT g.grant_id || ': released ' || coalesce(sum(r.amount_fen), 0) || ' of ' || g.amount_fen
+        FROM grants g LEFT JOIN releases r USING (grant_id)
+        WHERE g.status = 'complete' GROUP BY g.grant_id, g.amount_fen
+        HAVING coalesce(sum(r.amount_fen), 0) <> g.amount_fen
+    """,
+    "each release is its tranche of the schedule": """
+        SELECT r.release_id || ': ' || r.amount_fen || ' vs schedule '
+               || (g.tranches -> (r.tranche - 1) ->> 'amount_fen')
+        FROM releases r JOIN grants g USING (grant_id)
+        WHERE (g.tranches -> (r.tranche - 1) ->> 'amount_fen')::bigint IS DISTINCT FROM r.amount_fen
+    """,
+    "a grant's released tranches match its releases": """
+        SELECT g.grant_id || ': ' || g.released_tranches || ' tranches vs ' || count(r.release_id) || ' releases'
+        FROM grants g LEFT JOIN releases r USING (grant_id)
+        GROUP BY g.grant_id, g.released_tranches HAVING g.released_tranches <> count(r.release_id)
+    """,
+    "a year's uncommitted budget is its envelope minus its open grants": """
+        SELECT y.year || ': budget ' || coalesce(b.balance_fen, 0) || ' vs ' || (y.envelope_fen - coalesce(c.total, 0))
+        FROM budget_years y
+        LEFT JOIN account_balances b ON b.account = 'budget:' || y.year
+        LEFT JOIN (SELECT budget_year, sum(amount_fen) AS total FROM grants WHERE status <> 'held'
+                   GROUP BY budget_year) c ON c.budget_year = y.year
+        WHERE coalesce(b.balance_fen, 0) <> y.envelope_fen - coalesce(c.total, 0)
+    """,
+}
+
+
+async def ledger_violations(conn: Connection) -> list[str]:
+    """Every broken invariant, in words; empty when the books are right."""
+    problems = []
+    for invariant, query in CHECKS.items():
+        for row in await conn.fetch(query):
+            problems.append(f"{invariant}: {row[0]}")
+    return problems

@@ -1,0 +1,57 @@
+"""The double-entry ledger of the programme's money. Pure: builds balanced entries.
+
+Accounts (balances in fen; every entry's lines add up to zero):
+
+    appropriation:<year>  the source of a year's budget (negative: what was appropriated)
+    budget:<year>         envelope not yet committed to a grant
+    committed:<grant>     granted, not yet released
+    released:<grant>      released to the treasury, not yet confirmed paid
+    paid:<grant>          paid by the treasury
+    withheld:<grant>      withheld after an unqualified review
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    kind: str
+    memo: str
+    lines: tuple[tuple[str, int], ...]
+
+    def __post_init__(self) -> None:
+        if sum(amount for _, amount in self.lines) != 0:
+            raise ValueError(f"unbalanced ledger entry {self.kind}: {self.lines}")
+        if any(amount == 0 for _, amount in self.lines):
+            raise ValueError(f"ledger entry {self.kind} has a zero line")
+
+
+def _move(kind: str, memo: str, source: str, target: str, amount_fen: int) -> Entry:
+    if amount_fen <= 0:
+        raise ValueError(f"{kind}: amounts moved must be positive, got {amount_fen}")
+    return Entry(kind, memo, ((source, -amount_fen), (target, amount_fen)))
+
+
+def appropriate(year: int, delta_fen: int, memo: str) -> Entry:
+    """Change a year's envelope by delta (positive raises it, negative lowers it)."""
+    if delta_fen > 0:
+        return _move("appropriate", memo, f"appropriation:{year}", f"budget:{year}", delta_fen)
+    return _move("appropriate", memo, f"budget:{year}", f"appropriation:{year}", -delta_fen)
+
+
+def commit(year: int, grant_id: str, amount_fen: int) -> Entry:
+    return _move("commit", f"grant {grant_id} opened", f"budget:{year}", f"committed:{grant_id}", amount_fen)
+
+
+def release(grant_id: str, release_id: str, amount_fen: int) -> Entry:
+    return _move("release", f"{release_id} released", f"committed:{grant_id}", f"released:{grant_id}", amount_fen)
+
+
+def pay(grant_id: str, release_id: str, amount_fen: int) -> Entry:
+    return _move("pay", f"{release_id} paid", f"released:{grant_id}", f"paid:{grant_id}", amount_fen)
+
+
+def withhold(grant_id: str, review_id: str, amount_fen: int) -> Entry:
+    return _move("withhold", f"withheld after {review_id}", f"committed:{grant_id}", f"withheld:{grant_id}", amount_fen)

@@ -1,0 +1,401 @@
+"""Grants, tranches, payments and the consequences of a yearly review. Pure: no I/O.
+
+TeamAccepted --fits the envelope--> grant open --tranche 1 released (FundingReleased)
+     \\--exceeds it--> grant held (GrantHeld) --SetBudgetEnvelope raises it--> open
+passing review (excellent / qualified) -> next tranche released, incentives per expert,
+                                          excellent: eligible for continued funding
+unqualified review -> remaining tranches withheld, rectification deadline, team and lead
+                      suspended from applying (lifted on its date)
+treasury: PaymentConfirmed -> release paid; PaymentFailed -> retry, then escalate
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from shared.clock import local_date
+from shared.contract.events.funding import (
+    ContinuedFundingEligible,
+    FundingReleased,
+    FundingWithheld,
+    GrantHeld,
+    GrantOpened,
+    IncentiveGranted,
+    Payee,
+    PaymentEscalated,
+    PaymentRetryRequested,
+    RectificationRequired,
+    ReleasePaid,
+    TeamSuspended,
+    Tranche,
+)
+from shared.contract.events.matching import TeamAccepted
+from shared.contract.events.reviews import ReviewCompleted
+from shared.policy import ProgrammePolicy, format_yuan
+from shared.rules import RuleBroken
+
+INCENTIVES = {
+    "early_title_evaluation": "可提前1年评定上一级职称",
+    "talent_programme_priority": "优先纳入人才选拔培养项目",
+}
+
+
+class GrantStatus(StrEnum):
+    HELD = "held"
+    OPEN = "open"
+    COMPLETE = "complete"
+    WITHHELD = "withheld"
+
+
+class ReleaseStatus(StrEnum):
+    INSTRUCTED = "instructed"
+    RETRYING = "retrying"
+    ESCALATED = "escalated"
+    PAID = "paid"
+
+
+def tranche_schedule(amount_fen: int, percentages: tuple[int, ...]) -> tuple[Tranche, ...]:
+    """Split a grant into tranches by percent, in whole fen; the last tranche takes the remainder
+    so that the tranches always add up to the grant exactly."""
+    amounts = [amount_fen * p // 100 for p in percentages[:-1]]
+    amounts.append(amount_fen - sum(amounts))
+    return tuple(
+        Tranche(
+            number=i + 1,
+            percent=p,
+            amount_fen=a,
+            condition="on_acceptance" if i == 0 else "after_passing_review",
+        )
+        for i, (p, a) in enumerate(zip(percentages, amounts, strict=True))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    expert_id: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    grant_id: str
+    project_id: str
+    order_id: str
+    team_id: str
+    payee: Payee
+    lead_expert_id: str
+    people: tuple[Person, ...]
+    amount_fen: int
+    budget_year: int
+    tranches: tuple[Tranche, ...]
+    status: GrantStatus
+    released_tranches: int = 0
+    withheld_fen: int = 0
+
+    @property
+    def released_fen(self) -> int:
+        return sum(t.amount_fen for t in self.tranches[: self.released_tranches])
+
+    @property
+    def remaining_fen(self) -> int:
+        return self.amount_fen - self.released_fen - self.withheld_fen
+
+    @property
+    def next_tranche(self) -> Tranche | None:
+        if self.released_tranches < len(self.tranches):
+            return self.tranches[self.released_tranches]
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    release_id: str
+    grant_id: str
+    order_id: str
+    tranche: int
+    amount_fen: int
+    status: ReleaseStatus = ReleaseStatus.INSTRUCTED
+    attempts: int = 1
+
+
+def release_id(order_id: str, tranche: int) -> str:
+    return f"R-{order_id}-{tranche}"
+
+
+# ---- opening a grant ---------------------------------------------------------------------------
+
+
+def new_grant(accepted: TeamAccepted, policy: ProgrammePolicy) -> Grant:
+    """The grant a project asks for, before the envelope is checked."""
+    amount = accepted.funding_asked_fen
+    if not policy.funding_min_fen <= amount <= policy.funding_max_fen:
+        raise RuleBroken(
+            "funding_out_of_range",
+            f"project {accepted.project_id} asks {format_yuan(amount)}, outside {format_yuan(policy.funding_min_fen)} "
+            f"to {format_yuan(policy.funding_max_fen)}",
+        )
+    people = (
+        Person(accepted.lead.expert_id, accepted.lead.name, "lead"),
+        *(Person(m.expert_id, m.name, "member") for m in accepted.members),
+        *(Person(m.expert_id, m.name, "local_talent") for m in accepted.local_talents),
+    )
+    return Grant(
+        grant_id=f"G-{accepted.order_id}",
+        project_id=accepted.project_id,
+        order_id=accepted.order_id,
+        team_id=accepted.team_id,
+        payee=Payee(
+            team_id=accepted.team_id,
+            team_name=accepted.team_name,
+            lead_name=accepted.lead.name,
+            institution=accepted.lead.institution,
+        ),
+        lead_expert_id=accepted.lead.expert_id,
+        people=people,
+        amount_fen=amount,
+        budget_year=local_date(accepted.accepted_at).year,
+        tranches=tranche_schedule(amount, policy.tranche_percentages),
+        status=GrantStatus.HELD,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    grant: Grant
+    opened: GrantOpened
+    release: Release
+    released: FundingReleased
+
+
+def decide_envelope(grant: Grant, envelope_fen: int, committed_fen: int, now: datetime) -> Opened | GrantHeld:
+    """Open the grant if it fits what is left of the year's envelope; otherwise hold it with the reason."""
+    available = envelope_fen - committed_fen
+    if grant.amount_fen > available:
+        return GrantHeld(
+            grant_id=grant.grant_id,
+            project_id=grant.project_id,
+            order_id=grant.order_id,
+            team_id=grant.team_id,
+            amount_fen=grant.amount_fen,
+            budget_year=grant.budget_year,
+            envelope_fen=envelope_fen,
+            committed_fen=committed_fen,
+            reason=(
+                f"the {grant.budget_year} envelope of {format_yuan(envelope_fen)} has {format_yuan(max(available, 0))} "
+                f"left; this grant needs {format_yuan(grant.amount_fen)}"
+            ),
+            held_at=now,
+        )
+    return open_grant(grant, now)
+
+
+def open_grant(grant: Grant, now: datetime) -> Opened:
+    if grant.status is not GrantStatus.HELD:
+        raise RuleBroken("grant_already_open", f"grant {grant.grant_id} is {grant.status}")
+    opened = GrantOpened(
+        grant_id=grant.grant_id,
+        project_id=grant.project_id,
+        order_id=grant.order_id,
+        team_id=grant.team_id,
+        amount_fen=grant.amount_fen,
+        budget_year=grant.budget_year,
+        tranches=grant.tranches,
+        opened_at=now,
+    )
+    grant = replace(grant, status=GrantStatus.OPEN)
+    grant, release, released = release_next(grant, "项目承接：首期资金 (on acceptance)", now)
+    return Opened(grant, opened, release, released)
+
+
+def release_next(grant: Grant, reason: str, now: datetime) -> tuple[Grant, Release, FundingReleased]:
+    tranche = grant.next_tranche
+    if grant.status is not GrantStatus.OPEN or tranche is None:
+        raise RuleBroken("nothing_to_release", f"grant {grant.grant_id} is {grant.status} with no tranche left")
+    release = Release(
+        release_id=release_id(grant.order_id, tranche.number),
+        grant_id=grant.grant_id,
+        order_id=grant.order_id,
+        tranche=tranche.number,
+        amount_fen=tranche.amount_fen,
+    )
+    released = FundingReleased(
+        release_id=release.release_id,
+        grant_id=grant.grant_id,
+        project_id=grant.project_id,
+        order_id=grant.order_id,
+        tranche=tranche.number,
+        amount_fen=tranche.amount_fen,
+        payee=grant.payee,
+        reason=reason,
+        released_at=now,
+    )
+    count = grant.released_tranches + 1
+    status = GrantStatus.COMPLETE if count == len(grant.tranches) else GrantStatus.OPEN
+    return replace(grant, released_tranches=count, status=status), release, released
+
+
+# ---- payments ----------------------------------------------------------------------------------
+
+
+def confirm_payment(release: Release, amount_fen: int, reference: str, paid_on: date) -> tuple[Release, ReleasePaid]:
+    if release.status is ReleaseStatus.PAID:
+        raise RuleBroken("already_paid", f"release {release.release_id} was already paid")
+    if amount_fen != release.amount_fen:
+        raise RuleBroken(
+            "amount_mismatch",
+            f"release {release.release_id} is {format_yuan(release.amount_fen)}; the treasury reports "
+            f"{format_yuan(amount_fen)}",
+        )
+    paid = ReleasePaid(
+        release_id=release.release_id,
+        grant_id=release.grant_id,
+        order_id=release.order_id,
+        amount_fen=amount_fen,
+        payment_reference=reference,
+        paid_on=paid_on,
+    )
+    return replace(release, status=ReleaseStatus.PAID), paid
+
+
+def payment_failed(
+    release: Release, reason: str, retryable: bool, policy: ProgrammePolicy, now: datetime
+) -> tuple[Release, PaymentRetryRequested | PaymentEscalated]:
+    if release.status is ReleaseStatus.PAID:
+        raise RuleBroken("already_paid", f"release {release.release_id} was already paid")
+    if retryable and release.attempts < policy.payment_max_attempts:
+        attempt = release.attempts + 1
+        retry = PaymentRetryRequested(
+            release_id=release.release_id,
+            order_id=release.order_id,
+            attempt=attempt,
+            amount_fen=release.amount_fen,
+            previous_failure=reason,
+            requested_at=now,
+        )
+        return replace(release, status=ReleaseStatus.RETRYING, attempts=attempt), retry
+    escalated = PaymentEscalated(
+        release_id=release.release_id,
+        order_id=release.order_id,
+        attempts=release.attempts,
+        amount_fen=release.amount_fen,
+        last_failure=reason,
+        escalated_at=now,
+    )
+    return replace(release, status=ReleaseStatus.ESCALATED), escalated
+
+
+# ---- the consequences of a yearly review --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Consequences:
+    grant: Grant
+    release: tuple[Release, FundingReleased] | None = None
+    incentives: tuple[IncentiveGranted, ...] = ()
+    continued_funding: ContinuedFundingEligible | None = None
+    withheld: FundingWithheld | None = None
+    rectification: RectificationRequired | None = None
+    suspension: TeamSuspended | None = None
+    summary: list[str] = field(default_factory=list)
+
+
+def consequences_of(review: ReviewCompleted, grant: Grant, policy: ProgrammePolicy, now: datetime) -> Consequences:
+    """What each grade means (DOMAIN.md, step 5)."""
+    if grant.status is GrantStatus.HELD:
+        raise RuleBroken("grant_held", f"grant {grant.grant_id} is held for budget; no review consequence applies yet")
+    if review.grade == "unqualified":
+        return _unqualified(review, grant, policy, now)
+    consequences = Consequences(grant=grant)
+    summary = []
+    if grant.status is GrantStatus.OPEN and grant.next_tranche is not None:
+        tranche = grant.next_tranche
+        grant, release, released = release_next(
+            grant, f"{review.year}年度考核{_GRADE_NAME[review.grade]}：第{tranche.number}期资金", now
+        )
+        consequences = replace(consequences, grant=grant, release=(release, released))
+        summary.append(f"tranche {tranche.number} released ({format_yuan(tranche.amount_fen)})")
+    incentives = tuple(_incentives(review, grant, now))
+    consequences = replace(consequences, incentives=incentives)
+    summary.append(f"{len(incentives)} incentives for {len(grant.people)} experts")
+    if review.grade == "excellent":
+        eligible = ContinuedFundingEligible(
+            team_id=grant.team_id,
+            order_id=grant.order_id,
+            project_id=grant.project_id,
+            review_id=review.review_id,
+            year=review.year,
+            eligible_at=now,
+        )
+        consequences = replace(consequences, continued_funding=eligible)
+        summary.append("eligible for continued funding")
+    return replace(consequences, summary=summary)
+
+
+_GRADE_NAME = {"excellent": "优秀", "qualified": "合格", "unqualified": "不合格"}
+
+
+def _incentives(review: ReviewCompleted, grant: Grant, now: datetime) -> list[IncentiveGranted]:
+    grade = review.grade
+    assert grade != "unqualified"
+    return [
+        IncentiveGranted(
+            incentive_id=f"I-{review.review_id}-{person.expert_id}-{kind}",
+            expert_id=person.expert_id,
+            expert_name=person.name,
+            kind=kind,
+            project_id=grant.project_id,
+            order_id=grant.order_id,
+            review_id=review.review_id,
+            grade=grade,
+            reason=f"{review.year}年度考核{_GRADE_NAME[grade]}，{person.name}基层服务：{label}",
+            granted_at=now,
+        )
+        for person in grant.people
+        for kind, label in INCENTIVES.items()
+    ]
+
+
+def _unqualified(review: ReviewCompleted, grant: Grant, policy: ProgrammePolicy, now: datetime) -> Consequences:
+    today = local_date(now)
+    withheld = None
+    remaining = grant.remaining_fen
+    if remaining > 0:
+        withheld = FundingWithheld(
+            grant_id=grant.grant_id,
+            order_id=grant.order_id,
+            review_id=review.review_id,
+            amount_fen=remaining,
+            reason=f"{review.year}年度考核不合格：剩余资金暂缓拨付 ({review.reason})",
+            withheld_at=now,
+        )
+        grant = replace(grant, withheld_fen=grant.withheld_fen + remaining, status=GrantStatus.WITHHELD)
+    rectification = RectificationRequired(
+        order_id=grant.order_id,
+        project_id=grant.project_id,
+        team_id=grant.team_id,
+        review_id=review.review_id,
+        deadline=today + timedelta(days=policy.rectification_days),
+        reason=f"{review.year}年度考核不合格，限期整改：{review.reason}",
+        required_at=now,
+    )
+    suspension = TeamSuspended(
+        team_id=grant.team_id,
+        lead_expert_id=grant.lead_expert_id,
+        order_id=grant.order_id,
+        review_id=review.review_id,
+        suspended_from=today,
+        suspended_until=today + timedelta(days=policy.suspension_days),
+        reason=f"{review.year}年度考核不合格，暂停申报资格{policy.suspension_days}天",
+        suspended_at=now,
+    )
+    summary = [
+        f"{format_yuan(remaining)} withheld" if withheld else "nothing left to withhold",
+        f"rectify by {rectification.deadline}",
+        f"team and lead suspended until {suspension.suspended_until}",
+    ]
+    return Consequences(
+        grant=grant, withheld=withheld, rectification=rectification, suspension=suspension, summary=summary
+    )

@@ -1,0 +1,269 @@
+"""Use cases of the funding service: one handler per event type it consumes, and its timer."""
+
+from __future__ import annotations
+
+from services.funding.adapters.repository import FundingRepository
+from services.funding.domain import ledger
+from services.funding.domain.model import (
+    Consequences,
+    Grant,
+    Opened,
+    confirm_payment,
+    consequences_of,
+    decide_envelope,
+    new_grant,
+    open_grant,
+    payment_failed,
+)
+from shared import topics
+from shared.clock import local_date
+from shared.contract.events.funding import (
+    BudgetEnvelopeSet,
+    GrantHeld,
+    PaymentConfirmed,
+    PaymentFailed,
+    PaymentRetryRequested,
+    SetBudgetEnvelope,
+    SuspensionLifted,
+)
+from shared.contract.events.matching import TeamAccepted
+from shared.contract.events.reviews import ReviewCompleted
+from shared.messaging.consumer import EmitContext, Handler, MessageContext, Subscription
+from shared.policy import current_policy, format_yuan
+from shared.rules import RuleBroken
+from shared.runtime.timers import Timer
+
+
+async def _open(ctx: MessageContext, repo: FundingRepository, opened: Opened) -> None:
+    grant, cause = opened.grant, ctx.envelope.id
+    await repo.post(
+        ledger.commit(grant.budget_year, grant.grant_id, grant.amount_fen),
+        at=ctx.now(),
+        grant_id=grant.grant_id,
+        cause_event_id=cause,
+    )
+    await repo.post(
+        ledger.release(grant.grant_id, opened.release.release_id, opened.release.amount_fen),
+        at=ctx.now(),
+        grant_id=grant.grant_id,
+        cause_event_id=cause,
+    )
+    await repo.save_grant(grant, ctx.now())
+    await repo.add_release(opened.release, ctx.now())
+    ctx.emit(opened.opened)
+    ctx.emit(opened.released)
+    ctx.note(
+        "grant opened and first tranche released to the treasury",
+        order_id=grant.order_id,
+        grant_id=grant.grant_id,
+        team=grant.payee.team_name,
+        grant=format_yuan(grant.amount_fen),
+        released=format_yuan(opened.release.amount_fen),
+        release_id=opened.release.release_id,
+    )
+
+
+# ---- grants ------------------------------------------------------------------------------------
+
+
+async def on_team_accepted(ctx: MessageContext, data: TeamAccepted) -> None:
+    repo = FundingRepository(ctx.conn)
+    if await repo.grant_for_order(data.order_id) is not None:
+        raise RuleBroken("grant_exists", f"order {data.order_id} already has a grant")
+    policy = current_policy()
+    grant = new_grant(data, policy)
+    envelope = await repo.envelope(grant.budget_year, policy.annual_envelope_fen, ctx.now(), ctx.envelope.id)
+    decision = decide_envelope(grant, envelope, await repo.committed(grant.budget_year), ctx.now())
+    if isinstance(decision, GrantHeld):
+        await repo.save_grant(grant, ctx.now(), held_reason=decision.reason)
+        ctx.emit(decision)
+        ctx.note(
+            "grant held: it would exceed the year's budget envelope",
+            order_id=grant.order_id,
+            grant=format_yuan(grant.amount_fen),
+            reason=decision.reason,
+        )
+        return
+    await _open(ctx, repo, decision)
+
+
+async def on_set_budget_envelope(ctx: MessageContext, data: SetBudgetEnvelope) -> None:
+    repo = FundingRepository(ctx.conn)
+    committed = await repo.committed(data.year)
+    if data.amount_fen < committed:
+        raise RuleBroken(
+            "envelope_below_committed",
+            f"{data.year} grants already commit {format_yuan(committed)}; the envelope cannot be "
+            f"{format_yuan(data.amount_fen)}",
+        )
+    await repo.set_envelope(data.year, data.amount_fen, data.set_by, ctx.now(), ctx.envelope.id)
+    ctx.emit(
+        BudgetEnvelopeSet(
+            year=data.year, envelope_fen=data.amount_fen, committed_fen=committed, set_by=data.set_by, set_at=ctx.now()
+        )
+    )
+    ctx.note("budget envelope set", year=data.year, envelope=format_yuan(data.amount_fen), by=data.set_by)
+    opened = 0
+    for grant in await repo.held_grants(data.year):
+        if grant.amount_fen > data.amount_fen - await repo.committed(data.year):
+            continue
+        await _open(ctx, repo, open_grant(grant, ctx.now()))
+        opened += 1
+    if opened:
+        ctx.note("held grants opened within the new envelope", year=data.year, grants=opened)
+
+
+# ---- the treasury ------------------------------------------------------------------------------
+
+
+async def on_payment_confirmed(ctx: MessageContext, data: PaymentConfirmed) -> None:
+    repo = FundingRepository(ctx.conn)
+    release = await repo.release(data.release_id)
+    if release is None:
+        raise RuleBroken("unknown_release", f"there is no release {data.release_id}")
+    release, paid = confirm_payment(release, data.amount_fen, data.payment_reference, data.paid_on)
+    await repo.post(
+        ledger.pay(release.grant_id, release.release_id, release.amount_fen),
+        at=ctx.now(),
+        grant_id=release.grant_id,
+        cause_event_id=ctx.envelope.id,
+    )
+    await repo.update_release(release, ctx.now(), reference=data.payment_reference, paid_on=data.paid_on)
+    ctx.emit(paid)
+    ctx.note(
+        "treasury confirmed the payment; release closed",
+        order_id=release.order_id,
+        release_id=release.release_id,
+        amount=format_yuan(release.amount_fen),
+        reference=data.payment_reference,
+    )
+
+
+async def on_payment_failed(ctx: MessageContext, data: PaymentFailed) -> None:
+    repo = FundingRepository(ctx.conn)
+    release = await repo.release(data.release_id)
+    if release is None:
+        raise RuleBroken("unknown_release", f"there is no release {data.release_id}")
+    release, answer = payment_failed(release, data.reason, data.retryable, current_policy(), ctx.now())
+    await repo.update_release(release, ctx.now(), failure=data.reason)
+    ctx.emit(answer)
+    if isinstance(answer, PaymentRetryRequested):
+        ctx.note(
+            "payment failed; the treasury is asked to retry",
+            order_id=release.order_id,
+            release_id=release.release_id,
+            attempt=answer.attempt,
+            failure=data.reason,
+        )
+    else:
+        ctx.note(
+            "PAYMENT ESCALATED: failed on every attempt, bureau staff must act",
+            order_id=release.order_id,
+            release_id=release.release_id,
+            attempts=release.attempts,
+            failure=data.reason,
+            amount=format_yuan(release.amount_fen),
+        )
+
+
+# ---- the yearly review -------------------------------------------------------------------------
+
+
+async def on_review_completed(ctx: MessageContext, data: ReviewCompleted) -> None:
+    repo = FundingRepository(ctx.conn)
+    grant = await repo.grant_for_order(data.order_id)
+    if grant is None:
+        raise RuleBroken("unknown_grant", f"order {data.order_id} has no grant")
+    outcome = consequences_of(data, grant, current_policy(), ctx.now())
+    summary = "; ".join(outcome.summary)
+    if not await repo.claim_review(data.review_id, grant.grant_id, data.grade, summary, ctx.now()):
+        raise RuleBroken("review_already_applied", f"the consequences of review {data.review_id} were already applied")
+    await _apply(ctx, repo, grant, outcome, data)
+    ctx.note(
+        f"review {data.grade}: consequences applied",
+        order_id=data.order_id,
+        review_id=data.review_id,
+        team=data.team_name,
+        score=data.score,
+        consequences=summary,
+    )
+
+
+async def _apply(
+    ctx: MessageContext, repo: FundingRepository, before: Grant, outcome: Consequences, review: ReviewCompleted
+) -> None:
+    grant, cause, now = outcome.grant, ctx.envelope.id, ctx.now()
+    if outcome.release is not None:
+        release, released = outcome.release
+        await repo.post(
+            ledger.release(grant.grant_id, release.release_id, release.amount_fen),
+            at=now,
+            grant_id=grant.grant_id,
+            cause_event_id=cause,
+        )
+        await repo.add_release(release, now)
+        ctx.emit(released)
+    if outcome.withheld is not None:
+        await repo.post(
+            ledger.withhold(grant.grant_id, review.review_id, outcome.withheld.amount_fen),
+            at=now,
+            grant_id=grant.grant_id,
+            cause_event_id=cause,
+        )
+        ctx.emit(outcome.withheld)
+    if grant != before:
+        await repo.save_grant(grant, now)
+    if outcome.incentives:
+        await repo.add_incentives(outcome.incentives)
+        for incentive in outcome.incentives:
+            ctx.emit(incentive)
+    if outcome.continued_funding is not None:
+        ctx.emit(outcome.continued_funding)
+    if outcome.rectification is not None:
+        r = outcome.rectification
+        await repo.add_rectification(r.review_id, r.order_id, r.team_id, r.deadline, r.reason, now)
+        ctx.emit(r)
+    if outcome.suspension is not None:
+        suspended = ctx.emit(outcome.suspension)
+        await repo.add_suspension(outcome.suspension, ctx.envelope.correlation_id, suspended.id)
+
+
+# ---- suspensions lift themselves on their date -------------------------------------------------
+
+
+async def lift_due_suspensions(ctx: EmitContext) -> None:
+    repo = FundingRepository(ctx.conn)
+    today = local_date(ctx.now())
+    for row in await repo.lift_due_suspensions(today, ctx.now()):
+        ctx.emit(
+            SuspensionLifted(
+                team_id=row["team_id"],
+                lead_expert_id=row["lead_expert_id"],
+                review_id=row["review_id"],
+                lifted_on=today,
+                lifted_at=ctx.now(),
+            ),
+            correlation_id=row["correlation_id"],
+            causation_id=row["cause_event_id"],
+        )
+        ctx.note(
+            "suspension lifted on its date; the team may apply again",
+            team_id=row["team_id"],
+            review_id=row["review_id"],
+            until=str(row["suspended_until"]),
+        )
+
+
+INBOUND: dict[str, Handler] = {
+    PaymentConfirmed.EVENT_TYPE: on_payment_confirmed,
+    PaymentFailed.EVENT_TYPE: on_payment_failed,
+    SetBudgetEnvelope.EVENT_TYPE: on_set_budget_envelope,
+}
+
+SUBSCRIPTIONS = [
+    Subscription(topics.inbound("funding"), INBOUND, strict=True),
+    Subscription(topics.events("matching"), {TeamAccepted.EVENT_TYPE: on_team_accepted}),
+    Subscription(topics.events("reviews"), {ReviewCompleted.EVENT_TYPE: on_review_completed}),
+]
+
+TIMERS = [Timer("lift-due-suspensions", every_s=60.0, run=lift_due_suspensions)]

@@ -1,0 +1,357 @@
+"""Review cycles, reviews and their upstream facts in PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from services.reviews.domain.facts import OrderFacts, Project
+from services.reviews.domain.model import (
+    Cycle,
+    CycleStatus,
+    Grading,
+    PanelScore,
+    Report,
+    Review,
+    ReviewStatus,
+)
+from shared.contract.envelope import Envelope
+from shared.contract.events.orders import OutcomeTarget, ServicePeriod
+from shared.contract.events.reviews import CriterionScore, IndicatorResult, Reviewer, WorkDone
+from shared.db.types import Connection
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """What caused a change, for the audit trail: an event, or a timer (no event id)."""
+
+    event_id: str | None
+    source: str
+
+    @classmethod
+    def of(cls, envelope: Envelope) -> Cause:
+        return cls(envelope.id, envelope.source)
+
+    @classmethod
+    def timer(cls, name: str) -> Cause:
+        return cls(None, f"timer:{name}")
+
+
+_REVIEWS = """
+SELECT r.*, c.year, p.project_id, p.team_id, p.team_name, p.lead_expert_id, p.lead_name, p.institution, p.people,
+       p.service_start, p.service_months, o.title, o.county_code, o.county_name, o.outcome_targets
+FROM reviews r
+JOIN review_cycles c USING (cycle_id)
+JOIN projects p USING (order_id)
+JOIN published_orders o USING (order_id)
+"""
+_REVIEW = _REVIEWS + "WHERE r.cycle_id = $1 AND r.order_id = $2 FOR UPDATE OF r"
+_REVIEWS_OF_CYCLE = _REVIEWS + "WHERE r.cycle_id = $1 ORDER BY r.review_id FOR UPDATE OF r"
+_REVIEWS_WITHOUT_REPORT = (
+    _REVIEWS
+    + "WHERE r.cycle_id = $1 AND r.status = 'open' AND r.report_id IS NULL ORDER BY r.review_id FOR UPDATE OF r"
+)
+_CYCLE = "SELECT * FROM review_cycles WHERE cycle_id = $1 "
+_CYCLE_SHARED = _CYCLE + "FOR SHARE"
+_CYCLE_EXCLUSIVE = _CYCLE + "FOR UPDATE"
+_PROJECTS = """
+SELECT order_id, project_id, team_id, team_name, lead_expert_id, lead_name, institution, people,
+       service_start, service_months
+FROM projects
+"""
+
+_HISTORY = """
+INSERT INTO review_history (review_id, event_type, cause_event_id, cause_source, note, at)
+VALUES ($1, $2, $3, $4, $5, $6)
+"""
+
+
+class ReviewRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    # ---- upstream facts -----------------------------------------------------------------------
+
+    async def save_order(self, order: OrderFacts, published_at: datetime) -> None:
+        await self._conn.execute(
+            """
+            INSERT INTO published_orders (order_id, title, county_code, county_name, outcome_targets, published_at)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (order_id) DO UPDATE SET title = EXCLUDED.title, county_code = EXCLUDED.county_code,
+                county_name = EXCLUDED.county_name, outcome_targets = EXCLUDED.outcome_targets,
+                published_at = EXCLUDED.published_at
+            """,
+            order.order_id,
+            order.title,
+            order.county_code,
+            order.county_name,
+            [t.model_dump(mode="json") for t in order.targets],
+            published_at,
+        )
+
+    async def save_project(self, project: Project, accepted_at: datetime) -> None:
+        await self._conn.execute(
+            """
+            INSERT INTO projects (order_id, project_id, team_id, team_name, lead_expert_id, lead_name, institution,
+                                  people, service_start, service_months, accepted_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT (order_id) DO UPDATE SET project_id = EXCLUDED.project_id, team_id = EXCLUDED.team_id,
+                team_name = EXCLUDED.team_name, lead_expert_id = EXCLUDED.lead_expert_id,
+                lead_name = EXCLUDED.lead_name, institution = EXCLUDED.institution, people = EXCLUDED.people,
+                service_start = EXCLUDED.service_start, service_months = EXCLUDED.service_months,
+                accepted_at = EXCLUDED.accepted_at
+            """,
+            project.order_id,
+            project.project_id,
+            project.team_id,
+            project.team_name,
+            project.lead_expert_id,
+            project.lead_name,
+            project.institution,
+            sorted(project.people),
+            project.service_period.start,
+            project.service_period.months,
+            accepted_at,
+        )
+
+    async def candidate_projects(self, year: int, additional_order_ids: Sequence[str]) -> list[Project]:
+        """Projects that started before the year ended, and the ones named: the domain decides
+        which of them were in service during the year (membership.py)."""
+        rows = await self._conn.fetch(
+            _PROJECTS + "WHERE service_start < make_date($1 + 1, 1, 1) OR order_id = ANY($2::text[])",
+            year,
+            list(additional_order_ids),
+        )
+        return [_project(row) for row in rows]
+
+    async def orders(self, order_ids: Iterable[str]) -> dict[str, OrderFacts]:
+        rows = await self._conn.fetch(
+            "SELECT * FROM published_orders WHERE order_id = ANY($1::text[])", sorted(set(order_ids))
+        )
+        return {row["order_id"]: _order(row) for row in rows}
+
+    # ---- cycles -------------------------------------------------------------------------------
+
+    async def cycle(self, cycle_id: str, *, exclusive: bool = False) -> Cycle | None:
+        """The cycle, locked for the rest of the transaction: shared by whatever submits to it,
+        exclusive for closing it. Cycles are always locked before their reviews (no deadlock)."""
+        row = await self._conn.fetchrow(_CYCLE_EXCLUSIVE if exclusive else _CYCLE_SHARED, cycle_id)
+        return _cycle(row) if row else None
+
+    async def open_cycles_past_deadline(self, today: date) -> list[Cycle]:
+        """Open cycles whose submission deadline is before `today` (a Chongqing date), locked shared."""
+        rows = await self._conn.fetch(
+            "SELECT * FROM review_cycles WHERE status = 'open' AND submission_deadline < $1 "
+            "ORDER BY cycle_id FOR SHARE",
+            today,
+        )
+        return [_cycle(row) for row in rows]
+
+    async def cycle_of_year(self, year: int) -> str | None:
+        cycle_id: str | None = await self._conn.fetchval("SELECT cycle_id FROM review_cycles WHERE year = $1", year)
+        return cycle_id
+
+    async def add_cycle(self, cycle: Cycle, reviews: Sequence[Review], at: datetime, cause: Cause) -> None:
+        await self._conn.execute(
+            "INSERT INTO review_cycles (cycle_id, year, submission_deadline, status, opened_by, opened_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            cycle.cycle_id,
+            cycle.year,
+            cycle.submission_deadline,
+            cycle.status.value,
+            cycle.opened_by,
+            at,
+        )
+        await self._conn.executemany(
+            "INSERT INTO reviews (review_id, cycle_id, order_id, status) VALUES ($1, $2, $3, $4)",
+            [(r.review_id, r.cycle_id, r.order_id, r.status.value) for r in reviews],
+        )
+        for review in reviews:
+            await self._history(review.review_id, "ReviewCycleOpened", cause, f"opened by {cycle.opened_by}", at)
+
+    async def close_cycle(self, cycle: Cycle, closed_by: str, at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE review_cycles SET status = $2, closed_by = $3, closed_at = $4 WHERE cycle_id = $1",
+            cycle.cycle_id,
+            cycle.status.value,
+            closed_by,
+            at,
+        )
+
+    # ---- reviews ------------------------------------------------------------------------------
+
+    async def review(self, cycle_id: str, order_id: str) -> Review | None:
+        """The review of an order in a cycle, locked for the rest of the transaction."""
+        row = await self._conn.fetchrow(_REVIEW, cycle_id, order_id)
+        return (await self._reviews([row]))[0] if row else None
+
+    async def reviews_of_cycle(self, cycle_id: str) -> list[Review]:
+        return await self._reviews(await self._conn.fetch(_REVIEWS_OF_CYCLE, cycle_id))
+
+    async def open_reviews_without_report(self, cycle_id: str) -> list[Review]:
+        return await self._reviews(await self._conn.fetch(_REVIEWS_WITHOUT_REPORT, cycle_id))
+
+    async def save_report(self, review: Review, at: datetime, cause: Cause) -> None:
+        report = review.report
+        assert report is not None
+        document = {
+            "report_id": report.report_id,
+            "indicators": [i.model_dump(mode="json") for i in report.indicators],
+            "work": report.work.model_dump(mode="json"),
+            "submitted_by": report.submitted_by,
+        }
+        await self._conn.execute(
+            "UPDATE reviews SET report_id = $2, report = $3, report_accepted_at = $4 WHERE review_id = $1",
+            review.review_id,
+            report.report_id,
+            document,
+            at,
+        )
+        await self._history(review.review_id, "OutcomeReportAccepted", cause, f"report {report.report_id}", at)
+
+    async def add_score(self, review: Review, score: PanelScore, at: datetime, cause: Cause) -> None:
+        reviewer = score.reviewer
+        await self._conn.execute(
+            """
+            INSERT INTO panel_scores (review_id, reviewer_id, reviewer_name, reviewer_institution, scores,
+                                      weighted_score, rubric_version, comment, recorded_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            """,
+            review.review_id,
+            reviewer.reviewer_id,
+            reviewer.name,
+            reviewer.institution,
+            [s.model_dump(mode="json") for s in score.scores],
+            score.weighted_score,
+            score.rubric_version,
+            score.comment,
+            at,
+        )
+        note = f"reviewer {reviewer.reviewer_id}: {score.weighted_score}"
+        await self._history(review.review_id, "PanelScoreRecorded", cause, note, at)
+
+    async def add_conflict(self, review: Review, reviewer_id: str, reason: str, at: datetime, cause: Cause) -> bool:
+        """Record a declared conflict; False when it was declared before."""
+        inserted = await self._conn.fetchval(
+            "INSERT INTO reviewer_conflicts (review_id, reviewer_id, reason, declared_by, declared_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
+            review.review_id,
+            reviewer_id,
+            reason,
+            cause.source,
+            at,
+        )
+        if inserted:
+            await self._history(review.review_id, "ReviewerConflictDeclared", cause, f"reviewer {reviewer_id}", at)
+        return bool(inserted)
+
+    async def complete(self, review: Review, at: datetime, cause: Cause) -> None:
+        grading = review.grading
+        assert grading is not None
+        await self._conn.execute(
+            "UPDATE reviews SET status = $2, grade = $3, score = $4, reason = $5, rule_version = $6, "
+            "completed_at = $7 WHERE review_id = $1",
+            review.review_id,
+            review.status.value,
+            grading.grade,
+            grading.score,
+            grading.reason,
+            grading.rule_version,
+            at,
+        )
+        await self._history(review.review_id, "ReviewCompleted", cause, f"{grading.grade}: {grading.reason}", at)
+
+    async def _reviews(self, rows: Sequence[Any]) -> list[Review]:
+        ids = [row["review_id"] for row in rows]
+        panels: dict[str, list[PanelScore]] = {review_id: [] for review_id in ids}
+        for score in await self._conn.fetch(
+            "SELECT * FROM panel_scores WHERE review_id = ANY($1::text[]) ORDER BY seq", ids
+        ):
+            panels[score["review_id"]].append(_panel_score(score))
+        conflicts: dict[str, set[str]] = {review_id: set() for review_id in ids}
+        for conflict in await self._conn.fetch(
+            "SELECT review_id, reviewer_id FROM reviewer_conflicts WHERE review_id = ANY($1::text[])", ids
+        ):
+            conflicts[conflict["review_id"]].add(conflict["reviewer_id"])
+        return [
+            Review(
+                review_id=row["review_id"],
+                cycle_id=row["cycle_id"],
+                project=_project(row),
+                order=_order(row),
+                status=ReviewStatus(row["status"]),
+                report=_report(row["report"]),
+                panel=tuple(panels[row["review_id"]]),
+                conflicts=frozenset(conflicts[row["review_id"]]),
+                grading=_grading(row),
+            )
+            for row in rows
+        ]
+
+    async def _history(self, review_id: str, event_type: str, cause: Cause, note: str, at: datetime) -> None:
+        await self._conn.execute(_HISTORY, review_id, event_type, cause.event_id, cause.source, note, at)
+
+
+def _cycle(row: Any) -> Cycle:
+    return Cycle(
+        cycle_id=row["cycle_id"],
+        year=row["year"],
+        submission_deadline=row["submission_deadline"],
+        opened_by=row["opened_by"],
+        status=CycleStatus(row["status"]),
+    )
+
+
+def _project(row: Any) -> Project:
+    return Project(
+        project_id=row["project_id"],
+        order_id=row["order_id"],
+        team_id=row["team_id"],
+        team_name=row["team_name"],
+        lead_expert_id=row["lead_expert_id"],
+        lead_name=row["lead_name"],
+        institution=row["institution"],
+        people=frozenset(row["people"]),
+        service_period=ServicePeriod(start=row["service_start"], months=row["service_months"]),
+    )
+
+
+def _order(row: Any) -> OrderFacts:
+    return OrderFacts(
+        order_id=row["order_id"],
+        title=row["title"],
+        county_code=row["county_code"],
+        county_name=row["county_name"],
+        targets=tuple(OutcomeTarget.model_validate(t) for t in row["outcome_targets"]),
+    )
+
+
+def _report(document: Any) -> Report | None:
+    if document is None:
+        return None
+    return Report(
+        report_id=document["report_id"],
+        indicators=tuple(IndicatorResult.model_validate(i) for i in document["indicators"]),
+        work=WorkDone.model_validate(document["work"]),
+        submitted_by=document["submitted_by"],
+    )
+
+
+def _panel_score(row: Any) -> PanelScore:
+    return PanelScore(
+        reviewer=Reviewer(
+            reviewer_id=row["reviewer_id"], name=row["reviewer_name"], institution=row["reviewer_institution"]
+        ),
+        scores=tuple(CriterionScore.model_validate(s) for s in row["scores"]),
+        weighted_score=row["weighted_score"],
+        rubric_version=row["rubric_version"],
+        comment=row["comment"],
+    )
+
+
+def _grading(row: Any) -> Grading | None:
+    if row["grade"] is None:
+        return None
+    return Grading(grade=row["grade"], score=row["score"], reason=row["reason"], rule_version=row["rule_version"])

@@ -1,0 +1,412 @@
+"""Review cycles and reviews: the yearly assessment (DOMAIN.md, step 5: 每年进行考核评估). Pure: no I/O.
+
+cycle:   open --CloseReviewCycle--> closed (every review graded, results published)
+
+review:  open --report in and policy.review_min_panel_size panel scores--> completed: graded by the panel
+           |--no report and the deadline passed (timer), or at closing----> completed: policy.missing_report_grade
+           \\--report in, panel incomplete, at closing-------------------> completed: rubric.incomplete_panel
+
+A completed review takes no more input (`review_completed`); a closed cycle takes nothing
+(`cycle_closed`). Each review is identified by `RV-<cycle id>-<order id>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from shared.clock import local_date
+from shared.contract.events.reviews import (
+    CriterionScore,
+    Grade,
+    IndicatorResult,
+    OpenReviewCycle,
+    OutcomeReportAccepted,
+    OutcomeReportSubmitted,
+    PanelScoreRecorded,
+    PanelScoreSubmitted,
+    PublicResult,
+    ReviewCompleted,
+    ReviewCycleOpened,
+    Reviewer,
+    ReviewResultsPublished,
+    ReviewSummary,
+    WorkDone,
+)
+from shared.policy import ProgrammePolicy
+from shared.rules import RuleBroken
+
+from .conflicts import check_reviewer_may_score
+from .facts import OrderFacts, Project
+from .grading import grade_for, graded, panel_reason, rule_version
+from .indicators import check_indicators
+from .membership import in_service_during
+from .rubric import ReviewRubric, aggregate, as_score, weighted_score
+
+
+class CycleStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ReviewStatus(StrEnum):
+    OPEN = "open"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    cycle_id: str
+    year: int
+    submission_deadline: date
+    opened_by: str
+    status: CycleStatus = CycleStatus.OPEN
+
+    def require_open(self) -> None:
+        if self.status is CycleStatus.CLOSED:
+            raise RuleBroken("cycle_closed", f"review cycle {self.cycle_id} is closed; nothing can be submitted to it")
+
+    def deadline_passed(self, now: datetime) -> bool:
+        """The submission deadline is a Chongqing date; it has passed from the next day on."""
+        return local_date(now) > self.submission_deadline
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    report_id: str
+    indicators: tuple[IndicatorResult, ...]
+    """As accepted: the order's targets with the team's actuals (see indicators.py)."""
+    work: WorkDone
+    submitted_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class PanelScore:
+    reviewer: Reviewer
+    scores: tuple[CriterionScore, ...]
+    weighted_score: Decimal
+    rubric_version: str
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Grading:
+    grade: Grade
+    score: Decimal | None
+    reason: str
+    rule_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    review_id: str
+    cycle_id: str
+    project: Project
+    order: OrderFacts
+    status: ReviewStatus = ReviewStatus.OPEN
+    report: Report | None = None
+    panel: tuple[PanelScore, ...] = ()
+    """Recorded panel scores, in the order they were recorded."""
+    conflicts: frozenset[str] = frozenset()
+    """Reviewer ids that declared a conflict with this review."""
+    grading: Grading | None = None
+
+    @property
+    def order_id(self) -> str:
+        return self.project.order_id
+
+    @property
+    def scorers(self) -> frozenset[str]:
+        return frozenset(s.reviewer.reviewer_id for s in self.panel)
+
+    def require_open(self) -> None:
+        if self.status is ReviewStatus.COMPLETED:
+            assert self.grading is not None
+            raise RuleBroken(
+                "review_completed",
+                f"review {self.review_id} is already completed ({graded(self.grading.grade)}); it takes no more input",
+            )
+
+
+def review_id_for(cycle_id: str, order_id: str) -> str:
+    return f"RV-{cycle_id}-{order_id}"
+
+
+# ---- opening -------------------------------------------------------------------------------------
+
+
+def open_cycle(
+    request: OpenReviewCycle,
+    *,
+    projects: Sequence[Project],
+    orders: Mapping[str, OrderFacts],
+    existing: Cycle | None,
+    cycle_of_year: str | None,
+    now: datetime,
+) -> tuple[Cycle, tuple[Review, ...], ReviewCycleOpened]:
+    """Every project in service during the year, plus the ones the bureau adds, gets a review.
+
+    `projects` are the candidates: at least every known project that may be in service that
+    year and every one the bureau names; this function decides which are in."""
+    if existing is not None:
+        raise RuleBroken("cycle_exists", f"review cycle {request.cycle_id} was already opened")
+    if cycle_of_year is not None:
+        raise RuleBroken("year_has_cycle", f"year {request.year} is already reviewed by cycle {cycle_of_year}")
+    today = local_date(now)
+    if request.submission_deadline < today:
+        raise RuleBroken(
+            "deadline_in_past", f"submission deadline {request.submission_deadline} is before today ({today})"
+        )
+    selected = _projects_under_review(request, projects)
+    unknown_orders = [p.order_id for p in selected if p.order_id not in orders]
+    if unknown_orders:
+        raise RuleBroken(
+            "unknown_order", f"no published order (OrderPublished) is known for: {', '.join(unknown_orders)}"
+        )
+    cycle = Cycle(request.cycle_id, request.year, request.submission_deadline, request.opened_by)
+    reviews = tuple(
+        Review(review_id_for(cycle.cycle_id, p.order_id), cycle.cycle_id, p, orders[p.order_id]) for p in selected
+    )
+    event = ReviewCycleOpened(
+        cycle_id=cycle.cycle_id,
+        year=cycle.year,
+        submission_deadline=cycle.submission_deadline,
+        reviews=tuple(
+            ReviewSummary(
+                review_id=r.review_id, order_id=r.order_id, project_id=r.project.project_id, team_id=r.project.team_id
+            )
+            for r in reviews
+        ),
+        opened_at=now,
+    )
+    return cycle, reviews, event
+
+
+def _projects_under_review(request: OpenReviewCycle, projects: Sequence[Project]) -> list[Project]:
+    known = {p.order_id: p for p in projects}
+    unknown = [order_id for order_id in request.additional_order_ids if order_id not in known]
+    if unknown:
+        raise RuleBroken("unknown_project", f"no team has accepted (TeamAccepted) order {', '.join(unknown)}")
+    added = set(request.additional_order_ids)
+    selected = [p for p in known.values() if p.order_id in added or in_service_during(p.service_period, request.year)]
+    if not selected:
+        raise RuleBroken("nothing_to_review", f"no project was in service during {request.year} and none was added")
+    return sorted(selected, key=lambda p: p.order_id)
+
+
+# ---- the team's report ---------------------------------------------------------------------------
+
+
+def accept_report(
+    review: Review, cycle: Cycle, submission: OutcomeReportSubmitted, now: datetime
+) -> tuple[Review, OutcomeReportAccepted]:
+    cycle.require_open()
+    if cycle.deadline_passed(now):
+        raise RuleBroken(
+            "report_late",
+            f"the submission deadline of cycle {cycle.cycle_id} was {cycle.submission_deadline} "
+            f"(Chongqing date); today is {local_date(now)}",
+        )
+    if review.report is not None:
+        raise RuleBroken(
+            "report_already_submitted", f"report {review.report.report_id} was already accepted for {review.review_id}"
+        )
+    review.require_open()
+    indicators = check_indicators(review.order_id, review.order.targets, submission.indicators)
+    report = Report(submission.report_id, indicators, submission.work, submission.submitted_by)
+    event = OutcomeReportAccepted(
+        review_id=review.review_id,
+        cycle_id=cycle.cycle_id,
+        order_id=review.order_id,
+        report_id=report.report_id,
+        accepted_at=now,
+    )
+    return replace(review, report=report), event
+
+
+# ---- the panel -----------------------------------------------------------------------------------
+
+
+def declare_conflict(review: Review, cycle: Cycle, reviewer_id: str) -> Review:
+    """The reviewer will not score this review. A reviewer who already scored it cannot take
+    the score back this way (`conflict_after_scoring`): bureau staff must handle it."""
+    cycle.require_open()
+    review.require_open()
+    if reviewer_id in review.scorers:
+        raise RuleBroken(
+            "conflict_after_scoring",
+            f"reviewer {reviewer_id} already scored {review.review_id}; the score stands unless the bureau acts",
+        )
+    return replace(review, conflicts=review.conflicts | {reviewer_id})
+
+
+def record_score(
+    review: Review, cycle: Cycle, submission: PanelScoreSubmitted, rubric: ReviewRubric, now: datetime
+) -> tuple[Review, PanelScoreRecorded]:
+    cycle.require_open()
+    review.require_open()
+    check_reviewer_may_score(review.project, submission.reviewer, review.conflicts, review.scorers)
+    score = PanelScore(
+        reviewer=submission.reviewer,
+        scores=submission.scores,
+        weighted_score=weighted_score(rubric, submission.scores),
+        rubric_version=rubric.version,
+        comment=submission.comment,
+    )
+    updated = replace(review, panel=(*review.panel, score))
+    event = PanelScoreRecorded(
+        review_id=review.review_id,
+        cycle_id=cycle.cycle_id,
+        order_id=review.order_id,
+        reviewer_id=submission.reviewer.reviewer_id,
+        weighted_score=as_score(score.weighted_score),
+        panel_size=len(updated.panel),
+        recorded_at=now,
+    )
+    return updated, event
+
+
+# ---- grading -------------------------------------------------------------------------------------
+
+
+def complete_if_ready(
+    review: Review, cycle: Cycle, rubric: ReviewRubric, policy: ProgrammePolicy, now: datetime
+) -> tuple[Review, ReviewCompleted] | None:
+    """Grade the review by its panel once the report is in and the panel is complete."""
+    if review.status is ReviewStatus.COMPLETED or review.report is None:
+        return None
+    if len(review.panel) < policy.review_min_panel_size:
+        return None
+    return _complete(review, cycle, _by_panel(review, rubric, policy, ""), now)
+
+
+def missing_report_due(review: Review, cycle: Cycle, now: datetime) -> bool:
+    """The deadline passed without a report: the review is graded now, not at closing."""
+    return (
+        cycle.status is CycleStatus.OPEN
+        and review.status is ReviewStatus.OPEN
+        and review.report is None
+        and cycle.deadline_passed(now)
+    )
+
+
+def grade_missing_report(
+    review: Review, cycle: Cycle, rubric: ReviewRubric, policy: ProgrammePolicy, now: datetime
+) -> tuple[Review, ReviewCompleted]:
+    grade = policy.missing_report_grade
+    reason = (
+        f"no outcome report by the submission deadline {cycle.submission_deadline}: graded {graded(grade)} "
+        f"per policy missing_report_grade"
+    )
+    return _complete(review, cycle, Grading(grade, None, reason, rule_version(policy, rubric)), now)
+
+
+def grade_at_closing(
+    review: Review, cycle: Cycle, rubric: ReviewRubric, policy: ProgrammePolicy, now: datetime
+) -> tuple[Review, ReviewCompleted]:
+    """A review still open when the bureau closes the cycle is graded with what is there."""
+    if review.report is None:
+        return grade_missing_report(review, cycle, rubric, policy, now)
+    required, present = policy.review_min_panel_size, len(review.panel)
+    if present >= required:
+        return _complete(review, cycle, _by_panel(review, rubric, policy, ""), now)
+    incomplete = f"panel incomplete at closing ({present} of {required} panel scores)"
+    if present and rubric.incomplete_panel == "grade_present_scores":
+        grading = _by_panel(review, rubric, policy, f"{incomplete}, graded on the scores present: ")
+        return _complete(review, cycle, grading, now)
+    why = "no panel score" if not present else "rubric incomplete_panel=unqualified"
+    reason = f"{incomplete}; {why}: graded {graded('unqualified')}"
+    return _complete(review, cycle, Grading("unqualified", None, reason, rule_version(policy, rubric)), now)
+
+
+def _by_panel(review: Review, rubric: ReviewRubric, policy: ProgrammePolicy, preface: str) -> Grading:
+    panel = [s.weighted_score for s in review.panel]
+    score = aggregate(rubric, panel)
+    return Grading(
+        grade=grade_for(score, policy),
+        score=score,
+        reason=preface + panel_reason(rubric, panel, score, policy),
+        rule_version=rule_version(policy, rubric),
+    )
+
+
+def _complete(review: Review, cycle: Cycle, grading: Grading, now: datetime) -> tuple[Review, ReviewCompleted]:
+    project = review.project
+    event = ReviewCompleted(
+        review_id=review.review_id,
+        cycle_id=cycle.cycle_id,
+        year=cycle.year,
+        order_id=review.order_id,
+        project_id=project.project_id,
+        team_id=project.team_id,
+        team_name=project.team_name,
+        lead_expert_id=project.lead_expert_id,
+        lead_name=project.lead_name,
+        institution=project.institution,
+        grade=grading.grade,
+        score=None if grading.score is None else as_score(grading.score),
+        panel_scores=tuple(as_score(s.weighted_score) for s in review.panel),
+        indicator_results=review.report.indicators if review.report else (),
+        reason=grading.reason,
+        rule_version=grading.rule_version,
+        completed_at=now,
+    )
+    return replace(review, status=ReviewStatus.COMPLETED, grading=grading), event
+
+
+# ---- closing -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    cycle: Cycle
+    graded: tuple[tuple[Review, ReviewCompleted], ...]
+    """Reviews that were still open, graded at closing."""
+    published: ReviewResultsPublished
+
+
+def close_cycle(
+    cycle: Cycle, reviews: Sequence[Review], rubric: ReviewRubric, policy: ProgrammePolicy, now: datetime
+) -> Closing:
+    """Grade what is still open and publish every result of the cycle (考核结果向社会公布).
+
+    Closing before the deadline is refused while a review is open (`deadline_not_passed`):
+    teams keep the whole submission period."""
+    cycle.require_open()
+    still_open = [r for r in reviews if r.status is ReviewStatus.OPEN]
+    if still_open and not cycle.deadline_passed(now):
+        raise RuleBroken(
+            "deadline_not_passed",
+            f"{len(still_open)} reviews of cycle {cycle.cycle_id} are open and the submission deadline "
+            f"{cycle.submission_deadline} has not passed",
+        )
+    graded_now = tuple(grade_at_closing(r, cycle, rubric, policy, now) for r in still_open)
+    final = {r.review_id: r for r in reviews} | {r.review_id: r for r, _ in graded_now}
+    published = ReviewResultsPublished(
+        cycle_id=cycle.cycle_id,
+        year=cycle.year,
+        results=tuple(public_result(r) for r in sorted(final.values(), key=lambda r: r.order_id)),
+        published_at=now,
+    )
+    return Closing(replace(cycle, status=CycleStatus.CLOSED), graded_now, published)
+
+
+def public_result(review: Review) -> PublicResult:
+    """What the public sees of one project: no personal data beyond the lead's name."""
+    if review.grading is None:
+        raise ValueError(f"review {review.review_id} has no grade to publish")
+    project, order = review.project, review.order
+    return PublicResult(
+        order_id=review.order_id,
+        project=order.title,
+        county_code=order.county_code,
+        county_name=order.county_name,
+        team_name=project.team_name,
+        lead_name=project.lead_name,
+        institution=project.institution,
+        grade=review.grading.grade,
+        score=None if review.grading.score is None else as_score(review.grading.score),
+    )

@@ -1,0 +1,238 @@
+"""Use cases of the reviews service: one handler per event type it consumes, and the timer
+that grades the reviews whose deadline passed without a report."""
+
+from __future__ import annotations
+
+from services.reviews.adapters.exports import write_exports
+from services.reviews.adapters.repository import Cause, ReviewRepository
+from services.reviews.domain.facts import OrderFacts, Project
+from services.reviews.domain.grading import GRADE_LABELS
+from services.reviews.domain.model import (
+    Cycle,
+    Review,
+    accept_report,
+    close_cycle,
+    complete_if_ready,
+    declare_conflict,
+    grade_missing_report,
+    missing_report_due,
+    open_cycle,
+    record_score,
+)
+from services.reviews.settings import current_rubric, current_settings
+from shared import topics
+from shared.clock import local_date
+from shared.contract.events.matching import TeamAccepted
+from shared.contract.events.orders import OrderPublished
+from shared.contract.events.reviews import (
+    CloseReviewCycle,
+    OpenReviewCycle,
+    OutcomeReportSubmitted,
+    PanelScoreSubmitted,
+    ReviewCompleted,
+    ReviewerConflictDeclared,
+)
+from shared.messaging.consumer import EmitContext, Handler, MessageContext, Subscription
+from shared.policy import current_policy
+from shared.rules import RuleBroken
+from shared.runtime.timers import Timer
+
+MISSING_REPORTS = "missing-reports"
+
+
+async def _open_cycle(repo: ReviewRepository, cycle_id: str, *, exclusive: bool = False) -> Cycle:
+    cycle = await repo.cycle(cycle_id, exclusive=exclusive)
+    if cycle is None:
+        raise RuleBroken("unknown_cycle", f"there is no review cycle {cycle_id}")
+    cycle.require_open()
+    return cycle
+
+
+async def _review(repo: ReviewRepository, cycle: Cycle, order_id: str) -> Review:
+    review = await repo.review(cycle.cycle_id, order_id)
+    if review is None:
+        raise RuleBroken("not_under_review", f"order {order_id} is not under review in cycle {cycle.cycle_id}")
+    return review
+
+
+async def _record_completion(
+    ctx: EmitContext, repo: ReviewRepository, review: Review, event: ReviewCompleted, cause: Cause, message: str
+) -> None:
+    await repo.complete(review, ctx.now(), cause)
+    ctx.emit(event)
+    ctx.note(
+        message,
+        review_id=event.review_id,
+        order_id=event.order_id,
+        team=event.team_name,
+        grade=f"{event.grade} ({GRADE_LABELS[event.grade]})",
+        score=event.score,
+        reason=event.reason,
+    )
+
+
+async def _complete_if_ready(ctx: MessageContext, repo: ReviewRepository, cycle: Cycle, review: Review) -> None:
+    completion = complete_if_ready(review, cycle, current_rubric(), current_policy(), ctx.now())
+    if completion is not None:
+        graded, event = completion
+        await _record_completion(ctx, repo, graded, event, Cause.of(ctx.envelope), "project graded by its panel")
+
+
+# ---- upstream facts (read models) -------------------------------------------------------------
+
+
+async def on_order_published(ctx: MessageContext, data: OrderPublished) -> None:
+    order = OrderFacts.from_event(data)
+    await ReviewRepository(ctx.conn).save_order(order, data.published_at)
+    ctx.note(
+        "published order's outcome targets recorded for its yearly reviews",
+        order_id=order.order_id,
+        title=order.title,
+        targets=[t.indicator for t in order.targets],
+    )
+
+
+async def on_team_accepted(ctx: MessageContext, data: TeamAccepted) -> None:
+    project = Project.from_event(data)
+    await ReviewRepository(ctx.conn).save_project(project, data.accepted_at)
+    ctx.note(
+        "project recorded for the yearly reviews",
+        order_id=project.order_id,
+        project_id=project.project_id,
+        team=project.team_name,
+        period=f"{project.service_period.start} +{project.service_period.months} months",
+    )
+
+
+# ---- bureau staff --------------------------------------------------------------------------------
+
+
+async def on_open_review_cycle(ctx: MessageContext, data: OpenReviewCycle) -> None:
+    repo = ReviewRepository(ctx.conn)
+    projects = await repo.candidate_projects(data.year, data.additional_order_ids)
+    cycle, reviews, opened = open_cycle(
+        data,
+        projects=projects,
+        orders=await repo.orders(p.order_id for p in projects),
+        existing=await repo.cycle(data.cycle_id),
+        cycle_of_year=await repo.cycle_of_year(data.year),
+        now=ctx.now(),
+    )
+    await repo.add_cycle(cycle, reviews, ctx.now(), Cause.of(ctx.envelope))
+    ctx.emit(opened)
+    ctx.note(
+        "review cycle opened; teams may report until the deadline",
+        cycle_id=cycle.cycle_id,
+        year=cycle.year,
+        deadline=str(cycle.submission_deadline),
+        reviews=len(reviews),
+        added_by_the_bureau=list(data.additional_order_ids),
+    )
+
+
+async def on_close_review_cycle(ctx: MessageContext, data: CloseReviewCycle) -> None:
+    repo = ReviewRepository(ctx.conn)
+    cycle = await _open_cycle(repo, data.cycle_id, exclusive=True)
+    closing = close_cycle(
+        cycle, await repo.reviews_of_cycle(cycle.cycle_id), current_rubric(), current_policy(), ctx.now()
+    )
+    for review, completed in closing.graded:
+        await _record_completion(ctx, repo, review, completed, Cause.of(ctx.envelope), "project graded at closing")
+    await repo.close_cycle(closing.cycle, data.closed_by, ctx.now())
+    ctx.emit(closing.published)
+    exports = await write_exports(closing.published, current_settings().export_dir)
+    grades = [r.grade for r in closing.published.results]
+    ctx.note(
+        "review cycle closed; results published to the public",
+        cycle_id=cycle.cycle_id,
+        graded_at_closing=len(closing.graded),
+        excellent=grades.count("excellent"),
+        qualified=grades.count("qualified"),
+        unqualified=grades.count("unqualified"),
+        exports=[str(path) for path in exports],
+    )
+
+
+# ---- teams (portal) and reviewers ------------------------------------------------------------
+
+
+async def on_outcome_report_submitted(ctx: MessageContext, data: OutcomeReportSubmitted) -> None:
+    repo = ReviewRepository(ctx.conn)
+    cycle = await _open_cycle(repo, data.cycle_id)
+    review, accepted = accept_report(await _review(repo, cycle, data.order_id), cycle, data, ctx.now())
+    await repo.save_report(review, ctx.now(), Cause.of(ctx.envelope))
+    ctx.emit(accepted)
+    assert review.report is not None
+    ctx.note(
+        "outcome report accepted",
+        review_id=review.review_id,
+        order_id=review.order_id,
+        report_id=data.report_id,
+        achieved={i.indicator: f"{i.actual:g}/{i.target:g} {i.unit}" for i in review.report.indicators},
+    )
+    await _complete_if_ready(ctx, repo, cycle, review)
+
+
+async def on_reviewer_conflict_declared(ctx: MessageContext, data: ReviewerConflictDeclared) -> None:
+    repo = ReviewRepository(ctx.conn)
+    cycle = await _open_cycle(repo, data.cycle_id)
+    review = declare_conflict(await _review(repo, cycle, data.order_id), cycle, data.reviewer_id)
+    new = await repo.add_conflict(review, data.reviewer_id, data.reason, ctx.now(), Cause.of(ctx.envelope))
+    ctx.note(
+        "reviewer conflict declared; the reviewer may not score this project"
+        if new
+        else "reviewer conflict was already declared",
+        review_id=review.review_id,
+        reviewer_id=data.reviewer_id,
+        reason=data.reason,
+    )
+
+
+async def on_panel_score_submitted(ctx: MessageContext, data: PanelScoreSubmitted) -> None:
+    repo = ReviewRepository(ctx.conn)
+    cycle = await _open_cycle(repo, data.cycle_id)
+    review, recorded = record_score(await _review(repo, cycle, data.order_id), cycle, data, current_rubric(), ctx.now())
+    await repo.add_score(review, review.panel[-1], ctx.now(), Cause.of(ctx.envelope))
+    ctx.emit(recorded)
+    ctx.note(
+        "panel score recorded",
+        review_id=review.review_id,
+        reviewer_id=recorded.reviewer_id,
+        weighted_score=recorded.weighted_score,
+        panel_size=recorded.panel_size,
+    )
+    await _complete_if_ready(ctx, repo, cycle, review)
+
+
+# ---- on a schedule -------------------------------------------------------------------------------
+
+
+async def grade_missing_reports(ctx: EmitContext) -> None:
+    """Grade per policy every open review whose cycle's deadline (a Chongqing date) passed
+    without a report. Idempotent: a graded review is no longer open."""
+    repo, now = ReviewRepository(ctx.conn), ctx.now()
+    rubric, policy = current_rubric(), current_policy()
+    for cycle in await repo.open_cycles_past_deadline(local_date(now)):
+        for review in await repo.open_reviews_without_report(cycle.cycle_id):
+            if not missing_report_due(review, cycle, now):
+                continue
+            graded, event = grade_missing_report(review, cycle, rubric, policy, now)
+            cause = Cause.timer(MISSING_REPORTS)
+            await _record_completion(ctx, repo, graded, event, cause, "no report by the deadline; project graded")
+
+
+INBOUND: dict[str, Handler] = {
+    OpenReviewCycle.EVENT_TYPE: on_open_review_cycle,
+    OutcomeReportSubmitted.EVENT_TYPE: on_outcome_report_submitted,
+    ReviewerConflictDeclared.EVENT_TYPE: on_reviewer_conflict_declared,
+    PanelScoreSubmitted.EVENT_TYPE: on_panel_score_submitted,
+    CloseReviewCycle.EVENT_TYPE: on_close_review_cycle,
+}
+
+SUBSCRIPTIONS = [
+    Subscription(topics.inbound("reviews"), INBOUND, strict=True),
+    Subscription(topics.events("orders"), {OrderPublished.EVENT_TYPE: on_order_published}),
+    Subscription(topics.events("matching"), {TeamAccepted.EVENT_TYPE: on_team_accepted}),
+]
+
+TIMERS = [Timer(MISSING_REPORTS, every_s=current_settings().deadline_check_every_s, run=grade_missing_reports)]

@@ -1,0 +1,16 @@
+"""The reviews service as a deployable unit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.reviews.handlers import SUBSCRIPTIONS, TIMERS
+from shared.runtime.service import ServiceDefinition
+
+DEFINITION = ServiceDefinition(
+    name="reviews",
+    subscriptions=SUBSCRIPTIONS,
+    migrations=Path(__file__).resolve().parent / "migrations",
+    description="Yearly review cycles, outcome reports, panel scores, grades (考核评估) and public results.",
+    timers=TIMERS,
+)

@@ -1,0 +1,306 @@
+"""Funding on the real broker and PostgreSQL: grants, releases, the treasury, each review grade's
+consequence, suspensions honoured by matching and lifted on their date, redelivery, the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.funding.adapters.invariants import ledger_violations
+from shared.client import Observed, ProgrammeClient, TopicObserver
+from shared.clock import FixedClock, local_date
+from shared.contract.events.funding import PaymentConfirmed, PaymentFailed, SetBudgetEnvelope
+from shared.contract.events.matching import AwardOrder, ExpertRef, TeamAccepted
+from shared.contract.events.orders import ServicePeriod
+from shared.contract.events.reviews import ReviewCompleted
+from shared.policy import YUAN
+from tests.builders import new_id, new_order_id, tianma_demand
+from tests.integration.test_matching_through_kafka import (
+    BUREAU,
+    PORTAL,
+    application,
+    new_team,
+    publish_tianma_order,
+    rejection_of,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+MATCHING = "/services/matching"
+REVIEWS = "/services/reviews"
+TREASURY = "/treasury/cq-finance"
+
+
+def about(subject: str, event_type: str) -> Any:
+    def match(o: Observed) -> bool:
+        return o.subject == subject and o.type == event_type
+
+    return match
+
+
+def team_accepted(*, funding_yuan: int = 150_000, accepted_at: datetime | None = None) -> TeamAccepted:
+    order_id = new_order_id()
+
+    def ref(name: str) -> ExpertRef:
+        return ExpertRef(expert_id=new_id("EXP"), name=name, institution="重庆硒旺华宝生物科技有限公司")
+
+    return TeamAccepted(
+        project_id=f"P-{order_id}",
+        order_id=order_id,
+        application_id=new_id("APP"),
+        team_id=new_id("TEAM"),
+        team_name="郭顺星团队",
+        lead=ref("郭顺星"),
+        members=(ref("成员甲"), ref("成员乙")),
+        local_talents=(ref("本地骨干丙"),),
+        place=tianma_demand().place,
+        site="洗新乡保合村天麻示范园",
+        industry="中药材",
+        service_period=ServicePeriod(start=date(2019, 7, 1), months=24),
+        funding_asked_fen=funding_yuan * YUAN,
+        call="2019年第一批",
+        awarded_by="市人力社保局",
+        accepted_at=accepted_at or datetime.now(UTC),
+    )
+
+
+def completed(accepted: TeamAccepted, grade: str, review_id: str | None = None) -> ReviewCompleted:
+    return ReviewCompleted(
+        review_id=review_id or new_id("RV"),
+        cycle_id="2019",
+        year=2019,
+        order_id=accepted.order_id,
+        project_id=accepted.project_id,
+        team_id=accepted.team_id,
+        team_name=accepted.team_name,
+        lead_expert_id=accepted.lead.expert_id,
+        lead_name=accepted.lead.name,
+        institution=accepted.lead.institution,
+        grade=grade,
+        score={"excellent": 94.0, "qualified": 72.5, "unqualified": 40.0}[grade],
+        panel_scores=(90.0, 95.0, 97.0),
+        indicator_results=(),
+        reason="panel mean of 3 scores",
+        rule_version="2019.1/rubric-1",
+        completed_at=datetime.now(UTC),
+    )
+
+
+async def open_grant(client: ProgrammeClient, observer: TopicObserver, **kwargs: Any) -> TeamAccepted:
+    accepted = team_accepted(**kwargs)
+    await client.send(accepted, source=MATCHING)
+    await observer.wait_for(about(accepted.order_id, "FundingReleased"))
+    return accepted
+
+
+async def balances(funding: Any, grant_id: str) -> dict[str, int]:
+    rows = await funding.pool.fetch(
+        "SELECT kind, balance_fen FROM account_balances WHERE owner = $1 AND balance_fen <> 0", grant_id
+    )
+    return {r["kind"]: int(r["balance_fen"]) for r in rows}
+
+
+async def test_acceptance_opens_a_grant_releases_half_and_the_treasury_confirms(
+    funding_service: Any, client: ProgrammeClient, observer: TopicObserver
+) -> None:
+    accepted = await open_grant(client, observer)
+    (opened,) = observer.matching(about(accepted.order_id, "GrantOpened"))
+    (released,) = observer.matching(about(accepted.order_id, "FundingReleased"))
+    assert opened.data["amount_fen"] == 15_000_000
+    assert [t["amount_fen"] for t in opened.data["tranches"]] == [7_500_000, 7_500_000]
+    assert released.data["tranche"] == 1
+    assert released.data["amount_fen"] == 7_500_000
+    assert released.data["payee"]["lead_name"] == "郭顺星"
+
+    await client.send(
+        PaymentConfirmed(
+            release_id=released.data["release_id"],
+            amount_fen=7_500_000,
+            payment_reference="CQ-TREAS-0001",
+            paid_on=date(2019, 7, 3),
+        ),
+        source=TREASURY,
+    )
+    (paid,) = await observer.wait_for(about(accepted.order_id, "ReleasePaid"))
+    assert paid.data["payment_reference"] == "CQ-TREAS-0001"
+    grant_id = opened.data["grant_id"]
+    assert await balances(funding_service, grant_id) == {"committed": 7_500_000, "paid": 7_500_000}
+    status = await funding_service.pool.fetchval(
+        "SELECT status FROM releases WHERE release_id = $1", released.data["release_id"]
+    )
+    assert status == "paid"
+
+
+@pytest.mark.parametrize("grade", ["excellent", "qualified", "unqualified"])
+async def test_each_grade_has_its_consequence(
+    funding_service: Any, client: ProgrammeClient, observer: TopicObserver, grade: str
+) -> None:
+    accepted = await open_grant(client, observer)
+    review = completed(accepted, grade)
+    await client.send(review, source=REVIEWS)
+    expected = {"excellent": 9, "qualified": 8, "unqualified": 3}[grade]
+    caused = await observer.wait_for(
+        lambda o: o.topic.endswith("funding.events") and o.data.get("review_id") == review.review_id, count=expected
+    )
+    types = sorted(o.type or "" for o in caused)
+    grant_id = f"G-{accepted.order_id}"
+    assert len(caused) == expected
+    if grade == "unqualified":
+        assert types == ["FundingWithheld", "RectificationRequired", "TeamSuspended"]
+        (withheld,) = [o for o in caused if o.type == "FundingWithheld"]
+        assert withheld.data["amount_fen"] == 7_500_000
+        (suspended,) = [o for o in caused if o.type == "TeamSuspended"]
+        assert suspended.data["team_id"] == accepted.team_id
+        assert suspended.data["lead_expert_id"] == accepted.lead.expert_id
+        assert await balances(funding_service, grant_id) == {"released": 7_500_000, "withheld": 7_500_000}
+    else:
+        await observer.wait_for(about(accepted.order_id, "FundingReleased"), count=2)
+        incentives = [
+            o for o in observer.seen if o.type == "IncentiveGranted" and o.data["review_id"] == review.review_id
+        ]
+        assert len(incentives) == 8
+        assert {o.subject for o in incentives} == {
+            accepted.lead.expert_id,
+            *(m.expert_id for m in accepted.members),
+            *(m.expert_id for m in accepted.local_talents),
+        }
+        eligible = observer.matching(about(accepted.order_id, "ContinuedFundingEligible"))
+        assert len(eligible) == (1 if grade == "excellent" else 0)
+        assert await balances(funding_service, grant_id) == {"released": 15_000_000}
+        recorded = await funding_service.pool.fetchval(
+            "SELECT count(*) FROM incentives WHERE review_id = $1", review.review_id
+        )
+        assert recorded == 8
+    assert await ledger_violations(funding_service.pool) == []
+
+
+async def test_the_same_acceptance_or_review_delivered_twice_moves_money_once(
+    funding_service: Any, client: ProgrammeClient, observer: TopicObserver
+) -> None:
+    accepted = team_accepted()
+    first = await client.send(accepted, source=MATCHING)
+    await observer.wait_for(about(accepted.order_id, "FundingReleased"))
+    await client.send_envelope(first)  # redelivery: same id
+    replayed = await client.send(accepted, source=MATCHING)  # a replay with a new id
+    assert (await rejection_of(observer, replayed.id))["reason_code"] == "grant_exists"
+
+    review = completed(accepted, "qualified")
+    sent = await client.send(review, source=REVIEWS)
+    await observer.wait_for(about(accepted.order_id, "FundingReleased"), count=2)
+    await client.send_envelope(sent)
+    again = await client.send(review, source=REVIEWS)
+    assert (await rejection_of(observer, again.id))["reason_code"] == "review_already_applied"
+    await observer.settle(0.3)
+    assert len(observer.matching(about(accepted.order_id, "GrantOpened"))) == 1
+    assert len(observer.matching(about(accepted.order_id, "FundingReleased"))) == 2
+    assert await balances(funding_service, f"G-{accepted.order_id}") == {"released": 15_000_000}
+    assert await ledger_violations(funding_service.pool) == []
+
+
+async def test_a_failed_payment_is_retried_then_escalated_and_a_late_confirmation_still_closes_it(
+    funding_service: Any, client: ProgrammeClient, observer: TopicObserver
+) -> None:
+    accepted = await open_grant(client, observer)
+    release_id = f"R-{accepted.order_id}-1"
+    for _ in range(3):
+        await client.send(PaymentFailed(release_id=release_id, reason="收款账户被冻结"), source=TREASURY)
+    (escalated,) = await observer.wait_for(about(accepted.order_id, "PaymentEscalated"))
+    retries = observer.matching(about(accepted.order_id, "PaymentRetryRequested"))
+    assert [r.data["attempt"] for r in retries] == [2, 3]
+    assert escalated.data["attempts"] == 3
+    await client.send(
+        PaymentConfirmed(
+            release_id=release_id, amount_fen=7_500_000, payment_reference="CQ-TREAS-LATE", paid_on=date(2019, 8, 1)
+        ),
+        source=TREASURY,
+    )
+    await observer.wait_for(about(accepted.order_id, "ReleasePaid"))
+    row = await funding_service.pool.fetchrow(
+        "SELECT status, attempts, last_failure FROM releases WHERE release_id = $1", release_id
+    )
+    assert dict(row) == {"status": "paid", "attempts": 3, "last_failure": "收款账户被冻结"}
+
+
+async def test_a_grant_over_the_envelope_is_held_until_the_bureau_raises_it(
+    funding_service: Any, client: ProgrammeClient, observer: TopicObserver
+) -> None:
+    year = 2031
+    at = datetime(year, 3, 1, tzinfo=UTC)
+    await client.send(SetBudgetEnvelope(year=year, amount_fen=100_000 * YUAN, set_by="市人力社保局"), source=BUREAU)
+    await observer.wait_for(about(f"budget-{year}", "BudgetEnvelopeSet"))  # another topic than TeamAccepted
+    accepted = team_accepted(accepted_at=at)
+    await client.send(accepted, source=MATCHING)
+    (held,) = await observer.wait_for(about(accepted.order_id, "GrantHeld"))
+    assert "needs 150,000.00 元" in held.data["reason"]
+    assert not observer.matching(about(accepted.order_id, "FundingReleased"))
+    await client.send(SetBudgetEnvelope(year=year, amount_fen=400_000 * YUAN, set_by="市人力社保局"), source=BUREAU)
+    (released,) = await observer.wait_for(about(accepted.order_id, "FundingReleased"))
+    assert released.data["amount_fen"] == 7_500_000
+    lowered = await client.send(
+        SetBudgetEnvelope(year=year, amount_fen=100_000 * YUAN, set_by="市人力社保局"), source=BUREAU
+    )
+    assert (await rejection_of(observer, lowered.id))["reason_code"] == "envelope_below_committed"
+    envelope = await funding_service.pool.fetchval("SELECT envelope_fen FROM budget_years WHERE year = $1", year)
+    assert envelope == 400_000 * YUAN
+    assert await ledger_violations(funding_service.pool) == []
+
+
+async def test_an_unqualified_team_is_refused_by_matching_until_its_suspension_lifts_on_its_date(
+    orders_service: Any,
+    matching_service: Any,
+    funding_service: Any,
+    funding_clock: FixedClock,
+    matching_clock: FixedClock,
+    client: ProgrammeClient,
+    observer: TopicObserver,
+) -> None:
+    today = local_date(matching_clock.now())
+    team = await new_team(client, observer)
+    order_id = await publish_tianma_order(client, observer)
+    applied = application(order_id, team, service_period=ServicePeriod(start=today, months=12))
+    await client.send(applied, source=PORTAL)
+    await observer.wait_for(about(order_id, "ApplicationReceived"))
+    await client.send(
+        AwardOrder(order_id=order_id, application_id=applied.application_id, awarded_by="市人力社保局"), source=BUREAU
+    )
+    (accepted_event,) = await observer.wait_for(about(order_id, "TeamAccepted"))
+    await observer.wait_for(about(order_id, "FundingReleased"))
+    accepted = TeamAccepted.model_validate(accepted_event.data)
+
+    await client.send(completed(accepted, "unqualified"), source=REVIEWS)
+    (suspension,) = await observer.wait_for(about(team.team_id, "TeamSuspended"))
+    next_order = await publish_tianma_order(client, observer)
+    refused = await client.send(application(next_order, team), source=PORTAL)
+    assert (await rejection_of(observer, refused.id))["reason_code"] == "team_suspended"
+
+    started = (funding_clock.now(), matching_clock.now())
+    try:
+        funding_clock.advance(timedelta(days=364))
+        assert await funding_service.run_timers_once() == 0, "not yet due"
+        funding_clock.advance(timedelta(days=1))
+        assert await funding_service.run_timers_once() >= 1, "due today (with any other team suspended the same day)"
+        (lifted,) = await observer.wait_for(about(team.team_id, "SuspensionLifted"))
+        assert lifted.data["lifted_on"] == suspension.data["suspended_until"]
+        assert suspension.envelope is not None
+        assert lifted.envelope is not None and lifted.envelope.causation_id == suspension.envelope.id
+        assert await funding_service.run_timers_once() == 0, "lifted once"
+        for _ in range(200):  # matching applies SuspensionLifted from funding.events
+            lifted_rows = await matching_service.pool.fetchval(
+                "SELECT count(*) FROM suspensions WHERE suspended_id = $1 AND lifted_at IS NOT NULL", team.team_id
+            )
+            if lifted_rows:
+                break
+            await asyncio.sleep(0.05)
+        matching_clock.advance(timedelta(days=367))  # the 12-month project is over: its people are free
+        later = local_date(matching_clock.now())
+        retry = await client.send(
+            application(next_order, team, service_period=ServicePeriod(start=later, months=12)), source=PORTAL
+        )
+        (answer,) = await observer.wait_for(lambda o: o.envelope is not None and o.envelope.causation_id == retry.id)
+        assert answer.type == "ApplicationReceived", answer.data
+    finally:
+        funding_clock.set(started[0])
+        matching_clock.set(started[1])
