@@ -6,11 +6,20 @@ person, number and team is synthetic."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
+from shared.clock import local_date
 from shared.contract.events.matching import ExpertRegistered, TeamComposition
 from shared.contract.events.orders import Demand, OutcomeTarget, Place, ServicePeriod
 from shared.policy import YUAN
+
+
+def programme_start() -> date:
+    """Service starts on the first day of next month (Chongqing calendar): the demo plays the
+    article's programme in the present, so that no period starts in the past."""
+    today = local_date(datetime.now(UTC))
+    year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+    return date(year, month, 1)
 
 
 def tianma_demand() -> Demand:
@@ -29,7 +38,7 @@ def tianma_demand() -> Demand:
             OutcomeTarget(indicator="jobs", label="带动就业", unit="人", baseline=0, target=20),
             OutcomeTarget(indicator="farmer_income", label="农户增收", unit="元", baseline=0, target=180_000),
         ),
-        service_period=ServicePeriod(start=date(2019, 6, 1), months=24),
+        service_period=ServicePeriod(start=programme_start(), months=24),
         funding_asked_fen=150_000 * YUAN,
     )
 
@@ -51,7 +60,7 @@ def tea_demand() -> Demand:
         outcome_targets=(
             OutcomeTarget(indicator="spring_bud_price", label="春茶独芽鲜叶单价", unit="元/斤", baseline=60, target=75),
         ),
-        service_period=ServicePeriod(start=date(2019, 6, 1), months=36),
+        service_period=ServicePeriod(start=programme_start(), months=36),
         funding_asked_fen=200_000 * YUAN,
     )
 
@@ -73,7 +82,7 @@ def bee_demand(funding_yuan: int, *, revised: bool = False) -> Demand:
         needs=("中蜂养殖", "蜂蜜品牌"),
         description="合成示例：中蜂标准化养殖与蜂蜜品牌培育。",
         outcome_targets=tuple(targets),
-        service_period=ServicePeriod(start=date(2019, 7, 1), months=24),
+        service_period=ServicePeriod(start=programme_start(), months=24),
         funding_asked_fen=funding_yuan * YUAN,
     )
 
@@ -89,7 +98,7 @@ def oil_tea_demand() -> Demand:
         needs=("油茶低产林改造", "油茶加工"),
         description="合成示例：油茶低产林改造与初加工。",
         outcome_targets=(OutcomeTarget(indicator="renovated_area", label="改造面积", unit="亩", target=300),),
-        service_period=ServicePeriod(start=date(2019, 9, 1), months=24),
+        service_period=ServicePeriod(start=programme_start(), months=24),
         funding_asked_fen=100_000 * YUAN,
     )
 
@@ -159,3 +168,27 @@ ZHONG_TEAM = _team("TEAM-zhong-yingfu", "钟应富团队", "EXP-zhong-yingfu", (
 BEE_TEAM = _team("TEAM-s-bees", "黄志强团队（合成）", "EXP-s007", ("EXP-s008", "EXP-s009"), ("EXP-s010",))
 HERB_TEAM = _team("TEAM-s-herbs", "何伟团队（合成）", "EXP-s011", ("EXP-s012", "EXP-s013"), ("EXP-s014",))
 NO_LOCAL_TEAM = _team("TEAM-s-nolocal", "孙磊团队（合成）", "EXP-s015", ("EXP-s016", "EXP-s017"), ())
+
+
+REVIEWERS = (
+    ("REV-s001", "王建华（合成）", "重庆工商大学"),
+    ("REV-s002", "李秋菊（合成）", "重庆师范大学"),
+    ("REV-s003", "赵子龙（合成）", "重庆交通大学"),
+)
+CONFLICTED_REVIEWER = ("REV-s004", "陈明亮（合成）", ACADEMY)
+"""Works at 钟应富's institution: may not score the tea project."""
+
+PANEL_SCORES = {"500240": (95.0, 92.0, 94.0), "500238": (78.0, 72.0, 75.0), "500229": (50.0, 45.0, 40.0)}
+"""Synthetic panel scores: the 天麻 project excellent, the tea project qualified, the bees unqualified."""
+
+ACTUALS = {
+    "demonstration_area": 56.0,
+    "output_value": 1_250_000.0,
+    "jobs": 23.0,
+    "farmer_income": 180_000.0,
+    "spring_bud_price": 75.0,
+    "hives": 420.0,
+    "local_talents_trained": 3.0,
+}
+"""Outcomes reported after the year: the article's figures for the two real projects
+(20+ jobs, +180,000 yuan farmer income, tea 60 -> 75 yuan per jin); the bees are synthetic."""

@@ -11,14 +11,15 @@ import json
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from shared.client import Observed, ProgrammeClient, TopicObserver
+from shared.clock import local_date
 from shared.contract.envelope import Envelope
 from shared.contract.events.base import EventData
+from shared.contract.events.funding import PaymentConfirmed, PaymentFailed
 from shared.contract.events.matching import (
     AwardOrder,
     RecommendAssignment,
@@ -33,78 +34,46 @@ from shared.contract.events.orders import (
     ServicePeriod,
     WithdrawDemand,
 )
+from shared.contract.events.reviews import (
+    CloseReviewCycle,
+    CriterionScore,
+    IndicatorResult,
+    OpenReviewCycle,
+    OutcomeReportSubmitted,
+    PanelScoreSubmitted,
+    Reviewer,
+    WorkDone,
+)
 from shared.policy import format_yuan
 from shared.scenario import cast
-from shared.scenario.places import BUREAU_SOURCE, BUREAU_STAFF, COUNTIES, county_source
+from shared.scenario.places import BUREAU_SOURCE, BUREAU_STAFF, county_source
+from shared.scenario.report import Report, print_report
+from shared.stack.embedded import DATA_DIR
 from shared.stack.launcher import Stack
 from shared.topics import REJECTIONS, SERVICES, deadletter, events
 
-CALL = "2019年第一批"
+YEAR = cast.programme_start().year
+CALL = f"{YEAR}年第一批"
+TIANMA, TEA, BEES, OIL_TEA = (f"{county}-{YEAR}-001" for county in ("500240", "500238", "500229", "500242"))
+TREASURY_SOURCE = "/treasury/cq-finance"
+REVIEWER_SOURCE = "/reviewers/panel"
 REGISTRY_SOURCE = "/registry/talent"
 PORTAL_SOURCE = "/portal/applications"
 
-STATE_OF = {
-    "OrderSubmitted": "submitted",
-    "OrderEndorsed": "endorsed",
-    "OrderReturned": "returned",
-    "OrderPublished": "published",
-    "OrderAwarded": "awarded",
-    "OrderWithdrawn": "withdrawn",
-    "OrderCancelled": "cancelled",
-}
-APPLICATION_STATE_OF = {
-    "ApplicationReceived": "received",
-    "ApplicationWithdrawn": "withdrawn",
-    "ApplicationDeclined": "declined",
-    "TeamAccepted": "accepted",
-}
-
-
-@dataclass
-class Report:
-    started: float = field(default_factory=time.monotonic)
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    orders: dict[str, str] = field(default_factory=dict)
-    applications: dict[str, str] = field(default_factory=dict)
-    projects: list[dict[str, Any]] = field(default_factory=list)
-    experts_recorded: int = 0
-    recommendations: int = 0
-    rejections: Counter[str] = field(default_factory=Counter)
-    dead_letters: Counter[str] = field(default_factory=Counter)
-    events_seen: int = 0
-    funding_asked_published_fen: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "wall_time_s": round(time.monotonic() - self.started, 2),
-            "orders_by_state": dict(Counter(self.orders.values())),
-            "orders": self.orders,
-            "applications_by_state": dict(Counter(self.applications.values())),
-            "projects": self.projects,
-            "experts_recorded": self.experts_recorded,
-            "orders_with_recommendations": self.recommendations,
-            "rejections_by_reason": dict(self.rejections),
-            "dead_letters_by_reason": dict(self.dead_letters),
-            "events_seen": self.events_seen,
-            "funding_asked_by_published_orders_fen": self.funding_asked_published_fen,
-            "steps": self.steps,
-            "failures": self.failures,
-        }
-
 
 class Scenario:
-    def __init__(self, client: ProgrammeClient, observer: TopicObserver, out: Any = sys.stdout) -> None:
+    def __init__(
+        self, client: ProgrammeClient, observer: TopicObserver, out: Any = sys.stdout, exports_dir: Path | None = None
+    ) -> None:
         self.client = client
+        self.exports_dir = exports_dir or DATA_DIR / "exports"
         self.observer = observer
         self.out = out
         self.report = Report()
         self.sent: list[Envelope] = []
+        self.cycle_year = cast.programme_start().year
+        self.cycle_id = str(self.cycle_year)
+        self.payment_failed_once = False
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -115,16 +84,22 @@ class Scenario:
         return await self.expect(actor, action, envelope, expect)
 
     async def expect(self, actor: str, action: str, envelope: Envelope, expect: str) -> Observed | None:
-        def caused_by_it(o: Observed) -> bool:
-            return o.envelope is not None and o.envelope.causation_id == envelope.id
+        expected_type = expect.split("(")[0]
+
+        def answers_it(o: Observed) -> bool:
+            return (
+                o.envelope is not None
+                and o.envelope.causation_id == envelope.id
+                and o.type in (expected_type, "EventRejected")
+            )
 
         try:
-            found = await self.observer.wait_for(caused_by_it, timeout_s=30)
+            found = await self.observer.wait_for(answers_it, timeout_s=30)
         except TimeoutError:
             self.report.failures.append(f"{action}: no answer within 30 s")
             self.say(f"  ✗ {actor:14} {action} -> no answer")
             return None
-        answer = next((o for o in found if o.type == expect.split("(")[0]), found[0])
+        answer = next((o for o in found if o.type == expected_type), found[0])
         got, detail = answer.type or "?", ""
         if got == "EventRejected":
             got = f"EventRejected({answer.data['reason_code']})"
@@ -143,6 +118,10 @@ class Scenario:
         await self._bureau_publishes()
         await self._teams_apply()
         await self._bureau_awards()
+        await self._treasury_pays()
+        await self._the_year_is_reviewed()
+        await self._treasury_pays()
+        await self._bureau_publishes_results()
         await self._partner_guarantees()
         await self.observer.settle(0.5)
         self._summarize()
@@ -155,40 +134,36 @@ class Scenario:
         shizhu, wuxi, chengkou, youyang = (county_source(c) for c in ("500240", "500238", "500229", "500242"))
         await self.step(
             "石柱县 system",
-            "submits 500240-2019-001 洗新乡保合村 天麻 (150,000 元, 24 months)",
-            DemandSubmitted(order_id="500240-2019-001", demand=cast.tianma_demand(), submitted_by="石柱县人力社保局"),
+            f"submits {TIANMA} 洗新乡保合村 天麻 (150,000 元, 24 months)",
+            DemandSubmitted(order_id=TIANMA, demand=cast.tianma_demand(), submitted_by="石柱县人力社保局"),
             shizhu,
             "OrderSubmitted",
         )
         await self.step(
             "巫溪县 system",
-            "submits 500238-2019-001 红池坝镇茶园村 茶叶 (200,000 元, 36 months)",
-            DemandSubmitted(order_id="500238-2019-001", demand=cast.tea_demand(), submitted_by="巫溪县人力社保局"),
+            f"submits {TEA} 红池坝镇茶园村 茶叶 (200,000 元, 36 months)",
+            DemandSubmitted(order_id=TEA, demand=cast.tea_demand(), submitted_by="巫溪县人力社保局"),
             wuxi,
             "OrderSubmitted",
         )
         await self.step(
             "城口县 system",
-            "submits 500229-2019-001 鸡鸣乡 中蜂 asking 250,000 元",
-            DemandSubmitted(
-                order_id="500229-2019-001", demand=cast.bee_demand(250_000), submitted_by="城口县人力社保局"
-            ),
+            f"submits {BEES} 鸡鸣乡 中蜂 asking 250,000 元",
+            DemandSubmitted(order_id=BEES, demand=cast.bee_demand(250_000), submitted_by="城口县人力社保局"),
             chengkou,
             "EventRejected(funding_out_of_range)",
         )
         await self.step(
             "城口县 system",
             "submits it again asking 180,000 元",
-            DemandSubmitted(
-                order_id="500229-2019-001", demand=cast.bee_demand(180_000), submitted_by="城口县人力社保局"
-            ),
+            DemandSubmitted(order_id=BEES, demand=cast.bee_demand(180_000), submitted_by="城口县人力社保局"),
             chengkou,
             "OrderSubmitted",
         )
         await self.step(
             "酉阳县 system",
-            "submits 500242-2019-001 车田乡 油茶 (100,000 元)",
-            DemandSubmitted(order_id="500242-2019-001", demand=cast.oil_tea_demand(), submitted_by="酉阳县人力社保局"),
+            f"submits {OIL_TEA} 车田乡 油茶 (100,000 元)",
+            DemandSubmitted(order_id=OIL_TEA, demand=cast.oil_tea_demand(), submitted_by="酉阳县人力社保局"),
             youyang,
             "OrderSubmitted",
         )
@@ -198,32 +173,30 @@ class Scenario:
         shizhu, wuxi, chengkou = (county_source(c) for c in ("500240", "500238", "500229"))
         await self.step(
             "石柱县 system",
-            "endorses 500240-2019-001",
-            DemandEndorsed(order_id="500240-2019-001", endorsed_by="石柱县人力社保局"),
+            f"endorses {TIANMA}",
+            DemandEndorsed(order_id=TIANMA, endorsed_by="石柱县人力社保局"),
             shizhu,
             "OrderEndorsed",
         )
         await self.step(
             "巫溪县 system",
-            "endorses 500238-2019-001",
-            DemandEndorsed(order_id="500238-2019-001", endorsed_by="巫溪县人力社保局"),
+            f"endorses {TEA}",
+            DemandEndorsed(order_id=TEA, endorsed_by="巫溪县人力社保局"),
             wuxi,
             "OrderEndorsed",
         )
         await self.step(
             "城口县 system",
-            "returns 500229-2019-001: targets need baselines",
-            DemandReturned(
-                order_id="500229-2019-001", returned_by="城口县人力社保局", reason="产出目标缺少基线值，请补充"
-            ),
+            f"returns {BEES}: targets need baselines",
+            DemandReturned(order_id=BEES, returned_by="城口县人力社保局", reason="产出目标缺少基线值，请补充"),
             chengkou,
             "OrderReturned",
         )
         await self.step(
             "城口县 system",
-            "resubmits 500229-2019-001 with baselines",
+            f"resubmits {BEES} with baselines",
             DemandSubmitted(
-                order_id="500229-2019-001",
+                order_id=BEES,
                 demand=cast.bee_demand(180_000, revised=True),
                 submitted_by="城口县人力社保局",
             ),
@@ -232,15 +205,15 @@ class Scenario:
         )
         await self.step(
             "城口县 system",
-            "endorses 500229-2019-001",
-            DemandEndorsed(order_id="500229-2019-001", endorsed_by="城口县人力社保局"),
+            f"endorses {BEES}",
+            DemandEndorsed(order_id=BEES, endorsed_by="城口县人力社保局"),
             chengkou,
             "OrderEndorsed",
         )
         await self.step(
             "石柱县 system",
-            "tries to endorse 酉阳县's 500242-2019-001",
-            DemandEndorsed(order_id="500242-2019-001", endorsed_by="石柱县人力社保局"),
+            f"tries to endorse 酉阳县's {OIL_TEA}",
+            DemandEndorsed(order_id=OIL_TEA, endorsed_by="石柱县人力社保局"),
             shizhu,
             "EventRejected(county_mismatch)",
         )
@@ -273,19 +246,19 @@ class Scenario:
         shizhu = county_source("500240")
         await self.step(
             "bureau",
-            "publishes 500242-2019-001 before its county endorsed it",
-            PublishOrder(order_id="500242-2019-001", published_by=BUREAU_STAFF, call=CALL),
+            f"publishes {OIL_TEA} before its county endorsed it",
+            PublishOrder(order_id=OIL_TEA, published_by=BUREAU_STAFF, call=CALL),
             BUREAU_SOURCE,
             "EventRejected(not_endorsed)",
         )
         await self.step(
             "石柱县 system",
-            "tries to publish 500240-2019-001 itself",
-            PublishOrder(order_id="500240-2019-001", published_by="石柱县人力社保局", call=CALL),
+            f"tries to publish {TIANMA} itself",
+            PublishOrder(order_id=TIANMA, published_by="石柱县人力社保局", call=CALL),
             shizhu,
             "EventRejected(unauthorized_source)",
         )
-        for order_id in ("500240-2019-001", "500238-2019-001", "500229-2019-001"):
+        for order_id in (TIANMA, TEA, BEES):
             await self.step(
                 "bureau",
                 f"publishes {order_id} in {CALL}",
@@ -296,8 +269,8 @@ class Scenario:
             await self._show_recommendations(order_id)
         await self.step(
             "酉阳县 system",
-            "withdraws 500242-2019-001: the village chose another plan",
-            WithdrawDemand(order_id="500242-2019-001", withdrawn_by="酉阳县人力社保局", reason="村里调整了产业规划"),
+            f"withdraws {OIL_TEA}: the village chose another plan",
+            WithdrawDemand(order_id=OIL_TEA, withdrawn_by="酉阳县人力社保局", reason="村里调整了产业规划"),
             county_source("500242"),
             "OrderWithdrawn",
         )
@@ -322,12 +295,12 @@ class Scenario:
         months = 36 if order_id.startswith("500238") else 24
         funding = {"500240": 150_000, "500238": 200_000, "500229": 180_000}[order_id[:6]] * 100
         return TeamApplicationSubmitted(
-            application_id=f"APP-2019-{number:03d}",
+            application_id=f"APP-{YEAR}-{number:03d}",
             order_id=order_id,
             team=team,
             plan=f"{team.name}为{order_id}编制项目规划、解决技术难题、培养本地人才",
             site=site,
-            service_period=ServicePeriod(start=date(2019, 7, 1), months=months),
+            service_period=ServicePeriod(start=cast.programme_start(), months=months),
             funding_asked_fen=funding,
         )
 
@@ -336,21 +309,21 @@ class Scenario:
         applications = [
             (
                 "郭顺星",
-                self._application(1, "500240-2019-001", cast.GUO_TEAM, "洗新乡保合村天麻示范园"),
+                self._application(1, TIANMA, cast.GUO_TEAM, "洗新乡保合村天麻示范园"),
                 "ApplicationReceived",
             ),
-            ("何伟", self._application(2, "500240-2019-001", cast.HERB_TEAM, "洗新乡保合村"), "ApplicationReceived"),
+            ("何伟", self._application(2, TIANMA, cast.HERB_TEAM, "洗新乡保合村"), "ApplicationReceived"),
             (
                 "孙磊",
-                self._application(3, "500240-2019-001", cast.NO_LOCAL_TEAM, "洗新乡保合村"),
+                self._application(3, TIANMA, cast.NO_LOCAL_TEAM, "洗新乡保合村"),
                 "EventRejected(no_local_talent)",
             ),
             (
                 "钟应富",
-                self._application(4, "500238-2019-001", cast.ZHONG_TEAM, "红池坝镇茶园村"),
+                self._application(4, TEA, cast.ZHONG_TEAM, "红池坝镇茶园村"),
                 "ApplicationReceived",
             ),
-            ("黄志强", self._application(5, "500229-2019-001", cast.BEE_TEAM, "鸡鸣乡祝乐村"), "ApplicationReceived"),
+            ("黄志强", self._application(5, BEES, cast.BEE_TEAM, "鸡鸣乡祝乐村"), "ApplicationReceived"),
         ]
         for lead, application, expect in applications:
             team = application.team
@@ -390,19 +363,175 @@ class Scenario:
 
     # ---- 7: guarantees ---------------------------------------------------------------------------
 
+    async def _treasury_pays(self) -> None:
+        """Act as the treasury: pay every release not paid yet (the first one fails once)."""
+        self.say("\n   The treasury pays what funding released (资助经费)")
+        await self.observer.settle(0.5)
+        released = [o for o in self.observer.seen if o.type == "FundingReleased"]
+        paid = {o.data["release_id"] for o in self.observer.seen if o.type == "ReleasePaid"}
+        for release in released:
+            d = release.data
+            if d["release_id"] in paid:
+                continue
+            if not self.payment_failed_once:
+                self.payment_failed_once = True
+                await self.step(
+                    "treasury",
+                    f"cannot pay {d['release_id']} ({format_yuan(d['amount_fen'])}) yet",
+                    PaymentFailed(release_id=d["release_id"], reason="收款账户信息待核实"),
+                    TREASURY_SOURCE,
+                    "PaymentRetryRequested",
+                )
+            await self.step(
+                "treasury",
+                f"pays {d['release_id']}: {format_yuan(d['amount_fen'])} to {d['payee']['team_name']}",
+                PaymentConfirmed(
+                    release_id=d["release_id"],
+                    amount_fen=d["amount_fen"],
+                    payment_reference=f"CQCZ-{d['release_id']}",
+                    paid_on=local_date(datetime.now(UTC)),
+                ),
+                TREASURY_SOURCE,
+                "ReleasePaid",
+            )
+
+    async def _the_year_is_reviewed(self) -> None:
+        self.say(f"\n7. A year of service later: the yearly assessment of {self.cycle_year} (每年进行考核评估)")
+        deadline = local_date(datetime.now(UTC)) + timedelta(days=30)
+        opened = await self.step(
+            "bureau",
+            f"opens review cycle {self.cycle_id}, reports due {deadline}",
+            OpenReviewCycle(
+                cycle_id=self.cycle_id, year=self.cycle_year, submission_deadline=deadline, opened_by=BUREAU_STAFF
+            ),
+            BUREAU_SOURCE,
+            "ReviewCycleOpened",
+        )
+        if opened is None:
+            return
+        for review in opened.data["reviews"]:
+            await self._team_reports(review["order_id"])
+        for review in opened.data["reviews"]:
+            await self._panel_scores(review["order_id"])
+
+    async def _team_reports(self, order_id: str) -> None:
+        order = next(o for o in self.observer.seen if o.type == "OrderPublished" and o.subject == order_id)
+        indicators = tuple(
+            IndicatorResult(
+                indicator=t["indicator"],
+                label=t["label"],
+                unit=t["unit"],
+                baseline=t["baseline"],
+                target=t["target"],
+                actual=cast.ACTUALS.get(t["indicator"], t["target"]),
+            )
+            for t in order.data["demand"]["outcome_targets"]
+        )
+        work = WorkDone(
+            plan_compiled=True,
+            problems_solved=6,
+            local_talents_trained=3,
+            research_results_transferred=1,
+            brand=None,
+            industry_chain=None,
+        )
+        achieved = ", ".join(f"{i.label} {_number(i.actual)}/{_number(i.target)}{i.unit}" for i in indicators)
+        await self.step(
+            "team (portal)",
+            f"reports {order_id}: {achieved}",
+            OutcomeReportSubmitted(
+                report_id=f"RPT-{self.cycle_id}-{order_id}",
+                cycle_id=self.cycle_id,
+                order_id=order_id,
+                indicators=indicators,
+                work=work,
+                submitted_by="领衔专家",
+            ),
+            PORTAL_SOURCE,
+            "OutcomeReportAccepted",
+        )
+
+    async def _panel_scores(self, order_id: str) -> None:
+        scores = cast.PANEL_SCORES[order_id[:6]]
+        if order_id.startswith("500238"):
+            rid, name, institution = cast.CONFLICTED_REVIEWER
+            await self.step(
+                name,
+                f"tries to score {order_id} (same institution as its lead)",
+                self._score(order_id, rid, name, institution, 99.0),
+                REVIEWER_SOURCE,
+                "EventRejected(reviewer_same_institution)",
+            )
+        for (rid, name, institution), score in zip(cast.REVIEWERS, scores, strict=True):
+            last = rid == cast.REVIEWERS[-1][0]
+            await self.step(
+                name,
+                f"scores {order_id}: {score:g}",
+                self._score(order_id, rid, name, institution, score),
+                REVIEWER_SOURCE,
+                "ReviewCompleted" if last else "PanelScoreRecorded",
+            )
+        await self._show_consequences(order_id)
+
+    async def _show_consequences(self, order_id: str) -> None:
+        (completed,) = [o for o in self.observer.seen if o.type == "ReviewCompleted" and o.subject == order_id]
+        review_event = completed.envelope.id if completed.envelope else ""
+
+        def caused_by_review(o: Observed) -> bool:
+            return o.envelope is not None and o.envelope.causation_id == review_event
+
+        try:
+            await self.observer.wait_for(
+                lambda o: caused_by_review(o) and o.type in {"FundingReleased", "FundingWithheld"}, timeout_s=30
+            )
+        except TimeoutError:
+            self.report.failures.append(f"no funding consequence of the review of {order_id}")
+            return
+        await self.observer.settle(0.3)
+        caused = Counter(o.type or "" for o in self.observer.seen if caused_by_review(o))
+        listed = ", ".join(f"{t} ×{n}" if n > 1 else t for t, n in sorted(caused.items()))
+        self.say(f"        funding acts on {completed.data['grade']}: {listed}")
+
+    def _score(self, order_id: str, rid: str, name: str, institution: str, score: float) -> PanelScoreSubmitted:
+        criteria = (
+            "outcomes_achieved",
+            "plan_and_management",
+            "local_talent_trained",
+            "brand_and_industry_chain",
+            "research_transferred",
+        )
+        return PanelScoreSubmitted(
+            cycle_id=self.cycle_id,
+            order_id=order_id,
+            reviewer=Reviewer(reviewer_id=rid, name=name, institution=institution),
+            scores=tuple(CriterionScore(criterion=c, score=score) for c in criteria),
+        )
+
+    async def _bureau_publishes_results(self) -> None:
+        self.say("\n8. The bureau closes the cycle; the results are published (考核结果向社会公布)")
+        published = await self.step(
+            "bureau",
+            f"closes review cycle {self.cycle_id}",
+            CloseReviewCycle(cycle_id=self.cycle_id, closed_by=BUREAU_STAFF),
+            BUREAU_SOURCE,
+            "ReviewResultsPublished",
+        )
+        if published is not None:
+            for result in published.data["results"]:
+                self.say(
+                    f"        {result['county_name']} {result['project']}: {result['team_name']} "
+                    f"({result['institution']}) — {result['grade']}"
+                )
+
     async def _partner_guarantees(self) -> None:
-        self.say("\n7. What partners can rely on")
+        self.say("\n9. What partners can rely on")
         await self._redelivery_changes_nothing()
         await self._broken_message_is_dead_lettered()
 
     async def _redelivery_changes_nothing(self) -> None:
         """Send one PublishOrder twice with the same id: the second changes and emits nothing."""
         envelope = next(
-            (
-                e
-                for e in self.sent
-                if e.type == "PublishOrder" and e.subject == "500238-2019-001" and e.source == BUREAU_SOURCE
-            ),
+            (e for e in self.sent if e.type == "PublishOrder" and e.subject == TEA and e.source == BUREAU_SOURCE),
             None,
         )
         if envelope is None:
@@ -420,7 +549,7 @@ class Scenario:
         )
 
     async def _broken_message_is_dead_lettered(self) -> None:
-        await self.client.send_raw(self.client.topic("orders.inbound"), b"{this is not json", key=b"500240-2019-001")
+        await self.client.send_raw(self.client.topic("orders.inbound"), b"{this is not json", key=TIANMA.encode())
         try:
             (letter,) = await self.observer.wait_for(lambda o: o.header("dlt.reason") == "not_json", timeout_s=30)
             self.say(
@@ -431,87 +560,24 @@ class Scenario:
             self.report.failures.append("broken message: no dead letter")
 
     def _summarize(self) -> None:
-        r = self.report
-        for o in self.observer.seen:
-            r.events_seen += 1
-            if o.type in STATE_OF and o.subject:
-                r.orders[o.subject] = STATE_OF[o.type]
-                if o.type == "OrderPublished":
-                    r.funding_asked_published_fen += int(o.data["demand"]["funding_asked_fen"])
-            if o.type in APPLICATION_STATE_OF:
-                r.applications[o.data["application_id"]] = APPLICATION_STATE_OF[o.type]
-            if o.type == "TeamAccepted":
-                d = o.data
-                r.projects.append(
-                    {
-                        "project_id": d["project_id"],
-                        "order_id": d["order_id"],
-                        "team": d["team_name"],
-                        "lead": d["lead"]["name"],
-                        "people": 1 + len(d["members"]) + len(d["local_talents"]),
-                        "site": d["site"],
-                        "funding_asked_fen": d["funding_asked_fen"],
-                    }
-                )
-            elif o.type == "ExpertProfileRecorded":
-                r.experts_recorded += 1
-            elif o.type == "CandidatesRecommended":
-                r.recommendations += 1
-            elif o.type == "EventRejected":
-                r.rejections[str(o.data.get("reason_code"))] += 1
-            elif o.header("dlt.reason"):
-                r.dead_letters[o.header("dlt.rule") or o.header("dlt.reason") or "?"] += 1
+        self.report.summarize(self.observer.seen)
+        exports = sorted(self.exports_dir.glob(f"review-results-{self.cycle_id}.*"))
+        self.report.exports = [str(p) for p in exports]
 
 
-def print_report(report: Report, out: Any = sys.stdout) -> None:
-    d = report.as_dict()
-    line = "=" * 78
-    print(f"\n{line}\nReport\n{line}", file=out)
-    print("Orders by state:", file=out)
-    for state, n in sorted(d["orders_by_state"].items()):
-        print(f"  {state:12} {n}", file=out)
-    for order_id, state in sorted(d["orders"].items()):
-        print(f"    {order_id}  {COUNTIES.get(order_id[:6], order_id[:6])}  {state}", file=out)
-    print(
-        f"Experts recorded: {d['experts_recorded']}   orders with recommendations: {d['orders_with_recommendations']}",
-        file=out,
-    )
-    print(
-        "Applications by state: " + ", ".join(f"{k} {v}" for k, v in sorted(d["applications_by_state"].items())),
-        file=out,
-    )
-    print("Projects (定点、定人、定服务期):", file=out)
-    for p in d["projects"]:
-        print(
-            f"  {p['project_id']}  {p['team']} led by {p['lead']}, {p['people']} people, at {p['site']}, "
-            f"asking {format_yuan(p['funding_asked_fen'])}",
-            file=out,
-        )
-    print(
-        "Rejections answered to senders: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(d["rejections_by_reason"].items())),
-        file=out,
-    )
-    print("Dead letters: " + ", ".join(f"{k} {v}" for k, v in sorted(d["dead_letters_by_reason"].items())), file=out)
-    published = sum(1 for s in d["orders"].values() if s in ("published", "awarded"))
-    print(
-        f"Funding asked by the {published} published orders: {format_yuan(d['funding_asked_by_published_orders_fen'])}",
-        file=out,
-    )
-    print(f"Messages on the topics: {d['events_seen']}   wall time: {d['wall_time_s']} s", file=out)
-    print(
-        "Result: " + ("all steps answered as expected" if report.ok else "FAILURES: " + "; ".join(report.failures)),
-        file=out,
-    )
+def _number(value: float) -> str:
+    return f"{int(value):,}" if value == int(value) else f"{value:,.2f}"
 
 
-async def play_demo(bootstrap_servers: str, topic_prefix: str = "") -> Report:
-    watched = [events("orders"), events("matching"), REJECTIONS, *(deadletter(s) for s in SERVICES)]
+async def play_demo(
+    bootstrap_servers: str, topic_prefix: str = "", *, out: Any = sys.stdout, exports_dir: Path | None = None
+) -> Report:
+    watched = [*(events(s) for s in SERVICES), REJECTIONS, *(deadletter(s) for s in SERVICES)]
     async with (
         ProgrammeClient(bootstrap_servers, topic_prefix=topic_prefix) as client,
         TopicObserver(bootstrap_servers, [f"{topic_prefix}{t}" for t in watched]) as observer,
     ):
-        return await Scenario(client, observer).play()
+        return await Scenario(client, observer, out=out, exports_dir=exports_dir).play()
 
 
 def run_demo(*, keep_running: bool = False, report_path: Path | None = None) -> int:
@@ -531,7 +597,7 @@ def run_demo(*, keep_running: bool = False, report_path: Path | None = None) -> 
         target.write_text(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         print(f"Machine-readable report: {target}")
         if keep_running:
-            print("The stack keeps running (Ctrl-C stops it). Try: expert-teams follow 500240-2019-001")
+            print(f"The stack keeps running (Ctrl-C stops it). Try: expert-teams follow {TIANMA}")
             while True:
                 time.sleep(1)
         return 0 if report.ok else 1

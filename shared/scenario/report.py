@@ -1,0 +1,184 @@
+"""What an official reads at the end of a scenario, built only from the events on the topics."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.client import Observed
+from shared.policy import format_yuan
+from shared.scenario.places import COUNTIES
+
+ORDER_STATE_OF = {
+    "OrderSubmitted": "submitted",
+    "OrderEndorsed": "endorsed",
+    "OrderReturned": "returned",
+    "OrderPublished": "published",
+    "OrderAwarded": "awarded",
+    "OrderWithdrawn": "withdrawn",
+    "OrderCancelled": "cancelled",
+}
+APPLICATION_STATE_OF = {
+    "ApplicationReceived": "received",
+    "ApplicationWithdrawn": "withdrawn",
+    "ApplicationDeclined": "declined",
+    "TeamAccepted": "accepted",
+}
+MONEY_OF = {
+    "GrantOpened": "granted",
+    "FundingReleased": "released",
+    "ReleasePaid": "paid",
+    "FundingWithheld": "withheld",
+}
+
+
+@dataclass
+class Report:
+    started: float = field(default_factory=time.monotonic)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    orders: dict[str, str] = field(default_factory=dict)
+    applications: dict[str, str] = field(default_factory=dict)
+    projects: list[dict[str, Any]] = field(default_factory=list)
+    money_fen: Counter[str] = field(default_factory=Counter)
+    grades: dict[str, dict[str, Any]] = field(default_factory=dict)
+    incentives: Counter[str] = field(default_factory=Counter)
+    continued_funding: list[str] = field(default_factory=list)
+    rectifications: list[dict[str, Any]] = field(default_factory=list)
+    suspensions: list[dict[str, Any]] = field(default_factory=list)
+    published_results: list[dict[str, Any]] = field(default_factory=list)
+    payments_escalated: int = 0
+    payment_retries: int = 0
+    experts_recorded: int = 0
+    recommendations: int = 0
+    rejections: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    events_seen: int = 0
+    exports: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def summarize(self, seen: list[Observed]) -> None:
+        for o in seen:
+            self.events_seen += 1
+            self._one(o)
+
+    def _one(self, o: Observed) -> None:
+        t, d = o.type or "", o.data
+        if t in ORDER_STATE_OF and o.subject:
+            self.orders[o.subject] = ORDER_STATE_OF[t]
+        if t in APPLICATION_STATE_OF:
+            self.applications[d["application_id"]] = APPLICATION_STATE_OF[t]
+        if t in MONEY_OF:
+            self.money_fen[MONEY_OF[t]] += int(d["amount_fen"])
+        if t == "TeamAccepted":
+            self.projects.append(
+                {
+                    "project_id": d["project_id"],
+                    "order_id": d["order_id"],
+                    "team": d["team_name"],
+                    "lead": d["lead"]["name"],
+                    "people": 1 + len(d["members"]) + len(d["local_talents"]),
+                    "site": d["site"],
+                    "funding_asked_fen": d["funding_asked_fen"],
+                }
+            )
+        elif t == "ReviewCompleted":
+            self.grades[d["order_id"]] = {"team": d["team_name"], "grade": d["grade"], "score": d["score"]}
+        elif t == "IncentiveGranted":
+            self.incentives[d["kind"]] += 1
+        elif t == "ContinuedFundingEligible":
+            self.continued_funding.append(d["team_id"])
+        elif t == "RectificationRequired":
+            self.rectifications.append({"order_id": d["order_id"], "deadline": d["deadline"]})
+        elif t == "TeamSuspended":
+            self.suspensions.append({"team_id": d["team_id"], "until": d["suspended_until"]})
+        elif t == "ReviewResultsPublished":
+            self.published_results = list(d["results"])
+        elif t == "PaymentEscalated":
+            self.payments_escalated += 1
+        elif t == "PaymentRetryRequested":
+            self.payment_retries += 1
+        elif t == "ExpertProfileRecorded":
+            self.experts_recorded += 1
+        elif t == "CandidatesRecommended":
+            self.recommendations += 1
+        elif t == "EventRejected":
+            self.rejections[str(d.get("reason_code"))] += 1
+        elif o.header("dlt.reason"):
+            self.dead_letters[o.header("dlt.rule") or o.header("dlt.reason") or "?"] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "wall_time_s": round(time.monotonic() - self.started, 2),
+            "orders_by_state": dict(Counter(self.orders.values())),
+            "orders": self.orders,
+            "applications_by_state": dict(Counter(self.applications.values())),
+            "projects": self.projects,
+            "money_fen": {k: self.money_fen.get(k, 0) for k in ("granted", "released", "paid", "withheld")},
+            "payment_retries": self.payment_retries,
+            "payments_escalated": self.payments_escalated,
+            "grades": self.grades,
+            "grades_count": dict(Counter(g["grade"] for g in self.grades.values())),
+            "incentives_by_kind": dict(self.incentives),
+            "continued_funding_eligible": self.continued_funding,
+            "rectifications": self.rectifications,
+            "suspensions": self.suspensions,
+            "published_results": self.published_results,
+            "public_exports": self.exports,
+            "experts_recorded": self.experts_recorded,
+            "orders_with_recommendations": self.recommendations,
+            "rejections_by_reason": dict(self.rejections),
+            "dead_letters_by_reason": dict(self.dead_letters),
+            "events_seen": self.events_seen,
+            "steps": self.steps,
+            "failures": self.failures,
+        }
+
+
+def print_report(report: Report, out: Any = sys.stdout) -> None:
+    d = report.as_dict()
+
+    def line(text: str = "") -> None:
+        print(text, file=out)
+
+    def counts(mapping: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(mapping.items())) or "none"
+
+    rule = "=" * 78
+    line(f"\n{rule}\nReport\n{rule}")
+    line(f"Orders by state: {counts(d['orders_by_state'])}")
+    for order_id, state in sorted(d["orders"].items()):
+        grade = d["grades"].get(order_id, {}).get("grade", "")
+        line(f"    {order_id}  {COUNTIES.get(order_id[:6], order_id[:6])}  {state:10} {grade}")
+    line(f"Experts recorded: {d['experts_recorded']}   orders with recommendations: {d['orders_with_recommendations']}")
+    line(f"Applications: {counts(d['applications_by_state'])}")
+    line("Projects (定点、定人、定服务期):")
+    for p in d["projects"]:
+        line(f"    {p['project_id']}  {p['team']} led by {p['lead']}, {p['people']} people, at {p['site']}")
+    money = d["money_fen"]
+    line("Money: " + ", ".join(f"{k} {format_yuan(v)}" for k, v in money.items()))
+    line(f"Payments: {d['payment_retries']} retried, {d['payments_escalated']} escalated")
+    line(f"Grades: {counts(d['grades_count'])}")
+    for order_id, g in sorted(d["grades"].items()):
+        line(f"    {order_id}  {g['team']}: {g['grade']} ({g['score']})")
+    line(f"Incentives: {counts(d['incentives_by_kind'])}")
+    line(f"Eligible for continued funding: {', '.join(d['continued_funding_eligible']) or 'none'}")
+    for r in d["rectifications"]:
+        line(f"Rectification: {r['order_id']} by {r['deadline']}")
+    for s in d["suspensions"]:
+        line(f"Suspended from applying: {s['team_id']} until {s['until']}")
+    line(
+        f"Results published to the public: {len(d['published_results'])} projects; exports "
+        f"{', '.join(d['public_exports']) or 'none'}"
+    )
+    line(f"Rejections answered to senders: {counts(d['rejections_by_reason'])}")
+    line(f"Dead letters: {counts(d['dead_letters_by_reason'])}")
+    line(f"Messages on the topics: {d['events_seen']}   wall time: {d['wall_time_s']} s")
+    line("Result: " + ("all steps answered as expected" if report.ok else "FAILURES: " + "; ".join(report.failures)))
