@@ -185,14 +185,14 @@ async def test_the_same_acceptance_or_review_delivered_twice_moves_money_once(
     await observer.wait_for(about(accepted.order_id, "FundingReleased"))
     await client.send_envelope(first)  # redelivery: same id
     replayed = await client.send(accepted, source=MATCHING)  # a replay with a new id
-    assert (await rejection_of(observer, replayed.id))["reason_code"] == "grant_exists"
+    assert (await rejection_of(observer, replayed.id, "funding"))["reason_code"] == "grant_exists"
 
     review = completed(accepted, "qualified")
     sent = await client.send(review, source=REVIEWS)
     await observer.wait_for(about(accepted.order_id, "FundingReleased"), count=2)
     await client.send_envelope(sent)
     again = await client.send(review, source=REVIEWS)
-    assert (await rejection_of(observer, again.id))["reason_code"] == "review_already_applied"
+    assert (await rejection_of(observer, again.id, "funding"))["reason_code"] == "review_already_applied"
     await observer.settle(0.3)
     assert len(observer.matching(about(accepted.order_id, "GrantOpened"))) == 1
     assert len(observer.matching(about(accepted.order_id, "FundingReleased"))) == 2
@@ -242,7 +242,7 @@ async def test_a_grant_over_the_envelope_is_held_until_the_bureau_raises_it(
     lowered = await client.send(
         SetBudgetEnvelope(year=year, amount_fen=100_000 * YUAN, set_by="市人力社保局"), source=BUREAU
     )
-    assert (await rejection_of(observer, lowered.id))["reason_code"] == "envelope_below_committed"
+    assert (await rejection_of(observer, lowered.id, "funding"))["reason_code"] == "envelope_below_committed"
     envelope = await funding_service.pool.fetchval("SELECT envelope_fen FROM budget_years WHERE year = $1", year)
     assert envelope == 400_000 * YUAN
     assert await ledger_violations(funding_service.pool) == []

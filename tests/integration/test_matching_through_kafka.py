@@ -82,8 +82,18 @@ def application(order_id: str, team: TeamComposition, **changes: Any) -> TeamApp
     return TeamApplicationSubmitted(**(values | changes))
 
 
-async def rejection_of(observer: TopicObserver, event_id: str) -> dict[str, Any]:
-    (answer,) = await observer.wait_for(lambda o: o.type == "EventRejected" and o.data["rejected_event_id"] == event_id)
+async def rejection_of(observer: TopicObserver, event_id: str, service: str | None = None) -> dict[str, Any]:
+    """The answer to a sender; with `service`, that service's (an event several services consume may be
+    refused by more than one of them)."""
+
+    def answers(o: Observed) -> bool:
+        return (
+            o.type == "EventRejected"
+            and o.data["rejected_event_id"] == event_id
+            and (service is None or o.data["service"] == service)
+        )
+
+    (answer,) = await observer.wait_for(answers)
     return answer.data
 
 
