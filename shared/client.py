@@ -165,6 +165,15 @@ class Observed:
         return found
 
 
+def about(subject: str, event_type: str) -> Callable[[Observed], bool]:
+    """A predicate for TopicObserver: the events of one type about one business key."""
+
+    def match(o: Observed) -> bool:
+        return o.subject == subject and o.type == event_type
+
+    return match
+
+
 class TopicObserver:
     """Reads topics from the beginning without a consumer group and keeps what it saw."""
 

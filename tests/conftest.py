@@ -172,18 +172,31 @@ async def observer(infrastructure: Infrastructure, topics_ready: str) -> AsyncIt
         yield topic_observer
 
 
+@contextlib.asynccontextmanager
+async def running_service(
+    name: str, infrastructure: Infrastructure, topic_prefix: str, database_factory: Any, **options: Any
+) -> AsyncIterator[Any]:
+    """One of the four services, in this process, on the test infrastructure and its own database."""
+    from services.catalog import DEFINITIONS
+    from shared.runtime.service import ServiceRuntime
+
+    (definition,) = [d for d in DEFINITIONS if d.name == name]
+    clock = options.pop("clock", None)
+    settings = service_settings(await database_factory(name), **options)
+    runtime = ServiceRuntime(definition, settings, kafka_settings(infrastructure, topic_prefix), clock=clock)
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def orders_service(
     infrastructure: Infrastructure, topics_ready: str, database_factory: Any
 ) -> AsyncIterator[Any]:
-    from services.orders.service import DEFINITION
-    from shared.runtime.service import ServiceRuntime
-
-    url = await database_factory("orders")
-    runtime = ServiceRuntime(DEFINITION, service_settings(url), kafka_settings(infrastructure, topics_ready))
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
+    async with running_service("orders", infrastructure, topics_ready, database_factory) as runtime:
+        yield runtime
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -196,16 +209,10 @@ async def matching_clock() -> FixedClock:
 async def matching_service(
     infrastructure: Infrastructure, topics_ready: str, database_factory: Any, matching_clock: FixedClock
 ) -> AsyncIterator[Any]:
-    from services.matching.service import DEFINITION
-    from shared.runtime.service import ServiceRuntime
-
-    url = await database_factory("matching")
-    runtime = ServiceRuntime(
-        DEFINITION, service_settings(url), kafka_settings(infrastructure, topics_ready), clock=matching_clock
-    )
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
+    async with running_service(
+        "matching", infrastructure, topics_ready, database_factory, clock=matching_clock
+    ) as runtime:
+        yield runtime
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -218,16 +225,7 @@ async def funding_clock() -> FixedClock:
 async def funding_service(
     infrastructure: Infrastructure, topics_ready: str, database_factory: Any, funding_clock: FixedClock
 ) -> AsyncIterator[Any]:
-    from services.funding.service import DEFINITION
-    from shared.runtime.service import ServiceRuntime
-
-    url = await database_factory("funding")
-    runtime = ServiceRuntime(
-        DEFINITION,
-        service_settings(url, timers_enabled=False),
-        kafka_settings(infrastructure, topics_ready),
-        clock=funding_clock,
-    )
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
+    async with running_service(
+        "funding", infrastructure, topics_ready, database_factory, clock=funding_clock, timers_enabled=False
+    ) as runtime:
+        yield runtime

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from services.funding.adapters.invariants import ledger_violations
-from shared.client import Observed, ProgrammeClient, TopicObserver
+from shared.client import ProgrammeClient, TopicObserver, about
 from shared.clock import FixedClock, local_date
 from shared.contract.events.funding import PaymentConfirmed, PaymentFailed, SetBudgetEnvelope
 from shared.contract.events.matching import AwardOrder, ExpertRef, TeamAccepted
@@ -32,13 +32,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 MATCHING = "/services/matching"
 REVIEWS = "/services/reviews"
 TREASURY = "/treasury/cq-finance"
-
-
-def about(subject: str, event_type: str) -> Any:
-    def match(o: Observed) -> bool:
-        return o.subject == subject and o.type == event_type
-
-    return match
 
 
 def team_accepted(*, funding_yuan: int = 150_000, accepted_at: datetime | None = None) -> TeamAccepted:

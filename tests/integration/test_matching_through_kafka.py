@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.client import Observed, ProgrammeClient, TopicObserver
+from shared.client import Observed, ProgrammeClient, TopicObserver, about
 from shared.contract.events.funding import SuspensionLifted, TeamSuspended
 from shared.contract.events.matching import (
     AwardOrder,
@@ -29,13 +29,6 @@ REGISTRY = "/registry/talent"
 PORTAL = "/portal/applications"
 BUREAU = "/bureau/hrss"
 FUNDING = "/services/funding"
-
-
-def about(subject: str, event_type: str) -> Any:
-    def match(o: Observed) -> bool:
-        return o.subject == subject and o.type == event_type
-
-    return match
 
 
 async def publish_tianma_order(client: ProgrammeClient, observer: TopicObserver, call: str = "2019年第一批") -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared.client import Observed, ProgrammeClient, TopicObserver
+from shared.client import ProgrammeClient, TopicObserver, about
 from shared.contract.events.orders import (
     CancelOrder,
     DemandEndorsed,
@@ -20,13 +20,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 
 SHIZHU_SYSTEM = f"/counties/{SHIZHU}"
 BUREAU = "/bureau/hrss"
-
-
-def about(order_id: str, event_type: str) -> Any:
-    def match(o: Observed) -> bool:
-        return o.subject == order_id and o.type == event_type
-
-    return match
 
 
 async def test_a_village_demand_becomes_a_published_order(

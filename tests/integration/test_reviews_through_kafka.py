@@ -12,7 +12,7 @@ import csv
 import io
 import itertools
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ import pytest_asyncio
 
 from services.reviews.service import DEFINITION
 from services.reviews.settings import current_settings
-from shared.client import Observed, ProgrammeClient, TopicObserver
+from shared.client import ProgrammeClient, TopicObserver, about
 from shared.clock import FixedClock
 from shared.contract.envelope import new_envelope
 from shared.contract.events.matching import ExpertRef, TeamAccepted
@@ -111,10 +111,6 @@ def year(reviews: Reviews) -> int:
 
 
 # ---- helpers -------------------------------------------------------------------------------------
-
-
-def about(subject: str, event_type: str) -> Callable[[Observed], bool]:
-    return lambda o: o.subject == subject and o.type == event_type
 
 
 async def applied(r: Reviews, *event_ids: str) -> None:
