@@ -110,6 +110,24 @@ class ProgrammeClient:
         await self.send_envelope(envelope, binary=binary)
         return envelope
 
+    async def send_many(self, items: Iterable[tuple[EventData, str]]) -> list[Envelope]:
+        """Send many (data, source) pairs at once: handed to the producer together, then awaited."""
+        envelopes, futures = [], []
+        for data, source in items:
+            envelope = envelope_for(data, source=source, time=self.clock.now())
+            spec = REGISTRY[envelope.type]
+            futures.append(
+                await self._producer.send(
+                    self.topic(spec.topic),
+                    envelope.to_structured_json(),
+                    key=envelope.subject.encode(),
+                    headers=[("content-type", STRUCTURED_CONTENT_TYPE.encode())],
+                )
+            )
+            envelopes.append(envelope)
+        await asyncio.gather(*futures)
+        return envelopes
+
     async def send_envelope(self, envelope: Envelope, *, topic: str | None = None, binary: bool = False) -> Any:
         spec = REGISTRY.get(envelope.type)
         if topic is None:
@@ -187,6 +205,8 @@ class TopicObserver:
             client_id="expert-teams-observer",
         )
         self.seen: list[Observed] = []
+        self.by_causation: dict[str, list[Observed]] = {}
+        self.by_type: dict[str, list[Observed]] = {}
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
 
@@ -223,11 +243,14 @@ class TopicObserver:
                         envelope = None
                         with contextlib.suppress(EnvelopeError):
                             envelope = parse_record(r.value, headers, r.key)
-                        self.seen.append(
-                            Observed(
-                                r.topic, r.partition, r.offset, r.key, r.value, headers, r.timestamp, now, envelope
-                            )
+                        observed = Observed(
+                            r.topic, r.partition, r.offset, r.key, r.value, headers, r.timestamp, now, envelope
                         )
+                        self.seen.append(observed)
+                        if envelope is not None:
+                            self.by_type.setdefault(envelope.type, []).append(observed)
+                            if envelope.causation_id:
+                                self.by_causation.setdefault(envelope.causation_id, []).append(observed)
                 self._changed.notify_all()
 
     async def stop(self) -> None:
@@ -261,6 +284,16 @@ class TopicObserver:
                 found = len(self.matching(predicate))
                 raise TimeoutError(f"saw {found} of {count} expected messages within {timeout_s}s") from None
         return self.matching(predicate)
+
+    async def wait_until(self, condition: Callable[[], bool], *, timeout_s: float = 60.0) -> None:
+        """Wait until `condition()` holds (checked whenever new records arrive); use the indexes
+        (`by_causation`, `by_type`) to keep it cheap with many events."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(condition), timeout=timeout_s)
+
+    def answers_to(self, event_id: str) -> list[Observed]:
+        """Everything emitted because of the event `event_id` (its causationid)."""
+        return self.by_causation.get(event_id, [])
 
     async def settle(self, quiet_s: float = 0.5) -> None:
         """Wait until nothing new arrived for `quiet_s` (to prove that something did NOT happen)."""

@@ -50,7 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--services", default=None, help="comma-separated services to run (default: all)")
     p.set_defaults(func=_cmd_stack)
 
-    p = sub.add_parser("demo", help="start the stack, play the demo scenario, print what happened")
+    p = sub.add_parser(
+        "demo",
+        help="start the stack, play the programme for a year, print the report",
+        description="Plays the seeded programme at the article's scale (45 orders, 300+ experts, 45 teams) "
+        "through the four services; --story plays a small narrated scenario instead, event by event.",
+    )
+    p.add_argument("--story", action="store_true", help="the small narrated scenario, every event shown")
+    p.add_argument("--orders", type=int, default=45, help="orders in the seeded programme (default 45)")
+    p.add_argument("--seed", type=int, default=2019, help="seed of the generator (same seed, same programme)")
     p.add_argument("--keep-running", action="store_true", help="leave the stack running after the scenario")
     p.add_argument("--report", type=Path, default=None, help="also write the final report as JSON here")
     p.set_defaults(func=_cmd_demo)
@@ -140,7 +148,15 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
     configure_logging("demo", fmt="console" if sys.stderr.isatty() else "json", level="WARNING")
     _stop_on_signals()
-    raise SystemExit(run_demo(keep_running=args.keep_running, report_path=args.report))
+    raise SystemExit(
+        run_demo(
+            story=args.story,
+            orders=args.orders,
+            seed=args.seed,
+            keep_running=args.keep_running,
+            report_path=args.report,
+        )
+    )
 
 
 def _stop_on_signals() -> None:

@@ -151,28 +151,30 @@ def print_report(report: Report, out: Any = sys.stdout) -> None:
     def counts(mapping: dict[str, int]) -> str:
         return ", ".join(f"{k} {v}" for k, v in sorted(mapping.items())) or "none"
 
+    listed = 50  # beyond this, totals only (the JSON report has everything)
     rule = "=" * 78
     line(f"\n{rule}\nReport\n{rule}")
     line(f"Orders by state: {counts(d['orders_by_state'])}")
-    for order_id, state in sorted(d["orders"].items()):
-        grade = d["grades"].get(order_id, {}).get("grade", "")
-        line(f"    {order_id}  {COUNTIES.get(order_id[:6], order_id[:6])}  {state:10} {grade}")
+    for order_id, state in sorted(d["orders"].items())[:listed]:
+        g = d["grades"].get(order_id, {})
+        graded = f"{g['grade']:12} {g['score']!s:>6}  {g['team']}" if g else ""
+        line(f"    {order_id}  {COUNTIES.get(order_id[:6], order_id[:6])}  {state:10} {graded}")
     line(f"Experts recorded: {d['experts_recorded']}   orders with recommendations: {d['orders_with_recommendations']}")
     line(f"Applications: {counts(d['applications_by_state'])}")
-    line("Projects (定点、定人、定服务期):")
-    for p in d["projects"]:
-        line(f"    {p['project_id']}  {p['team']} led by {p['lead']}, {p['people']} people, at {p['site']}")
+    people = sum(p["people"] for p in d["projects"])
+    line(f"Projects (定点、定人、定服务期): {len(d['projects'])} teams of 1+N+1, {people} people")
     money = d["money_fen"]
     line("Money: " + ", ".join(f"{k} {format_yuan(v)}" for k, v in money.items()))
     line(f"Payments: {d['payment_retries']} retried, {d['payments_escalated']} escalated")
     line(f"Grades: {counts(d['grades_count'])}")
-    for order_id, g in sorted(d["grades"].items()):
-        line(f"    {order_id}  {g['team']}: {g['grade']} ({g['score']})")
     line(f"Incentives: {counts(d['incentives_by_kind'])}")
-    line(f"Eligible for continued funding: {', '.join(d['continued_funding_eligible']) or 'none'}")
-    for r in d["rectifications"]:
+    eligible = d["continued_funding_eligible"]
+    line(
+        f"Eligible for continued funding: {len(eligible)} teams ({', '.join(eligible[:8])}{' …' * (len(eligible) > 8)})"
+    )
+    for r in d["rectifications"][:listed]:
         line(f"Rectification: {r['order_id']} by {r['deadline']}")
-    for s in d["suspensions"]:
+    for s in d["suspensions"][:listed]:
         line(f"Suspended from applying: {s['team_id']} until {s['until']}")
     line(
         f"Results published to the public: {len(d['published_results'])} projects; exports "

@@ -50,6 +50,10 @@ class EmbeddedPostgres:
         self.url = self._server.get_uri()
         return self
 
+    @property
+    def pid(self) -> int | None:
+        return int(self._server.get_pid()) if self._server is not None else None
+
     def stop(self) -> None:
         if self._server is not None:
             with contextlib.suppress(Exception):

@@ -194,6 +194,15 @@ class Stack:
             time.sleep(0.1)
         raise TimeoutError(f"service {name} was not ready within {timeout_s}s (log: {proc.log_path})")
 
+    def pids(self) -> list[int]:
+        """The root processes of the stack: services, and the broker and database when embedded."""
+        roots = [p.process.pid for p in self.processes.values()]
+        if self.broker is not None and self.broker.process is not None:
+            roots.append(self.broker.process.pid)
+        if self.postgres is not None and self.postgres.pid is not None:
+            roots.append(self.postgres.pid)
+        return roots
+
     def _write_stack_file(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "stack.json").write_text(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import io
 import signal
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +15,15 @@ import asyncpg
 import pytest
 
 from services.funding.adapters.invariants import ledger_violations
-from shared.policy import YUAN
-from shared.scenario.demo import play_demo
+from shared.scenario.demo import play_programme
+from shared.scenario.seed import generate
 from shared.stack.launcher import Stack
 from tests.conftest import Infrastructure
 
 pytestmark = pytest.mark.e2e
+
+ORDERS = 8
+"""A reduced programme: two real projects and six synthetic ones, every grade represented."""
 
 
 async def fetch(url: str, query: str) -> list[Any]:
@@ -29,8 +34,8 @@ async def fetch(url: str, query: str) -> list[Any]:
         await conn.close()
 
 
-async def state_of(stack: Stack) -> dict[str, Any]:
-    db = stack.database_url
+async def state_of(db: Callable[[str], str], services: Sequence[str]) -> dict[str, Any]:
+    """What each service's database says at the end (db: service name -> its database URL)."""
     conn = await asyncpg.connect(db("funding"))
     try:
         violations = await ledger_violations(conn)
@@ -50,7 +55,7 @@ async def state_of(stack: Stack) -> dict[str, Any]:
         "suspended_in_matching": {
             r[0] for r in await fetch(db("matching"), "SELECT suspended_id FROM suspensions WHERE kind = 'team'")
         },
-        "dead_letters": {name: len(await fetch(db(name), "SELECT 1 FROM dead_letters")) for name in stack.services},
+        "dead_letters": {name: len(await fetch(db(name), "SELECT 1 FROM dead_letters")) for name in services},
         "ledger_violations": violations,
     }
 
@@ -72,26 +77,51 @@ def test_a_programme_year_flows_through_four_service_processes_and_every_service
         assert len({p.process.pid for p in stack.processes.values()}) == 4
         narration = io.StringIO()
         report = asyncio.run(
-            play_demo(stack.bootstrap_servers, stack.topic_prefix, out=narration, exports_dir=tmp_path / "exports")
+            play_programme(
+                stack.bootstrap_servers,
+                stack.topic_prefix,
+                orders=ORDERS,
+                out=narration,
+                exports_dir=tmp_path / "exports",
+            )
         )
-        state = asyncio.run(state_of(stack))
+        state = asyncio.run(state_of(stack.database_url, stack.services))
         exit_codes = {name: stack.stop_service(name, sig=signal.SIGTERM) for name in list(stack.processes)}
     finally:
         stack.stop()
 
-    assert report.failures == [], narration.getvalue()
+    assert_a_consistent_year(report, state, narration.getvalue(), ORDERS)
+    assert exit_codes == {"orders": 0, "matching": 0, "funding": 0, "reviews": 0}
+
+
+def assert_a_consistent_year(report: Any, state: dict[str, Any], narration: str, orders: int) -> None:
+    """The report matches the seeded programme, and every service tells the same story."""
+    assert report.failures == [], narration
     summary = report.as_dict()
-    assert summary["grades_count"] == {"excellent": 1, "qualified": 1, "unqualified": 1}
+    programme = generate(orders)  # the same seed: the same programme the services just ran
+    graded = {o.order_id: o.grade for o in programme.orders}
+    first = {o.order_id: o.demand.funding_asked_fen * 50 // 100 for o in programme.orders}
+    second = {o.order_id: o.demand.funding_asked_fen - first[o.order_id] for o in programme.orders}
+    passed = [order for order, grade in graded.items() if grade != "unqualified"]
+    failed = [order for order, grade in graded.items() if grade == "unqualified"]
+    assert summary["grades_count"] == dict(Counter(graded.values()))
+    assert set(summary["grades_count"]) == {"excellent", "qualified", "unqualified"}
     assert summary["money_fen"] == {
-        "granted": 530_000 * YUAN,
-        "released": 440_000 * YUAN,  # first halves of all three, second halves of the two that passed
-        "paid": 440_000 * YUAN,
-        "withheld": 90_000 * YUAN,
+        "granted": programme.total_funding_fen,
+        "released": sum(first.values()) + sum(second[o] for o in passed),
+        "paid": sum(first.values()) + sum(second[o] for o in passed),
+        "withheld": sum(second[o] for o in failed),
     }
-    assert summary["incentives_by_kind"] == {"early_title_evaluation": 8, "talent_programme_priority": 8}
-    assert summary["continued_funding_eligible"] == ["TEAM-guo-shunxing"]
-    assert [s["team_id"] for s in summary["suspensions"]] == ["TEAM-s-bees"]
-    assert len(summary["published_results"]) == 3
+    people = {o.order_id: len(o.experts) for o in programme.orders}
+    assert summary["incentives_by_kind"] == {
+        "early_title_evaluation": sum(people[o] for o in passed),
+        "talent_programme_priority": sum(people[o] for o in passed),
+    }
+    excellent_teams = {o.team.team_id for o in programme.orders if o.grade == "excellent"}
+    assert set(summary["continued_funding_eligible"]) == excellent_teams
+    failed_teams = {o.team.team_id for o in programme.orders if o.grade == "unqualified"}
+    assert {s["team_id"] for s in summary["suspensions"]} == failed_teams
+    assert len(summary["published_results"]) == orders
     assert sorted(Path(p).suffix for p in summary["public_exports"]) == [".csv", ".json"]
 
     # every service tells the same story
@@ -102,9 +132,8 @@ def test_a_programme_year_flows_through_four_service_processes_and_every_service
     for order, grade in state["reviews"].items():
         assert ((order, 2) in released) == (grade != "unqualified"), "released money matches the grade"
     assert {status for _, _, status in state["releases"]} == {"paid"}
-    assert state["suspended_in_matching"] == {"TEAM-s-bees"}, "matching honours funding's suspension"
+    assert state["suspended_in_matching"] == failed_teams, "matching honours funding's suspension"
     assert state["ledger_violations"] == []
     assert sum(state["dead_letters"].values()) == sum(summary["dead_letters_by_reason"].values()), (
         "every dead letter on the topics is recorded by the service that made it, and vice versa"
     )
-    assert exit_codes == {"orders": 0, "matching": 0, "funding": 0, "reviews": 0}

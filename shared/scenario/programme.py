@@ -1,0 +1,543 @@
+"""Plays a seeded programme (seed.py) through the running services, phase by phase, acting
+only as the partner systems and bureau staff would: it sends CloudEvents and waits for the
+services' answers on the topics. Shows progress; ends with the official's report."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from shared.client import Observed, ProgrammeClient, TopicObserver
+from shared.clock import local_date
+from shared.contract.envelope import Envelope
+from shared.contract.events.base import EventData
+from shared.contract.events.funding import PaymentConfirmed, PaymentFailed, SetBudgetEnvelope
+from shared.contract.events.matching import (
+    AwardOrder,
+    RecommendAssignment,
+    TeamApplicationSubmitted,
+    TeamComposition,
+)
+from shared.contract.events.orders import DemandEndorsed, DemandReturned, DemandSubmitted, PublishOrder
+from shared.contract.events.reviews import (
+    CloseReviewCycle,
+    CriterionScore,
+    IndicatorResult,
+    OpenReviewCycle,
+    OutcomeReportSubmitted,
+    PanelScoreSubmitted,
+    Reviewer,
+    WorkDone,
+)
+from shared.policy import YUAN, format_yuan
+from shared.scenario.places import BUREAU_SOURCE, BUREAU_STAFF, county_source
+from shared.scenario.report import Report
+from shared.scenario.seed import CRITERIA, SeededOrder, SeedProgramme
+
+REGISTRY_SOURCE = "/registry/talent"
+PORTAL_SOURCE = "/portal/applications"
+TREASURY_SOURCE = "/treasury/cq-finance"
+REVIEWER_SOURCE = "/reviewers/panel"
+
+
+def _more_than(count: Callable[[], int], seen: int) -> Callable[[], bool]:
+    return lambda: count() > seen
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One event a partner sends, and the answer it expects: an event type, or `EventRejected(rule)`."""
+
+    data: EventData
+    source: str
+    expect: str
+
+    @property
+    def expected_type(self) -> str:
+        return self.expect.split("(")[0]
+
+
+class ProgrammeRun:
+    def __init__(
+        self,
+        client: ProgrammeClient,
+        observer: TopicObserver,
+        programme: SeedProgramme,
+        *,
+        out: Any = sys.stdout,
+        exports_dir: Path | None = None,
+        timeout_s: float = 120.0,
+    ) -> None:
+        self.client = client
+        self.observer = observer
+        self.p = programme
+        self.out = out
+        self.exports_dir = exports_dir
+        self.timeout_s = timeout_s
+        self.report = Report()
+        self.tty = bool(getattr(out, "isatty", lambda: False)())
+        self.sent: dict[str, list[Envelope]] = {}
+        self.started = time.monotonic()
+
+    # ---- sending and waiting --------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    async def exchange(self, title: str, asks: Sequence[Ask]) -> dict[str, Observed]:
+        """Send every ask, wait for each answer, count what differs from the expectation."""
+        if not asks:
+            return {}
+        phase_started = time.monotonic()
+        envelopes = await self.client.send_many([(a.data, a.source) for a in asks])
+        for envelope in envelopes:
+            self.sent.setdefault(envelope.type, []).append(envelope)
+        expected = {e.id: a for e, a in zip(envelopes, asks, strict=True)}
+
+        def answer(envelope_id: str) -> Observed | None:
+            ask = expected[envelope_id]
+            for o in self.observer.answers_to(envelope_id):
+                if o.type in (ask.expected_type, "EventRejected"):
+                    return o
+            return None
+
+        def answered() -> int:
+            return sum(1 for envelope_id in expected if answer(envelope_id) is not None)
+
+        deadline = time.monotonic() + self.timeout_s
+        while (done := answered()) < len(asks) and time.monotonic() < deadline:
+            if self.tty:
+                print(f"\r  … {title}: {done}/{len(asks)}", end="", file=self.out, flush=True)
+            try:
+                await self.observer.wait_until(_more_than(answered, done), timeout_s=1.0)
+            except TimeoutError:
+                continue
+        answers = {envelope_id: o for envelope_id in expected if (o := answer(envelope_id)) is not None}
+        surprises = self._check(expected, answers)
+        mark = "✓" if not surprises and len(answers) == len(asks) else "✗"
+        if self.tty:
+            print("\r", end="", file=self.out)
+        self.say(
+            f"  {mark} {title}: {len(answers)}/{len(asks)} answered in {time.monotonic() - phase_started:.1f} s"
+            + (f" — {'; '.join(surprises[:3])}" if surprises else "")
+        )
+        self.report.steps.append({"phase": title, "sent": len(asks), "answered": len(answers), "surprises": surprises})
+        return answers
+
+    def _check(self, expected: dict[str, Ask], answers: dict[str, Observed]) -> list[str]:
+        surprises = []
+        for envelope_id, ask in expected.items():
+            o = answers.get(envelope_id)
+            if o is None:
+                surprises.append(f"no answer to {ask.data.EVENT_TYPE} {ask.data.subject()}")
+                continue
+            got = o.type or "?"
+            if got == "EventRejected":
+                got = f"EventRejected({o.data['reason_code']})"
+            if got != ask.expect:
+                detail = f": {o.data.get('reason')}" if o.type == "EventRejected" else ""
+                surprises.append(f"{ask.data.EVENT_TYPE} {ask.data.subject()} answered {got}{detail}")
+        self.report.failures.extend(surprises)
+        return surprises
+
+    async def await_caused(self, title: str, causes: Sequence[str], types: set[str]) -> None:
+        """Wait until each cause has emitted at least one event of these types (automatic steps)."""
+        phase_started = time.monotonic()
+
+        def done() -> bool:
+            return all(any(o.type in types for o in self.observer.answers_to(c)) for c in causes)
+
+        try:
+            await self.observer.wait_until(done, timeout_s=self.timeout_s)
+            self.say(f"  ✓ {title}: {len(causes)} in {time.monotonic() - phase_started:.1f} s")
+        except TimeoutError:
+            missing = sum(1 for c in causes if not any(o.type in types for o in self.observer.answers_to(c)))
+            self.report.failures.append(f"{title}: {missing} of {len(causes)} did not happen")
+            self.say(f"  ✗ {title}: {missing} of {len(causes)} did not happen")
+
+    # ---- the programme ---------------------------------------------------------------------------
+
+    async def play(self) -> Report:
+        p = self.p
+        self.say(
+            f"Programme {p.call}: {len(p.orders)} orders, {len(p.experts)} experts, "
+            f"seed {p.seed} (the two named projects are real, the rest synthetic)"
+        )
+        await self.villages_raise_needs()
+        await self.counties_decide()
+        await self.registry_announces_experts()
+        await self.bureau_publishes()
+        await self.teams_apply()
+        await self.bureau_awards()
+        await self.treasury_pays()
+        await self.yearly_review()
+        await self.treasury_pays()
+        await self.bureau_publishes_results()
+        await self.partner_guarantees()
+        await self.observer.settle(0.5)
+        self.report.summarize(self.observer.seen)
+        if self.exports_dir is not None:
+            cycle = str(p.year)
+            self.report.exports = [str(x) for x in sorted(self.exports_dir.glob(f"review-results-{cycle}.*"))]
+        return self.report
+
+    def _demo_orders(self) -> tuple[SeededOrder, SeededOrder]:
+        """The first two synthetic orders carry the scenario's few mistakes and corrections."""
+        return self.p.orders[2], self.p.orders[min(3, len(self.p.orders) - 1)]
+
+    async def villages_raise_needs(self) -> None:
+        self.say("\n1. Villages raise needs; county systems submit them (基层乡村提出订单)")
+        mistaken, _ = self._demo_orders()
+        too_much = mistaken.demand.model_copy(update={"funding_asked_fen": 250_000 * YUAN})
+        await self.exchange(
+            "a demand asking 250,000 元 is refused",
+            [
+                Ask(
+                    DemandSubmitted(order_id=mistaken.order_id, demand=too_much, submitted_by=mistaken.submitted_by),
+                    county_source(mistaken.county_code),
+                    "EventRejected(funding_out_of_range)",
+                )
+            ],
+        )
+        await self.exchange(
+            "demands submitted",
+            [
+                Ask(
+                    DemandSubmitted(order_id=o.order_id, demand=o.demand, submitted_by=o.submitted_by),
+                    county_source(o.county_code),
+                    "OrderSubmitted",
+                )
+                for o in self.p.orders
+            ],
+        )
+
+    async def counties_decide(self) -> None:
+        self.say("\n2. Counties collect and endorse (区县汇总)")
+        _, returned = self._demo_orders()
+        source = county_source(returned.county_code)
+        await self.exchange(
+            "one demand returned for more detail",
+            [
+                Ask(
+                    DemandReturned(
+                        order_id=returned.order_id, returned_by=returned.submitted_by, reason="请补充产出目标基线"
+                    ),
+                    source,
+                    "OrderReturned",
+                )
+            ],
+        )
+        await self.exchange(
+            "and resubmitted",
+            [
+                Ask(
+                    DemandSubmitted(
+                        order_id=returned.order_id, demand=returned.demand, submitted_by=returned.submitted_by
+                    ),
+                    source,
+                    "OrderSubmitted",
+                )
+            ],
+        )
+        await self.exchange(
+            "demands endorsed",
+            [
+                Ask(
+                    DemandEndorsed(order_id=o.order_id, endorsed_by=o.submitted_by),
+                    county_source(o.county_code),
+                    "OrderEndorsed",
+                )
+                for o in self.p.orders
+            ],
+        )
+
+    async def registry_announces_experts(self) -> None:
+        self.say("\n3. The talent registry announces experts")
+        await self.exchange(
+            "experts recorded",
+            [Ask(e, REGISTRY_SOURCE, "ExpertProfileRecorded") for e in self.p.experts],
+        )
+
+    async def bureau_publishes(self) -> None:
+        self.say("\n4. The bureau publishes the orders (统一发布订单); matching recommends candidates")
+        await self.exchange(
+            f"budget envelope {self.p.year} set to {format_yuan(self.p.envelope_first_fen)}",
+            [
+                Ask(
+                    SetBudgetEnvelope(year=self.p.year, amount_fen=self.p.envelope_first_fen, set_by=BUREAU_STAFF),
+                    BUREAU_SOURCE,
+                    "BudgetEnvelopeSet",
+                )
+            ],
+        )
+        answers = await self.exchange(
+            "orders published",
+            [
+                Ask(
+                    PublishOrder(order_id=o.order_id, published_by=BUREAU_STAFF, call=self.p.call),
+                    BUREAU_SOURCE,
+                    "OrderPublished",
+                )
+                for o in self.p.orders
+            ],
+        )
+        published = [o.envelope.id for o in answers.values() if o.envelope is not None]
+        await self.await_caused("candidates recommended for each order", published, {"CandidatesRecommended"})
+
+    async def teams_apply(self) -> None:
+        self.say("\n5. Lead experts apply with 1+N+1 teams (专家组团接单)")
+        target, _ = self._demo_orders()
+        spares = [
+            e
+            for e in self.p.spare_experts
+            if e.qualifications[0]
+            in {
+                "national_talent_project",
+                "state_council_allowance",
+                "chongqing_talent_scientist",
+                "other_national_title",
+                "other_municipal_title",
+            }
+        ]
+        others = [e for e in self.p.spare_experts if e not in spares]
+        asks = [self._application(o, o.team, f"APP-{o.order_id}", "ApplicationReceived") for o in self.p.orders]
+        if spares and len(others) >= 2:
+            no_local = TeamComposition(
+                team_id="TEAM-SPARE-NOLOCAL",
+                name=f"{spares[0].name}团队（无本地人才）",
+                lead_expert_id=spares[0].expert_id,
+                member_expert_ids=(others[0].expert_id, others[1].expert_id),
+            )
+            asks.append(
+                self._application(target, no_local, f"APP-{target.order_id}-X", "EventRejected(no_local_talent)")
+            )
+        await self.exchange("applications", asks)
+
+    def _application(self, order: SeededOrder, team: TeamComposition, application_id: str, expect: str) -> Ask:
+        return Ask(
+            TeamApplicationSubmitted(
+                application_id=application_id,
+                order_id=order.order_id,
+                team=team,
+                plan=f"{team.name}：编制项目规划、解决技术难题、培养本地人才、培育品牌和产业链",
+                site=order.site,
+                service_period=order.demand.service_period,
+                funding_asked_fen=order.demand.funding_asked_fen,
+            ),
+            PORTAL_SOURCE,
+            expect,
+        )
+
+    async def bureau_awards(self) -> None:
+        self.say("\n6. The bureau takes the optimal assignment's advice and awards (确定承接团队)")
+        answers = await self.exchange(
+            "optimal assignment of the call",
+            [
+                Ask(
+                    RecommendAssignment(call=self.p.call, requested_by=BUREAU_STAFF),
+                    BUREAU_SOURCE,
+                    "AssignmentRecommended",
+                )
+            ],
+        )
+        (advice,) = answers.values()
+        pairs = advice.data.get("pairs", [])
+        self.say(
+            f"        advice: {len(pairs)} pairs, total mismatch {advice.data.get('total_mismatch')}, "
+            f"{len(advice.data.get('unassigned_orders', []))} orders unassigned"
+        )
+        accepted = await self.exchange(
+            "orders awarded: TeamAccepted",
+            [
+                Ask(
+                    AwardOrder(
+                        order_id=pair["order_id"], application_id=pair["application_id"], awarded_by=BUREAU_STAFF
+                    ),
+                    BUREAU_SOURCE,
+                    "TeamAccepted",
+                )
+                for pair in pairs
+            ],
+        )
+        causes = [o.envelope.id for o in accepted.values() if o.envelope is not None]
+        await self.await_caused("grants opened or held by funding", causes, {"GrantOpened", "GrantHeld"})
+        held = len(self.observer.by_type.get("GrantHeld", []))
+        self.say(f"        {held} grants held: the {self.p.year} envelope is exhausted")
+        raised = await self.exchange(
+            f"the bureau raises the envelope to {format_yuan(self.p.envelope_raised_fen)}",
+            [
+                Ask(
+                    SetBudgetEnvelope(year=self.p.year, amount_fen=self.p.envelope_raised_fen, set_by=BUREAU_STAFF),
+                    BUREAU_SOURCE,
+                    "BudgetEnvelopeSet",
+                )
+            ],
+        )
+        if held:
+            cause = list(raised)
+            await self.observer.wait_until(
+                lambda: len(self.observer.by_type.get("GrantOpened", [])) >= len(causes), timeout_s=self.timeout_s
+            )
+            opened = sum(1 for x in self.observer.answers_to(cause[0]) if x.type == "GrantOpened")
+            self.say(f"  ✓ held grants opened within the raised envelope: {opened}")
+
+    async def treasury_pays(self) -> None:
+        released = self.observer.by_type.get("FundingReleased", [])
+        paid = {o.data["release_id"] for o in self.observer.by_type.get("ReleasePaid", [])}
+        unpaid = [o for o in released if o.data["release_id"] not in paid]
+        if not unpaid:
+            return
+        self.say("\n   The treasury pays what funding released (资助经费)")
+        if not self.observer.by_type.get("PaymentRetryRequested"):
+            first = unpaid[0].data
+            await self.exchange(
+                "a payment fails once and is retried",
+                [
+                    Ask(
+                        PaymentFailed(release_id=first["release_id"], reason="收款账户信息待核实"),
+                        TREASURY_SOURCE,
+                        "PaymentRetryRequested",
+                    )
+                ],
+            )
+        today = local_date(datetime.now(UTC))
+        await self.exchange(
+            f"payments confirmed ({format_yuan(sum(o.data['amount_fen'] for o in unpaid))})",
+            [
+                Ask(
+                    PaymentConfirmed(
+                        release_id=o.data["release_id"],
+                        amount_fen=o.data["amount_fen"],
+                        payment_reference=f"CQCZ-{o.data['release_id']}",
+                        paid_on=today,
+                    ),
+                    TREASURY_SOURCE,
+                    "ReleasePaid",
+                )
+                for o in unpaid
+            ],
+        )
+
+    async def yearly_review(self) -> None:
+        p = self.p
+        cycle = str(p.year)
+        self.say(f"\n7. A year of service later: the yearly assessment (每年进行考核评估), cycle {cycle}")
+        deadline = local_date(datetime.now(UTC)) + timedelta(days=30)
+        await self.exchange(
+            "review cycle opened",
+            [
+                Ask(
+                    OpenReviewCycle(cycle_id=cycle, year=p.year, submission_deadline=deadline, opened_by=BUREAU_STAFF),
+                    BUREAU_SOURCE,
+                    "ReviewCycleOpened",
+                )
+            ],
+        )
+        await self.exchange("outcome reports accepted", [self._report(o, cycle) for o in p.orders])
+        if p.conflicted is not None:
+            reviewer, order = p.conflicted
+            await self.exchange(
+                "a reviewer of the lead's institution is refused",
+                [
+                    Ask(
+                        self._score(order, reviewer, 99.0, cycle),
+                        REVIEWER_SOURCE,
+                        "EventRejected(reviewer_same_institution)",
+                    )
+                ],
+            )
+        scores = [
+            Ask(self._score(o, r, s, cycle), REVIEWER_SOURCE, "PanelScoreRecorded")
+            for o in p.orders
+            for r, s in o.panel
+        ]
+        await self.exchange("panel scores recorded", scores)
+        await self.observer.wait_until(
+            lambda: len(self.observer.by_type.get("ReviewCompleted", [])) >= len(p.orders), timeout_s=self.timeout_s
+        )
+        completed = [o.envelope.id for o in self.observer.by_type.get("ReviewCompleted", []) if o.envelope]
+        self.say(f"  ✓ projects graded: {len(completed)}")
+        await self.await_caused(
+            "consequences applied by funding (tranche, incentives, withholding, suspension)",
+            completed,
+            {"FundingReleased", "FundingWithheld", "IncentiveGranted", "TeamSuspended"},
+        )
+
+    def _report(self, order: SeededOrder, cycle: str) -> Ask:
+        indicators = tuple(
+            IndicatorResult(
+                indicator=t.indicator,
+                label=t.label,
+                unit=t.unit,
+                baseline=t.baseline,
+                target=t.target,
+                actual=order.actuals[t.indicator],
+            )
+            for t in order.demand.outcome_targets
+        )
+        work = WorkDone(plan_compiled=True, problems_solved=5, local_talents_trained=3, research_results_transferred=1)
+        return Ask(
+            OutcomeReportSubmitted(
+                report_id=f"RPT-{cycle}-{order.order_id}",
+                cycle_id=cycle,
+                order_id=order.order_id,
+                indicators=indicators,
+                work=work,
+                submitted_by=order.team.name,
+            ),
+            PORTAL_SOURCE,
+            "OutcomeReportAccepted",
+        )
+
+    def _score(self, order: SeededOrder, reviewer: Reviewer, score: float, cycle: str) -> PanelScoreSubmitted:
+        return PanelScoreSubmitted(
+            cycle_id=cycle,
+            order_id=order.order_id,
+            reviewer=reviewer,
+            scores=tuple(CriterionScore(criterion=c, score=score) for c in CRITERIA),
+        )
+
+    async def bureau_publishes_results(self) -> None:
+        self.say("\n8. The cycle closes; the results are published (考核结果向社会公布)")
+        await self.exchange(
+            "results published",
+            [
+                Ask(
+                    CloseReviewCycle(cycle_id=str(self.p.year), closed_by=BUREAU_STAFF),
+                    BUREAU_SOURCE,
+                    "ReviewResultsPublished",
+                )
+            ],
+        )
+
+    async def partner_guarantees(self) -> None:
+        self.say("\n9. What partners can rely on")
+        order = self.p.orders[0]
+        publication = next(e for e in self.sent["PublishOrder"] if e.subject == order.order_id)
+        await self.client.send_envelope(publication)  # the same event delivered again, months later
+        await self.observer.settle(1.0)
+        copies = self.observer.answers_to(publication.id)
+        ok = len(copies) == 1
+        self.say(
+            f"  {'✓' if ok else '✗'} {order.order_id}'s PublishOrder delivered again: nothing new "
+            f"({len(copies)} answer in total)"
+        )
+        if not ok:
+            self.report.failures.append(f"a redelivered event was answered {len(copies)} times")
+        await self._broken_message(order.order_id)
+
+    async def _broken_message(self, key: str) -> None:
+        sent = await self.client.send_raw(self.client.topic("orders.inbound"), b"{not json", key=key.encode())
+        try:
+            await self.observer.wait_until(
+                lambda: any(o.header("dlt.origin.offset") == str(sent.offset) for o in self.observer.seen[-200:]),
+                timeout_s=30,
+            )
+            self.say("  ✓ a broken message is dead-lettered with its original bytes and reason not_json")
+        except TimeoutError:
+            self.report.failures.append("a broken message was not dead-lettered")

@@ -1,0 +1,357 @@
+"""A seeded, reproducible programme at the article's scale (45 orders, 300+ experts, 45 teams).
+
+Real: the two projects and team leads the article names (石柱县洗新乡保合村 天麻, 郭顺星;
+巫溪县红池坝镇茶园村 茶叶, 钟应富), their outcomes, the city's deep-poverty townships and the
+county codes. Synthetic (generated from the seed, marked so in the report): every other
+village, person, team, institution assignment, amount, score and outcome.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import date
+
+from shared.contract.events.matching import ExpertRegistered, TeamComposition
+from shared.contract.events.orders import Demand, OutcomeTarget, Place, ServicePeriod
+from shared.contract.events.reviews import Reviewer
+from shared.policy import YUAN
+from shared.scenario import cast
+from shared.scenario.places import COUNTIES, DEEP_POVERTY_TOWNSHIPS
+
+INDUSTRIES: dict[str, tuple[str, ...]] = {
+    "中药材": ("天麻种源繁育", "林下种植", "中药材加工", "道地药材认证"),
+    "茶叶": ("茶叶生产", "茶叶加工", "产品策划", "工艺创新"),
+    "畜牧": ("中蜂养殖", "生猪养殖", "肉牛养殖", "疫病防控"),
+    "林果": ("油茶低产林改造", "脆李栽培", "柑橘提质", "果树修剪"),
+    "蔬菜": ("高山蔬菜", "设施栽培", "病虫害绿色防控", "冷链物流"),
+    "食用菌": ("香菇栽培", "羊肚菌栽培", "菌种选育", "烘干加工"),
+    "乡村旅游": ("民宿运营", "乡村规划", "文旅品牌", "农旅融合"),
+    "电子商务": ("农村电商", "直播带货", "品牌包装", "供应链管理"),
+    "水产": ("稻渔综合种养", "冷水鱼养殖", "水质管理", "苗种繁育"),
+    "粮油": ("高粱种植", "再生稻", "油菜种植", "机械化生产"),
+}
+INSTITUTIONS = (
+    "重庆大学",
+    "西南大学",
+    "重庆医科大学",
+    "重庆市农业科学院",
+    "重庆市中药研究院",
+    "重庆三峡学院",
+    "长江师范学院",
+    "重庆文理学院",
+    "重庆工商大学",
+    "重庆市畜牧科学院",
+    "重庆市林业科学研究院",
+    "重庆市水产科学研究所",
+)
+REVIEW_INSTITUTIONS = ("重庆师范大学", "重庆交通大学", "重庆邮电大学", "四川外国语大学", "重庆理工大学", "重庆科技学院")
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+GIVEN = "建国明华丽芳强伟军平红英玉兰秀云志刚海燕春梅晓东文斌超杰涛磊静敏亮辉勇鹏飞宇新宁安福贵成林山"
+VILLAGES = (
+    "新华村",
+    "双河村",
+    "红星村",
+    "龙泉村",
+    "青山村",
+    "花园村",
+    "石桥村",
+    "长坪村",
+    "金竹村",
+    "柏树村",
+    "大坝村",
+    "白果村",
+    "桂花村",
+    "光明村",
+    "团结村",
+    "三合村",
+    "马鞍村",
+    "槐树村",
+)
+LEAD_QUALIFICATIONS = (
+    "national_talent_project",
+    "state_council_allowance",
+    "chongqing_talent_scientist",
+    "other_national_title",
+    "other_municipal_title",
+)
+MEMBER_QUALIFICATIONS = ("academic_leader", "postdoctoral_researcher", "young_talent")
+GRADE_BANDS = {"excellent": (91.0, 97.0), "qualified": (64.0, 86.0), "unqualified": (35.0, 55.0)}
+CRITERIA = (
+    "outcomes_achieved",
+    "plan_and_management",
+    "local_talent_trained",
+    "brand_and_industry_chain",
+    "research_transferred",
+)
+
+
+@dataclass(frozen=True)
+class SeededOrder:
+    order_id: str
+    demand: Demand
+    submitted_by: str
+    team: TeamComposition
+    experts: tuple[ExpertRegistered, ...]
+    lead_institution: str
+    site: str
+    grade: str
+    panel: tuple[tuple[Reviewer, float], ...]
+    actuals: dict[str, float]
+    real: bool = False
+
+    @property
+    def county_code(self) -> str:
+        return self.demand.place.county_code
+
+
+@dataclass(frozen=True)
+class SeedProgramme:
+    seed: int
+    year: int
+    call: str
+    start: date
+    orders: tuple[SeededOrder, ...]
+    spare_experts: tuple[ExpertRegistered, ...]
+    reviewers: tuple[Reviewer, ...]
+    envelope_first_fen: int
+    envelope_raised_fen: int
+    conflicted: tuple[Reviewer, SeededOrder] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def experts(self) -> tuple[ExpertRegistered, ...]:
+        return (*(e for o in self.orders for e in o.experts), *self.spare_experts)
+
+    @property
+    def total_funding_fen(self) -> int:
+        return sum(o.demand.funding_asked_fen for o in self.orders)
+
+
+class _Names:
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._used: set[str] = set()
+
+    def person(self) -> str:
+        while True:
+            name = self._rng.choice(SURNAMES) + "".join(self._rng.sample(GIVEN, self._rng.choice((1, 2))))
+            if name not in self._used and name not in {"郭顺星", "钟应富"}:
+                self._used.add(name)
+                return name
+
+
+def generate(
+    orders: int = 45, *, seed: int = 2019, start: date | None = None, spare_experts: int = 30
+) -> SeedProgramme:
+    """The same arguments always give the same programme."""
+    if orders < 3:
+        raise ValueError("a programme needs at least 3 orders, so that every grade is represented")
+    rng = random.Random(seed)
+    names = _Names(rng)
+    start = start or cast.programme_start()
+    places = _places(rng, orders)
+    grades = _grades(rng, orders)
+    reviewers = tuple(
+        Reviewer(reviewer_id=f"REV-{i:04d}", name=names.person(), institution=REVIEW_INSTITUTIONS[i % 6])
+        for i in range(1, 13)
+    )
+    seeded = []
+    for number, (county, township, village) in enumerate(places, start=1):
+        real = number <= 2
+        seeded.append(_order(rng, names, number, county, township, village, start, grades[number - 1], reviewers, real))
+    spares = tuple(_spare_expert(rng, names, i) for i in range(1, spare_experts + 1))
+    total = sum(o.demand.funding_asked_fen for o in seeded)
+    first = (total * 85 // 100) // (10_000 * YUAN) * (10_000 * YUAN)
+    raised = -(-total // (100_000 * YUAN)) * (100_000 * YUAN)
+    conflicted_order = seeded[1]
+    conflicted = Reviewer(reviewer_id="REV-0099", name=names.person(), institution=conflicted_order.lead_institution)
+    return SeedProgramme(
+        seed=seed,
+        year=start.year,
+        call=f"{start.year}年第一批",
+        start=start,
+        orders=tuple(seeded),
+        spare_experts=spares,
+        reviewers=reviewers,
+        envelope_first_fen=first,
+        envelope_raised_fen=raised,
+        conflicted=(conflicted, conflicted_order),
+    )
+
+
+def _places(rng: random.Random, orders: int) -> list[tuple[str, str, str]]:
+    """Orders spread over the deep-poverty townships; the article's two villages first."""
+    places = [("500240", "洗新乡", "保合村"), ("500238", "红池坝镇", "茶园村")]
+    townships = [(c, t) for c, ts in sorted(DEEP_POVERTY_TOWNSHIPS.items()) for t in ts]
+    used = {(c, t, v) for c, t, v in places}
+    while len(places) < orders:
+        county, township = townships[(len(places) - 2) % len(townships)]
+        village = rng.choice(VILLAGES)
+        if (county, township, village) not in used:
+            used.add((county, township, village))
+            places.append((county, township, village))
+    return places[:orders]
+
+
+def _grades(rng: random.Random, orders: int) -> list[str]:
+    """The two real projects excellent; the rest ~20% excellent, ~10% unqualified, every grade present."""
+    rest = orders - 2
+    unqualified = max(1, round(rest * 0.1))
+    excellent = max(0, round(rest * 0.2))
+    qualified = max(1, rest - unqualified - excellent)
+    pool = ["excellent"] * excellent + ["qualified"] * qualified + ["unqualified"] * unqualified
+    rng.shuffle(pool)
+    return ["excellent", "excellent", *pool[:rest]]
+
+
+def _order(
+    rng: random.Random,
+    names: _Names,
+    number: int,
+    county: str,
+    township: str,
+    village: str,
+    start: date,
+    grade: str,
+    reviewers: tuple[Reviewer, ...],
+    real: bool,
+) -> SeededOrder:
+    order_id = f"{county}-{start.year}-{number:03d}"
+    if real:
+        demand = (cast.tianma_demand() if county == "500240" else cast.tea_demand()).model_copy(
+            update={"service_period": ServicePeriod(start=start, months=24 if county == "500240" else 36)}
+        )
+        industry = demand.industry
+    else:
+        industry = rng.choice(sorted(INDUSTRIES))
+        demand = _demand(rng, county, township, village, industry, start)
+    lead_institution, experts, team = _team(rng, names, order_id, county, industry, demand, real)
+    center = rng.uniform(*GRADE_BANDS[grade])
+    eligible = [r for r in reviewers if r.institution != lead_institution]
+    panel_reviewers = rng.sample(eligible, 3)
+    spread = (-2.0, 0.5, 1.5)
+    panel = tuple((r, round(min(100.0, max(0.0, center + d)), 1)) for r, d in zip(panel_reviewers, spread, strict=True))
+    return SeededOrder(
+        order_id=order_id,
+        demand=demand,
+        submitted_by=f"{COUNTIES[county]}人力社保局",
+        team=team,
+        experts=experts,
+        lead_institution=lead_institution,
+        site=f"{township}{village}",
+        grade=grade,
+        panel=panel,
+        actuals=_actuals(rng, demand, grade, real),
+        real=real,
+    )
+
+
+def _demand(rng: random.Random, county: str, township: str, village: str, industry: str, start: date) -> Demand:
+    needs = tuple(rng.sample(INDUSTRIES[industry], rng.choice((2, 3))))
+    area = rng.choice((30, 50, 80, 100, 200, 300))
+    targets = (
+        OutcomeTarget(indicator="demonstration_area", label="示范基地面积", unit="亩", baseline=0, target=area),
+        OutcomeTarget(indicator="jobs", label="带动就业", unit="人", baseline=0, target=rng.choice((10, 15, 20, 30))),
+        OutcomeTarget(
+            indicator="farmer_income",
+            label="农户增收",
+            unit="元",
+            baseline=0,
+            target=rng.choice((100_000, 150_000, 200_000, 300_000)),
+        ),
+        OutcomeTarget(
+            indicator="local_talents_trained",
+            label="培养本地骨干",
+            unit="人",
+            baseline=0,
+            target=rng.choice((5, 8, 10)),
+        ),
+    )
+    return Demand(
+        place=Place(
+            county_code=county,
+            county_name=COUNTIES[county],
+            township=township,
+            village=village,
+            deep_poverty_township=True,
+        ),
+        industry=industry,
+        title=f"{village}{industry}产业技术服务（合成数据）",
+        needs=needs,
+        description=f"合成示例：{township}{village}{industry}产业，重点需求：{'、'.join(needs)}。",
+        outcome_targets=targets,
+        service_period=ServicePeriod(start=start, months=rng.choice((12, 24, 36))),
+        funding_asked_fen=rng.choice(range(50_000, 200_001, 10_000)) * YUAN,
+    )
+
+
+def _team(
+    rng: random.Random, names: _Names, order_id: str, county: str, industry: str, demand: Demand, real: bool
+) -> tuple[str, tuple[ExpertRegistered, ...], TeamComposition]:
+    if real:
+        story = cast.GUO_TEAM if county == "500240" else cast.ZHONG_TEAM
+        by_id = {e.expert_id: e for e in cast.EXPERTS}
+        people = (story.lead_expert_id, *story.member_expert_ids, *story.local_talent_expert_ids)
+        return by_id[story.lead_expert_id].institution, tuple(by_id[p] for p in people), story
+    institution = rng.choice(INSTITUTIONS)
+    wanted = (industry, *demand.needs)
+    suffix = order_id.replace("-", "")
+    lead = ExpertRegistered(
+        expert_id=f"EXP-{suffix}-L",
+        name=names.person(),
+        institution=institution,
+        title="研究员（合成）",
+        qualifications=(rng.choice(LEAD_QUALIFICATIONS),),
+        specialties=wanted,
+    )
+    members = tuple(
+        ExpertRegistered(
+            expert_id=f"EXP-{suffix}-M{i}",
+            name=names.person(),
+            institution=institution,
+            title="副研究员（合成）",
+            qualifications=(rng.choice(MEMBER_QUALIFICATIONS),),
+            specialties=(industry, *rng.sample(demand.needs, 1)),
+        )
+        for i in range(1, rng.randint(3, 7) + 1)
+    )
+    locals_ = tuple(
+        ExpertRegistered(
+            expert_id=f"EXP-{suffix}-T{i}",
+            name=names.person(),
+            institution=f"{COUNTIES[county]}农业农村委",
+            title="农艺师（合成）",
+            qualifications=("local_backbone",),
+            specialties=(industry,),
+            local_county_code=county,
+        )
+        for i in range(1, rng.choice((1, 1, 2)) + 1)
+    )
+    team = TeamComposition(
+        team_id=f"TEAM-{suffix}",
+        name=f"{lead.name}团队",
+        lead_expert_id=lead.expert_id,
+        member_expert_ids=tuple(m.expert_id for m in members),
+        local_talent_expert_ids=tuple(t.expert_id for t in locals_),
+    )
+    return institution, (lead, *members, *locals_), team
+
+
+def _spare_expert(rng: random.Random, names: _Names, number: int) -> ExpertRegistered:
+    industry = rng.choice(sorted(INDUSTRIES))
+    return ExpertRegistered(
+        expert_id=f"EXP-SPARE-{number:04d}",
+        name=names.person(),
+        institution=rng.choice(INSTITUTIONS),
+        title="研究员（合成）",
+        qualifications=(rng.choice(LEAD_QUALIFICATIONS + MEMBER_QUALIFICATIONS),),
+        specialties=(industry, *rng.sample(INDUSTRIES[industry], 2)),
+    )
+
+
+def _actuals(rng: random.Random, demand: Demand, grade: str, real: bool) -> dict[str, float]:
+    if real:
+        return {t.indicator: cast.ACTUALS.get(t.indicator, t.target) for t in demand.outcome_targets}
+    share = {"excellent": (1.0, 1.25), "qualified": (0.7, 1.0), "unqualified": (0.2, 0.6)}[grade]
+    return {t.indicator: round(t.target * rng.uniform(*share)) for t in demand.outcome_targets}

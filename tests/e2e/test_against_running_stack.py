@@ -1,0 +1,34 @@
+"""The programme year against an already running stack: the compose profile `e2e` runs this
+inside the compose network (`docker compose --profile e2e up --build --exit-code-from e2e-tests
+e2e-tests` on a fresh stack). Deselected elsewhere (marker `compose`): it needs that stack."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from shared.scenario.demo import play_programme
+from shared.topics import SERVICES
+from tests.e2e.test_programme_year import ORDERS, assert_a_consistent_year, state_of
+
+pytestmark = pytest.mark.compose
+
+
+def test_a_programme_year_runs_on_the_compose_stack() -> None:
+    databases = {name: os.environ[f"E2E_{name.upper()}_DATABASE_URL"] for name in SERVICES}
+    narration = io.StringIO()
+    report = asyncio.run(
+        play_programme(
+            os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+            os.environ.get("KAFKA_TOPIC_PREFIX", ""),
+            orders=ORDERS,
+            out=narration,
+            exports_dir=Path(os.environ["E2E_REVIEWS_EXPORT_DIR"]),
+        )
+    )
+    state = asyncio.run(state_of(databases.__getitem__, SERVICES))
+    assert_a_consistent_year(report, state, narration.getvalue(), ORDERS)

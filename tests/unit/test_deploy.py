@@ -1,0 +1,252 @@
+"""The Kubernetes manifests in deploy/k8s, the image's stages and the compose e2e profile
+describe something that can run: each service from the one image with its own command,
+probes on the health endpoints, variables the services really read, secrets for the
+databases, topics made before the services, and the tests' stage where compose looks for it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from services.catalog import DEFINITIONS
+from shared.settings import KafkaSettings, ServiceSettings
+from tests.unit import test_compose as compose_file
+
+ROOT = compose_file.ROOT
+K8S = ROOT / "deploy" / "k8s"
+NAMESPACE = "expert-teams"
+NAMES = [definition.name for definition in DEFINITIONS]
+IMAGE_UID = 10001
+
+
+def manifests(folder: Path = K8S) -> list[tuple[Path, dict[str, Any]]]:
+    found: list[tuple[Path, dict[str, Any]]] = []
+    for path in sorted(folder.glob("*.yaml")):
+        found += [(path, doc) for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
+    return found
+
+
+def objects(kind: str, folder: Path = K8S) -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for _, doc in manifests(folder) if doc["kind"] == kind}
+
+
+def config() -> dict[str, str]:
+    (configmap,) = objects("ConfigMap").values()
+    data: dict[str, str] = configmap["data"]
+    return data
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    only: dict[str, Any]
+    (only,) = deployment["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+def env(container_spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in container_spec.get("env", [])}
+
+
+def port_number(container_spec: dict[str, Any], port: int | str) -> int:
+    if isinstance(port, int):
+        return port
+    (number,) = [p["containerPort"] for p in container_spec["ports"] if p["name"] == port]
+    return int(number)
+
+
+def pod_templates() -> dict[str, dict[str, Any]]:
+    templates = {name: d["spec"]["template"] for name, d in objects("Deployment").items()}
+    templates |= {name: j["spec"]["template"] for name, j in objects("Job").items()}
+    return templates
+
+
+def test_every_service_has_a_deployment_running_its_module_from_the_one_image() -> None:
+    deployments = objects("Deployment")
+    assert set(deployments) == set(NAMES)
+    images = {container(d)["image"] for d in deployments.values()}
+    images |= {c["image"] for t in pod_templates().values() for c in t["spec"]["containers"]}
+    assert len(images) == 1, f"one image for every service and the topics Job, found {images}"
+    for name in NAMES:
+        deployment = deployments[name]
+        assert container(deployment)["command"] == ["python", "-m", f"services.{name}"]
+        assert deployment["spec"]["replicas"] == 2
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_probes_ask_the_health_endpoints_on_the_port_the_service_listens_on() -> None:
+    for name, deployment in objects("Deployment").items():
+        spec = container(deployment)
+        variables = env(spec)
+        assert variables["HTTP_HOST"]["value"] == "0.0.0.0", name
+        listens_on = int(variables["HTTP_PORT"]["value"])
+        assert [p["containerPort"] for p in spec["ports"]] == [listens_on], name
+        expected = {"readinessProbe": "/health/ready", "livenessProbe": "/health/live", "startupProbe": "/health/live"}
+        for probe, path in expected.items():
+            get = spec[probe]["httpGet"]
+            assert get["path"] == path, f"{name} {probe}"
+            assert port_number(spec, get["port"]) == listens_on, f"{name} {probe}"
+
+
+def test_pods_get_longer_to_stop_than_a_service_takes_to_shut_down() -> None:
+    default_grace = ServiceSettings.model_fields["shutdown_grace_s"].default
+    configured = float(config().get("SHUTDOWN_GRACE_S", default_grace))
+    for name, deployment in objects("Deployment").items():
+        spec = container(deployment)
+        grace = float(env(spec).get("SHUTDOWN_GRACE_S", {}).get("value", configured))
+        period = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert period > default_grace, name
+        assert period > grace, name
+
+
+def test_services_get_only_variables_they_read_and_all_they_need() -> None:
+    known = compose_file.variables_read_by_services()
+    shared = config()
+    assert set(shared) <= known, f"the ConfigMap sets variables nobody reads: {set(shared) - known}"
+    assert "KAFKA_BOOTSTRAP_SERVERS" in shared
+    assert shared["LOG_FORMAT"] == "json"
+    for name, deployment in objects("Deployment").items():
+        spec = container(deployment)
+        own = set(env(spec))
+        assert own <= known, f"{name} sets variables nobody reads: {own - known}"
+        assert "DATABASE_URL" in own, name
+        assert spec["envFrom"] == [{"configMapRef": {"name": "expert-teams-config"}}], name
+        assert deployment["spec"]["template"]["spec"]["enableServiceLinks"] is False, name
+
+
+def test_the_configmaps_documented_overrides_are_variables_the_services_read() -> None:
+    text = (K8S / "01-configmap.yaml").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\s*#\s+([A-Z][A-Z0-9_]+): ", text, flags=re.MULTILINE))
+    assert {"POLICY_FUNDING_MIN_FEN", "MATCHING_TOP_K", "REVIEWS_VERSION", "AUTHORIZED_SOURCES"} <= documented
+    unknown = documented - compose_file.variables_read_by_services()
+    assert not unknown, f"the ConfigMap documents variables nobody reads: {unknown}"
+
+
+def test_each_database_url_comes_from_the_services_own_secret() -> None:
+    examples = objects("Secret", K8S / "examples")
+    assert not objects("Secret"), "real secrets are not kept in deploy/k8s; only examples/ has their shape"
+    for name, deployment in objects("Deployment").items():
+        database_url = env(container(deployment))["DATABASE_URL"]
+        assert "value" not in database_url, name
+        ref = database_url["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": f"{name}-database", "key": "DATABASE_URL"}, name
+        example = examples[ref["name"]]["stringData"][ref["key"]]
+        assert example.startswith("postgresql://") and example.endswith(f"/expert_teams_{name}"), name
+        assert "EXAMPLE" in example and ".example.invalid" in example, name
+
+
+def test_the_topics_job_creates_every_topic_with_the_configured_partitions_and_three_replicas() -> None:
+    (job,) = objects("Job").values()
+    pod = job["spec"]["template"]["spec"]
+    (spec,) = pod["containers"]
+    command = spec["command"]
+    assert command[:3] == ["expert-teams", "topics", "ensure"]
+    options = dict(zip(command[3::2], command[4::2], strict=True))
+    assert options == {"--partitions": config()["KAFKA_PARTITIONS"], "--replication-factor": "3"}
+    assert config()["KAFKA_REPLICATION_FACTOR"] == "3"
+    assert spec["envFrom"] == [{"configMapRef": {"name": "expert-teams-config"}}]
+    assert pod["restartPolicy"] in {"Never", "OnFailure"}
+    assert KafkaSettings.model_fields["partitions"].default <= int(config()["KAFKA_PARTITIONS"])
+
+
+def test_files_apply_in_order_namespace_config_topics_then_services_all_in_one_namespace() -> None:
+    order = [doc["kind"] for _, doc in manifests()]
+    assert order[:3] == ["Namespace", "ConfigMap", "Job"]
+    assert set(order[3:]) == {"Deployment", "Service", "PodDisruptionBudget", "PersistentVolumeClaim"}
+    (namespace,) = objects("Namespace")
+    assert namespace == NAMESPACE
+    identities = [(doc["kind"], doc["metadata"]["name"]) for _, doc in manifests() + manifests(K8S / "examples")]
+    assert len(identities) == len(set(identities)), "an object is defined twice"
+    for path, doc in manifests() + manifests(K8S / "examples"):
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == NAMESPACE, f"{path.name}: {doc['kind']}"
+
+
+def test_pods_run_as_the_images_unprivileged_user_with_a_read_only_root() -> None:
+    assert f"--uid {IMAGE_UID}" in (ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8")
+    for name, template in pod_templates().items():
+        pod = template["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] == IMAGE_UID, name
+        assert pod["automountServiceAccountToken"] is False, name
+        for spec in pod["containers"]:
+            security = spec["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False, name
+            assert security["readOnlyRootFilesystem"] is True, name
+            assert security["capabilities"]["drop"] == ["ALL"], name
+            limits, requests = spec["resources"]["limits"], spec["resources"]["requests"]
+            assert {"cpu", "memory"} <= set(limits) and {"cpu", "memory"} <= set(requests), name
+
+
+def test_each_service_has_a_health_service_and_keeps_one_pod_through_disruptions() -> None:
+    services, budgets = objects("Service"), objects("PodDisruptionBudget")
+    for name, deployment in objects("Deployment").items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        spec = container(deployment)
+        (port,) = services[name]["spec"]["ports"]
+        assert services[name]["spec"]["selector"].items() <= labels.items(), name
+        assert port_number(spec, port["targetPort"]) == spec["ports"][0]["containerPort"], name
+        budget = budgets[name]["spec"]
+        assert budget["minAvailable"] == 1, name
+        assert budget["selector"]["matchLabels"].items() <= labels.items(), name
+        assert budget["minAvailable"] < deployment["spec"]["replicas"], name
+
+
+def test_reviews_writes_its_exports_to_a_volume_every_replica_can_write() -> None:
+    deployment = objects("Deployment")["reviews"]
+    spec = container(deployment)
+    export_dir = env(spec)["REVIEWS_EXPORT_DIR"]["value"]
+    (mount,) = [m for m in spec["volumeMounts"] if m["mountPath"] == export_dir]
+    (volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"]]
+    claim = objects("PersistentVolumeClaim")[volume["persistentVolumeClaim"]["claimName"]]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    others = [d for name, d in objects("Deployment").items() if name != "reviews"]
+    assert all("REVIEWS_EXPORT_DIR" not in env(container(d)) for d in others)
+
+
+def test_replicas_and_the_autoscaler_example_stay_within_the_partition_count() -> None:
+    partitions = int(config()["KAFKA_PARTITIONS"])
+    assert all(d["spec"]["replicas"] <= partitions for d in objects("Deployment").values())
+    for name, autoscaler in objects("HorizontalPodAutoscaler", K8S / "examples").items():
+        assert autoscaler["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        assert name in NAMES
+        assert 1 <= autoscaler["spec"]["minReplicas"] <= autoscaler["spec"]["maxReplicas"] <= partitions
+
+
+def test_the_dockerfile_has_a_test_stage_and_builds_the_service_image_by_default() -> None:
+    text = (ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8")
+    stages = re.findall(r"^FROM\s+(\S+)\s+AS\s+(\S+)\s*$", text, flags=re.MULTILINE)
+    names = [name for _, name in stages]
+    assert "test" in names
+    test_stage = text.split("AS test\n", 1)[1].split("\nFROM ", 1)[0]
+    assert 'pip install ".[dev]"' in test_stage
+    assert re.search(r"^COPY tests \./tests$", test_stage, flags=re.MULTILINE)
+    assert "test" not in stages[-1], "the last stage is the default target: it must be the service image"
+    assert compose_file.compose()["services"]["e2e-tests"]["build"]["dockerfile"] == "deploy/Dockerfile", (
+        "compose builds the test stage from this Dockerfile"
+    )
+
+
+def test_the_e2e_profile_runs_the_compose_marked_tests_once_all_four_services_are_healthy() -> None:
+    services = compose_file.compose()["services"]
+    e2e = services["e2e-tests"]
+    assert e2e["profiles"] == ["e2e"]
+    assert e2e["build"]["target"] == "test"
+    command = e2e["command"]
+    assert command[:3] == ["python", "-m", "pytest"]
+    assert command[command.index("-m", 3) + 1] == "compose"
+    assert command[-1] == "tests/e2e"
+    assert e2e["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert e2e["environment"]["E2E_DATABASE_SERVER_URL"].startswith("postgresql://")
+    assert e2e["depends_on"] == {name: {"condition": "service_healthy"} for name in NAMES}
+    for name in NAMES:
+        database = e2e["environment"][f"E2E_{name.upper()}_DATABASE_URL"]
+        assert database == services[name]["environment"]["DATABASE_URL"]
+
+
+def test_only_the_e2e_tests_wait_behind_a_profile() -> None:
+    services = compose_file.compose()["services"]
+    profiled = {name for name, service in services.items() if "profiles" in service}
+    assert profiled == {"e2e-tests"}, "`docker compose up` must still start the whole programme"
