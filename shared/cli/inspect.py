@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.cli.connection import Connection
-from shared.client import Observed, TopicObserver
+from shared.client import Observed, ProgrammeClient, TopicObserver
 from shared.topics import SERVICES, all_topics, deadletter, with_prefix
 
 
@@ -72,6 +72,25 @@ def _print_row(row: dict[str, Any], as_json: bool) -> None:
         dl = row["dead_letter"]
         line += f"  DEAD LETTER {dl['reason']}{'/' + dl['rule'] if dl['rule'] else ''}: {dl['detail']}"
     print(line)
+
+
+async def export_history(connection: Connection, key: str, *, idle_s: float) -> dict[str, Any]:
+    """One order's whole history as a document for auditors: every event in time order, who
+    sent it, and which events it caused."""
+    observer = await _read_all(connection, [t.name for t in all_topics()], idle_s)
+    try:
+        related = _related(observer.seen, key)
+    finally:
+        await observer.stop()
+    rows = [describe(o) for o in related]
+    caused: dict[str, list[str]] = {}
+    for row in rows:
+        if row.get("causation_id"):
+            caused.setdefault(row["causation_id"], []).append(row["id"])
+    for row in rows:
+        if "id" in row:
+            row["caused"] = caused.get(row["id"], [])
+    return {"key": key, "exported_at": datetime.now(UTC).isoformat(), "events": rows}
 
 
 async def follow(connection: Connection, key: str, *, as_json: bool, tail: bool, idle_s: float) -> None:
@@ -137,3 +156,31 @@ async def show_dead_letter(connection: Connection, ref: str, *, idle_s: float) -
     except UnicodeDecodeError:
         print(value.hex())
     return True
+
+
+REPLAYED_BY = "replay.by"
+
+
+async def replay_dead_letter(connection: Connection, ref: str, *, by: str, idle_s: float) -> dict[str, Any] | None:
+    """Send a dead letter's original record back to where it came from, once its cause is fixed.
+
+    The record keeps its key, bytes and original headers (the `dlt.*` ones removed) and gets
+    `replay.of` (this dead letter) and `replay.by` (who asked): the consuming service tries an
+    event it refused or dead-lettered again; one it already applied stays a no-op."""
+    topic = ref.partition(":")[0]
+    observer = await _read_all(connection, [topic.removeprefix(connection.topic_prefix)], idle_s)
+    try:
+        match = [o for o in observer.seen if f"{o.topic}:{o.partition}:{o.offset}" == ref]
+    finally:
+        await observer.stop()
+    if not match:
+        return None
+    letter = match[0]
+    origin = letter.header("dlt.origin.topic")
+    if not origin:
+        raise SystemExit(f"{ref} has no dlt.origin.topic header: not a dead letter")
+    headers = [(n, v) for n, v in letter.headers if not n.startswith("dlt.")]
+    headers += [("replay.of", ref.encode()), (REPLAYED_BY, by.encode())]
+    async with ProgrammeClient(connection.bootstrap_servers) as client:
+        sent = await client.send_raw(origin, letter.value, key=letter.key, headers=headers)
+    return {"replayed": ref, "to": f"{origin}:{sent.partition}:{sent.offset}", "by": by}

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON lines (for auditors and scripts)")
     p.add_argument("--tail", action="store_true", help="keep following new events until Ctrl-C")
     p.add_argument("--idle", type=float, default=1.5, help="seconds without new records that end the read")
+    p.add_argument("--export", type=Path, help="write the history as one JSON document (for auditors) to this file")
     p.set_defaults(func=_cmd_follow)
 
     p = sub.add_parser("dead-letters", help="list or show dead letters")
@@ -103,6 +105,17 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("ref", help="TOPIC:PARTITION:OFFSET of the dead letter, as `list` prints it")
     q.add_argument("--idle", type=float, default=1.5)
     q.set_defaults(func=_cmd_dead_letters_show)
+    q = dl.add_parser(
+        "replay",
+        help="send a dead letter back to its origin topic once its cause is fixed",
+        description="Re-sends the original key, bytes and headers (dlt.* removed, replay.of and replay.by added) "
+        "to the topic it came from. The service tries an event it refused again; one it applied stays a no-op.",
+    )
+    connection_args(q)
+    q.add_argument("ref", help="TOPIC:PARTITION:OFFSET of the dead letter")
+    q.add_argument("--by", default=os.environ.get("USER", "operator"), help="who replays it (recorded in a header)")
+    q.add_argument("--idle", type=float, default=1.5)
+    q.set_defaults(func=_cmd_dead_letters_replay)
 
     p = sub.add_parser("topics", help="create or list the programme's topics")
     tp = p.add_subparsers(dest="action", required=True)
@@ -182,9 +195,14 @@ def _cmd_send(args: argparse.Namespace) -> None:
 
 
 def _cmd_follow(args: argparse.Namespace) -> None:
-    from shared.cli.inspect import follow
+    from shared.cli.inspect import export_history, follow
 
     connection = resolve(args.bootstrap, args.topic_prefix)
+    if args.export:
+        document = asyncio.run(export_history(connection, args.key, idle_s=args.idle))
+        args.export.write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
+        print(json.dumps({"exported": str(args.export), "events": len(document["events"])}))
+        return
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(follow(connection, args.key, as_json=args.json, tail=args.tail, idle_s=args.idle))
 
@@ -203,6 +221,16 @@ def _cmd_dead_letters_show(args: argparse.Namespace) -> None:
     found = asyncio.run(show_dead_letter(connection, args.ref, idle_s=args.idle))
     if not found:
         raise SystemExit(f"no dead letter at {args.ref}")
+
+
+def _cmd_dead_letters_replay(args: argparse.Namespace) -> None:
+    from shared.cli.inspect import replay_dead_letter
+
+    connection = resolve(args.bootstrap, args.topic_prefix)
+    result = asyncio.run(replay_dead_letter(connection, args.ref, by=args.by, idle_s=args.idle))
+    if result is None:
+        raise SystemExit(f"no dead letter at {args.ref}")
+    print(json.dumps(result, ensure_ascii=False))
 
 
 # ---- topics and contract ------------------------------------------------------------------------

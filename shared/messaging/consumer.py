@@ -347,6 +347,11 @@ class EventConsumer:
     def _log(self, outcome: _Outcome) -> None:
         envelope = outcome.envelope
         bound = log.bind(service=self.service)
+        replay_of = next(
+            (v.decode(errors="replace") for n, v in outcome.record.headers if n == inbox.REPLAY_HEADER), None
+        )
+        if replay_of:
+            bound = bound.bind(replay_of=replay_of)
         if envelope is not None:
             bound = bound.bind(
                 event_type=envelope.type,

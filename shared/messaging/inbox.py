@@ -40,7 +40,20 @@ RETURNING 1
 """
 
 
+_RECLAIM = """
+UPDATE inbox SET outcome = 'applied', reason_code = NULL, topic = $3, kafka_partition = $4, kafka_offset = $5,
+                 received_at = clock_timestamp()
+WHERE source = $1 AND event_id = $2 AND outcome <> 'applied' AND value_sha256 = $6
+RETURNING 1
+"""
+
+REPLAY_HEADER = "replay.of"
+"""Set by `expert-teams dead-letters replay`: an operator asks for a refused event to be tried again."""
+
+
 async def claim(conn: Connection, envelope: Envelope, record: Record) -> Claim:
+    """Record the event as received. A duplicate is not processed again, except that an
+    operator's replay of an event that was refused or dead-lettered (REPLAY_HEADER) is."""
     digest = content_digest(envelope)
     inserted = await conn.fetchval(
         _CLAIM,
@@ -57,6 +70,12 @@ async def claim(conn: Connection, envelope: Envelope, record: Record) -> Claim:
     )
     if inserted:
         return Claim.NEW
+    if any(name == REPLAY_HEADER for name, _ in record.headers):
+        reclaimed = await conn.fetchval(
+            _RECLAIM, envelope.source, envelope.id, record.topic, record.partition, record.offset, digest
+        )
+        if reclaimed:
+            return Claim.NEW
     existing = await conn.fetchval(
         "SELECT value_sha256 FROM inbox WHERE source = $1 AND event_id = $2", envelope.source, envelope.id
     )

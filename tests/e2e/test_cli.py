@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from shared.client import TopicObserver
-from shared.contract.events.orders import DemandSubmitted
+from shared.client import ProgrammeClient, TopicObserver
+from shared.contract.events.orders import DemandEndorsed, DemandSubmitted
 from tests.builders import new_order_id, tianma_demand
 from tests.conftest import Infrastructure
 
@@ -110,3 +110,47 @@ async def test_the_cli_explains_itself_and_refuses_an_incomplete_send(
     code, _, err = await cli(infrastructure, topics_ready, "send", "--type", "DemandSubmitted")
     assert code != 0
     assert "give --file, or all of --type, --source and --data" in err
+
+
+async def test_an_operator_replays_a_dead_letter_once_its_cause_is_fixed_and_exports_the_history(
+    orders_service: Any,
+    observer: TopicObserver,
+    client: ProgrammeClient,
+    infrastructure: Infrastructure,
+    topics_ready: str,
+    tmp_path: Path,
+) -> None:
+    order_id = new_order_id()
+    early = await client.send(
+        DemandEndorsed(order_id=order_id, endorsed_by="石柱县人力社保局"), source="/counties/500240"
+    )
+    (letter,) = await observer.wait_for(lambda o: o.header("dlt.rule") == "unknown_order" and o.subject == order_id)
+    await client.send(
+        DemandSubmitted(order_id=order_id, demand=tianma_demand(), submitted_by="石柱县人力社保局"),
+        source="/counties/500240",
+    )
+    await observer.wait_for(lambda o: o.type == "OrderSubmitted" and o.subject == order_id)
+
+    ref = f"{letter.topic}:{letter.partition}:{letter.offset}"
+    code, out, err = await cli(infrastructure, topics_ready, "dead-letters", "replay", ref, "--by", "值班员张三")
+    assert code == 0, err
+    assert json.loads(out)["replayed"] == ref
+    (endorsed,) = await observer.wait_for(lambda o: o.type == "OrderEndorsed" and o.subject == order_id)
+    assert endorsed.envelope is not None and endorsed.envelope.causation_id == early.id, "the original event, applied"
+    inbox = await orders_service.pool.fetchrow("SELECT outcome, reason_code FROM inbox WHERE event_id = $1", early.id)
+    assert dict(inbox) == {"outcome": "applied", "reason_code": None}
+
+    code, _, err = await cli(infrastructure, topics_ready, "dead-letters", "replay", ref)  # replayed twice
+    assert code == 0, err
+    await observer.settle(1.0)
+    assert len([o for o in observer.seen if o.type == "OrderEndorsed" and o.subject == order_id]) == 1
+
+    export = tmp_path / "history.json"
+    code, out, err = await cli(infrastructure, topics_ready, "follow", order_id, "--export", str(export), "--idle", "1")
+    assert code == 0, err
+    document = json.loads(export.read_text(encoding="utf-8"))
+    assert document["key"] == order_id
+    submitted = next(e for e in document["events"] if e.get("type") == "DemandSubmitted")
+    created = next(e for e in document["events"] if e.get("type") == "OrderSubmitted")
+    assert created["id"] in submitted["caused"], "what each event caused"
+    assert submitted["source"] == "/counties/500240", "who sent it"
