@@ -62,11 +62,20 @@ def configure_logging(
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
+    handler.addFilter(_DropExpectedNoise())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for name, noisy_level in _NOISY.items():
         logging.getLogger(name).setLevel(max(noisy_level, root.level))
+
+
+class _DropExpectedNoise(logging.Filter):
+    """FastStream warns at every start that topic auto-creation is off: that is our choice
+    (topics are created explicitly), not something for an operator to chase."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Auto create topics is disabled" not in record.getMessage()
 
 
 def _add_service(service: str) -> Any:

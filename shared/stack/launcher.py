@@ -164,6 +164,8 @@ class Stack:
         if not self.logs_to_console:
             log_path = self.data_dir / "logs" / f"{name}.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
+            if log_path.exists() and name not in self.processes:  # a new run: keep the previous one as .1
+                log_path.replace(log_path.with_suffix(".log.1"))
             handle = log_path.open("ab")
             self._log_files.append(handle)
             out = handle
