@@ -187,26 +187,41 @@ class EventConsumer:
         return list(self._routes)
 
     async def process_batch(self, records: Sequence[Record]) -> None:
-        """Apply a batch in one transaction; raise TransientFailure to have it redelivered."""
-        outcomes: list[_Outcome] = []
+        """Apply a batch in one transaction; raise TransientFailure to have it redelivered.
+
+        Optimistic first: no savepoint per record. If a handler refuses or fails, that
+        transaction is rolled back and the batch is applied again with a savepoint around each
+        record, so that one record's refusal never undoes another's effect."""
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                for record in records:
-                    outcomes.append(await self._process(conn, record))
-                if any(o.kind != "duplicate" and o.kind != "ignored" for o in outcomes):
-                    await outbox.notify_relay(conn)
+            async with self._pool.acquire() as conn:
+                try:
+                    outcomes = await self._run(conn, records, _Batch(careful=False))
+                except _NeedsCare as needed:
+                    outcomes = await self._run(conn, records, _Batch(careful=True, attempted=needed.record))
         except TRANSIENT_ERRORS as exc:
             raise TransientFailure(f"{type(exc).__name__}: {exc}") from exc
         for outcome in outcomes:
             self.counts[outcome.kind] = self.counts.get(outcome.kind, 0) + 1
             self._log(outcome)
 
-    async def _process(self, conn: Connection, record: Record) -> _Outcome:
+    async def _run(self, conn: Connection, records: Sequence[Record], batch: _Batch) -> list[_Outcome]:
+        async with conn.transaction():
+            outcomes = [await self._process(conn, record, batch) for record in records]
+            await outbox.append(conn, batch.outbox, notify=True)
+        return outcomes
+
+    async def _process(self, conn: Connection, record: Record, batch: _Batch) -> _Outcome:
         subscription = self._routes.get(record.topic)
         try:
             envelope = parse_record(record.value, record.headers, record.key)
         except EnvelopeError as exc:
-            return await self._dead_letter(conn, record, None, DeadLetter(exc.reason, exc.detail))
+            return self._dead_letter_later(
+                await record_dead_letter(conn, record, DeadLetter(exc.reason, exc.detail), None),
+                record,
+                None,
+                DeadLetter(exc.reason, exc.detail),
+                batch,
+            )
 
         handler = subscription.handlers.get(envelope.type) if subscription else None
         if handler is None and not (subscription and subscription.strict):
@@ -217,19 +232,19 @@ class EventConsumer:
             return _Outcome("duplicate", record, envelope)
         if claim is inbox.Claim.CONFLICT:
             detail = f"event id {envelope.id!r} from {envelope.source} was already used for different content"
-            return await self._refuse(conn, record, envelope, DeadLetter("id_reused", detail), claimed=False)
+            return await self._refuse(conn, record, envelope, DeadLetter("id_reused", detail), batch, claimed=False)
         if handler is None:
             detail = f"{envelope.type!r} is not an event type accepted on {record.topic}"
-            return await self._refuse(conn, record, envelope, DeadLetter("unknown_type", detail))
+            return await self._refuse(conn, record, envelope, DeadLetter("unknown_type", detail), batch)
         if not self._policy.allows(envelope.type, envelope.source):
             allowed = ", ".join(self._policy.senders(envelope.type)) or "nobody"
             detail = f"source {envelope.source!r} may not send {envelope.type} (allowed: {allowed})"
-            return await self._refuse(conn, record, envelope, DeadLetter("unauthorized_source", detail))
+            return await self._refuse(conn, record, envelope, DeadLetter("unauthorized_source", detail), batch)
         try:
             data = self._validate(envelope)
         except _SchemaViolation as exc:
-            return await self._refuse(conn, record, envelope, DeadLetter("schema_violation", str(exc)))
-        return await self._apply(conn, record, envelope, handler, data)
+            return await self._refuse(conn, record, envelope, DeadLetter("schema_violation", str(exc)), batch)
+        return await self._apply(conn, record, envelope, handler, data, batch)
 
     def _validate(self, envelope: Envelope) -> EventData:
         spec = self._registry[envelope.type]
@@ -247,6 +262,16 @@ class EventConsumer:
             )
         return data
 
+    def _context(self, conn: Connection, envelope: Envelope) -> MessageContext:
+        return MessageContext(
+            conn=conn,
+            envelope=envelope,
+            service=self.service,
+            clock=self._clock,
+            registry=self._registry,
+            topic_prefix=self._prefix,
+        )
+
     async def _apply(
         self,
         conn: Connection,
@@ -254,30 +279,35 @@ class EventConsumer:
         envelope: Envelope,
         handler: Handler,
         data: BaseModel,
+        batch: _Batch,
     ) -> _Outcome:
-        for attempt in range(1, self._max_attempts + 1):
-            context = MessageContext(
-                conn=conn,
-                envelope=envelope,
-                service=self.service,
-                clock=self._clock,
-                registry=self._registry,
-                topic_prefix=self._prefix,
-            )
+        if not batch.careful:
+            context = self._context(conn, envelope)
+            try:
+                await handler(context, data)
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:
+                raise _NeedsCare(record) from exc
+            batch.outbox.extend(context.emitted)
+            return _Outcome("applied", record, envelope, notes=context.notes)
+        first = 2 if record == batch.attempted else 1  # its optimistic run was the first attempt
+        for attempt in range(first, self._max_attempts + 1):
+            context = self._context(conn, envelope)
             try:
                 async with conn.transaction():
                     await handler(context, data)
-                    await outbox.append(conn, context.emitted, notify=False)
+                batch.outbox.extend(context.emitted)
                 return _Outcome("applied", record, envelope, notes=context.notes)
             except RuleBroken as rejection:
                 letter = DeadLetter("business_rule", rejection.reason, rule=rejection.rule)
-                return await self._refuse(conn, record, envelope, letter)
+                return await self._refuse(conn, record, envelope, letter, batch)
             except TRANSIENT_ERRORS:
                 raise
             except Exception as exc:
                 if attempt == self._max_attempts:
                     letter = DeadLetter("handler_error", f"{type(exc).__name__}: {exc} (after {attempt} attempts)")
-                    outcome = await self._refuse(conn, record, envelope, letter)
+                    outcome = await self._refuse(conn, record, envelope, letter, batch)
                     outcome.error = exc
                     return outcome
                 log.warning(
@@ -291,7 +321,8 @@ class EventConsumer:
                     error=f"{type(exc).__name__}: {exc}",
                 )
                 await asyncio.sleep(self._retry_backoff_s * attempt)
-        raise AssertionError("unreachable")
+        letter = DeadLetter("handler_error", f"failed {self._max_attempts} times")
+        return await self._refuse(conn, record, envelope, letter, batch)
 
     async def _refuse(
         self,
@@ -299,11 +330,13 @@ class EventConsumer:
         record: Record,
         envelope: Envelope,
         letter: DeadLetter,
+        batch: _Batch,
         *,
         claimed: bool = True,
     ) -> _Outcome:
         """Dead-letter a parsed event and answer its sender with EventRejected."""
-        outcome = await self._dead_letter(conn, record, envelope, letter)
+        new = await record_dead_letter(conn, record, letter, envelope)
+        outcome = self._dead_letter_later(new, record, envelope, letter, batch)
         if outcome.kind == "duplicate":
             return outcome
         if claimed:
@@ -329,19 +362,20 @@ class EventConsumer:
             causation_id=envelope.id,
             dataschema=self._registry[EventRejected.EVENT_TYPE].dataschema,
         )
-        await outbox.append(conn, [outbox.OutboxMessage.for_event(self._rejections_topic, rejection)], notify=False)
+        batch.outbox.append(outbox.OutboxMessage.for_event(self._rejections_topic, rejection))
         outcome.kind = "rejected" if letter.reason == "business_rule" else "dead_lettered"
         return outcome
 
-    async def _dead_letter(
-        self, conn: Connection, record: Record, envelope: Envelope | None, letter: DeadLetter
+    def _dead_letter_later(
+        self, new: bool, record: Record, envelope: Envelope | None, letter: DeadLetter, batch: _Batch
     ) -> _Outcome:
-        if not await record_dead_letter(conn, record, letter, envelope):
+        """The dead letter (already recorded, unless `new` is False: a redelivery) joins the batch's outbox."""
+        if not new:
             return _Outcome("duplicate", record, envelope)
         message = dead_letter_message(
             record, letter, service=self.service, topic=self._deadletter_topic, at=self._clock.now()
         )
-        await outbox.append(conn, [message], notify=False)
+        batch.outbox.append(message)
         return _Outcome("dead_lettered", record, envelope, letter=letter)
 
     def _log(self, outcome: _Outcome) -> None:
@@ -388,6 +422,22 @@ class EventConsumer:
 
 class _SchemaViolation(Exception):
     pass
+
+
+@dataclass(slots=True)
+class _Batch:
+    careful: bool
+    attempted: Record | None = None
+    """The record whose handler failed in the optimistic run (its first attempt)."""
+    outbox: list[outbox.OutboxMessage] = field(default_factory=list)
+
+
+class _NeedsCare(Exception):
+    """A handler refused or failed in the optimistic run: redo the batch with savepoints."""
+
+    def __init__(self, record: Record) -> None:
+        super().__init__(record.origin)
+        self.record = record
 
 
 def _summarize(exc: ValidationError, limit: int = 5) -> str:
