@@ -175,6 +175,17 @@ class Observed:
     def data(self) -> dict[str, Any]:
         return dict(self.envelope.data) if self.envelope else {}
 
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """The same message published twice has the same identity: a dead letter by its origin,
+        an event by (source, id), anything else by its position."""
+        origin = self.header("dlt.origin.topic")
+        if origin is not None:
+            return ("dlt", origin, self.header("dlt.origin.partition") or "", self.header("dlt.origin.offset") or "")
+        if self.envelope is not None:
+            return ("event", self.envelope.source, self.envelope.id)
+        return ("record", self.topic, str(self.partition), str(self.offset))
+
     def header(self, name: str) -> str | None:
         found = None
         for header, value in self.headers:
@@ -207,6 +218,10 @@ class TopicObserver:
         self.seen: list[Observed] = []
         self.by_causation: dict[str, list[Observed]] = {}
         self.by_type: dict[str, list[Observed]] = {}
+        self.distinct: list[Observed] = []
+        """What was seen, each message once: an at-least-once relay may publish a message again."""
+        self._distinct_keys: set[tuple[str, ...]] = set()
+        self._distinct_by_type: dict[str, list[Observed]] = {}
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
 
@@ -247,6 +262,11 @@ class TopicObserver:
                             r.topic, r.partition, r.offset, r.key, r.value, headers, r.timestamp, now, envelope
                         )
                         self.seen.append(observed)
+                        if observed.identity not in self._distinct_keys:
+                            self._distinct_keys.add(observed.identity)
+                            self.distinct.append(observed)
+                            if envelope is not None:
+                                self._distinct_by_type.setdefault(envelope.type, []).append(observed)
                         if envelope is not None:
                             self.by_type.setdefault(envelope.type, []).append(observed)
                             if envelope.causation_id:
@@ -290,6 +310,10 @@ class TopicObserver:
         (`by_causation`, `by_type`) to keep it cheap with many events."""
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(condition), timeout=timeout_s)
+
+    def distinct_of_type(self, event_type: str) -> list[Observed]:
+        """Events of a type, each once (a relay that crashed after publishing publishes again)."""
+        return self._distinct_by_type.get(event_type, [])
 
     def answers_to(self, event_id: str) -> list[Observed]:
         """Everything emitted because of the event `event_id` (its causationid)."""

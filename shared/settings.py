@@ -29,6 +29,9 @@ class KafkaSettings(BaseSettings):
     batch_timeout_ms: int = 50
     partitions: int = 6
     replication_factor: int = 1
+    group_suffix: str = ""
+    """Appended to each service's consumer group: a new suffix makes a service re-read every
+    topic from the beginning (a full replay; the inbox turns it into no-ops)."""
 
 
 class ServiceSettings(BaseSettings):

@@ -143,6 +143,18 @@ def parse_record(value: bytes | None, headers: Sequence[tuple[str, bytes]], key:
 
 
 _REQUIRED: Final = ("specversion", "id", "source", "type", "time", "subject")
+MAX_ATTRIBUTE_LENGTH: Final = 256
+"""Longer ids, sources, types or subjects are refused: they are keys of the inbox's index."""
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _require_json_object(value: bytes) -> dict[str, Any]:
@@ -179,6 +191,13 @@ def _to_envelope(event: Any) -> Envelope:
             raise EnvelopeError("schema_violation", f"'data' is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise EnvelopeError("schema_violation", "'data' must be a JSON object")
+    for name in ("id", "source", "type", "subject"):
+        if len(str(attributes[name])) > MAX_ATTRIBUTE_LENGTH:
+            raise EnvelopeError(
+                "not_cloudevent", f"attribute {name!r} is longer than {MAX_ATTRIBUTE_LENGTH} characters"
+            )
+    if _has_nul(attributes) or _has_nul(data):
+        raise EnvelopeError("schema_violation", "NUL characters (\\u0000) are not allowed in events")
     known = {"specversion", "id", "source", "type", "time", "subject", "datacontenttype", "dataschema"}
     extensions = {
         k: str(v) for k, v in attributes.items() if k not in known and k not in {CORRELATION_ID, CAUSATION_ID}

@@ -206,9 +206,35 @@ class EventConsumer:
 
     async def _run(self, conn: Connection, records: Sequence[Record], batch: _Batch) -> list[_Outcome]:
         async with conn.transaction():
-            outcomes = [await self._process(conn, record, batch) for record in records]
+            outcomes = [await self._guarded(conn, record, batch) for record in records]
             await outbox.append(conn, batch.outbox, notify=True)
         return outcomes
+
+    async def _guarded(self, conn: Connection, record: Record, batch: _Batch) -> _Outcome:
+        """A record that fails outside its handler (e.g. PostgreSQL refuses a value) must not
+        stall its partition: in the careful run it is dead-lettered like a failing handler."""
+        if not batch.careful:
+            try:
+                return await self._process(conn, record, batch)
+            except _NEVER_ABSORBED:
+                raise
+            except Exception as exc:
+                raise _NeedsCare(record) from exc
+        mark = len(batch.outbox)
+        try:
+            async with conn.transaction():
+                return await self._process(conn, record, batch)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:
+            del batch.outbox[mark:]
+            detail = f"the record could not be processed: {type(exc).__name__}: {exc}".replace("\x00", "")
+            letter = DeadLetter("handler_error", detail)
+            async with conn.transaction():
+                new = await record_dead_letter(conn, record, letter, None)
+            outcome = self._dead_letter_later(new, record, None, letter, batch)
+            outcome.error = exc
+            return outcome
 
     async def _process(self, conn: Connection, record: Record, batch: _Batch) -> _Outcome:
         subscription = self._routes.get(record.topic)
@@ -438,6 +464,9 @@ class _NeedsCare(Exception):
     def __init__(self, record: Record) -> None:
         super().__init__(record.origin)
         self.record = record
+
+
+_NEVER_ABSORBED: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, _NeedsCare)
 
 
 def _summarize(exc: ValidationError, limit: int = 5) -> str:

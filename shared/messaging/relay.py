@@ -20,6 +20,8 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from shared.faults import crash_point
+
 from .outbox import NOTIFY_CHANNEL
 
 log = structlog.get_logger("shared.messaging.relay")
@@ -126,6 +128,7 @@ class OutboxRelay:
             futures.append(await self._producer.send(row["topic"], row["value"], key=row["kafka_key"], headers=headers))
         results = await asyncio.gather(*futures, return_exceptions=True)
         sent = [row["seq"] for row, result in zip(rows, results, strict=True) if not isinstance(result, Exception)]
+        crash_point("relay.after_publish")  # acknowledged by the broker, not yet marked published
         if sent:
             async with self._pool.acquire() as conn:
                 await conn.execute(_MARK, sent)

@@ -25,6 +25,7 @@ from faststream.kafka import KafkaBroker
 from shared.clock import Clock, SystemClock
 from shared.db.migrations import load_stream, migrate
 from shared.db.pool import create_pool, ensure_database
+from shared.faults import crash_point
 from shared.messaging.consumer import EventConsumer, Subscription, TransientFailure
 from shared.messaging.kafka import ensure_topics, make_producer, start_with_retry
 from shared.messaging.records import Record
@@ -98,6 +99,10 @@ class ServiceRuntime:
 
     # ---- consuming ------------------------------------------------------------------------
 
+    @property
+    def group_id(self) -> str:
+        return f"{self.kafka.topic_prefix}{self.definition.name}{self.kafka.group_suffix}"
+
     def _register_subscriber(self) -> None:
         topics = [with_prefix(self.kafka.topic_prefix, s.topic) for s in self.definition.subscriptions]
 
@@ -106,7 +111,7 @@ class ServiceRuntime:
 
         @self.broker.subscriber(
             *topics,
-            group_id=f"{self.kafka.topic_prefix}{self.definition.name}",
+            group_id=self.group_id,
             batch=True,
             max_records=self.kafka.max_poll_records,
             batch_timeout_ms=self.kafka.batch_timeout_ms,
@@ -128,6 +133,7 @@ class ServiceRuntime:
         assert self.consumer is not None, "the service has not started"
         try:
             await self.consumer.process_batch(records)
+            crash_point("consumer.after_commit")  # committed in PostgreSQL, offsets not yet in Kafka
             self._backoff.reset()
         except TransientFailure as exc:
             delay = self._backoff.next()
@@ -253,7 +259,7 @@ class ServiceRuntime:
             "service ready",
             service=self.definition.name,
             consumes=self.consumer.topics,
-            group=f"{self.kafka.topic_prefix}{self.definition.name}",
+            group=self.group_id,
             health=f"http://{self.settings.http_host}:{self.settings.http_port}/health/ready",
         )
 

@@ -560,7 +560,7 @@ class Scenario:
             self.report.failures.append("broken message: no dead letter")
 
     def _summarize(self) -> None:
-        self.report.summarize(self.observer.seen)
+        self.report.summarize(self.observer.distinct)
         exports = sorted(self.exports_dir.glob(f"review-results-{self.cycle_id}.*"))
         self.report.exports = [str(p) for p in exports]
 

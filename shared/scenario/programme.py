@@ -180,7 +180,7 @@ class ProgrammeRun:
         await self.bureau_publishes_results()
         await self.partner_guarantees()
         await self.observer.settle(0.5)
-        self.report.summarize(self.observer.seen)
+        self.report.summarize(self.observer.distinct)
         if self.exports_dir is not None:
             cycle = str(p.year)
             self.report.exports = [str(x) for x in sorted(self.exports_dir.glob(f"review-results-{cycle}.*"))]
@@ -366,7 +366,7 @@ class ProgrammeRun:
         )
         causes = [o.envelope.id for o in accepted.values() if o.envelope is not None]
         await self.await_caused("grants opened or held by funding", causes, {"GrantOpened", "GrantHeld"})
-        held = len(self.observer.by_type.get("GrantHeld", []))
+        held = len(self.observer.distinct_of_type("GrantHeld"))
         self.say(f"        {held} grants held: the {self.p.year} envelope is exhausted")
         raised = await self.exchange(
             f"the bureau raises the envelope to {format_yuan(self.p.envelope_raised_fen)}",
@@ -381,19 +381,19 @@ class ProgrammeRun:
         if held:
             cause = list(raised)
             await self.observer.wait_until(
-                lambda: len(self.observer.by_type.get("GrantOpened", [])) >= len(causes), timeout_s=self.timeout_s
+                lambda: len(self.observer.distinct_of_type("GrantOpened")) >= len(causes), timeout_s=self.timeout_s
             )
             opened = sum(1 for x in self.observer.answers_to(cause[0]) if x.type == "GrantOpened")
             self.say(f"  ✓ held grants opened within the raised envelope: {opened}")
 
     async def treasury_pays(self) -> None:
-        released = self.observer.by_type.get("FundingReleased", [])
-        paid = {o.data["release_id"] for o in self.observer.by_type.get("ReleasePaid", [])}
+        released = self.observer.distinct_of_type("FundingReleased")
+        paid = {o.data["release_id"] for o in self.observer.distinct_of_type("ReleasePaid")}
         unpaid = [o for o in released if o.data["release_id"] not in paid]
         if not unpaid:
             return
         self.say("\n   The treasury pays what funding released (资助经费)")
-        if not self.observer.by_type.get("PaymentRetryRequested"):
+        if not self.observer.distinct_of_type("PaymentRetryRequested"):
             first = unpaid[0].data
             await self.exchange(
                 "a payment fails once and is retried",
@@ -458,9 +458,9 @@ class ProgrammeRun:
         ]
         await self.exchange("panel scores recorded", scores)
         await self.observer.wait_until(
-            lambda: len(self.observer.by_type.get("ReviewCompleted", [])) >= len(p.orders), timeout_s=self.timeout_s
+            lambda: len(self.observer.distinct_of_type("ReviewCompleted")) >= len(p.orders), timeout_s=self.timeout_s
         )
-        completed = [o.envelope.id for o in self.observer.by_type.get("ReviewCompleted", []) if o.envelope]
+        completed = [o.envelope.id for o in self.observer.distinct_of_type("ReviewCompleted") if o.envelope]
         self.say(f"  ✓ projects graded: {len(completed)}")
         await self.await_caused(
             "consequences applied by funding (tranche, incentives, withholding, suspension)",

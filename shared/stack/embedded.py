@@ -50,6 +50,14 @@ class EmbeddedPostgres:
         self.url = self._server.get_uri()
         return self
 
+    def restart(self) -> None:
+        """Stop the server (pg_ctl fast shutdown: clients are disconnected) and start it again."""
+        url = self.url
+        self.stop()
+        self.start()
+        if self.url != url:
+            raise RuntimeError(f"PostgreSQL came back at {self.url}, not {url}")
+
     @property
     def pid(self) -> int | None:
         return int(self._server.get_pid()) if self._server is not None else None

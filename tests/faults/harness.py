@@ -1,0 +1,162 @@
+"""Real processes, real faults: the stack of the end-to-end tests plus a supervisor that
+restarts any service that dies, and the faults themselves (SIGKILL, SIGSTOP of the broker,
+a PostgreSQL restart, SIGTERM)."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.stack.launcher import Stack
+
+CRASH_POINTS = "consumer.after_commit=0.01,relay.after_publish=0.02"
+
+
+@dataclass
+class FaultLog:
+    kills: dict[str, int] = field(default_factory=dict)
+    crash_point_deaths: dict[str, int] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)
+    broker_pauses: int = 0
+    database_restarts: int = 0
+    unhealthy_seen_during_pause: set[str] = field(default_factory=set)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kills": self.kills,
+            "crash_point_deaths": self.crash_point_deaths,
+            "restarts": self.restarts,
+            "broker_pauses": self.broker_pauses,
+            "database_restarts": self.database_restarts,
+            "unhealthy_during_pause": sorted(self.unhealthy_seen_during_pause),
+        }
+
+
+class FaultyStack:
+    """A Stack whose services are restarted whenever they die (like Kubernetes would)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.log = FaultLog()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._held: set[str] = set()
+        self._our_kills: dict[str, int] = {}
+        self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+
+    def __enter__(self) -> FaultyStack:
+        self._supervisor.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._supervisor.join(timeout=5)
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(0.2):
+            with self._lock:
+                for name, proc in list(self.stack.processes.items()):
+                    if name in self._held or proc.process.poll() is None:
+                        continue
+                    if proc.process.returncode == -signal.SIGKILL and not self._was_killed_by_us(name):
+                        self.log.crash_point_deaths[name] = self.log.crash_point_deaths.get(name, 0) + 1
+                    self.stack.start_service(name)
+                    self.log.restarts[name] = self.log.restarts.get(name, 0) + 1
+
+    def _was_killed_by_us(self, name: str) -> bool:
+        pending = self._our_kills.get(name, 0)
+        if pending:
+            self._our_kills[name] = pending - 1
+            return True
+        return False
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: no shutdown, no cleanup; the supervisor restarts the service."""
+        with self._lock:
+            proc = self.stack.processes[name]
+            if proc.process.poll() is not None:
+                return
+            self._our_kills[name] = self._our_kills.get(name, 0) + 1
+            proc.process.send_signal(signal.SIGKILL)
+            proc.process.wait()
+            self.log.kills[name] = self.log.kills.get(name, 0) + 1
+
+    @contextlib.contextmanager
+    def held(self, name: str) -> Iterator[None]:
+        """While held, the supervisor leaves the service alone (e.g. a graceful stop)."""
+        with self._lock:
+            self._held.add(name)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held.discard(name)
+
+    def chaos(self, *, kills_per_service: int, within_s: float, seed: int) -> threading.Thread:
+        """Kill every service `kills_per_service` times at random moments within `within_s`."""
+        rng = random.Random(seed)
+        plan = sorted(
+            (rng.uniform(1.0, within_s), name) for name in self.stack.processes for _ in range(kills_per_service)
+        )
+
+        def run() -> None:
+            started = time.monotonic()
+            for at, name in plan:
+                if self._stop.wait(max(0.0, at - (time.monotonic() - started))):
+                    return
+                self.kill(name)
+
+        thread = threading.Thread(target=run, name="chaos", daemon=True)
+        thread.start()
+        return thread
+
+    def pause_broker(self, seconds: float) -> None:
+        """SIGSTOP the broker, watch the services' health while it is stopped, SIGCONT."""
+        assert self.stack.broker is not None
+        self.stack.broker.pause()
+        self.log.broker_pauses += 1
+        deadline = time.monotonic() + seconds
+        try:
+            while time.monotonic() < deadline:
+                for name, proc in self.stack.processes.items():
+                    if not healthy(proc.health_url):
+                        self.log.unhealthy_seen_during_pause.add(name)
+                time.sleep(0.5)
+        finally:
+            self.stack.broker.resume()
+
+    def restart_database(self) -> None:
+        assert self.stack.postgres is not None
+        self.stack.postgres.restart()
+        self.log.database_restarts += 1
+
+    def wait_all_healthy(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(healthy(p.health_url) for p in self.stack.processes.values()):
+                return
+            time.sleep(0.2)
+        raise TimeoutError("services did not all become healthy again")
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.5) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def fault_stack(data_dir: Path, *, topic_prefix: str = "", crash_points: str | None = CRASH_POINTS) -> Stack:
+    """An embedded stack (its own Tansu and PostgreSQL) with crash points armed in every service."""
+    extra = {"EXPERT_TEAMS_FAULTS": crash_points} if crash_points else {}
+    extra |= {"REVIEWS_EXPORT_DIR": str(data_dir / "exports"), "TRANSIENT_RETRY_MAX_BACKOFF_S": "2"}
+    return Stack(data_dir=data_dir, topic_prefix=topic_prefix, extra_env=extra)
