@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The project's two entry points for a fresh machine with only Python 3.11+.
 
-    python3 tasks.py demo   # start the embedded stack and play the demo scenario
-    python3 tasks.py test   # lint, type-check and run every test
+    python3 tasks.py demo    # start the embedded stack and play the programme for a year
+    python3 tasks.py test    # lint, type-check and run every test (with the fast fault suite)
+    python3 tasks.py faults  # the long fault suites: kill -9 soak, broker pause, database restart, ...
 
 Both create (or reuse) the virtual environment `.venv/` inside the repository and install
 the project into it; the install is repeated only when `pyproject.toml` changes.
@@ -58,7 +59,12 @@ def test(args: list[str]) -> None:
     _run(PYTHON, "-m", "pytest", *args)
 
 
-TASKS = {"demo": demo, "test": test}
+def faults(args: list[str]) -> None:
+    os.environ.setdefault("FAULTS_FUZZ_EXAMPLES", "40")
+    _run(PYTHON, "-m", "pytest", "-m", "faults or e2e", "-p", "no:cacheprovider", "tests/faults", *args)
+
+
+TASKS = {"demo": demo, "test": test, "faults": faults}
 
 
 def main() -> None:

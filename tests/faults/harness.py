@@ -24,6 +24,8 @@ CRASH_POINTS = "consumer.after_commit=0.01,relay.after_publish=0.02"
 class FaultLog:
     kills: dict[str, int] = field(default_factory=dict)
     crash_point_deaths: dict[str, int] = field(default_factory=dict)
+    unexpected_exits: dict[str, list[int]] = field(default_factory=dict)
+    """Deaths that no fault explains (an exception, an exit): a consumer that died by itself."""
     restarts: dict[str, int] = field(default_factory=dict)
     broker_pauses: int = 0
     database_restarts: int = 0
@@ -33,6 +35,7 @@ class FaultLog:
         return {
             "kills": self.kills,
             "crash_point_deaths": self.crash_point_deaths,
+            "unexpected_exits": self.unexpected_exits,
             "restarts": self.restarts,
             "broker_pauses": self.broker_pauses,
             "database_restarts": self.database_restarts,
@@ -66,8 +69,11 @@ class FaultyStack:
                 for name, proc in list(self.stack.processes.items()):
                     if name in self._held or proc.process.poll() is None:
                         continue
-                    if proc.process.returncode == -signal.SIGKILL and not self._was_killed_by_us(name):
+                    code = proc.process.returncode
+                    if code == -signal.SIGKILL and not self._was_killed_by_us(name):
                         self.log.crash_point_deaths[name] = self.log.crash_point_deaths.get(name, 0) + 1
+                    elif code != -signal.SIGKILL:
+                        self.log.unexpected_exits.setdefault(name, []).append(code)
                     self.stack.start_service(name)
                     self.log.restarts[name] = self.log.restarts.get(name, 0) + 1
 

@@ -1,0 +1,253 @@
+"""The fast fault suite (part of the README's test command), on one embedded stack of four
+service processes: a kill -9 round through a programme, a full replay of every topic into every
+service, and a fuzzer of hostile input. The long suites are in test_soak.py (`tasks.py faults`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from hypothesis import HealthCheck, Phase, given, settings
+
+from shared.client import ProgrammeClient, TopicObserver
+from shared.scenario.programme import ProgrammeRun
+from shared.scenario.seed import generate
+from shared.stack.embedded import DATA_DIR
+from shared.stack.launcher import Stack
+from shared.topics import SERVICES, all_topics, deadletter
+from tests.e2e.test_programme_year import assert_a_consistent_year, state_of
+from tests.faults.fuzz import Message, hostile_batch
+from tests.faults.harness import FaultyStack, fault_stack
+from tests.faults.invariants import check_topics
+
+pytestmark = pytest.mark.e2e
+
+KILL_ROUND_ORDERS = 24
+KILL_ROUND_SEED = 7
+FUZZ_BATCH = int(os.environ.get("FAULTS_FUZZ_BATCH", "96"))
+FUZZ_EXAMPLES = int(os.environ.get("FAULTS_FUZZ_EXAMPLES", "3"))
+FIGURES: dict[str, Any] = {}
+FIGURES_FILE = DATA_DIR / "faults" / "fast.json"
+"""Kills, restarts, fuzzed messages and the counts lost or duplicated, for the closing note."""
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultyStack]:
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+        env.delenv("DATABASE_URL", raising=False)
+        stack = fault_stack(tmp_path_factory.mktemp("faults") / "data")
+        stack.start()
+    try:
+        with FaultyStack(stack) as faults:
+            yield faults
+    finally:
+        stack.stop()
+        FIGURES_FILE.parent.mkdir(parents=True, exist_ok=True)
+        FIGURES_FILE.write_text(json.dumps(FIGURES, ensure_ascii=False, indent=2))
+
+
+@contextlib.asynccontextmanager
+async def session(stack: Stack) -> AsyncIterator[tuple[ProgrammeClient, TopicObserver]]:
+    watched = [t.name for t in all_topics()]
+    async with (
+        ProgrammeClient(stack.bootstrap_servers, topic_prefix=stack.topic_prefix) as client,
+        TopicObserver(stack.bootstrap_servers, [f"{stack.topic_prefix}{t}" for t in watched]) as observer,
+    ):
+        yield client, observer
+
+
+def test_a_programme_survives_every_service_being_killed_at_random_moments(faulty: FaultyStack) -> None:
+    stack = faulty.stack
+    programme = generate(KILL_ROUND_ORDERS, seed=KILL_ROUND_SEED)
+    narration = io.StringIO()
+
+    async def play() -> tuple[Any, Any]:
+        async with session(stack) as (client, observer):
+            chaos = faulty.chaos(kills_per_service=1, within_s=12.0, seed=KILL_ROUND_SEED)
+            run = ProgrammeRun(
+                client, observer, programme, out=narration, exports_dir=stack.data_dir / "exports", timeout_s=180
+            )
+            report = await run.play()
+            await asyncio.to_thread(chaos.join, 30)
+            await observer.settle(1.0)
+            return report, check_topics(observer, stack.topic_prefix)
+
+    report, findings = asyncio.run(play())
+    faulty.wait_all_healthy()
+    state = asyncio.run(state_of(stack.database_url, stack.services))
+    FIGURES["kill_round"] = {"orders": KILL_ROUND_ORDERS, **faulty.log.as_dict(), **findings.as_dict()}
+
+    assert all(faulty.log.kills.get(name, 0) >= 1 for name in SERVICES), faulty.log.as_dict()
+    assert faulty.log.unexpected_exits == {}, faulty.log.as_dict()
+    assert report.failures == [], narration.getvalue()
+    assert_a_consistent_year(report, state, narration.getvalue(), KILL_ROUND_ORDERS, seed=KILL_ROUND_SEED)
+    assert findings.duplicated_effects == [], findings.duplicated_effects[:5]
+    assert findings.out_of_order == [], findings.out_of_order[:5]
+
+
+async def snapshot(stack: Stack) -> dict[str, dict[str, str]]:
+    """Every table of every service, as a digest of its rows."""
+    result: dict[str, dict[str, str]] = {}
+    for name in stack.services:
+        conn = await asyncpg.connect(stack.database_url(name))
+        try:
+            tables = [
+                r[0]
+                for r in await conn.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+                )
+            ]
+            result[name] = {
+                t: await conn.fetchval(
+                    f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM \"{t}\" x"
+                )
+                for t in tables
+            }
+        finally:
+            await conn.close()
+    return result
+
+
+def test_replaying_every_topic_from_the_beginning_into_every_service_changes_nothing(faulty: FaultyStack) -> None:
+    stack = faulty.stack
+    before = asyncio.run(snapshot(stack))
+
+    async def replay() -> tuple[int, int]:
+        async with session(stack) as (_, observer):
+            await observer.settle(1.5)
+            messages_before = len(observer.seen)
+            stack.extra_env["KAFKA_GROUP_SUFFIX"] = "-replay"
+            for name in list(stack.processes):
+                with faulty.held(name):
+                    stack.stop_service(name)
+                    stack.start_service(name)
+            for name in stack.services:
+                await asyncio.to_thread(stack.wait_ready, name)
+            await wait_consumed(stack, observer, "-replay")
+            await observer.settle(1.0)
+            return messages_before, len(observer.seen)
+
+    messages_before, messages_after = asyncio.run(replay())
+    after = asyncio.run(snapshot(stack))
+    FIGURES["replay"] = {"messages_replayed": messages_before, "new_messages": messages_after - messages_before}
+    assert messages_after == messages_before, "a replay emitted new events"
+    assert after == before, "a replay changed some service's state"
+
+
+async def wait_consumed(stack: Stack, observer: TopicObserver, suffix: str, timeout_s: float = 120) -> None:
+    """Until every service's (new) consumer group has committed the end of every partition it reads."""
+    from services.catalog import DEFINITIONS
+
+    ends: dict[TopicPartition, int] = {}
+    for o in observer.seen:
+        tp = TopicPartition(o.topic, o.partition)
+        ends[tp] = max(ends.get(tp, -1), o.offset + 1)
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap_servers)
+    await admin.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        for definition in DEFINITIONS:
+            topics = {f"{stack.topic_prefix}{s.topic}" for s in definition.subscriptions}
+            wanted = {tp: end for tp, end in ends.items() if tp.topic in topics}
+            group = f"{stack.topic_prefix}{definition.name}{suffix}"
+            while True:
+                committed = await admin.list_consumer_group_offsets(group, partitions=list(wanted))
+                behind = [tp for tp, end in wanted.items() if (committed.get(tp) is None or committed[tp].offset < end)]
+                if not behind:
+                    break
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"{group} did not catch up on {behind[:3]}")
+                await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+
+
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+    phases=[Phase.generate],  # a failing batch is reported as it is: shrinking would replay it for minutes
+    print_blob=False,
+)
+@given(batch=hostile_batch(FUZZ_BATCH))
+def test_hostile_input_is_all_dead_lettered_changes_nothing_and_stops_no_consumer(
+    faulty: FaultyStack, batch: list[Message]
+) -> None:
+    stack = faulty.stack
+    before = asyncio.run(snapshot(stack))
+
+    async def send_and_check() -> None:
+        async with session(stack) as (client, observer):
+            sent: dict[tuple[str, int, int], Message] = {}
+            good = []
+            for i, message in enumerate(batch):
+                metadata = await client.send_raw(
+                    client.topic(message.topic), message.value, key=message.key, headers=message.headers
+                )
+                sent[(metadata.topic, metadata.partition, metadata.offset)] = message
+                if i % 20 == 0:  # good events interleaved must still be processed
+                    good.append(await client.send(good_event(i), source="/registry/talent"))
+
+            def dead_lettered() -> set[tuple[str, int, int]]:
+                return {
+                    (
+                        o.header("dlt.origin.topic") or "",
+                        int(o.header("dlt.origin.partition") or -1),
+                        int(o.header("dlt.origin.offset") or -1),
+                    )
+                    for o in observer.distinct
+                    if o.header("dlt.origin.topic")
+                }
+
+            await observer.wait_until(lambda: set(sent) <= dead_lettered(), timeout_s=120)
+            await observer.wait_until(lambda: all(observer.answers_to(g.id) for g in good), timeout_s=60)
+            letters = [
+                o
+                for o in observer.distinct
+                if o.header("dlt.origin.topic")
+                and (
+                    o.header("dlt.origin.topic"),
+                    int(o.header("dlt.origin.partition") or -1),
+                    int(o.header("dlt.origin.offset") or -1),
+                )
+                in sent
+            ]
+            assert len(letters) == len(sent), "each hostile message dead-lettered exactly once"
+            for letter in letters:
+                service = letter.header("dlt.service")
+                assert letter.topic == client.topic(deadletter(service or "?"))
+                assert letter.header("dlt.reason"), "a machine-readable reason"
+            reasons: dict[str, int] = {}
+            for letter in letters:
+                reasons[letter.header("dlt.reason") or "?"] = reasons.get(letter.header("dlt.reason") or "?", 0) + 1
+            total = FIGURES.setdefault("fuzz", {"messages": 0, "dead_lettered": 0, "reasons": {}})
+            total["messages"] += len(sent)
+            total["dead_lettered"] += len(letters)
+            for reason, n in reasons.items():
+                total["reasons"][reason] = total["reasons"].get(reason, 0) + n
+
+    asyncio.run(send_and_check())
+    after = asyncio.run(snapshot(stack))
+    assert faulty.log.unexpected_exits == {}, "a consumer died by itself (not an injected crash)"
+    assert all(p.process.poll() is None for p in stack.processes.values())
+    for service, tables in after.items():
+        changed = {t for t, digest in tables.items() if before[service].get(t) != digest}
+        allowed = {"inbox", "outbox", "dead_letters"} | ({"experts"} if service == "matching" else set())
+        assert changed <= allowed, f"{service}: hostile input changed {changed - allowed}"
+
+
+def good_event(i: int) -> Any:
+    from tests.builders import expert_registered
+
+    return expert_registered(f"良好专家{i}", "young_talent", expert_id=f"EXP-GOOD-{os.getpid()}-{i}")
