@@ -31,8 +31,8 @@ def current_weights() -> MatchingWeights:
 async def recommend_candidates(repo: MatchingRepository, order: PublishedOrder, now: datetime) -> CandidatesRecommended:
     weights = current_weights()
     profile = order.profile()
-    experts = await repo.candidate_experts(profile)
-    teams = await repo.available_teams()
+    experts = await repo.candidate_experts(profile, weights.expert_shortlist)
+    teams = await repo.available_teams(profile, weights.team_shortlist)
     (expert_recs,) = recommend_experts([profile], experts, weights)
     (team_recs,) = recommend_teams([profile], teams, weights)
     expert_names = {e.expert_id: e.name for e in experts}

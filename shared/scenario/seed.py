@@ -188,9 +188,12 @@ def _places(rng: random.Random, orders: int) -> list[tuple[str, str, str]]:
     while len(places) < orders:
         county, township = townships[(len(places) - 2) % len(townships)]
         village = rng.choice(VILLAGES)
-        if (county, township, village) not in used:
-            used.add((county, township, village))
-            places.append((county, township, village))
+        number = 2
+        while (county, township, village) in used:  # at a province's scale names repeat: 新华二村 …
+            village = f"{village.removesuffix('村').rstrip('0123456789')}{number}村"
+            number += 1
+        used.add((county, township, village))
+        places.append((county, township, village))
     return places[:orders]
 
 

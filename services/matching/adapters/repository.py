@@ -27,7 +27,19 @@ FROM experts e
 """
 _EXPERTS_BY_ID = _EXPERTS + "WHERE e.expert_id = ANY($2::text[])"
 _EXPERTS_BY_ID_LOCKED = _EXPERTS_BY_ID + " ORDER BY e.expert_id FOR UPDATE OF e"
-_CANDIDATE_EXPERTS = _EXPERTS + "WHERE e.specialties && $2::text[] OR e.local_county_code = $3"
+_SHORTLIST = """
+WITH shortlist AS (
+    SELECT expert_id FROM (
+        SELECT expert_id, cardinality(ARRAY(SELECT unnest(specialties) INTERSECT SELECT unnest($2::text[]))) AS shared,
+               cardinality(qualifications) AS titles
+        FROM experts WHERE specialties && $2::text[]
+        ORDER BY shared DESC, titles DESC, expert_id LIMIT $4
+    ) best
+    UNION
+    SELECT expert_id FROM experts WHERE local_county_code = $3
+)
+"""
+_CANDIDATE_EXPERTS = _SHORTLIST + _EXPERTS + "WHERE e.expert_id IN (SELECT expert_id FROM shortlist)"  # noqa: S608 - constant fragments only
 _APPLICATIONS = "SELECT * FROM applications WHERE order_id = ANY($1::text[]) "
 _APPLICATIONS_ALL = _APPLICATIONS + "ORDER BY received_at, application_id"
 _APPLICATIONS_PENDING = _APPLICATIONS + "AND status = 'pending' ORDER BY received_at, application_id"
@@ -86,9 +98,10 @@ class MatchingRepository:
         rows = await self._conn.fetch(query, self._today, sorted(set(ids)))
         return {row["expert_id"]: _expert(row) for row in rows}
 
-    async def candidate_experts(self, order: OrderProfile) -> list[ExpertProfile]:
-        """Experts sharing a specialty with the order, or local talent of its county."""
-        rows = await self._conn.fetch(_CANDIDATE_EXPERTS, self._today, sorted(order.wanted), order.county_code)
+    async def candidate_experts(self, order: OrderProfile, limit: int) -> list[ExpertProfile]:
+        """The `limit` experts sharing most of the order's specialties, and the local talent of its
+        county: at a province's scale an industry tag alone matches thousands of experts."""
+        rows = await self._conn.fetch(_CANDIDATE_EXPERTS, self._today, sorted(order.wanted), order.county_code, limit)
         return [_expert(row) for row in rows]
 
     async def eligibility(self, team: TeamComposition, order_id: str, *, lock: bool) -> Eligibility:
@@ -212,13 +225,21 @@ class MatchingRepository:
             "INSERT INTO project_members (project_id, expert_id, role) VALUES ($1, $2, $3)", members
         )
 
-    async def available_teams(self) -> list[TeamProfile]:
-        """Teams known from applications whose people are all free and who are not suspended."""
+    async def available_teams(self, order: OrderProfile, limit: int) -> list[TeamProfile]:
+        """Teams known from applications, whose lead shares a specialty with the order, whose
+        people are all free and who are not suspended (at most `limit`, most recent first)."""
         rows = await self._conn.fetch(
             """
-            SELECT DISTINCT ON (team_id) team_id, team_name, lead_expert_id, member_ids, local_talent_ids
-            FROM applications ORDER BY team_id, received_at DESC
-            """
+            SELECT * FROM (
+                SELECT DISTINCT ON (a.team_id) a.team_id, a.team_name, a.lead_expert_id, a.member_ids,
+                       a.local_talent_ids, a.received_at
+                FROM applications a JOIN experts lead ON lead.expert_id = a.lead_expert_id
+                WHERE lead.specialties && $1::text[]
+                ORDER BY a.team_id, a.received_at DESC
+            ) latest ORDER BY received_at DESC LIMIT $2
+            """,
+            sorted(order.wanted),
+            limit,
         )
         people = {p for r in rows for p in (r["lead_expert_id"], *r["member_ids"], *r["local_talent_ids"])}
         experts = await self.experts(people)

@@ -60,6 +60,11 @@ class MatchingWeights(BaseSettings):
     """Default 10: recommendations listed per order."""
     candidate_pool: int = 20
     """Default 20: best-ranked teams per order kept as assignment candidates when no applications are given."""
+    expert_shortlist: int = 300
+    """Default 300: experts sharing most of an order's specialties that are ranked for it (plus its
+    county's local talent); specialty coverage weighs most, so the top ten come from them."""
+    team_shortlist: int = 200
+    """Default 200: most recent known teams whose lead shares a specialty with the order."""
     max_mismatch: float = 0.8
     """Default 0.8: pairs with a larger mismatch are never assigned; also the cost of leaving an order unassigned."""
 

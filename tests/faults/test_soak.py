@@ -1,0 +1,170 @@
+"""The long fault suites (`python3 tasks.py faults`), each on its own embedded stack of four
+service processes, each ending with the same invariants: every ask answered, every service
+agreeing, no duplicated effect, per-order order kept, the ledger balanced.
+
+Sizes are environment variables (defaults in brackets): FAULTS_SOAK_ORDERS [2000],
+FAULTS_LOAD_ORDERS [300]."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.scenario.programme import ProgrammeRun
+from shared.scenario.seed import generate
+from shared.stack.embedded import DATA_DIR
+from shared.topics import SERVICES
+from tests.e2e.test_programme_year import assert_a_consistent_year, state_of
+from tests.faults.harness import FaultyStack, fault_stack
+from tests.faults.invariants import check_topics
+from tests.faults.test_fast_faults import session, snapshot, wait_consumed
+
+pytestmark = pytest.mark.faults
+
+SOAK_ORDERS = int(os.environ.get("FAULTS_SOAK_ORDERS", "2000"))
+LOAD_ORDERS = int(os.environ.get("FAULTS_LOAD_ORDERS", "300"))
+FIGURES_FILE = DATA_DIR / "faults" / "soak.json"
+
+
+@pytest.fixture
+def faulty(tmp_path: Path) -> Iterator[FaultyStack]:
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+        env.delenv("DATABASE_URL", raising=False)
+        stack = fault_stack(tmp_path / "data")
+        stack.start()
+    try:
+        with FaultyStack(stack) as faults:
+            yield faults
+    finally:
+        stack.stop()
+
+
+def record(name: str, figures: dict[str, Any]) -> None:
+    FIGURES_FILE.parent.mkdir(parents=True, exist_ok=True)
+    existing = json.loads(FIGURES_FILE.read_text()) if FIGURES_FILE.exists() else {}
+    existing[name] = figures
+    FIGURES_FILE.write_text(json.dumps(existing, ensure_ascii=False, indent=2))
+
+
+def play_with(faulty: FaultyStack, orders: int, seed: int, during: Callable[[], None]) -> dict[str, Any]:
+    """Play a programme while `during` runs in a thread (the fault); check every invariant."""
+    stack = faulty.stack
+    programme = generate(orders, seed=seed)
+    narration = io.StringIO()
+    started = time.monotonic()
+
+    async def play() -> tuple[Any, Any]:
+        async with session(stack) as (client, observer):
+            fault = threading.Thread(target=during, name="fault", daemon=True)
+            fault.start()
+            run = ProgrammeRun(
+                client, observer, programme, out=narration, exports_dir=stack.data_dir / "exports", timeout_s=900
+            )
+            report = await run.play()
+            await asyncio.to_thread(fault.join, 600)
+            await observer.settle(2.0)
+            return report, check_topics(observer, stack.topic_prefix)
+
+    report, findings = asyncio.run(play())
+    faulty.wait_all_healthy(120)
+    state = asyncio.run(state_of(stack.database_url, stack.services))
+    figures = {
+        "orders": orders,
+        "wall_time_s": round(time.monotonic() - started, 1),
+        **faulty.log.as_dict(),
+        **findings.as_dict(),
+        "lost": len(report.failures),
+        "ledger_violations": len(state["ledger_violations"]),
+    }
+    assert report.failures == [], narration.getvalue()[-3000:]
+    assert faulty.log.unexpected_exits == {}, faulty.log.as_dict()
+    assert_a_consistent_year(report, state, narration.getvalue(), orders, seed=seed)
+    assert findings.duplicated_effects == [], findings.duplicated_effects[:5]
+    assert findings.out_of_order == [], findings.out_of_order[:5]
+    return figures
+
+
+def test_kill_9_soak_of_thousands_of_orders_loses_and_duplicates_nothing(faulty: FaultyStack) -> None:
+    kills_per_service = 3
+
+    def chaos() -> None:
+        faulty.chaos(kills_per_service=kills_per_service, within_s=90.0, seed=11).join()
+
+    figures = play_with(faulty, SOAK_ORDERS, 11, chaos)
+    record("kill_9_soak", figures)
+    assert all(faulty.log.kills.get(name, 0) >= kills_per_service for name in SERVICES), faulty.log.as_dict()
+
+    before = asyncio.run(snapshot(faulty.stack))
+    stack = faulty.stack
+    stack.extra_env["KAFKA_GROUP_SUFFIX"] = "-replay"
+
+    async def replay() -> int:
+        async with session(stack) as (_, observer):
+            await observer.settle(2.0)
+            count = len(observer.seen)
+            for name in list(stack.processes):
+                with faulty.held(name):
+                    stack.stop_service(name)
+                    stack.start_service(name)
+            for name in stack.services:
+                await asyncio.to_thread(stack.wait_ready, name)
+            await wait_consumed(stack, observer, "-replay", timeout_s=900)
+            await observer.settle(2.0)
+            return len(observer.seen) - count
+
+    new_messages = asyncio.run(replay())
+    record("kill_9_soak_replay", {"new_messages": new_messages})
+    assert new_messages == 0
+    assert asyncio.run(snapshot(stack)) == before
+
+
+def test_a_broker_paused_for_twelve_seconds_under_load_is_survived(faulty: FaultyStack) -> None:
+    def pause() -> None:
+        time.sleep(4.0)
+        faulty.pause_broker(12.0)
+
+    figures = play_with(faulty, LOAD_ORDERS, 12, pause)
+    record("broker_pause", figures)
+    assert faulty.log.broker_pauses == 1
+    assert faulty.log.unhealthy_seen_during_pause == set(SERVICES), "health said unhealthy during the pause"
+
+
+def test_a_database_restart_under_load_is_survived(faulty: FaultyStack) -> None:
+    def restart() -> None:
+        time.sleep(4.0)
+        faulty.restart_database()
+
+    figures = play_with(faulty, LOAD_ORDERS, 13, restart)
+    record("database_restart", figures)
+    assert faulty.log.database_restarts == 1
+
+
+def test_sigterm_during_processing_finishes_or_redelivers_and_exits_within_the_grace_period(
+    faulty: FaultyStack,
+) -> None:
+    exits: dict[str, tuple[int | None, float]] = {}
+
+    def terminate_each() -> None:
+        for name in SERVICES:
+            time.sleep(2.0)
+            with faulty.held(name):
+                started = time.monotonic()
+                code = faulty.stack.stop_service(name, grace_s=30.0, sig=signal.SIGTERM)
+                exits[name] = (code, round(time.monotonic() - started, 2))
+                faulty.stack.start_service(name)
+
+    figures = play_with(faulty, LOAD_ORDERS, 14, terminate_each)
+    record("graceful_shutdown", {**figures, "exits": exits})
+    assert {name: code for name, (code, _) in exits.items()} == dict.fromkeys(SERVICES, 0)
+    assert all(seconds < 15.0 for _, seconds in exits.values()), exits
