@@ -135,7 +135,10 @@ class TansuBroker:
 
 
 def die_with_parent() -> None:
-    """Children of the launcher get SIGTERM if the launcher dies (Linux), so none is orphaned."""
+    """Children of the launcher get SIGTERM if the launcher dies (Linux), so none is orphaned.
+
+    Linux sends it when the *thread* that started the child ends: start children from a thread
+    that lives as long as they should (the main thread, or a supervisor's)."""
     with contextlib.suppress(Exception):
         import ctypes
 

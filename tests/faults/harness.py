@@ -52,7 +52,7 @@ class FaultyStack:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._held: set[str] = set()
-        self._our_kills: dict[str, int] = {}
+        self._our_stops: dict[str, int] = {}
         self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
 
     def __enter__(self) -> FaultyStack:
@@ -70,17 +70,20 @@ class FaultyStack:
                     if name in self._held or proc.process.poll() is None:
                         continue
                     code = proc.process.returncode
-                    if code == -signal.SIGKILL and not self._was_killed_by_us(name):
+                    if self._expected(name):
+                        pass
+                    elif code == -signal.SIGKILL:
                         self.log.crash_point_deaths[name] = self.log.crash_point_deaths.get(name, 0) + 1
-                    elif code != -signal.SIGKILL:
+                    else:
                         self.log.unexpected_exits.setdefault(name, []).append(code)
                     self.stack.start_service(name)
                     self.log.restarts[name] = self.log.restarts.get(name, 0) + 1
 
-    def _was_killed_by_us(self, name: str) -> bool:
-        pending = self._our_kills.get(name, 0)
+    def _expected(self, name: str) -> bool:
+        """Whether this death was ours (a kill or a graceful stop), not the service's own."""
+        pending = self._our_stops.get(name, 0)
         if pending:
-            self._our_kills[name] = pending - 1
+            self._our_stops[name] = pending - 1
             return True
         return False
 
@@ -90,10 +93,23 @@ class FaultyStack:
             proc = self.stack.processes[name]
             if proc.process.poll() is not None:
                 return
-            self._our_kills[name] = self._our_kills.get(name, 0) + 1
+            self._our_stops[name] = self._our_stops.get(name, 0) + 1
             proc.process.send_signal(signal.SIGKILL)
             proc.process.wait()
             self.log.kills[name] = self.log.kills.get(name, 0) + 1
+
+    def graceful_stop(self, name: str, grace_s: float = 30.0) -> tuple[int | None, float]:
+        """SIGTERM and wait; the supervisor restarts it. Returns (exit code, seconds to exit).
+
+        Restarts always come from the supervisor's long-lived thread: children die with the
+        thread that started them (PR_SET_PDEATHSIG), so a short-lived thread must not start one."""
+        with self.held(name):
+            started = time.monotonic()
+            code = self.stack.stop_service(name, grace_s=grace_s, sig=signal.SIGTERM)
+            seconds = time.monotonic() - started
+            with self._lock:
+                self._our_stops[name] = self._our_stops.get(name, 0) + 1
+        return code, round(seconds, 2)
 
     @contextlib.contextmanager
     def held(self, name: str) -> Iterator[None]:

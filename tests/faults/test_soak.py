@@ -11,7 +11,6 @@ import asyncio
 import io
 import json
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -158,11 +157,7 @@ def test_sigterm_during_processing_finishes_or_redelivers_and_exits_within_the_g
     def terminate_each() -> None:
         for name in SERVICES:
             time.sleep(2.0)
-            with faulty.held(name):
-                started = time.monotonic()
-                code = faulty.stack.stop_service(name, grace_s=30.0, sig=signal.SIGTERM)
-                exits[name] = (code, round(time.monotonic() - started, 2))
-                faulty.stack.start_service(name)
+            exits[name] = faulty.graceful_stop(name)
 
     figures = play_with(faulty, LOAD_ORDERS, 14, terminate_each)
     record("graceful_shutdown", {**figures, "exits": exits})
