@@ -11,6 +11,7 @@ import logging
 import sys
 from typing import Any, Literal
 
+import orjson
 import structlog
 
 _NOISY = {
@@ -41,7 +42,7 @@ def configure_logging(
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=stream.isatty() if hasattr(stream, "isatty") else False)
         if use_console
-        else structlog.processors.JSONRenderer(ensure_ascii=False)
+        else structlog.processors.JSONRenderer(serializer=_orjson_dumps)
     )
     structlog.configure(
         processors=[
@@ -76,6 +77,10 @@ class _DropExpectedNoise(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "Auto create topics is disabled" not in record.getMessage()
+
+
+def _orjson_dumps(value: Any, **_: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
 
 
 def _add_service(service: str) -> Any:

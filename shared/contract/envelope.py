@@ -9,13 +9,16 @@ Kafka key. Parsing and attribute validation are done by the CloudEvents SDK
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import orjson
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
@@ -75,7 +78,7 @@ class Envelope:
         document = self.to_attributes()
         document["time"] = _rfc3339(self.time)
         document["data"] = self.data
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        return orjson.dumps(document)
 
 
 def _rfc3339(value: datetime) -> str:
@@ -118,6 +121,14 @@ def parse_record(value: bytes | None, headers: Sequence[tuple[str, bytes]], key:
     header_map: dict[str, bytes] = {}
     for name, raw in headers:
         header_map[name.lower()] = raw if isinstance(raw, bytes) else bytes(raw or b"")
+    if not any(name.startswith("ce_") for name in header_map):
+        return parse_structured(value)
+    return parse_with_sdk(value, header_map, key)
+
+
+def parse_with_sdk(value: bytes, header_map: Mapping[str, bytes], key: bytes | None) -> Envelope:
+    """Either content mode through the CloudEvents SDK (used for binary mode, and in the tests as
+    the reference that parse_structured must agree with)."""
     binary_mode = any(name.startswith("ce_") for name in header_map)
     if binary_mode:
         present = {name[3:] for name, raw in header_map.items() if name.startswith("ce_") and raw}
@@ -128,7 +139,7 @@ def parse_record(value: bytes | None, headers: Sequence[tuple[str, bytes]], key:
     if missing:
         raise EnvelopeError("not_cloudevent", f"missing required attribute(s): {', '.join(missing)}")
     try:
-        message = ce_kafka.KafkaMessage(headers=header_map, key=key, value=value)
+        message = ce_kafka.KafkaMessage(headers=dict(header_map), key=key, value=value)
         event = ce_kafka.from_kafka(message, _JSON, None)
     except UnicodeDecodeError as exc:
         raise EnvelopeError("not_json", f"not UTF-8 text: {exc}") from exc
@@ -143,6 +154,64 @@ def parse_record(value: bytes | None, headers: Sequence[tuple[str, bytes]], key:
 
 
 _REQUIRED: Final = ("specversion", "id", "source", "type", "time", "subject")
+_EXTENSION_NAME: Final = re.compile(r"^[a-z0-9]+$")
+_KNOWN: Final = frozenset({"specversion", "id", "source", "type", "time", "subject", "datacontenttype", "dataschema"})
+
+
+def parse_structured(value: bytes) -> Envelope:
+    """Structured mode, parsed once and checked against CloudEvents 1.0 and our contract; tests
+    prove it accepts and refuses exactly what the SDK path does. (json, not orjson, reads it:
+    orjson turns integers beyond 64 bits into floats.)"""
+    document = _require_json_object(value)
+    missing = [name for name in _REQUIRED if document.get(name) in (None, "")]
+    if missing:
+        raise EnvelopeError("not_cloudevent", f"missing required attribute(s): {', '.join(missing)}")
+    for name in ("id", "source", "type", "subject", "specversion"):
+        if not isinstance(document[name], str):
+            raise EnvelopeError("not_cloudevent", f"Attribute {name!r} must be a string")
+    if document["specversion"] != "1.0":
+        raise EnvelopeError("not_cloudevent", f"specversion {document['specversion']!r} is not '1.0'")
+    time = _parse_time(document["time"])
+    for name in ("datacontenttype", "dataschema"):
+        if name in document and (not isinstance(document[name], str) or not document[name]):
+            raise EnvelopeError("not_cloudevent", f"Attribute {name!r} must be a non-empty string")
+    extensions = {k: v for k, v in document.items() if k not in _KNOWN and k not in ("data", "data_base64")}
+    for name in extensions:
+        if not _EXTENSION_NAME.match(name):
+            raise EnvelopeError("not_cloudevent", f"extension attribute name {name!r} must be lowercase letters/digits")
+    attributes = {k: v for k, v in document.items() if k not in ("data", "data_base64")}
+    if "data_base64" in document and document.get("data") is not None:
+        raise EnvelopeError("not_cloudevent", "an event carries either 'data' or 'data_base64', not both")
+    if "data_base64" in document:
+        data: Any = _decode_base64_json(document["data_base64"])
+    else:
+        data = document.get("data")
+    return _checked_envelope(attributes, time, data, nul_possible="data_base64" in document or b"\\u0000" in value)
+
+
+def _parse_time(raw: Any) -> datetime:
+    if not isinstance(raw, str):
+        raise EnvelopeError("not_cloudevent", "Attribute 'time' must be an RFC 3339 timestamp")
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise EnvelopeError("not_cloudevent", f"ValueError: {exc}") from exc
+    if parsed.tzinfo is None:
+        raise EnvelopeError("not_cloudevent", "Attribute 'time' must be timezone aware (RFC 3339 with an offset)")
+    return parsed
+
+
+def _decode_base64_json(raw: Any) -> Any:
+    try:
+        decoded = base64.b64decode(raw)
+    except (TypeError, ValueError) as exc:
+        raise EnvelopeError("not_cloudevent", f"'data_base64' is not base64: {exc}") from exc
+    try:
+        return json.loads(decoded)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EnvelopeError("schema_violation", f"'data' is not JSON: {exc}") from exc
+
+
 MAX_ATTRIBUTE_LENGTH: Final = 256
 """Longer ids, sources, types or subjects are refused: they are keys of the inbox's index."""
 
@@ -177,18 +246,23 @@ def _to_envelope(event: Any) -> Envelope:
         raise EnvelopeError("not_cloudevent", "missing required attribute 'time'")
     if time.tzinfo is None:
         time = time.replace(tzinfo=UTC)
-    subject = attributes.get("subject")
-    if not isinstance(subject, str) or not subject:
-        raise EnvelopeError("not_cloudevent", "missing required attribute 'subject' (the business key)")
-    content_type = attributes.get("datacontenttype")
-    if content_type is not None and not _JSON.JSON_CONTENT_TYPE_PATTERN.match(str(content_type)):
-        raise EnvelopeError("schema_violation", f"datacontenttype {content_type!r} is not JSON")
     data = event.get_data()
     if isinstance(data, bytes | str):
         try:
             data = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise EnvelopeError("schema_violation", f"'data' is not JSON: {exc}") from exc
+    return _checked_envelope(attributes, time, data, nul_possible=True)
+
+
+def _checked_envelope(attributes: dict[str, Any], time: datetime, data: Any, *, nul_possible: bool) -> Envelope:
+    """Our contract on top of CloudEvents: a subject, JSON data that is an object, bounded keys, no NUL."""
+    subject = attributes.get("subject")
+    if not isinstance(subject, str) or not subject:
+        raise EnvelopeError("not_cloudevent", "missing required attribute 'subject' (the business key)")
+    content_type = attributes.get("datacontenttype")
+    if content_type is not None and not _JSON.JSON_CONTENT_TYPE_PATTERN.match(str(content_type)):
+        raise EnvelopeError("schema_violation", f"datacontenttype {content_type!r} is not JSON")
     if not isinstance(data, dict):
         raise EnvelopeError("schema_violation", "'data' must be a JSON object")
     for name in ("id", "source", "type", "subject"):
@@ -196,11 +270,10 @@ def _to_envelope(event: Any) -> Envelope:
             raise EnvelopeError(
                 "not_cloudevent", f"attribute {name!r} is longer than {MAX_ATTRIBUTE_LENGTH} characters"
             )
-    if _has_nul(attributes) or _has_nul(data):
+    if nul_possible and (_has_nul(attributes) or _has_nul(data)):
         raise EnvelopeError("schema_violation", "NUL characters (\\u0000) are not allowed in events")
-    known = {"specversion", "id", "source", "type", "time", "subject", "datacontenttype", "dataschema"}
     extensions = {
-        k: str(v) for k, v in attributes.items() if k not in known and k not in {CORRELATION_ID, CAUSATION_ID}
+        k: str(v) for k, v in attributes.items() if k not in _KNOWN and k not in {CORRELATION_ID, CAUSATION_ID}
     }
     correlation = attributes.get(CORRELATION_ID)
     causation = attributes.get(CAUSATION_ID)

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import orjson
 import structlog
 
 from shared.db.types import Connection
@@ -20,7 +21,7 @@ async def _init_connection(conn: Connection) -> None:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return orjson.dumps(value, default=str).decode()
 
 
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 8) -> asyncpg.Pool[Any]:

@@ -206,16 +206,42 @@ class EventConsumer:
 
     async def _run(self, conn: Connection, records: Sequence[Record], batch: _Batch) -> list[_Outcome]:
         async with conn.transaction():
-            outcomes = [await self._guarded(conn, record, batch) for record in records]
+            prepared = [self._prepare(record) for record in records]
+            if not batch.careful:  # the optimistic run claims the whole batch in one statement
+                await self._claim_all(conn, prepared)
+            outcomes = [await self._guarded(conn, item, batch) for item in prepared]
             await outbox.append(conn, batch.outbox, notify=True)
         return outcomes
 
-    async def _guarded(self, conn: Connection, record: Record, batch: _Batch) -> _Outcome:
+    def _prepare(self, record: Record) -> _Prepared:
+        """Parse and route a record (no I/O)."""
+        try:
+            envelope = parse_record(record.value, record.headers, record.key)
+        except EnvelopeError as exc:
+            return _Prepared(record, error=exc)
+        subscription = self._routes.get(record.topic)
+        handler = subscription.handlers.get(envelope.type) if subscription else None
+        strict = bool(subscription and subscription.strict)
+        return _Prepared(record, envelope=envelope, handler=handler, consumed=handler is not None or strict)
+
+    async def _claim_all(self, conn: Connection, prepared: Sequence[_Prepared]) -> None:
+        wanted = [item for item in prepared if item.envelope is not None and item.consumed]
+        try:
+            claims = await inbox.claim_many(conn, [(item.envelope, item.record) for item in wanted])  # type: ignore[misc]
+        except _NEVER_ABSORBED:
+            raise
+        except Exception as exc:
+            raise _NeedsCare(wanted[0].record) from exc
+        for item, claim in zip(wanted, claims, strict=True):
+            item.claim = claim
+
+    async def _guarded(self, conn: Connection, item: _Prepared, batch: _Batch) -> _Outcome:
         """A record that fails outside its handler (e.g. PostgreSQL refuses a value) must not
         stall its partition: in the careful run it is dead-lettered like a failing handler."""
+        record = item.record
         if not batch.careful:
             try:
-                return await self._process(conn, record, batch)
+                return await self._process(conn, item, batch)
             except _NEVER_ABSORBED:
                 raise
             except Exception as exc:
@@ -223,7 +249,7 @@ class EventConsumer:
         mark = len(batch.outbox)
         try:
             async with conn.transaction():
-                return await self._process(conn, record, batch)
+                return await self._process(conn, item, batch)
         except TRANSIENT_ERRORS:
             raise
         except Exception as exc:
@@ -236,24 +262,16 @@ class EventConsumer:
             outcome.error = exc
             return outcome
 
-    async def _process(self, conn: Connection, record: Record, batch: _Batch) -> _Outcome:
-        subscription = self._routes.get(record.topic)
-        try:
-            envelope = parse_record(record.value, record.headers, record.key)
-        except EnvelopeError as exc:
-            return self._dead_letter_later(
-                await record_dead_letter(conn, record, DeadLetter(exc.reason, exc.detail), None),
-                record,
-                None,
-                DeadLetter(exc.reason, exc.detail),
-                batch,
-            )
-
-        handler = subscription.handlers.get(envelope.type) if subscription else None
-        if handler is None and not (subscription and subscription.strict):
+    async def _process(self, conn: Connection, item: _Prepared, batch: _Batch) -> _Outcome:
+        record, envelope, handler = item.record, item.envelope, item.handler
+        if envelope is None:
+            assert item.error is not None
+            letter = DeadLetter(item.error.reason, item.error.detail)
+            new = await record_dead_letter(conn, record, letter, None)
+            return self._dead_letter_later(new, record, None, letter, batch)
+        if not item.consumed:
             return _Outcome("ignored", record, envelope)
-
-        claim = await inbox.claim(conn, envelope, record)
+        claim = item.claim or await inbox.claim(conn, envelope, record)
         if claim is inbox.Claim.DUPLICATE:
             return _Outcome("duplicate", record, envelope)
         if claim is inbox.Claim.CONFLICT:
@@ -448,6 +466,17 @@ class EventConsumer:
 
 class _SchemaViolation(Exception):
     pass
+
+
+@dataclass(slots=True)
+class _Prepared:
+    record: Record
+    envelope: Envelope | None = None
+    error: EnvelopeError | None = None
+    handler: Handler | None = None
+    consumed: bool = False
+    """This service takes the type on this topic (or must refuse it: its own inbound topic)."""
+    claim: inbox.Claim | None = None
 
 
 @dataclass(slots=True)

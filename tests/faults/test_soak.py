@@ -94,6 +94,7 @@ def play_with(faulty: FaultyStack, orders: int, seed: int, during: Callable[[], 
     return figures
 
 
+@pytest.mark.timeout(5400)
 def test_kill_9_soak_of_thousands_of_orders_loses_and_duplicates_nothing(faulty: FaultyStack) -> None:
     kills_per_service = 3
 
@@ -128,6 +129,7 @@ def test_kill_9_soak_of_thousands_of_orders_loses_and_duplicates_nothing(faulty:
     assert asyncio.run(snapshot(stack)) == before
 
 
+@pytest.mark.timeout(1800)
 def test_a_broker_paused_for_twelve_seconds_under_load_is_survived(faulty: FaultyStack) -> None:
     def pause() -> None:
         time.sleep(4.0)
@@ -139,6 +141,7 @@ def test_a_broker_paused_for_twelve_seconds_under_load_is_survived(faulty: Fault
     assert faulty.log.unhealthy_seen_during_pause == set(SERVICES), "health said unhealthy during the pause"
 
 
+@pytest.mark.timeout(1800)
 def test_a_database_restart_under_load_is_survived(faulty: FaultyStack) -> None:
     def restart() -> None:
         time.sleep(4.0)
@@ -149,6 +152,7 @@ def test_a_database_restart_under_load_is_survived(faulty: FaultyStack) -> None:
     assert faulty.log.database_restarts == 1
 
 
+@pytest.mark.timeout(1800)
 def test_sigterm_during_processing_finishes_or_redelivers_and_exits_within_the_grace_period(
     faulty: FaultyStack,
 ) -> None:

@@ -85,7 +85,7 @@ def test_what_is_not_a_usable_cloudevent_is_refused_with_a_reason(value: bytes, 
     assert words in refused.value.detail
 
 
-def test_a_naive_time_is_read_as_utc_and_offsets_are_kept() -> None:
+def test_a_time_with_an_offset_is_read_as_that_instant() -> None:
     received = parse_record(document(), STRUCTURED, None)
     assert received.time.utcoffset() is not None
     assert received.time == datetime(2019, 5, 20, 1, 0, tzinfo=UTC)

@@ -9,24 +9,25 @@ from shared.contract.envelope import Envelope
 from shared.contract.events.orders import Demand
 from shared.db.types import Connection
 
-_UPSERT = """
-INSERT INTO orders (order_id, county_code, county_name, township, village, deep_poverty, industry, title,
-                    demand, funding_asked_fen, service_start, service_months, submitted_by, status, revision,
-                    call, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)
-ON CONFLICT (order_id) DO UPDATE SET
-    county_name = EXCLUDED.county_name, township = EXCLUDED.township, village = EXCLUDED.village,
-    deep_poverty = EXCLUDED.deep_poverty, industry = EXCLUDED.industry, title = EXCLUDED.title,
-    demand = EXCLUDED.demand, funding_asked_fen = EXCLUDED.funding_asked_fen,
-    service_start = EXCLUDED.service_start, service_months = EXCLUDED.service_months,
-    submitted_by = EXCLUDED.submitted_by, status = EXCLUDED.status, revision = EXCLUDED.revision,
-    call = EXCLUDED.call, updated_at = EXCLUDED.updated_at
-"""
-
-_HISTORY = """
+_SAVE = """
+WITH saved AS (
+    INSERT INTO orders (order_id, county_code, county_name, township, village, deep_poverty, industry, title,
+                        demand, funding_asked_fen, service_start, service_months, submitted_by, status, revision,
+                        call, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)
+    ON CONFLICT (order_id) DO UPDATE SET
+        county_name = EXCLUDED.county_name, township = EXCLUDED.township, village = EXCLUDED.village,
+        deep_poverty = EXCLUDED.deep_poverty, industry = EXCLUDED.industry, title = EXCLUDED.title,
+        demand = EXCLUDED.demand, funding_asked_fen = EXCLUDED.funding_asked_fen,
+        service_start = EXCLUDED.service_start, service_months = EXCLUDED.service_months,
+        submitted_by = EXCLUDED.submitted_by, status = EXCLUDED.status, revision = EXCLUDED.revision,
+        call = EXCLUDED.call, updated_at = EXCLUDED.updated_at
+    RETURNING order_id
+)
 INSERT INTO order_history (order_id, status, event_type, cause_event_id, cause_source, decided_by, note, at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+SELECT order_id, $14, $18, $19, $20, $21, $22, $17 FROM saved
 """
+"""The order and its history line in one statement (one round trip)."""
 
 
 class OrderRepository:
@@ -62,7 +63,7 @@ class OrderRepository:
     ) -> None:
         place, demand = order.demand.place, order.demand
         await self._conn.execute(
-            _UPSERT,
+            _SAVE,
             order.order_id,
             place.county_code,
             place.county_name,
@@ -80,15 +81,9 @@ class OrderRepository:
             order.revision,
             order.call,
             at,
-        )
-        await self._conn.execute(
-            _HISTORY,
-            order.order_id,
-            order.status.value,
             event_type,
             cause.id,
             cause.source,
             decided_by,
             note,
-            at,
         )

@@ -1,0 +1,226 @@
+"""Latency of the automatic steps, idle and under a steady load, on the embedded stack.
+
+    .venv/bin/python -m bench.latency [--samples 200] [--load 150]
+
+Measured from the partner event's broker timestamp (CreateTime) to the resulting event's:
+  - TeamAccepted -> the first FundingReleased (funding opens the grant, releases tranche 1);
+  - the panel's last PanelScoreSubmitted -> ReviewCompleted (reviews grades the project).
+"Under load" adds a steady background of demands (orders) and expert records (matching) at
+`--load` events/s while the same samples are taken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from bench.common import percentiles, write_result
+from shared.client import ProgrammeClient, TopicObserver, envelope_for
+from shared.contract.events.base import EventData
+from shared.contract.events.matching import ExpertRef, ExpertRegistered, TeamAccepted
+from shared.contract.events.orders import DemandSubmitted, OrderPublished, ServicePeriod
+from shared.contract.events.reviews import (
+    CriterionScore,
+    IndicatorResult,
+    OpenReviewCycle,
+    OutcomeReportSubmitted,
+    PanelScoreSubmitted,
+    Reviewer,
+    WorkDone,
+)
+from shared.scenario.seed import CRITERIA, generate
+from shared.stack.launcher import Stack
+from shared.topics import SERVICES, events
+
+YEAR = 2091
+"""A budget and review year of its own, far from any other."""
+
+
+async def send(client: ProgrammeClient, data: EventData, source: str) -> tuple[str, int]:
+    """Send one event; return its id and its broker timestamp (ms)."""
+    envelope = envelope_for(data, source=source, time=datetime.now(UTC))
+    metadata = await client.send_envelope(envelope)
+    return envelope.id, int(metadata.timestamp)
+
+
+async def caused(observer: TopicObserver, event_id: str, event_type: str, timeout_s: float = 30) -> int:
+    await observer.wait_until(
+        lambda: any(o.type == event_type for o in observer.answers_to(event_id)), timeout_s=timeout_s
+    )
+    return next(o.timestamp_ms for o in observer.answers_to(event_id) if o.type == event_type)
+
+
+def accepted(order_id: str, run: str, i: int, place: Any) -> TeamAccepted:
+    def ref(n: int) -> ExpertRef:
+        return ExpertRef(expert_id=f"EXP-{run}-{i}-{n}", name=f"专家{n}", institution=f"机构{i}")
+
+    return TeamAccepted(
+        project_id=f"P-{order_id}",
+        order_id=order_id,
+        application_id=f"APP-{run}-{i}",
+        team_id=f"TEAM-{run}-{i}",
+        team_name=f"团队{i}",
+        lead=ref(0),
+        members=(ref(1), ref(2)),
+        local_talents=(ref(3),),
+        place=place,
+        site="示范基地",
+        industry="中药材",
+        service_period=ServicePeriod(start=date(YEAR, 1, 1), months=12),
+        funding_asked_fen=10_000_000,
+        call="latency",
+        awarded_by="bench",
+        accepted_at=datetime(YEAR, 1, 1, tzinfo=UTC),
+    )
+
+
+async def funding_latency(client: ProgrammeClient, observer: TopicObserver, samples: int, run: str) -> list[float]:
+    place = generate(3).orders[0].demand.place
+    out = []
+    for i in range(samples):
+        event_id, sent_ms = await send(client, accepted(f"500240-{run}-F{i}", run, i, place), "/services/matching")
+        out.append(float(await caused(observer, event_id, "FundingReleased") - sent_ms))
+        await asyncio.sleep(0.02)
+    return out
+
+
+async def review_latency(client: ProgrammeClient, observer: TopicObserver, samples: int, run: str) -> list[float]:
+    template = generate(3).orders[2]
+    cycle = f"L{run}"
+    orders = []
+    for i in range(samples):
+        order_id = f"{template.county_code}-{run}-R{i}"
+        demand = template.demand.model_copy(update={"service_period": ServicePeriod(start=date(YEAR, 1, 1), months=12)})
+        await client.send(
+            OrderPublished(
+                order_id=order_id, demand=demand, call="latency", published_by="bench", published_at=datetime.now(UTC)
+            ),
+            source="/services/orders",
+        )
+        await client.send(accepted(order_id, run, 10_000 + i, demand.place), source="/services/matching")
+        orders.append((order_id, demand))
+    opened, _ = await send(
+        client,
+        OpenReviewCycle(cycle_id=cycle, year=YEAR, submission_deadline=date(2099, 1, 1), opened_by="bench"),
+        "/bureau/hrss",
+    )
+    await caused(observer, opened, "ReviewCycleOpened", timeout_s=120)
+    reviewers = [Reviewer(reviewer_id=f"REV-L{n}", name=f"评审{n}", institution=f"评审机构{n}") for n in range(3)]
+    for order_id, demand in orders:
+        indicators = tuple(
+            IndicatorResult(
+                indicator=t.indicator, label=t.label, unit=t.unit, baseline=t.baseline, target=t.target, actual=t.target
+            )
+            for t in demand.outcome_targets
+        )
+        await client.send(
+            OutcomeReportSubmitted(
+                report_id=f"RPT-{order_id}",
+                cycle_id=cycle,
+                order_id=order_id,
+                indicators=indicators,
+                work=WorkDone(
+                    plan_compiled=True, problems_solved=1, local_talents_trained=1, research_results_transferred=0
+                ),
+                submitted_by="bench",
+            ),
+            source="/portal/applications",
+        )
+        for reviewer in reviewers[:2]:
+            await client.send(score(cycle, order_id, reviewer), source="/reviewers/panel")
+    await asyncio.sleep(2.0)  # reports and the first two scores are in
+    out = []
+    for order_id, _ in orders:
+        event_id, sent_ms = await send(client, score(cycle, order_id, reviewers[2]), "/reviewers/panel")
+        out.append(float(await caused(observer, event_id, "ReviewCompleted") - sent_ms))
+        await asyncio.sleep(0.02)
+    return out
+
+
+def score(cycle: str, order_id: str, reviewer: Reviewer) -> PanelScoreSubmitted:
+    return PanelScoreSubmitted(
+        cycle_id=cycle,
+        order_id=order_id,
+        reviewer=reviewer,
+        scores=tuple(CriterionScore(criterion=c, score=80) for c in CRITERIA),
+    )
+
+
+async def background_load(client: ProgrammeClient, per_s: float, run: str, stop: asyncio.Event) -> int:
+    """Demands to orders and expert records to matching, at a steady rate."""
+    order = generate(3).orders[2]
+    sent, i = 0, 0
+    while not stop.is_set():
+        i += 1
+        await client.send(
+            DemandSubmitted(
+                order_id=f"{order.county_code}-{run}-BG{i}", demand=order.demand, submitted_by=order.submitted_by
+            ),
+            source=f"/counties/{order.county_code}",
+        )
+        await client.send(
+            ExpertRegistered(
+                expert_id=f"EXP-{run}-BG{i}",
+                name=f"专家{i}",
+                institution="重庆大学",
+                qualifications=("young_talent",),
+                specialties=("中药材",),
+            ),
+            source="/registry/talent",
+        )
+        sent += 2
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=2 / per_s)
+    return sent
+
+
+async def run(stack: Stack, samples: int, load: float) -> dict[str, Any]:
+    watched = [f"{stack.topic_prefix}{events(s)}" for s in SERVICES]
+    result: dict[str, Any] = {}
+    async with (
+        ProgrammeClient(stack.bootstrap_servers, topic_prefix=stack.topic_prefix) as client,
+        TopicObserver(stack.bootstrap_servers, watched) as observer,
+    ):
+        for label, rate in (("idle", 0.0), ("under_load", load)):
+            tag = f"{label[0].upper()}{uuid.uuid4().hex[:5]}"
+            stop = asyncio.Event()
+            loader = asyncio.create_task(background_load(client, rate, tag, stop)) if rate else None
+            await asyncio.sleep(1.0 if rate else 0)
+            funding = await funding_latency(client, observer, samples, tag)
+            review = await review_latency(client, observer, samples, tag)
+            stop.set()
+            sent = await loader if loader else 0
+            result[label] = {
+                "background_events_per_s": rate,
+                "background_events_sent": sent,
+                "team_accepted_to_funding_released_ms": percentiles(funding),
+                "last_panel_score_to_review_completed_ms": percentiles(review),
+            }
+            print(label, json.dumps(result[label], ensure_ascii=False), flush=True)
+    return result
+
+
+def main() -> None:
+    from shared.logging import configure_logging
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--load", type=float, default=150.0, help="background events/s under load")
+    args = parser.parse_args()
+    configure_logging("bench", fmt="console", level="WARNING")
+    stack = Stack(extra_env={"POLICY_ANNUAL_ENVELOPE_FEN": str(10**12)})
+    stack.start()
+    try:
+        result = asyncio.run(run(stack, args.samples, args.load))
+    finally:
+        stack.stop()
+    print(f"written to {write_result('latency', result)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The whole programme at growing scale: the seed scenario ×1, ×10, ×100 (45, 450, 4,500 orders).
+
+    .venv/bin/python -m bench.programme [--scales 45,450,4500]
+
+Each scale runs on a fresh embedded stack (four service processes, Tansu, PostgreSQL): wall
+time of the year, distinct events on the topics, events/s, peak memory of the whole stack
+(services, broker, PostgreSQL and this driver's observer are separate: the driver is not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import time
+from typing import Any
+
+from bench.common import write_result
+from shared.client import ProgrammeClient, TopicObserver
+from shared.scenario.programme import ProgrammeRun
+from shared.scenario.seed import generate
+from shared.stack.launcher import Stack
+from shared.stack.monitor import MemoryMonitor
+from shared.topics import all_topics
+
+
+async def play(stack: Stack, orders: int) -> tuple[Any, int]:
+    watched = [f"{stack.topic_prefix}{t.name}" for t in all_topics()]
+    async with (
+        ProgrammeClient(stack.bootstrap_servers, topic_prefix=stack.topic_prefix) as client,
+        TopicObserver(stack.bootstrap_servers, watched) as observer,
+    ):
+        run = ProgrammeRun(client, observer, generate(orders), out=io.StringIO(), timeout_s=3600)
+        report = await run.play()
+        return report, len(observer.distinct)
+
+
+def one_scale(orders: int) -> dict[str, Any]:
+    stack = Stack(extra_env={"TRANSIENT_RETRY_MAX_BACKOFF_S": "2"})
+    ready_started = time.monotonic()
+    stack.start()
+    ready_s = time.monotonic() - ready_started
+    try:
+        with MemoryMonitor(stack.pids()) as memory:
+            idle = memory.sample()
+            started = time.monotonic()
+            report, distinct = asyncio.run(play(stack, orders))
+            wall = time.monotonic() - started
+    finally:
+        stack.stop()
+    return {
+        "orders": orders,
+        "stack_ready_s": round(ready_s, 2),
+        "stack_idle_memory_mib": round(idle / 2**20),
+        "wall_time_s": round(wall, 1),
+        "events": distinct,
+        "events_per_s": round(distinct / wall),
+        "ms_per_order": round(1000 * wall / orders, 1),
+        "peak_memory_mib": round(memory.peak_mib),
+        "failures": report.failures[:3],
+    }
+
+
+def main() -> None:
+    from shared.logging import configure_logging
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scales", default="45,450,4500")
+    args = parser.parse_args()
+    configure_logging("bench", fmt="console", level="WARNING")
+    results = []
+    for orders in (int(x) for x in args.scales.split(",")):
+        results.append(one_scale(orders))
+        print(json.dumps(results[-1], ensure_ascii=False), flush=True)
+    base = results[0]
+    for r in results:
+        r["cost_growth_vs_smallest"] = round(
+            (r["wall_time_s"] / base["wall_time_s"]) / (r["orders"] / base["orders"]), 2
+        )
+    print(f"written to {write_result('programme', {'scales': results})}")
+
+
+if __name__ == "__main__":
+    main()

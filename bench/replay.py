@@ -1,0 +1,106 @@
+"""Rebuilding a service's state from its input topics.
+
+    .venv/bin/python -m bench.replay [--events 1000000]
+
+The orders service's input topic holds `--events` events (half DemandSubmitted, half
+DemandEndorsed of the same orders: each endorsement reads the order the submission wrote).
+A fresh orders service (empty database) then consumes the topic from the beginning: its state
+is rebuilt through the normal pipeline (inbox, state, outbox, relay). Figures: events/s of the
+rebuild, and of writing the topic (the producer side) for scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from bench.common import write_result
+from shared.client import ProgrammeClient, envelope_for
+from shared.contract.events.orders import DemandEndorsed, DemandSubmitted
+from shared.scenario.seed import generate
+from shared.stack.launcher import Stack
+
+
+async def fill(stack: Stack, events: int) -> float:
+    order = generate(3).orders[2]
+    county, source = order.county_code, f"/counties/{order.county_code}"
+    started = time.perf_counter()
+    async with ProgrammeClient(stack.bootstrap_servers, topic_prefix=stack.topic_prefix) as client:
+        producer, topic = client._producer, client.topic("orders.inbound")
+        futures = []
+        for i in range(events // 2):
+            order_id = f"{county}-R{i}"
+            for data in (
+                DemandSubmitted(order_id=order_id, demand=order.demand, submitted_by=order.submitted_by),
+                DemandEndorsed(order_id=order_id, endorsed_by=order.submitted_by),
+            ):
+                envelope = envelope_for(data, source=source, time=datetime.now(UTC))
+                futures.append(
+                    await producer.send(
+                        topic,
+                        envelope.to_structured_json(),
+                        key=order_id.encode(),
+                        headers=[("content-type", b"application/cloudevents+json")],
+                    )
+                )
+            if len(futures) >= 5000:
+                await asyncio.gather(*futures)
+                futures.clear()
+        await asyncio.gather(*futures)
+    return events / (time.perf_counter() - started)
+
+
+async def rebuild(stack: Stack, events: int) -> dict[str, Any]:
+    stack.start_service("orders")
+    stack.wait_ready("orders")
+    conn = await asyncpg.connect(stack.database_url("orders"))
+    try:
+        first_at, first_count, last_report = None, 0, time.monotonic()
+        while True:
+            done = int(await conn.fetchval("SELECT count(*) FROM inbox"))
+            now = time.monotonic()
+            if done and first_at is None:
+                first_at, first_count = now, done
+            if now - last_report > 30:
+                print(f"  rebuilt {done}/{events}", flush=True)
+                last_report = now
+            if done >= events:
+                break
+            await asyncio.sleep(0.25)
+        orders = int(await conn.fetchval("SELECT count(*) FROM orders WHERE status = 'endorsed'"))
+    finally:
+        await conn.close()
+    assert first_at is not None
+    return {"events_per_s": round((done - first_count) / (now - first_at)), "orders_endorsed": orders}
+
+
+def main() -> None:
+    from shared.logging import configure_logging
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    args = parser.parse_args()
+    configure_logging("bench", fmt="console", level="WARNING")
+    stack = Stack(services=())
+    stack.start()
+    try:
+        produce_rate = asyncio.run(fill(stack, args.events))
+        print(f"  topic filled: {args.events} events at {produce_rate:.0f}/s", flush=True)
+        result = {
+            "events": args.events,
+            "fill_events_per_s": round(produce_rate),
+            **asyncio.run(rebuild(stack, args.events)),
+        }
+    finally:
+        stack.stop()
+    print(result)
+    print(f"written to {write_result('replay', result)}")
+
+
+if __name__ == "__main__":
+    main()

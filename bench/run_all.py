@@ -1,0 +1,164 @@
+"""Every benchmark, one command; a table of the figures with their raw baselines, a JSON file
+and a PNG plot.
+
+    .venv/bin/python -m bench.run_all            # the sizes below (about 15 minutes on 2 cores)
+    .venv/bin/python -m bench.run_all --full     # the issue's sizes: ×100 programme, 1,000,000-event replay
+
+Each benchmark runs as its own process on its own embedded stack; results/ keeps each one's
+JSON, summary.json the whole, summary.png the plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.common import RESULTS, write_result
+
+TARGETS = {
+    "service_ratio": 0.5,
+    "automatic_step_p99_idle_ms": 100.0,
+    "replay_events_per_s": 20_000,
+    "idle_memory_mib": 1024,
+    "ready_s": 10.0,
+}
+
+
+def run(module: str, *args: str) -> None:
+    print(f"\n=== {module} {' '.join(args)}", flush=True)
+    completed = subprocess.run([sys.executable, "-m", f"bench.{module}", *args], check=False)
+    if completed.returncode != 0:
+        print(f"!!! {module} failed with {completed.returncode}", flush=True)
+
+
+def load(name: str) -> dict[str, Any]:
+    path = RESULTS / f"{name}.json"
+    data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    return data
+
+
+def table(summary: dict[str, Any]) -> list[str]:
+    lines = ["", f"{'figure':58} {'measured':>14} {'baseline / target':>22}", "-" * 96]
+
+    def row(name: str, value: Any, reference: Any = "") -> None:
+        lines.append(f"{name:58} {value!s:>14} {reference!s:>22}")
+
+    for service, r in summary.get("services", {}).items():
+        if isinstance(r, dict) and "service_events_per_s" in r:
+            row(f"{service}: events/s (raw consume+insert+produce)", r["service_events_per_s"], r["raw_events_per_s"])
+            row(f"{service}: ratio service/raw", r["ratio"], f"≥ {TARGETS['service_ratio']}")
+    for label, r in summary.get("latency", {}).items():
+        if isinstance(r, dict) and "team_accepted_to_funding_released_ms" in r:
+            f, v = r["team_accepted_to_funding_released_ms"], r["last_panel_score_to_review_completed_ms"]
+            target = f"p99 < {TARGETS['automatic_step_p99_idle_ms']:.0f}" if label == "idle" else ""
+            row(f"TeamAccepted → FundingReleased ms p50/p95/p99 ({label})", f"{f['p50']}/{f['p95']}/{f['p99']}", target)
+            row(f"last score → ReviewCompleted ms p50/p95/p99 ({label})", f"{v['p50']}/{v['p95']}/{v['p99']}", target)
+    for r in summary.get("programme", {}).get("scales", []):
+        row(
+            f"programme {r['orders']} orders: wall s / events/s",
+            f"{r['wall_time_s']} / {r['events_per_s']}",
+            f"growth ×{r.get('cost_growth_vs_smallest')}",
+        )
+        row(
+            f"programme {r['orders']} orders: peak / idle memory MiB",
+            f"{r['peak_memory_mib']} / {r['stack_idle_memory_mib']}",
+            f"idle < {TARGETS['idle_memory_mib']}",
+        )
+        row(f"programme {r['orders']} orders: stack ready s", r["stack_ready_s"], f"< {TARGETS['ready_s']:.0f}")
+    replay = summary.get("replay", {})
+    if replay:
+        row(
+            f"replay of {replay['events']} events into orders: events/s",
+            replay["events_per_s"],
+            f"≥ {TARGETS['replay_events_per_s']}",
+        )
+    relay = summary.get("relay_latency", {})
+    if relay:
+        idle = relay["relay_latency_idle_ms"]
+        row(
+            "outbox relay latency ms p50/p99 (idle)",
+            f"{idle['p50']}/{idle['p99']}",
+            f"raw ack {relay['raw_producer']['send_and_wait_ms']['p50']}",
+        )
+        row(
+            "outbox relay backlog drain rows/s",
+            relay["relay_backlog_drain_rows_per_s"],
+            relay["raw_producer"]["send_flush_msgs_per_s"],
+        )
+    matching = summary.get("matching", {})
+    if matching:
+        lines.append(f"matching: see {RESULTS / 'matching.json'}")
+    return lines
+
+
+def plot(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    services = {k: v for k, v in summary.get("services", {}).items() if isinstance(v, dict) and "ratio" in v}
+    names = list(services)
+    axes[0].bar([n + "\nservice" for n in names], [services[n]["service_events_per_s"] for n in names], color="#3b7")
+    axes[0].bar([n + "\nraw" for n in names], [services[n]["raw_events_per_s"] for n in names], color="#999")
+    axes[0].set_title("events/s: service vs raw consume+insert+produce")
+    axes[0].tick_params(axis="x", labelsize=7)
+    latency = summary.get("latency", {})
+    labels, p50, p99 = [], [], []
+    for label, r in latency.items():
+        for step, key in (
+            ("funding", "team_accepted_to_funding_released_ms"),
+            ("review", "last_panel_score_to_review_completed_ms"),
+        ):
+            if isinstance(r, dict) and key in r:
+                labels.append(f"{step}\n{label}")
+                p50.append(r[key]["p50"])
+                p99.append(r[key]["p99"])
+    axes[1].bar(labels, p99, color="#e96", label="p99")
+    axes[1].bar(labels, p50, color="#37b", label="p50")
+    axes[1].axhline(TARGETS["automatic_step_p99_idle_ms"], color="red", linestyle="--", linewidth=1)
+    axes[1].set_title("automatic steps, ms")
+    axes[1].legend()
+    scales = summary.get("programme", {}).get("scales", [])
+    axes[2].plot([s["orders"] for s in scales], [s["wall_time_s"] for s in scales], marker="o")
+    axes[2].set_xscale("log")
+    axes[2].set_yscale("log")
+    axes[2].set_title("programme: wall time (s) by orders")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--full", action="store_true", help="the issue's full sizes (takes much longer)")
+    parser.add_argument("--skip", default="", help="comma-separated benchmarks to skip")
+    args = parser.parse_args()
+    skip = set(args.skip.split(",")) if args.skip else set()
+    plan = [
+        ("services", ["--events", "4000"]),
+        ("latency", ["--samples", "100", "--load", "150"]),
+        ("programme", ["--scales", "45,450,4500" if args.full else "45,450"]),
+        ("replay", ["--events", "1000000" if args.full else "60000"]),
+        ("relay_latency", ["--rows", "20000"]),
+        ("matching", []),
+    ]
+    for module, module_args in plan:
+        if module not in skip:
+            run(module, *module_args)
+    summary = {name: load(name) for name, _ in plan}
+    summary["targets"] = TARGETS
+    for line in table(summary):
+        print(line)
+    path = write_result("summary", summary)
+    png = RESULTS / "summary.png"
+    plot(summary, png)
+    print(f"\nwritten to {path} and {png}")
+
+
+if __name__ == "__main__":
+    main()

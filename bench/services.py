@@ -1,0 +1,247 @@
+"""Each service's throughput next to the raw limit measured in the same run.
+
+    .venv/bin/python -m bench.services [--events 4000]
+
+For each service, N events it consumes are written to its topic while it is down; then the
+service starts as its own process and drains them: consume -> validate -> inbox + state +
+outbox in one transaction -> relay -> publish. Throughput = outputs/s between the first and
+the last output seen. The raw limit, on the same records: a plain aiokafka consumer that does
+one asyncpg INSERT per event (autocommit) and produces one message per event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.common import write_result
+from shared.client import ProgrammeClient, TopicObserver, envelope_for
+from shared.contract.events.base import EventData
+from shared.contract.events.matching import ExpertRef, ExpertRegistered, TeamAccepted
+from shared.contract.events.orders import DemandSubmitted, OrderPublished, ServicePeriod
+from shared.db.pool import ensure_database, with_database
+from shared.scenario.seed import generate
+from shared.stack.launcher import Stack
+from shared.topics import events, inbound
+
+
+@dataclass(frozen=True)
+class Workload:
+    service: str
+    topic: str
+    source: str
+    output: str
+    """The event type the service emits for each input (counted to measure throughput)."""
+    make: Callable[[int, str], EventData]
+
+
+@lru_cache(maxsize=64)
+def _synthetic_order(seed: int) -> Any:
+    return generate(3, seed=seed).orders[2]
+
+
+def _demand(i: int, run: str) -> EventData:
+    order = _synthetic_order(i % 50)
+    county = order.county_code
+    return DemandSubmitted(order_id=f"{county}-{run}-{i}", demand=order.demand, submitted_by=order.submitted_by)
+
+
+def _expert(i: int, run: str) -> EventData:
+    return ExpertRegistered(
+        expert_id=f"EXP-{run}-{i}",
+        name=f"专家{i}",
+        institution="重庆大学",
+        qualifications=("young_talent",),
+        specialties=("中药材", "天麻种源繁育"),
+    )
+
+
+def _accepted(i: int, run: str) -> EventData:
+    order_id = f"500240-{run}-{i}"
+
+    def ref(n: int) -> ExpertRef:
+        return ExpertRef(expert_id=f"EXP-{run}-{i}-{n}", name=f"专家{n}", institution="重庆大学")
+
+    return TeamAccepted(
+        project_id=f"P-{order_id}",
+        order_id=order_id,
+        application_id=f"APP-{run}-{i}",
+        team_id=f"TEAM-{run}-{i}",
+        team_name=f"团队{i}",
+        lead=ref(0),
+        members=(ref(1), ref(2)),
+        local_talents=(ref(3),),
+        place=_synthetic_order(0).demand.place,
+        site="洗新乡保合村",
+        industry="中药材",
+        service_period=ServicePeriod(start=date(2026, 12, 1), months=24),
+        funding_asked_fen=10_000_000,
+        call="bench",
+        awarded_by="bench",
+        accepted_at=datetime(2090, 1, 1, tzinfo=UTC),
+    )
+
+
+def _published(i: int, run: str) -> EventData:
+    order = _synthetic_order(i % 50)
+    return OrderPublished(
+        order_id=f"{order.county_code}-{run}-{i}",
+        demand=order.demand,
+        call="bench",
+        published_by="bench",
+        published_at=datetime.now(UTC),
+    )
+
+
+WORKLOADS = (
+    Workload("orders", inbound("orders"), "/counties/{county}", "OrderSubmitted", _demand),
+    Workload("matching", inbound("matching"), "/registry/talent", "ExpertProfileRecorded", _expert),
+    Workload("funding", events("matching"), "/services/matching", "FundingReleased", _accepted),
+    Workload("reviews", events("orders"), "/services/orders", "", _published),
+)
+
+
+async def preload(stack: Stack, workload: Workload, n: int, run: str) -> None:
+    async with ProgrammeClient(stack.bootstrap_servers, topic_prefix=stack.topic_prefix) as client:
+        producer = client._producer
+        for i in range(n):
+            data = workload.make(i, run)
+            county = data.subject()[:6]
+            envelope = envelope_for(data, source=workload.source.format(county=county), time=datetime.now(UTC))
+            await producer.send(
+                client.topic(workload.topic),
+                envelope.to_structured_json(),
+                key=envelope.subject.encode(),
+                headers=[("content-type", b"application/cloudevents+json")],
+            )
+        await producer.flush()
+
+
+async def drain(stack: Stack, workload: Workload, n: int, run: str) -> float:
+    """Events/s of the service between its first and its last output."""
+    if not workload.output:  # reviews records facts and emits nothing: count its inbox instead
+        return await _drain_by_inbox(stack, workload, n)
+    async with TopicObserver(stack.bootstrap_servers, [f"{stack.topic_prefix}{events(workload.service)}"]) as seen:
+        stack.start_service(workload.service)
+        stack.wait_ready(workload.service)
+        outputs = await seen.wait_for(
+            lambda o: o.type == workload.output and run in (o.subject or ""), count=n, timeout_s=1800
+        )
+        first, last = outputs[0].seen_at, outputs[-1].seen_at
+    return (n - 1) / (last - first)
+
+
+async def _drain_by_inbox(stack: Stack, workload: Workload, n: int) -> float:
+    stack.start_service(workload.service)
+    stack.wait_ready(workload.service)
+    conn = await asyncpg.connect(stack.database_url(workload.service))
+    try:
+        first_at = None
+        while True:
+            done = await conn.fetchval("SELECT count(*) FROM inbox")
+            now = time.monotonic()
+            if done and first_at is None:
+                first_at, first_count = now, done
+            if done >= n:
+                return (done - first_count) / (now - first_at) if first_at and now > first_at else 0.0
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+
+
+async def raw_limit(stack: Stack, topic: str, n: int) -> float:
+    """A plain aiokafka consumer: one asyncpg INSERT per event, one produced message per event."""
+    url = with_database(stack.server_url, f"bench_raw_{uuid.uuid4().hex[:6]}")
+    await ensure_database(url)
+    conn = await asyncpg.connect(url)
+    await conn.execute("CREATE TABLE raw_events (topic text, part int, off bigint, key bytea, value bytea)")
+    consumer = AIOKafkaConsumer(
+        f"{stack.topic_prefix}{topic}",
+        bootstrap_servers=stack.bootstrap_servers,
+        group_id=f"raw-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all", linger_ms=2)
+    await consumer.start()
+    await producer.start()
+    done, first = 0, None
+    try:
+        while done < n:
+            batches = await consumer.getmany(timeout_ms=100, max_records=500)
+            futures = []
+            for records in batches.values():
+                for r in records:
+                    first = first or time.perf_counter()
+                    await conn.execute(
+                        "INSERT INTO raw_events VALUES ($1, $2, $3, $4, $5)",
+                        r.topic,
+                        r.partition,
+                        r.offset,
+                        r.key,
+                        r.value,
+                    )
+                    futures.append(await producer.send(f"{stack.topic_prefix}rejections", r.value, key=r.key))
+                    done += 1
+            if futures:
+                await asyncio.gather(*futures)
+                await consumer.commit()
+        assert first is not None
+        return n / (time.perf_counter() - first)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await conn.close()
+
+
+async def measure(stack: Stack, workload: Workload, n: int) -> dict[str, Any]:
+    run = f"B{uuid.uuid4().hex[:6]}"
+    await preload(stack, workload, n, run)
+    service = await drain(stack, workload, n, run)
+    raw = await raw_limit(stack, workload.topic, n)
+    stack.stop_service(workload.service)
+    return {
+        "events": n,
+        "service_events_per_s": round(service),
+        "raw_events_per_s": round(raw),
+        "ratio": round(service / raw, 3),
+    }
+
+
+def main() -> None:
+    from shared.logging import configure_logging
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=4000)
+    parser.add_argument("--only", default=None, help="comma-separated services")
+    args = parser.parse_args()
+    configure_logging("bench", fmt="console", level="WARNING")
+    chosen = [w for w in WORKLOADS if not args.only or w.service in args.only.split(",")]
+    results: dict[str, Any] = {}
+    for workload in chosen:
+        stack = Stack(services=(), extra_env={"POLICY_ANNUAL_ENVELOPE_FEN": str(10**12)})
+        stack.start()
+        try:
+            results[workload.service] = asyncio.run(measure(stack, workload, args.events))
+        finally:
+            stack.stop()
+        print(f"{workload.service:9} {json.dumps(results[workload.service])}", flush=True)
+    print(f"written to {write_result('services', results)}")
+
+
+if __name__ == "__main__":
+    main()
