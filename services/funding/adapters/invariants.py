@@ -64,6 +64,13 @@ CHECKS: dict[str, str] = {
         FROM grants g LEFT JOIN releases r USING (grant_id)
         GROUP BY g.grant_id, g.released_tranches HAVING g.released_tranches <> count(r.release_id)
     """,
+    "a year's committed total is what its open grants committed in the ledger": """
+        SELECT y.year || ': committed ' || y.committed_fen || ' vs ledger ' || coalesce(c.total, 0)
+        FROM budget_years y
+        LEFT JOIN (SELECT budget_year, sum(amount_fen) AS total FROM grants WHERE status <> 'held'
+                   GROUP BY budget_year) c ON c.budget_year = y.year
+        WHERE y.committed_fen <> coalesce(c.total, 0)
+    """,
     "a year's uncommitted budget is its envelope minus its open grants": """
         SELECT y.year || ': budget ' || coalesce(b.balance_fen, 0) || ' vs ' || (y.envelope_fen - coalesce(c.total, 0))
         FROM budget_years y

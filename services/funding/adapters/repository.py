@@ -11,6 +11,16 @@ from services.funding.domain.model import Grant, GrantStatus, Person, Release, R
 from shared.contract.events.funding import IncentiveGranted, Payee, TeamSuspended, Tranche
 from shared.db.types import Connection
 
+_POST = """
+WITH entry AS (
+    INSERT INTO journal_entries (kind, memo, grant_id, cause_event_id, at)
+    VALUES ($1, $2, $3, $4, $5) RETURNING entry_id
+)
+INSERT INTO journal_lines (entry_id, account, amount_fen)
+SELECT entry.entry_id, line.account, line.amount_fen
+FROM entry, unnest($6::text[], $7::bigint[]) AS line (account, amount_fen)
+"""
+
 
 class FundingRepository:
     def __init__(self, conn: Connection) -> None:
@@ -21,19 +31,24 @@ class FundingRepository:
     async def post(
         self, entry: ledger.Entry, *, at: datetime, grant_id: str | None, cause_event_id: str | None
     ) -> None:
-        entry_id = await self._conn.fetchval(
-            "INSERT INTO journal_entries (kind, memo, grant_id, cause_event_id, at) "
-            "VALUES ($1, $2, $3, $4, $5) RETURNING entry_id",
+        """The entry and its lines in one statement; a commit also adds to its year's committed total."""
+        await self._conn.execute(
+            _POST,
             entry.kind,
             entry.memo,
             grant_id,
             cause_event_id,
             at,
+            [account for account, _ in entry.lines],
+            [amount for _, amount in entry.lines],
         )
-        await self._conn.executemany(
-            "INSERT INTO journal_lines (entry_id, account, amount_fen) VALUES ($1, $2, $3)",
-            [(entry_id, account, amount) for account, amount in entry.lines],
-        )
+        if entry.kind == "commit":
+            account, amount = next((a, -n) for a, n in entry.lines if a.startswith("budget:"))
+            await self._conn.execute(
+                "UPDATE budget_years SET committed_fen = committed_fen + $2 WHERE year = $1",
+                int(account.removeprefix("budget:")),
+                amount,
+            )
 
     async def balance(self, account: str) -> int:
         value = await self._conn.fetchval(
@@ -72,9 +87,9 @@ class FundingRepository:
         return delta
 
     async def committed(self, year: int) -> int:
-        """What the year's envelope has granted: envelope minus the uncommitted budget."""
-        envelope = await self._conn.fetchval("SELECT envelope_fen FROM budget_years WHERE year = $1", year)
-        return int(envelope or 0) - await self.balance(f"budget:{year}")
+        """What the year's envelope has granted to open grants."""
+        committed = await self._conn.fetchval("SELECT committed_fen FROM budget_years WHERE year = $1", year)
+        return int(committed or 0)
 
     # ---- grants -------------------------------------------------------------------------------
 
