@@ -68,12 +68,14 @@ async def _open(ctx: MessageContext, repo: FundingRepository, opened: Opened) ->
 
 async def on_team_accepted(ctx: MessageContext, data: TeamAccepted) -> None:
     repo = FundingRepository(ctx.conn)
-    if await repo.grant_for_order(data.order_id) is not None:
-        raise RuleBroken("grant_exists", f"order {data.order_id} already has a grant")
     policy = current_policy()
     grant = new_grant(data, policy)
-    envelope = await repo.envelope(grant.budget_year, policy.annual_envelope_fen, ctx.now(), ctx.envelope.id)
-    decision = decide_envelope(grant, envelope, await repo.committed(grant.budget_year), ctx.now())
+    year = await repo.year_position(
+        grant.budget_year, data.order_id, policy.annual_envelope_fen, ctx.now(), ctx.envelope.id
+    )
+    if year.order_has_grant:
+        raise RuleBroken("grant_exists", f"order {data.order_id} already has a grant")
+    decision = decide_envelope(grant, year.envelope_fen, year.committed_fen, ctx.now())
     if isinstance(decision, GrantHeld):
         await repo.save_grant(grant, ctx.now(), held_reason=decision.reason)
         ctx.emit(decision)

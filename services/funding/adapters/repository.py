@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,11 +16,26 @@ _POST = """
 WITH entry AS (
     INSERT INTO journal_entries (kind, memo, grant_id, cause_event_id, at)
     VALUES ($1, $2, $3, $4, $5) RETURNING entry_id
+), committed AS (
+    UPDATE budget_years SET committed_fen = committed_fen + $9 WHERE year = $8
 )
 INSERT INTO journal_lines (entry_id, account, amount_fen)
 SELECT entry.entry_id, line.account, line.amount_fen
 FROM entry, unnest($6::text[], $7::bigint[]) AS line (account, amount_fen)
 """
+
+_YEAR_POSITION = """
+SELECT envelope_fen, committed_fen, EXISTS (SELECT 1 FROM grants WHERE order_id = $2) AS order_has_grant
+FROM budget_years WHERE year = $1
+FOR UPDATE
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class YearPosition:
+    envelope_fen: int
+    committed_fen: int
+    order_has_grant: bool
 
 
 class FundingRepository:
@@ -32,6 +48,10 @@ class FundingRepository:
         self, entry: ledger.Entry, *, at: datetime, grant_id: str | None, cause_event_id: str | None
     ) -> None:
         """The entry and its lines in one statement; a commit also adds to its year's committed total."""
+        committed_year, committed_fen = None, 0
+        if entry.kind == "commit":
+            account, amount = next((a, -n) for a, n in entry.lines if a.startswith("budget:"))
+            committed_year, committed_fen = int(account.removeprefix("budget:")), amount
         await self._conn.execute(
             _POST,
             entry.kind,
@@ -41,14 +61,9 @@ class FundingRepository:
             at,
             [account for account, _ in entry.lines],
             [amount for _, amount in entry.lines],
+            committed_year,
+            committed_fen,
         )
-        if entry.kind == "commit":
-            account, amount = next((a, -n) for a, n in entry.lines if a.startswith("budget:"))
-            await self._conn.execute(
-                "UPDATE budget_years SET committed_fen = committed_fen + $2 WHERE year = $1",
-                int(account.removeprefix("budget:")),
-                amount,
-            )
 
     async def balance(self, account: str) -> int:
         value = await self._conn.fetchval(
@@ -58,13 +73,18 @@ class FundingRepository:
 
     # ---- budget envelope ----------------------------------------------------------------------
 
-    async def envelope(self, year: int, default_fen: int, at: datetime, cause_event_id: str | None) -> int:
-        """The year's envelope, locked for this transaction; a new year starts at the policy default."""
-        row = await self._conn.fetchrow("SELECT envelope_fen FROM budget_years WHERE year = $1 FOR UPDATE", year)
-        if row is not None:
-            return int(row["envelope_fen"])
-        await self.set_envelope(year, default_fen, "policy default (POLICY_ANNUAL_ENVELOPE_FEN)", at, cause_event_id)
-        return default_fen
+    async def year_position(
+        self, year: int, order_id: str, default_fen: int, at: datetime, cause_event_id: str | None
+    ) -> YearPosition:
+        """The year's envelope (locked for this transaction; a new year starts at the policy default),
+        what it has committed, and whether the order already has a grant: one round trip."""
+        row = await self._conn.fetchrow(_YEAR_POSITION, year, order_id)
+        if row is None:
+            default_by = "policy default (POLICY_ANNUAL_ENVELOPE_FEN)"
+            await self.set_envelope(year, default_fen, default_by, at, cause_event_id)
+            row = await self._conn.fetchrow(_YEAR_POSITION, year, order_id)
+            assert row is not None
+        return YearPosition(int(row["envelope_fen"]), int(row["committed_fen"]), bool(row["order_has_grant"]))
 
     async def set_envelope(
         self, year: int, amount_fen: int, set_by: str, at: datetime, cause_event_id: str | None
