@@ -58,3 +58,8 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_s: float = 15.0
     timers_enabled: bool = True
     """Run the service's scheduled work (tests with a fixed clock turn it off and trigger it)."""
+    rebuild: bool = False
+    """Rebuild this service's state from its input topics into an empty database (with a new
+    KAFKA_GROUP_SUFFIX, so that every topic is read from the beginning): every event is applied
+    and recorded in the inbox as usual, nothing is emitted (what it caused is already on the
+    topics), timers do not run, and the log has one line per batch. See docs/messaging.md."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.funding.adapters.repository import FundingRepository
+from services.funding.adapters.repository import FundingRepository, prefetch_grant_owners
 from services.funding.domain import ledger
 from services.funding.domain.model import (
     Consequences,
@@ -36,20 +36,20 @@ from shared.runtime.timers import Timer
 
 async def _open(ctx: MessageContext, repo: FundingRepository, opened: Opened) -> None:
     grant, cause = opened.grant, ctx.envelope.id
-    await repo.post(
+    repo.post(
         ledger.commit(grant.budget_year, grant.grant_id, grant.amount_fen),
         at=ctx.now(),
         grant_id=grant.grant_id,
         cause_event_id=cause,
     )
-    await repo.post(
+    repo.post(
         ledger.release(grant.grant_id, opened.release.release_id, opened.release.amount_fen),
         at=ctx.now(),
         grant_id=grant.grant_id,
         cause_event_id=cause,
     )
-    await repo.save_grant(grant, ctx.now())
-    await repo.add_release(opened.release, ctx.now())
+    repo.save_grant(grant, ctx.now())
+    repo.add_release(opened.release, ctx.now())
     ctx.emit(opened.opened)
     ctx.emit(opened.released)
     ctx.note(
@@ -67,7 +67,7 @@ async def _open(ctx: MessageContext, repo: FundingRepository, opened: Opened) ->
 
 
 async def on_team_accepted(ctx: MessageContext, data: TeamAccepted) -> None:
-    repo = FundingRepository(ctx.conn)
+    repo = FundingRepository.of(ctx)
     policy = current_policy()
     grant = new_grant(data, policy)
     year = await repo.year_position(
@@ -77,7 +77,7 @@ async def on_team_accepted(ctx: MessageContext, data: TeamAccepted) -> None:
         raise RuleBroken("grant_exists", f"order {data.order_id} already has a grant")
     decision = decide_envelope(grant, year.envelope_fen, year.committed_fen, ctx.now())
     if isinstance(decision, GrantHeld):
-        await repo.save_grant(grant, ctx.now(), held_reason=decision.reason)
+        repo.save_grant(grant, ctx.now(), held_reason=decision.reason)
         ctx.emit(decision)
         ctx.note(
             "grant held: it would exceed the year's budget envelope",
@@ -90,7 +90,7 @@ async def on_team_accepted(ctx: MessageContext, data: TeamAccepted) -> None:
 
 
 async def on_set_budget_envelope(ctx: MessageContext, data: SetBudgetEnvelope) -> None:
-    repo = FundingRepository(ctx.conn)
+    repo = FundingRepository.of(ctx)
     committed = await repo.committed(data.year)
     if data.amount_fen < committed:
         raise RuleBroken(
@@ -119,12 +119,12 @@ async def on_set_budget_envelope(ctx: MessageContext, data: SetBudgetEnvelope) -
 
 
 async def on_payment_confirmed(ctx: MessageContext, data: PaymentConfirmed) -> None:
-    repo = FundingRepository(ctx.conn)
+    repo = FundingRepository.of(ctx)
     release = await repo.release(data.release_id)
     if release is None:
         raise RuleBroken("unknown_release", f"there is no release {data.release_id}")
     release, paid = confirm_payment(release, data.amount_fen, data.payment_reference, data.paid_on)
-    await repo.post(
+    repo.post(
         ledger.pay(release.grant_id, release.release_id, release.amount_fen),
         at=ctx.now(),
         grant_id=release.grant_id,
@@ -142,7 +142,7 @@ async def on_payment_confirmed(ctx: MessageContext, data: PaymentConfirmed) -> N
 
 
 async def on_payment_failed(ctx: MessageContext, data: PaymentFailed) -> None:
-    repo = FundingRepository(ctx.conn)
+    repo = FundingRepository.of(ctx)
     release = await repo.release(data.release_id)
     if release is None:
         raise RuleBroken("unknown_release", f"there is no release {data.release_id}")
@@ -172,7 +172,7 @@ async def on_payment_failed(ctx: MessageContext, data: PaymentFailed) -> None:
 
 
 async def on_review_completed(ctx: MessageContext, data: ReviewCompleted) -> None:
-    repo = FundingRepository(ctx.conn)
+    repo = FundingRepository.of(ctx)
     grant = await repo.grant_for_order(data.order_id)
     if grant is None:
         raise RuleBroken("unknown_grant", f"order {data.order_id} has no grant")
@@ -197,16 +197,16 @@ async def _apply(
     grant, cause, now = outcome.grant, ctx.envelope.id, ctx.now()
     if outcome.release is not None:
         release, released = outcome.release
-        await repo.post(
+        repo.post(
             ledger.release(grant.grant_id, release.release_id, release.amount_fen),
             at=now,
             grant_id=grant.grant_id,
             cause_event_id=cause,
         )
-        await repo.add_release(release, now)
+        repo.add_release(release, now)
         ctx.emit(released)
     if outcome.withheld is not None:
-        await repo.post(
+        repo.post(
             ledger.withhold(grant.grant_id, review.review_id, outcome.withheld.amount_fen),
             at=now,
             grant_id=grant.grant_id,
@@ -214,7 +214,7 @@ async def _apply(
         )
         ctx.emit(outcome.withheld)
     if grant != before:
-        await repo.save_grant(grant, now)
+        repo.save_grant(grant, now)
     if outcome.incentives:
         await repo.add_incentives(outcome.incentives)
         for incentive in outcome.incentives:
@@ -234,7 +234,7 @@ async def _apply(
 
 
 async def lift_due_suspensions(ctx: EmitContext) -> None:
-    repo = FundingRepository(ctx.conn)
+    repo = FundingRepository.of(ctx)
     today = local_date(ctx.now())
     for row in await repo.lift_due_suspensions(today, ctx.now()):
         ctx.emit(
@@ -264,7 +264,9 @@ INBOUND: dict[str, Handler] = {
 
 SUBSCRIPTIONS = [
     Subscription(topics.inbound("funding"), INBOUND, strict=True),
-    Subscription(topics.events("matching"), {TeamAccepted.EVENT_TYPE: on_team_accepted}),
+    Subscription(
+        topics.events("matching"), {TeamAccepted.EVENT_TYPE: on_team_accepted}, prefetch=prefetch_grant_owners
+    ),
     Subscription(topics.events("reviews"), {ReviewCompleted.EVENT_TYPE: on_review_completed}),
 ]
 

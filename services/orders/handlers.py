@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.orders.adapters.repository import OrderRepository
+from services.orders.adapters.repository import OrderRepository, prefetch_orders
 from services.orders.domain.model import Order
 from shared import topics
 from shared.contract.authorization import county_of
@@ -22,7 +22,7 @@ from shared.rules import RuleBroken
 
 
 async def _load(ctx: MessageContext, order_id: str) -> tuple[OrderRepository, Order]:
-    repo = OrderRepository(ctx.conn)
+    repo = OrderRepository.of(ctx)
     order = await repo.get(order_id)
     if order is None:
         raise RuleBroken("unknown_order", f"there is no order {order_id}")
@@ -37,14 +37,12 @@ async def _commit(
     decided_by: str,
     note: str | None,
 ) -> None:
-    await repo.save(
-        order, event_type=event.EVENT_TYPE, cause=ctx.envelope, decided_by=decided_by, note=note, at=ctx.now()
-    )
+    repo.save(order, event_type=event.EVENT_TYPE, cause=ctx.envelope, decided_by=decided_by, note=note, at=ctx.now())
     ctx.emit(event)
 
 
 async def on_demand_submitted(ctx: MessageContext, data: DemandSubmitted) -> None:
-    repo = OrderRepository(ctx.conn)
+    repo = OrderRepository.of(ctx)
     existing = await repo.get(data.order_id)
     sender = county_of(ctx.envelope.source)
     if existing is None:
@@ -150,6 +148,6 @@ HANDLERS: dict[str, Handler] = {
 }
 
 SUBSCRIPTIONS = [
-    Subscription(topics.inbound("orders"), HANDLERS, strict=True),
-    Subscription(topics.events("matching"), {TeamAccepted.EVENT_TYPE: on_team_accepted}),
+    Subscription(topics.inbound("orders"), HANDLERS, strict=True, prefetch=prefetch_orders),
+    Subscription(topics.events("matching"), {TeamAccepted.EVENT_TYPE: on_team_accepted}, prefetch=prefetch_orders),
 ]

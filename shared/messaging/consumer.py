@@ -42,6 +42,7 @@ from shared.topics import REJECTIONS, deadletter, with_prefix
 from . import inbox, outbox
 from .deadletter import DeadLetter, dead_letter_message, record_dead_letter
 from .records import Record
+from .unit import UnitOfWork
 
 log = structlog.get_logger("shared.messaging.consumer")
 
@@ -83,8 +84,11 @@ class EmitContext:
         clock: Clock,
         registry: EventRegistry,
         topic_prefix: str,
+        unit: UnitOfWork | None = None,
     ) -> None:
         self.conn = conn
+        self.unit = unit or UnitOfWork()
+        """Repositories of this transaction (see shared.messaging.unit); flushed before it commits."""
         self.service = service
         self.clock = clock
         self._registry = registry
@@ -131,6 +135,7 @@ class MessageContext(EmitContext):
 
 
 Handler = Callable[[MessageContext, Any], Awaitable[None]]
+Prefetch = Callable[[UnitOfWork, Connection, Sequence[Envelope]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +148,9 @@ class Subscription:
     topic: str
     handlers: Mapping[str, Handler]
     strict: bool = False
+    prefetch: Prefetch | None = None
+    """Reads (and locks) into the unit, in one statement, what the batch's events on this
+    topic will need, so that handlers do not read them one round trip at a time."""
 
 
 @dataclass(slots=True)
@@ -168,8 +176,12 @@ class EventConsumer:
         topic_prefix: str = "",
         max_attempts: int = 3,
         retry_backoff_s: float = 0.2,
+        rebuilding: bool = False,
     ) -> None:
         self.service = service
+        self.rebuilding = rebuilding
+        """Rebuilding state from the topics: apply and record every event as usual, but emit
+        nothing (what it caused is already on the topics) and log one line per batch."""
         self._pool = pool
         self._routes = {with_prefix(topic_prefix, s.topic): s for s in subscriptions}
         self._clock = clock
@@ -202,6 +214,10 @@ class EventConsumer:
             raise TransientFailure(f"{type(exc).__name__}: {exc}") from exc
         for outcome in outcomes:
             self.counts[outcome.kind] = self.counts.get(outcome.kind, 0) + 1
+        if self.rebuilding:
+            self._log_rebuilt(outcomes)
+            return
+        for outcome in outcomes:
             self._log(outcome)
 
     async def _run(self, conn: Connection, records: Sequence[Record], batch: _Batch) -> list[_Outcome]:
@@ -209,9 +225,33 @@ class EventConsumer:
             prepared = [self._prepare(record) for record in records]
             if not batch.careful:  # the optimistic run claims the whole batch in one statement
                 await self._claim_all(conn, prepared)
+                await self._prefetch(conn, prepared, batch.unit)
             outcomes = [await self._guarded(conn, item, batch) for item in prepared]
+            if not batch.careful:
+                await self._flush(conn, batch.unit)
+            if self.rebuilding:
+                batch.outbox.clear()
             await outbox.append(conn, batch.outbox, notify=True)
         return outcomes
+
+    async def _prefetch(self, conn: Connection, prepared: Sequence[_Prepared], unit: UnitOfWork) -> None:
+        wanted: dict[str, list[Envelope]] = {}
+        for item in prepared:
+            if item.envelope is not None and item.handler is not None and item.claim is inbox.Claim.NEW:
+                wanted.setdefault(item.record.topic, []).append(item.envelope)
+        for topic, envelopes in wanted.items():
+            prefetch = self._routes[topic].prefetch
+            if prefetch is not None:
+                await prefetch(unit, conn, envelopes)
+
+    async def _flush(self, conn: Connection, unit: UnitOfWork) -> None:
+        """The optimistic run's writes; if PostgreSQL refuses one, the careful run finds whose."""
+        try:
+            await unit.flush(conn)
+        except _NEVER_ABSORBED:
+            raise
+        except Exception as exc:
+            raise _NeedsCare(None) from exc
 
     def _prepare(self, record: Record) -> _Prepared:
         """Parse and route a record (no I/O)."""
@@ -306,9 +346,10 @@ class EventConsumer:
             )
         return data
 
-    def _context(self, conn: Connection, envelope: Envelope) -> MessageContext:
+    def _context(self, conn: Connection, envelope: Envelope, unit: UnitOfWork | None = None) -> MessageContext:
         return MessageContext(
             conn=conn,
+            unit=unit,
             envelope=envelope,
             service=self.service,
             clock=self._clock,
@@ -326,7 +367,7 @@ class EventConsumer:
         batch: _Batch,
     ) -> _Outcome:
         if not batch.careful:
-            context = self._context(conn, envelope)
+            context = self._context(conn, envelope, batch.unit)
             try:
                 await handler(context, data)
             except TRANSIENT_ERRORS:
@@ -341,6 +382,7 @@ class EventConsumer:
             try:
                 async with conn.transaction():
                     await handler(context, data)
+                    await context.unit.flush(conn)
                 batch.outbox.extend(context.emitted)
                 return _Outcome("applied", record, envelope, notes=context.notes)
             except RuleBroken as rejection:
@@ -422,6 +464,20 @@ class EventConsumer:
         batch.outbox.append(message)
         return _Outcome("dead_lettered", record, envelope, letter=letter)
 
+    def _log_rebuilt(self, outcomes: Sequence[_Outcome]) -> None:
+        kinds: dict[str, int] = {}
+        for outcome in outcomes:
+            kinds[outcome.kind] = kinds.get(outcome.kind, 0) + 1
+        last = outcomes[-1].record if outcomes else None
+        log.info(
+            "rebuilt from the topics: batch applied, nothing emitted",
+            service=self.service,
+            records=len(outcomes),
+            up_to=last.origin if last else None,
+            total_applied=self.counts.get("applied", 0),
+            **kinds,
+        )
+
     def _log(self, outcome: _Outcome) -> None:
         envelope = outcome.envelope
         bound = log.bind(service=self.service)
@@ -485,13 +541,15 @@ class _Batch:
     attempted: Record | None = None
     """The record whose handler failed in the optimistic run (its first attempt)."""
     outbox: list[outbox.OutboxMessage] = field(default_factory=list)
+    unit: UnitOfWork = field(default_factory=UnitOfWork)
+    """The optimistic run's unit of work, shared by all its records."""
 
 
 class _NeedsCare(Exception):
     """A handler refused or failed in the optimistic run: redo the batch with savepoints."""
 
-    def __init__(self, record: Record) -> None:
-        super().__init__(record.origin)
+    def __init__(self, record: Record | None) -> None:
+        super().__init__(record.origin if record else "the batch's writes")
         self.record = record
 
 

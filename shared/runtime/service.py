@@ -180,6 +180,7 @@ class ServiceRuntime:
             topic_prefix=self.kafka.topic_prefix,
             max_attempts=settings.handler_max_attempts,
             retry_backoff_s=settings.handler_retry_backoff_s,
+            rebuilding=settings.rebuild,
         )
         self._producer = make_producer(self.kafka, client_id=f"expert-teams-{name}-relay")
         await start_with_retry(self._producer.start, "relay producer")
@@ -193,7 +194,7 @@ class ServiceRuntime:
             max_backoff_s=settings.transient_retry_max_backoff_s,
         )
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{name}-outbox-relay")
-        if settings.timers_enabled:
+        if settings.timers_enabled and not settings.rebuild:
             self._timer_tasks = [
                 asyncio.create_task(
                     run_timer_forever(

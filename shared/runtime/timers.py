@@ -33,6 +33,7 @@ async def run_timer_once(pool: Any, timer: Timer, *, service: str, clock: Clock,
     async with pool.acquire() as conn, conn.transaction():
         ctx = EmitContext(conn=conn, service=service, clock=clock, registry=REGISTRY, topic_prefix=topic_prefix)
         await timer.run(ctx)
+        await ctx.unit.flush(conn)
         await outbox.append(conn, ctx.emitted)
     for note in ctx.notes:
         log.info(note.message, service=service, timer=timer.name, **note.fields)

@@ -73,6 +73,9 @@ def play_with(faulty: FaultyStack, orders: int, seed: int, during: Callable[[], 
             report = await run.play()
             await asyncio.to_thread(fault.join, 600)
             await observer.settle(2.0)
+            # A service killed late in the run may still be catching up on its backlog (e.g.
+            # matching on funding's TeamSuspended): state is compared once every group is done.
+            await wait_consumed(stack, observer, stack.extra_env.get("KAFKA_GROUP_SUFFIX", ""), timeout_s=600)
             return report, check_topics(observer, stack.topic_prefix)
 
     report, findings = asyncio.run(play())

@@ -1,16 +1,26 @@
-"""Funding's state and ledger in PostgreSQL."""
+"""Funding's state and ledger in PostgreSQL, through the transaction's unit of work.
+
+The hot path (a TeamAccepted opening a grant: commit and release entries, the grant, its first
+release) is kept in memory and written at the unit's flush in one pipelined statement per
+table; the year's envelope and committed total are read (and locked) once per unit and kept
+up to date in memory. Every other read or write first flushes what is pending, so a handler
+always reads its own unit's writes."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from services.funding.domain import ledger
 from services.funding.domain.model import Grant, GrantStatus, Person, Release, ReleaseStatus
+from shared.contract.envelope import Envelope
 from shared.contract.events.funding import IncentiveGranted, Payee, TeamSuspended, Tranche
 from shared.db.types import Connection
+from shared.messaging.consumer import EmitContext
+from shared.messaging.unit import UnitOfWork
 
 _POST = """
 WITH entry AS (
@@ -24,10 +34,21 @@ SELECT entry.entry_id, line.account, line.amount_fen
 FROM entry, unnest($6::text[], $7::bigint[]) AS line (account, amount_fen)
 """
 
-_YEAR_POSITION = """
-SELECT envelope_fen, committed_fen, EXISTS (SELECT 1 FROM grants WHERE order_id = $2) AS order_has_grant
-FROM budget_years WHERE year = $1
-FOR UPDATE
+_YEAR = "SELECT envelope_fen, committed_fen FROM budget_years WHERE year = $1 FOR UPDATE"
+
+_SAVE_GRANT = """
+INSERT INTO grants (grant_id, project_id, order_id, team_id, payee, lead_expert_id, people, amount_fen,
+                    budget_year, tranches, status, released_tranches, withheld_fen, held_reason,
+                    created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+ON CONFLICT (grant_id) DO UPDATE SET status = EXCLUDED.status,
+    released_tranches = EXCLUDED.released_tranches, withheld_fen = EXCLUDED.withheld_fen,
+    held_reason = EXCLUDED.held_reason, updated_at = EXCLUDED.updated_at
+"""
+
+_ADD_RELEASE = """
+INSERT INTO releases (release_id, grant_id, order_id, tranche, amount_fen, status, attempts, released_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
 """
 
 
@@ -41,32 +62,74 @@ class YearPosition:
 class FundingRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._years: dict[int, list[int]] = {}
+        """year -> [envelope, committed], locked, as of this unit's writes"""
+        self._has_grant: dict[str, bool] = {}
+        """order id -> whether it has a grant, as of this unit's writes"""
+        self._grants: list[tuple[Any, ...]] = []
+        self._releases: list[tuple[Any, ...]] = []
+        self._posts: list[tuple[Any, ...]] = []
+
+    @classmethod
+    def of(cls, ctx: EmitContext) -> FundingRepository:
+        """The repository of the context's unit of work."""
+        return ctx.unit.part(cls, lambda: cls(ctx.conn))
+
+    async def flush(self, conn: Connection) -> None:
+        """Write what is pending: grants, then their releases, then the journal, in that order."""
+        grants, releases, posts = self._grants, self._releases, self._posts
+        self._grants, self._releases, self._posts = [], [], []
+        for statement, rows in ((_SAVE_GRANT, grants), (_ADD_RELEASE, releases), (_POST, posts)):
+            if len(rows) == 1:
+                await conn.execute(statement, *rows[0])
+            elif rows:
+                await conn.executemany(statement, rows)
+
+    async def _read(self) -> Connection:
+        """The connection, once this unit's pending writes are in the database."""
+        await self.flush(self._conn)
+        return self._conn
+
+    async def load_grant_owners(self, order_ids: Sequence[str]) -> None:
+        """Which of these orders already have a grant, in one statement."""
+        wanted = [o for o in dict.fromkeys(order_ids) if o not in self._has_grant]
+        if not wanted:
+            return
+        conn = await self._read()
+        owners = {
+            r["order_id"] for r in await conn.fetch("SELECT order_id FROM grants WHERE order_id = ANY($1)", wanted)
+        }
+        for order_id in wanted:
+            self._has_grant[order_id] = order_id in owners
 
     # ---- the ledger ---------------------------------------------------------------------------
 
-    async def post(
-        self, entry: ledger.Entry, *, at: datetime, grant_id: str | None, cause_event_id: str | None
-    ) -> None:
-        """The entry and its lines in one statement; a commit also adds to its year's committed total."""
+    def post(self, entry: ledger.Entry, *, at: datetime, grant_id: str | None, cause_event_id: str | None) -> None:
+        """The entry and its lines (written at the flush, in one statement each); a commit also adds
+        to its year's committed total."""
         committed_year, committed_fen = None, 0
         if entry.kind == "commit":
             account, amount = next((a, -n) for a, n in entry.lines if a.startswith("budget:"))
             committed_year, committed_fen = int(account.removeprefix("budget:")), amount
-        await self._conn.execute(
-            _POST,
-            entry.kind,
-            entry.memo,
-            grant_id,
-            cause_event_id,
-            at,
-            [account for account, _ in entry.lines],
-            [amount for _, amount in entry.lines],
-            committed_year,
-            committed_fen,
+            if committed_year in self._years:
+                self._years[committed_year][1] += committed_fen
+        self._posts.append(
+            (
+                entry.kind,
+                entry.memo,
+                grant_id,
+                cause_event_id,
+                at,
+                [account for account, _ in entry.lines],
+                [amount for _, amount in entry.lines],
+                committed_year,
+                committed_fen,
+            )
         )
 
     async def balance(self, account: str) -> int:
-        value = await self._conn.fetchval(
+        conn = await self._read()
+        value = await conn.fetchval(
             "SELECT coalesce(sum(amount_fen), 0) FROM journal_lines WHERE account = $1", account
         )
         return int(value)
@@ -77,21 +140,29 @@ class FundingRepository:
         self, year: int, order_id: str, default_fen: int, at: datetime, cause_event_id: str | None
     ) -> YearPosition:
         """The year's envelope (locked for this transaction; a new year starts at the policy default),
-        what it has committed, and whether the order already has a grant: one round trip."""
-        row = await self._conn.fetchrow(_YEAR_POSITION, year, order_id)
-        if row is None:
-            default_by = "policy default (POLICY_ANNUAL_ENVELOPE_FEN)"
-            await self.set_envelope(year, default_fen, default_by, at, cause_event_id)
-            row = await self._conn.fetchrow(_YEAR_POSITION, year, order_id)
-            assert row is not None
-        return YearPosition(int(row["envelope_fen"]), int(row["committed_fen"]), bool(row["order_has_grant"]))
+        what it has committed, and whether the order already has a grant: read once per unit."""
+        if year not in self._years:
+            conn = await self._read()
+            row = await conn.fetchrow(_YEAR, year)
+            if row is None:
+                default_by = "policy default (POLICY_ANNUAL_ENVELOPE_FEN)"
+                await self.set_envelope(year, default_fen, default_by, at, cause_event_id)
+                await self.flush(conn)
+                row = await conn.fetchrow(_YEAR, year)
+                assert row is not None
+            self._years[year] = [int(row["envelope_fen"]), int(row["committed_fen"])]
+        await self.load_grant_owners((order_id,))
+        envelope_fen, committed_fen = self._years[year]
+        return YearPosition(envelope_fen, committed_fen, self._has_grant[order_id])
 
     async def set_envelope(
         self, year: int, amount_fen: int, set_by: str, at: datetime, cause_event_id: str | None
     ) -> int:
         """Set the envelope; returns the change. The ledger's appropriation follows the change."""
-        previous = await self._conn.fetchval("SELECT envelope_fen FROM budget_years WHERE year = $1 FOR UPDATE", year)
-        await self._conn.execute(
+        conn = await self._read()
+        self._years.pop(year, None)
+        previous = await conn.fetchval("SELECT envelope_fen FROM budget_years WHERE year = $1 FOR UPDATE", year)
+        await conn.execute(
             "INSERT INTO budget_years (year, envelope_fen, set_by, updated_at) VALUES ($1, $2, $3, $4) "
             "ON CONFLICT (year) DO UPDATE SET envelope_fen = EXCLUDED.envelope_fen, set_by = EXCLUDED.set_by, "
             "updated_at = EXCLUDED.updated_at",
@@ -103,73 +174,73 @@ class FundingRepository:
         delta = amount_fen - int(previous or 0)
         if delta:
             memo = f"{year} envelope set to {amount_fen} fen by {set_by}"
-            await self.post(ledger.appropriate(year, delta, memo), at=at, grant_id=None, cause_event_id=cause_event_id)
+            self.post(ledger.appropriate(year, delta, memo), at=at, grant_id=None, cause_event_id=cause_event_id)
         return delta
 
     async def committed(self, year: int) -> int:
         """What the year's envelope has granted to open grants."""
-        committed = await self._conn.fetchval("SELECT committed_fen FROM budget_years WHERE year = $1", year)
+        conn = await self._read()
+        committed = await conn.fetchval("SELECT committed_fen FROM budget_years WHERE year = $1", year)
         return int(committed or 0)
 
     # ---- grants -------------------------------------------------------------------------------
 
     async def grant_for_order(self, order_id: str) -> Grant | None:
-        row = await self._conn.fetchrow("SELECT * FROM grants WHERE order_id = $1 FOR UPDATE", order_id)
+        conn = await self._read()
+        row = await conn.fetchrow("SELECT * FROM grants WHERE order_id = $1 FOR UPDATE", order_id)
         return _grant(row) if row else None
 
     async def held_grants(self, year: int) -> list[Grant]:
-        rows = await self._conn.fetch(
+        conn = await self._read()
+        rows = await conn.fetch(
             "SELECT * FROM grants WHERE budget_year = $1 AND status = 'held' ORDER BY created_at, grant_id FOR UPDATE",
             year,
         )
         return [_grant(r) for r in rows]
 
-    async def save_grant(self, grant: Grant, at: datetime, held_reason: str | None = None) -> None:
-        await self._conn.execute(
-            """
-            INSERT INTO grants (grant_id, project_id, order_id, team_id, payee, lead_expert_id, people, amount_fen,
-                                budget_year, tranches, status, released_tranches, withheld_fen, held_reason,
-                                created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
-            ON CONFLICT (grant_id) DO UPDATE SET status = EXCLUDED.status,
-                released_tranches = EXCLUDED.released_tranches, withheld_fen = EXCLUDED.withheld_fen,
-                held_reason = EXCLUDED.held_reason, updated_at = EXCLUDED.updated_at
-            """,
-            grant.grant_id,
-            grant.project_id,
-            grant.order_id,
-            grant.team_id,
-            grant.payee.model_dump(mode="json"),
-            grant.lead_expert_id,
-            [{"expert_id": p.expert_id, "name": p.name, "role": p.role} for p in grant.people],
-            grant.amount_fen,
-            grant.budget_year,
-            [t.model_dump(mode="json") for t in grant.tranches],
-            grant.status.value,
-            grant.released_tranches,
-            grant.withheld_fen,
-            held_reason,
-            at,
+    def save_grant(self, grant: Grant, at: datetime, held_reason: str | None = None) -> None:
+        """Insert or update the grant (at the flush)."""
+        self._has_grant[grant.order_id] = True
+        self._grants.append(
+            (
+                grant.grant_id,
+                grant.project_id,
+                grant.order_id,
+                grant.team_id,
+                grant.payee.model_dump(mode="json"),
+                grant.lead_expert_id,
+                [{"expert_id": p.expert_id, "name": p.name, "role": p.role} for p in grant.people],
+                grant.amount_fen,
+                grant.budget_year,
+                [t.model_dump(mode="json") for t in grant.tranches],
+                grant.status.value,
+                grant.released_tranches,
+                grant.withheld_fen,
+                held_reason,
+                at,
+            )
         )
 
     # ---- releases -----------------------------------------------------------------------------
 
-    async def add_release(self, release: Release, at: datetime) -> None:
-        await self._conn.execute(
-            "INSERT INTO releases (release_id, grant_id, order_id, tranche, amount_fen, status, attempts, "
-            "released_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-            release.release_id,
-            release.grant_id,
-            release.order_id,
-            release.tranche,
-            release.amount_fen,
-            release.status.value,
-            release.attempts,
-            at,
+    def add_release(self, release: Release, at: datetime) -> None:
+        """A new release (at the flush)."""
+        self._releases.append(
+            (
+                release.release_id,
+                release.grant_id,
+                release.order_id,
+                release.tranche,
+                release.amount_fen,
+                release.status.value,
+                release.attempts,
+                at,
+            )
         )
 
     async def release(self, release_id: str) -> Release | None:
-        row = await self._conn.fetchrow("SELECT * FROM releases WHERE release_id = $1 FOR UPDATE", release_id)
+        conn = await self._read()
+        row = await conn.fetchrow("SELECT * FROM releases WHERE release_id = $1 FOR UPDATE", release_id)
         if row is None:
             return None
         return Release(
@@ -191,7 +262,7 @@ class FundingRepository:
         reference: str | None = None,
         paid_on: Any = None,
     ) -> None:
-        await self._conn.execute(
+        await (await self._read()).execute(
             "UPDATE releases SET status = $2, attempts = $3, last_failure = coalesce($4, last_failure), "
             "payment_reference = coalesce($5, payment_reference), paid_on = coalesce($6, paid_on), updated_at = $7 "
             "WHERE release_id = $1",
@@ -208,7 +279,7 @@ class FundingRepository:
 
     async def claim_review(self, review_id: str, grant_id: str, grade: str, summary: str, at: datetime) -> bool:
         """Record that a review's consequence applies; False if it already did."""
-        inserted = await self._conn.fetchval(
+        inserted = await (await self._read()).fetchval(
             "INSERT INTO review_consequences (review_id, grant_id, grade, summary, applied_at) "
             "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (review_id) DO NOTHING RETURNING 1",
             review_id,
@@ -220,7 +291,7 @@ class FundingRepository:
         return inserted is not None
 
     async def add_incentives(self, incentives: tuple[IncentiveGranted, ...]) -> None:
-        await self._conn.executemany(
+        await (await self._read()).executemany(
             "INSERT INTO incentives (incentive_id, expert_id, expert_name, kind, project_id, order_id, review_id, "
             "grade, reason, granted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             [
@@ -243,7 +314,7 @@ class FundingRepository:
     async def add_rectification(
         self, review_id: str, order_id: str, team_id: str, deadline: Any, reason: str, at: datetime
     ) -> None:
-        await self._conn.execute(
+        await (await self._read()).execute(
             "INSERT INTO rectifications (review_id, order_id, team_id, deadline, reason, created_at) "
             "VALUES ($1, $2, $3, $4, $5, $6)",
             review_id,
@@ -255,7 +326,7 @@ class FundingRepository:
         )
 
     async def add_suspension(self, suspension: TeamSuspended, correlation_id: str, cause_event_id: str) -> None:
-        await self._conn.execute(
+        await (await self._read()).execute(
             "INSERT INTO suspensions (review_id, team_id, lead_expert_id, suspended_from, suspended_until, "
             "correlation_id, cause_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             suspension.review_id,
@@ -269,7 +340,7 @@ class FundingRepository:
 
     async def lift_due_suspensions(self, today: Any, at: datetime) -> list[Any]:
         """Mark every suspension due by `today` lifted and return them (once: concurrent runs split the rows)."""
-        rows: list[Any] = await self._conn.fetch(
+        rows: list[Any] = await (await self._read()).fetch(
             """
             UPDATE suspensions SET lifted_at = $2
             WHERE review_id IN (SELECT review_id FROM suspensions WHERE lifted_at IS NULL AND suspended_until <= $1
@@ -298,4 +369,11 @@ def _grant(row: Any) -> Grant:
         status=GrantStatus(row["status"]),
         released_tranches=row["released_tranches"],
         withheld_fen=row["withheld_fen"],
+    )
+
+
+async def prefetch_grant_owners(unit: UnitOfWork, conn: Connection, envelopes: Sequence[Envelope]) -> None:
+    """Whether the orders of a batch of TeamAccepted (their subject is the order id) have grants: one read."""
+    await unit.part(FundingRepository, lambda: FundingRepository(conn)).load_grant_owners(
+        [e.subject for e in envelopes]
     )
