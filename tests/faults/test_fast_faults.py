@@ -173,6 +173,7 @@ async def wait_consumed(stack: Stack, observer: TopicObserver, suffix: str, time
         await admin.close()
 
 
+@pytest.mark.timeout(120 + 20 * FUZZ_EXAMPLES)  # each batch of 96 takes ~8 s; `tasks.py faults` runs 40
 @settings(
     max_examples=FUZZ_EXAMPLES,
     deadline=None,
