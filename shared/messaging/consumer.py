@@ -20,6 +20,7 @@ committed, and the whole batch is redelivered after a backoff (TransientFailure)
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -85,6 +86,7 @@ class EmitContext:
         registry: EventRegistry,
         topic_prefix: str,
         unit: UnitOfWork | None = None,
+        emitting: bool = True,
     ) -> None:
         self.conn = conn
         self.unit = unit or UnitOfWork()
@@ -93,13 +95,22 @@ class EmitContext:
         self.clock = clock
         self._registry = registry
         self._topic_prefix = topic_prefix
+        self._emitting = emitting
+        """False while rebuilding: events are made (their ids may be recorded) but not written."""
         self.emitted: list[outbox.OutboxMessage] = []
         self.notes: list[Note] = []
 
     def now(self) -> datetime:
         return self.clock.now()
 
-    def emit(self, data: EventData, *, correlation_id: str | None = None, causation_id: str | None = None) -> Envelope:
+    def emit(
+        self,
+        data: EventData,
+        *,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        event_id: str | None = None,
+    ) -> Envelope:
         spec = self._registry.for_model(type(data))
         envelope = new_envelope(
             source=service_source(self.service),
@@ -110,8 +121,10 @@ class EmitContext:
             correlation_id=correlation_id,
             causation_id=causation_id,
             dataschema=spec.dataschema,
+            event_id=event_id,
         )
-        self.emitted.append(outbox.OutboxMessage.for_event(with_prefix(self._topic_prefix, spec.topic), envelope))
+        if self._emitting:
+            self.emitted.append(outbox.OutboxMessage.for_event(with_prefix(self._topic_prefix, spec.topic), envelope))
         return envelope
 
     def note(self, message: str, **fields: Any) -> None:
@@ -120,18 +133,42 @@ class EmitContext:
 
 class MessageContext(EmitContext):
     """What a handler gets besides its typed data: an EmitContext whose events are caused by,
-    and correlated with, the incoming envelope."""
+    and correlated with, the incoming envelope.
+
+    The id of the n-th event a handler emits is derived from its cause (the incoming event's
+    source and id) and n: applying the same event again, in a retry or a rebuild, makes the
+    same ids, so what a service records about its own events (e.g. a suspension's cause) is
+    reproducible, and a copy emitted twice is recognised by every inbox downstream."""
 
     def __init__(self, *, envelope: Envelope, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.envelope = envelope
+        self._made = 0
 
-    def emit(self, data: EventData, *, correlation_id: str | None = None, causation_id: str | None = None) -> Envelope:
+    def emit(
+        self,
+        data: EventData,
+        *,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        event_id: str | None = None,
+    ) -> Envelope:
+        self._made += 1
         return super().emit(
             data,
             correlation_id=correlation_id or self.envelope.correlation_id,
             causation_id=causation_id or self.envelope.id,
+            event_id=event_id or emitted_event_id(self.service, self.envelope, self._made),
         )
+
+
+_EMITTED_IDS = uuid.UUID("6f1c2b52-4d1e-5c0a-9a53-8e0d2f7c1a90")
+
+
+def emitted_event_id(service: str, cause: Envelope, ordinal: int) -> str:
+    """The id of the `ordinal`-th event `service` emits in reaction to `cause` (a name-based UUID,
+    RFC 9562 version 5: several services reacting to one event make different ids)."""
+    return str(uuid.uuid5(_EMITTED_IDS, f"{service}\x1f{cause.source}\x1f{cause.id}\x1f{ordinal}"))
 
 
 Handler = Callable[[MessageContext, Any], Awaitable[None]]
@@ -350,6 +387,7 @@ class EventConsumer:
         return MessageContext(
             conn=conn,
             unit=unit,
+            emitting=not self.rebuilding,
             envelope=envelope,
             service=self.service,
             clock=self._clock,

@@ -19,7 +19,7 @@ from shared.contract.events.base import EventData
 from shared.contract.events.orders import DemandEndorsed, DemandSubmitted, PublishOrder
 from shared.db.migrations import load_stream, migrate
 from shared.db.pool import create_pool
-from shared.messaging.consumer import EventConsumer
+from shared.messaging.consumer import EventConsumer, emitted_event_id
 from shared.messaging.records import Record
 from shared.runtime.service import MESSAGING_MIGRATIONS
 from tests.builders import SHIZHU, new_order_id, tianma_demand
@@ -147,3 +147,24 @@ async def test_a_rebuild_applies_the_same_batch_to_an_empty_database_and_emits_n
     assert await rebuilt_pool.fetchval("SELECT count(*) FROM outbox") == 0
     assert await live_pool.fetchval("SELECT count(*) FROM outbox") == 6
     assert rebuilt.counts == {"applied": 4, "rejected": 1, "duplicate": 5}
+
+
+async def test_the_ids_of_emitted_events_are_derived_from_their_cause_and_the_emitting_service(orders: Any) -> None:
+    pool, consumer = orders
+    tianma = new_order_id()
+    sent, batch = records(
+        [
+            (DemandSubmitted(order_id=tianma, demand=tianma_demand(), submitted_by="石柱县"), SHIZHU_SYSTEM),
+            (DemandEndorsed(order_id=tianma, endorsed_by="石柱县"), SHIZHU_SYSTEM),
+        ]
+    )
+
+    await consumer.process_batch(batch)
+
+    emitted = await pool.fetch("SELECT event_id, causation_id FROM outbox ORDER BY seq")
+    assert [(r["event_id"], r["causation_id"]) for r in emitted] == [
+        (emitted_event_id("orders", sent[0], 1), sent[0].id),
+        (emitted_event_id("orders", sent[1], 1), sent[1].id),
+    ]
+    assert emitted_event_id("funding", sent[0], 1) != emitted_event_id("orders", sent[0], 1)
+    assert emitted_event_id("orders", sent[0], 2) != emitted_event_id("orders", sent[0], 1)
