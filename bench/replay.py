@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +29,7 @@ from bench.common import write_result
 from shared.client import ProgrammeClient, envelope_for
 from shared.contract.events.orders import DemandEndorsed, DemandSubmitted
 from shared.scenario.seed import generate
+from shared.stack.embedded import REPO_ROOT, free_port
 from shared.stack.launcher import Stack
 
 
@@ -80,10 +83,19 @@ async def read_raw(stack: Stack, events: int) -> float:
         await consumer.stop()
 
 
-async def rebuild(stack: Stack, events: int) -> dict[str, Any]:
+def start_rebuilders(stack: Stack, consumers: int) -> list[subprocess.Popen[bytes]]:
+    """`consumers` orders processes in rebuild mode, one consumer group sharing the partitions."""
     stack.extra_env.update({"REBUILD": "true", "KAFKA_MAX_POLL_RECORDS": "2000", "LOG_LEVEL": "WARNING"})
     stack.start_service("orders")
     stack.wait_ready("orders")
+    more = []
+    for _ in range(consumers - 1):
+        env = stack.service_env("orders") | {"HTTP_PORT": str(free_port())}
+        more.append(subprocess.Popen([sys.executable, "-m", "services.orders"], cwd=REPO_ROOT, env=env))
+    return more
+
+
+async def rebuild(stack: Stack, events: int) -> dict[str, Any]:
     conn = await asyncpg.connect(stack.database_url("orders"))
     try:
         first_at, first_count, last_report = None, 0, time.monotonic()
@@ -110,6 +122,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--consumers", type=int, default=1, help="rebuild processes sharing the partitions")
     args = parser.parse_args()
     configure_logging("bench", fmt="console", level="WARNING")
     stack = Stack(services=())
@@ -119,9 +132,16 @@ def main() -> None:
         print(f"  topic filled: {args.events} events at {produce_rate:.0f}/s", flush=True)
         raw_rate = asyncio.run(read_raw(stack, args.events))
         print(f"  raw read: {raw_rate:.0f} events/s", flush=True)
-        rebuilt = asyncio.run(rebuild(stack, args.events))
+        more = start_rebuilders(stack, args.consumers)
+        try:
+            rebuilt = asyncio.run(rebuild(stack, args.events))
+        finally:
+            for process in more:
+                process.terminate()
+                process.wait(30)
         result = {
             "events": args.events,
+            "consumers": args.consumers,
             "fill_events_per_s": round(produce_rate),
             "raw_read_events_per_s": round(raw_rate),
             **rebuilt,

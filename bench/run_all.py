@@ -72,7 +72,7 @@ def table(summary: dict[str, Any]) -> list[str]:
     replay = summary.get("replay", {})
     if replay:
         row(
-            f"rebuild of orders from {replay['events']} events: events/s (raw read)",
+            f"rebuild of orders, {replay['events']} events, {replay.get('consumers', 1)} procs: ev/s (raw read)",
             replay["events_per_s"],
             replay.get("raw_read_events_per_s", ""),
         )
@@ -144,7 +144,7 @@ def main() -> None:
         ("services", ["--events", "4000"]),
         ("latency", ["--samples", "100", "--load", "150"]),
         ("programme", ["--scales", "45,450,4500" if args.full else "45,450"]),
-        ("replay", ["--events", "1000000" if args.full else "60000"]),
+        ("replay", ["--events", "1000000" if args.full else "100000", "--consumers", "2"]),
         ("relay_latency", ["--rows", "20000"]),
         ("matching", []),
     ]

@@ -95,13 +95,17 @@ class EmitContext:
         self.clock = clock
         self._registry = registry
         self._topic_prefix = topic_prefix
+        self._now: datetime | None = None
         self._emitting = emitting
         """False while rebuilding: events are made (their ids may be recorded) but not written."""
         self.emitted: list[outbox.OutboxMessage] = []
         self.notes: list[Note] = []
 
     def now(self) -> datetime:
-        return self.clock.now()
+        """The moment of this unit of work: one instant for every effect of one event."""
+        if self._now is None:
+            self._now = self.clock.now()
+        return self._now
 
     def emit(
         self,
@@ -117,7 +121,7 @@ class EmitContext:
             type=spec.type,
             subject=data.subject(),
             data=data.model_dump(mode="json"),
-            time=self.clock.now(),
+            time=self.now(),
             correlation_id=correlation_id,
             causation_id=causation_id,
             dataschema=spec.dataschema,

@@ -101,3 +101,31 @@ def test_a_valid_event_reads_the_same_through_both_parsers() -> None:
         }
     ).encode()
     assert parse_structured(value) == parse_with_sdk(value, STRUCTURED, None)
+
+
+def decoded(loads: Any, raw: bytes) -> tuple[str, str]:
+    try:
+        return "ok", repr(loads(raw))  # repr: NaN equals NaN, 1 differs from 1.0 and True
+    except (ValueError, RecursionError) as error:
+        return type(error).__name__, ""
+
+
+json_texts = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=8,
+).map(lambda value: json.dumps(value, ensure_ascii=False).encode())
+hostile_bytes = st.one_of(
+    st.binary(max_size=40),
+    json_texts.map(lambda raw: b"\xef\xbb\xbf" + raw),
+    json_texts.map(lambda raw: raw.decode().encode("utf-16")),
+    st.sampled_from((b'{"a": 1e400}', b'{"a": -0}', b'{"a": 1E5}', b'"\\ud800"', b'{"a":1,"a":2}', b"[" * 3000)),
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(raw=json_texts | hostile_bytes)
+def test_the_fast_json_reader_reads_exactly_what_the_standard_library_reads(raw: bytes) -> None:
+    from shared.contract.envelope import _json_loads
+
+    assert decoded(_json_loads, raw) == decoded(json.loads, raw)
