@@ -27,8 +27,7 @@ from shared.rules import RuleBroken
 
 async def on_expert_registered(ctx: MessageContext, data: ExpertRegistered) -> None:
     repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
-    new = await repo.save_expert(data, ctx.now())
-    profile = (await repo.experts([data.expert_id]))[data.expert_id]
+    new, profile = await repo.save_expert(data, ctx.now())
     ctx.emit(
         ExpertProfileRecorded(
             expert=model.expert_ref(profile),

@@ -293,3 +293,18 @@ async def test_the_bureau_gets_the_optimal_assignment_of_a_call(
     assert advice.data["unassigned_orders"] == []
     assert all(p["reasons"] for p in pairs)
     assert "exact" in advice.data["solver"]
+
+
+async def test_an_expert_registered_again_is_recorded_as_an_update_with_the_new_qualifications(
+    matching_service: Any, client: ProgrammeClient, observer: TopicObserver
+) -> None:
+    first = expert_registered("刘大会", "young_talent")
+    await client.send(first, source=REGISTRY)
+    (recorded,) = await observer.wait_for(about(first.expert_id, "ExpertProfileRecorded"))
+    again = expert_registered("刘大会", "state_council_allowance", expert_id=first.expert_id)
+    await client.send(again, source=REGISTRY)
+    *_, updated = await observer.wait_for(about(first.expert_id, "ExpertProfileRecorded"), count=2)
+
+    assert (recorded.data["new"], recorded.data["can_lead"]) == (True, False)
+    assert (updated.data["new"], updated.data["can_lead"]) == (False, True)
+    assert updated.data["expert"]["name"] == "刘大会"

@@ -25,6 +25,22 @@ SELECT e.expert_id, e.name, e.institution, e.qualifications, e.specialties, e.lo
          WHERE m.expert_id = e.expert_id AND p.status = 'active' AND $1 < p.service_end) AS active_teams
 FROM experts e
 """
+_SAVE_EXPERT = """
+WITH saved AS (
+    INSERT INTO experts (expert_id, name, institution, title, qualifications, specialties,
+                         local_county_code, registered_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+    ON CONFLICT (expert_id) DO UPDATE SET
+        name = EXCLUDED.name, institution = EXCLUDED.institution, title = EXCLUDED.title,
+        qualifications = EXCLUDED.qualifications, specialties = EXCLUDED.specialties,
+        local_county_code = EXCLUDED.local_county_code, updated_at = EXCLUDED.updated_at
+    RETURNING expert_id, name, institution, qualifications, specialties, local_county_code, (xmax = 0) AS new
+)
+SELECT saved.*,
+       (SELECT count(*) FROM project_members m JOIN projects p USING (project_id)
+         WHERE m.expert_id = saved.expert_id AND p.status = 'active' AND $9 < p.service_end) AS active_teams
+FROM saved
+"""
 _EXPERTS_BY_ID = _EXPERTS + "WHERE e.expert_id = ANY($2::text[])"
 _EXPERTS_BY_ID_LOCKED = _EXPERTS_BY_ID + " ORDER BY e.expert_id FOR UPDATE OF e"
 _SHORTLIST = """
@@ -67,19 +83,11 @@ class MatchingRepository:
 
     # ---- experts ------------------------------------------------------------------------------
 
-    async def save_expert(self, expert: ExpertRegistered, at: datetime) -> bool:
-        """Insert or replace an expert's record; True when the expert is new."""
-        inserted: bool = await self._conn.fetchval(
-            """
-            INSERT INTO experts (expert_id, name, institution, title, qualifications, specialties,
-                                 local_county_code, registered_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-            ON CONFLICT (expert_id) DO UPDATE SET
-                name = EXCLUDED.name, institution = EXCLUDED.institution, title = EXCLUDED.title,
-                qualifications = EXCLUDED.qualifications, specialties = EXCLUDED.specialties,
-                local_county_code = EXCLUDED.local_county_code, updated_at = EXCLUDED.updated_at
-            RETURNING (xmax = 0)
-            """,
+    async def save_expert(self, expert: ExpertRegistered, at: datetime) -> tuple[bool, ExpertProfile]:
+        """Insert or replace an expert's record: whether the expert is new, and the profile as saved
+        (one round trip)."""
+        row = await self._conn.fetchrow(
+            _SAVE_EXPERT,
             expert.expert_id,
             expert.name,
             expert.institution,
@@ -88,8 +96,10 @@ class MatchingRepository:
             list(expert.specialties),
             expert.local_county_code,
             at,
+            self._today,
         )
-        return inserted
+        assert row is not None
+        return bool(row["new"]), _expert(row)
 
     async def experts(self, ids: Iterable[str], *, lock: bool = False) -> dict[str, ExpertProfile]:
         """The registered experts among `ids`; with `lock`, their rows are locked (in id order,
