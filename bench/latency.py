@@ -15,9 +15,12 @@ import argparse
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
+
+import asyncpg
 
 from bench.common import percentiles, write_result
 from shared.client import ProgrammeClient, TopicObserver, envelope_for
@@ -55,7 +58,9 @@ async def caused(observer: TopicObserver, event_id: str, event_type: str, timeou
     return next(o.timestamp_ms for o in observer.answers_to(event_id) if o.type == event_type)
 
 
-def accepted(order_id: str, run: str, i: int, place: Any) -> TeamAccepted:
+def accepted(order_id: str, run: str, i: int, place: Any, service_year: int = YEAR) -> TeamAccepted:
+    """A team accepted for a project serving in `service_year` (the review cycle of that year takes it)."""
+
     def ref(n: int) -> ExpertRef:
         return ExpertRef(expert_id=f"EXP-{run}-{i}-{n}", name=f"专家{n}", institution=f"机构{i}")
 
@@ -71,7 +76,7 @@ def accepted(order_id: str, run: str, i: int, place: Any) -> TeamAccepted:
         place=place,
         site="示范基地",
         industry="中药材",
-        service_period=ServicePeriod(start=date(YEAR, 1, 1), months=12),
+        service_period=ServicePeriod(start=date(service_year, 1, 1), months=12),
         funding_asked_fen=10_000_000,
         call="latency",
         awarded_by="bench",
@@ -83,30 +88,52 @@ async def funding_latency(client: ProgrammeClient, observer: TopicObserver, samp
     place = generate(3).orders[0].demand.place
     out = []
     for i in range(samples):
-        event_id, sent_ms = await send(client, accepted(f"500240-{run}-F{i}", run, i, place), "/services/matching")
+        event_id, sent_ms = await send(
+            client, accepted(f"500240-{run}-F{i}", run, i, place, YEAR - 1), "/services/matching"
+        )
         out.append(float(await caused(observer, event_id, "FundingReleased") - sent_ms))
         await asyncio.sleep(0.02)
     return out
 
 
-async def review_latency(client: ProgrammeClient, observer: TopicObserver, samples: int, run: str) -> list[float]:
+async def recorded_by_reviews(database_url: str, order_ids: list[str], timeout_s: float = 60) -> None:
+    """Until the reviews service has recorded every project (it emits nothing for them)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while await conn.fetchval(
+            "SELECT count(*) FROM projects p JOIN published_orders o USING (order_id) WHERE order_id = ANY($1)",
+            order_ids,
+        ) < len(order_ids):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the reviews service did not record every project")
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+async def review_latency(
+    client: ProgrammeClient, observer: TopicObserver, samples: int, run: str, reviews_db: str, year: int
+) -> list[float]:
+    """The review cycle of `year` (one per year) over `samples` projects serving that year."""
     template = generate(3).orders[2]
     cycle = f"L{run}"
     orders = []
     for i in range(samples):
         order_id = f"{template.county_code}-{run}-R{i}"
-        demand = template.demand.model_copy(update={"service_period": ServicePeriod(start=date(YEAR, 1, 1), months=12)})
+        demand = template.demand.model_copy(update={"service_period": ServicePeriod(start=date(year, 1, 1), months=12)})
         await client.send(
             OrderPublished(
                 order_id=order_id, demand=demand, call="latency", published_by="bench", published_at=datetime.now(UTC)
             ),
             source="/services/orders",
         )
-        await client.send(accepted(order_id, run, 10_000 + i, demand.place), source="/services/matching")
+        await client.send(accepted(order_id, run, 10_000 + i, demand.place, year), source="/services/matching")
         orders.append((order_id, demand))
+    await recorded_by_reviews(reviews_db, [order_id for order_id, _ in orders])
     opened, _ = await send(
         client,
-        OpenReviewCycle(cycle_id=cycle, year=YEAR, submission_deadline=date(2099, 1, 1), opened_by="bench"),
+        OpenReviewCycle(cycle_id=cycle, year=year, submission_deadline=date(2099, 1, 1), opened_by="bench"),
         "/bureau/hrss",
     )
     await caused(observer, opened, "ReviewCycleOpened", timeout_s=120)
@@ -186,13 +213,14 @@ async def run(stack: Stack, samples: int, load: float) -> dict[str, Any]:
         ProgrammeClient(stack.bootstrap_servers, topic_prefix=stack.topic_prefix) as client,
         TopicObserver(stack.bootstrap_servers, watched) as observer,
     ):
-        for label, rate in (("idle", 0.0), ("under_load", load)):
+        await funding_latency(client, observer, 5, "WARM")  # consumers joined and fetching, not measured
+        for year, (label, rate) in enumerate((("idle", 0.0), ("under_load", load)), start=YEAR):
             tag = f"{label[0].upper()}{uuid.uuid4().hex[:5]}"
             stop = asyncio.Event()
             loader = asyncio.create_task(background_load(client, rate, tag, stop)) if rate else None
             await asyncio.sleep(1.0 if rate else 0)
             funding = await funding_latency(client, observer, samples, tag)
-            review = await review_latency(client, observer, samples, tag)
+            review = await review_latency(client, observer, samples, tag, stack.database_url("reviews"), year)
             stop.set()
             sent = await loader if loader else 0
             result[label] = {

@@ -319,6 +319,24 @@ class TopicObserver:
         """Everything emitted because of the event `event_id` (its causationid)."""
         return self.by_causation.get(event_id, [])
 
+    async def all_parts(self, event_id: str, event_type: str, *, timeout_s: float = 60.0) -> list[Observed]:
+        """Every part (`part` 1..`parts` in its data) of an answer sent in parts, e.g. a large
+        call's AssignmentRecommended, in part order; each part once."""
+
+        def parts() -> dict[int, Observed]:
+            found: dict[int, Observed] = {}
+            for o in self.answers_to(event_id):
+                if o.type == event_type:
+                    found.setdefault(int(o.data.get("part", 1)), o)
+            return found
+
+        def complete() -> bool:
+            found = parts()
+            return bool(found) and len(found) >= int(next(iter(found.values())).data.get("parts", 1))
+
+        await self.wait_until(complete, timeout_s=timeout_s)
+        return [o for _, o in sorted(parts().items())]
+
     async def settle(self, quiet_s: float = 0.5) -> None:
         """Wait until nothing new arrived for `quiet_s` (to prove that something did NOT happen)."""
         last = len(self.seen)

@@ -145,14 +145,16 @@ async def on_award_order(ctx: MessageContext, data: AwardOrder) -> None:
 
 async def on_recommend_assignment(ctx: MessageContext, data: RecommendAssignment) -> None:
     repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
-    advice = await recommend_assignment(repo, data, ctx.now())
-    ctx.emit(advice)
+    parts = await recommend_assignment(repo, data, ctx.now())
+    for part in parts:
+        ctx.emit(part)
     ctx.note(
         "optimal assignment recommended",
         call=data.call,
-        pairs=len(advice.pairs),
-        unassigned_orders=len(advice.unassigned_orders),
-        total_mismatch=round(advice.total_mismatch, 4),
+        pairs=sum(len(p.pairs) for p in parts),
+        unassigned_orders=sum(len(p.unassigned_orders) for p in parts),
+        total_mismatch=round(parts[0].total_mismatch, 4),
+        parts=len(parts),
     )
 
 

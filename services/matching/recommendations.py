@@ -60,9 +60,14 @@ async def recommend_candidates(repo: MatchingRepository, order: PublishedOrder, 
     )
 
 
+PAIRS_PER_PART = 500
+UNASSIGNED_PER_PART = 5_000
+
+
 async def recommend_assignment(
     repo: MatchingRepository, request: RecommendAssignment, now: datetime
-) -> AssignmentRecommended:
+) -> list[AssignmentRecommended]:
+    """The call's optimal assignment, in as many parts as keep each message small (see the event)."""
     orders = await repo.open_orders_of_call(request.call)
     if not orders:
         raise RuleBroken("nothing_to_assign", f"call {request.call} has no open orders")
@@ -76,23 +81,31 @@ async def recommend_assignment(
     weights = current_weights()
     candidates = candidate_pairs(profiles, list(teams.values()), application_of, weights)
     plan = optimal_assignment(profiles, list(teams.values()), candidates, weights)
-    return AssignmentRecommended(
-        call=request.call,
-        pairs=tuple(
-            AssignmentPair(
-                order_id=p.order_id,
-                team_id=p.team_id,
-                application_id=application_of[(p.order_id, p.team_id)],
-                mismatch=round(p.mismatch, 6),
-                reasons=p.reasons,
-            )
-            for p in plan.pairs
-        ),
-        total_mismatch=round(plan.total_mismatch, 6),
-        unassigned_orders=plan.unassigned_orders,
-        unassigned_cost=plan.unassigned_cost,
-        objective=round(plan.objective, 6),
-        solver=SOLVER,
-        requested_by=request.requested_by,
-        recommended_at=now,
-    )
+    pairs = [
+        AssignmentPair(
+            order_id=p.order_id,
+            team_id=p.team_id,
+            application_id=application_of[(p.order_id, p.team_id)],
+            mismatch=round(p.mismatch, 6),
+            reasons=p.reasons,
+        )
+        for p in plan.pairs
+    ]
+    unassigned = list(plan.unassigned_orders)
+    parts = max(1, -(-len(pairs) // PAIRS_PER_PART), -(-len(unassigned) // UNASSIGNED_PER_PART))
+    return [
+        AssignmentRecommended(
+            call=request.call,
+            part=part + 1,
+            parts=parts,
+            pairs=tuple(pairs[part * PAIRS_PER_PART : (part + 1) * PAIRS_PER_PART]),
+            total_mismatch=round(plan.total_mismatch, 6),
+            unassigned_orders=tuple(unassigned[part * UNASSIGNED_PER_PART : (part + 1) * UNASSIGNED_PER_PART]),
+            unassigned_cost=plan.unassigned_cost,
+            objective=round(plan.objective, 6),
+            solver=SOLVER,
+            requested_by=request.requested_by,
+            recommended_at=now,
+        )
+        for part in range(parts)
+    ]

@@ -128,7 +128,14 @@ class EmitContext:
             event_id=event_id,
         )
         if self._emitting:
-            self.emitted.append(outbox.OutboxMessage.for_event(with_prefix(self._topic_prefix, spec.topic), envelope))
+            message = outbox.OutboxMessage.for_event(with_prefix(self._topic_prefix, spec.topic), envelope)
+            if len(message.value) > outbox.MAX_EVENT_BYTES:
+                raise RuleBroken(
+                    "event_too_large",
+                    f"the {spec.type} this would emit is {len(message.value):,} bytes; events are limited to "
+                    f"{outbox.MAX_EVENT_BYTES:,} bytes (the broker's message size limit)",
+                )
+            self.emitted.append(message)
         return envelope
 
     def note(self, message: str, **fields: Any) -> None:

@@ -10,6 +10,11 @@ from shared.db.types import Connection
 
 NOTIFY_CHANNEL = "outbox"
 
+MAX_EVENT_BYTES = 900_000
+"""The largest event a service may emit: Kafka refuses messages over 1 MiB by default (producer
+max.request.size, broker message.max.bytes), and an outbox row that can never be published
+would hold up every row after it. Larger results are sent in parts (e.g. AssignmentRecommended)."""
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:

@@ -345,14 +345,16 @@ class Scenario:
             BUREAU_SOURCE,
             "AssignmentRecommended",
         )
-        if advice is None:
+        if advice is None or advice.envelope is None or advice.envelope.causation_id is None:
             return
-        for pair in advice.data["pairs"]:
+        parts = await self.observer.all_parts(advice.envelope.causation_id, "AssignmentRecommended")
+        pairs = [pair for part in parts for pair in part.data["pairs"]]
+        for pair in pairs:
             self.say(
                 f"        advice: {pair['order_id']} -> {pair['team_id']} (mismatch {pair['mismatch']:.3f}): "
                 f"{'; '.join(pair['reasons'][:2])}"
             )
-        for pair in advice.data["pairs"]:
+        for pair in pairs:
             await self.step(
                 "bureau",
                 f"awards {pair['order_id']} to {pair['team_id']}",

@@ -345,11 +345,13 @@ class ProgrammeRun:
                 )
             ],
         )
-        (advice,) = answers.values()
-        pairs = advice.data.get("pairs", [])
+        ((asked, advice),) = answers.items()
+        parts = await self.observer.all_parts(asked, "AssignmentRecommended", timeout_s=self.timeout_s)
+        pairs = [pair for part in parts for pair in part.data.get("pairs", [])]
+        unassigned = [order for part in parts for order in part.data.get("unassigned_orders", [])]
         self.say(
             f"        advice: {len(pairs)} pairs, total mismatch {advice.data.get('total_mismatch')}, "
-            f"{len(advice.data.get('unassigned_orders', []))} orders unassigned"
+            f"{len(unassigned)} orders unassigned ({len(parts)} part{'s' if len(parts) > 1 else ''})"
         )
         accepted = await self.exchange(
             "orders awarded: TeamAccepted",

@@ -278,6 +278,24 @@ async def test_bad_input_to_matching_is_dead_lettered_and_answered(
 async def test_the_bureau_gets_the_optimal_assignment_of_a_call(
     matching_service: Any, orders_service: Any, client: ProgrammeClient, observer: TopicObserver
 ) -> None:
+    await assign_a_call_of_two_orders(client, observer)
+
+
+async def test_a_large_assignment_comes_in_parts_that_each_fit_in_a_kafka_message(
+    matching_service: Any,
+    orders_service: Any,
+    client: ProgrammeClient,
+    observer: TopicObserver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.matching import recommendations
+
+    monkeypatch.setattr(recommendations, "PAIRS_PER_PART", 1)  # 2 pairs: 2 parts
+
+    await assign_a_call_of_two_orders(client, observer, parts=2)
+
+
+async def assign_a_call_of_two_orders(client: ProgrammeClient, observer: TopicObserver, parts: int = 1) -> None:
     call = new_id("CALL")
     orders = [await publish_tianma_order(client, observer, call) for _ in range(2)]
     teams = [await new_team(client, observer, "郭顺星"), await new_team(client, observer, "钟应富")]
@@ -285,14 +303,19 @@ async def test_the_bureau_gets_the_optimal_assignment_of_a_call(
         for team in teams:
             await client.send(application(order_id, team), source=PORTAL)
     await observer.wait_for(lambda o: o.type == "ApplicationReceived" and o.subject in orders, count=4)
-    await client.send(RecommendAssignment(call=call, requested_by="市人力社保局"), source=BUREAU)
-    (advice,) = await observer.wait_for(about(call, "AssignmentRecommended"))
-    pairs = advice.data["pairs"]
+    asked = await client.send(RecommendAssignment(call=call, requested_by="市人力社保局"), source=BUREAU)
+    advice = await observer.all_parts(asked.id, "AssignmentRecommended", timeout_s=20)
+    assert [(a.data["part"], a.data["parts"], len(a.data["pairs"])) for a in advice] == (
+        [(1, 1, 2)] if parts == 1 else [(1, 2, 1), (2, 2, 1)]
+    )
+    assert {a.key for a in advice} == {call.encode()}, "all parts on the call's partition, in order"
+    assert len({(a.data["total_mismatch"], a.data["objective"]) for a in advice}) == 1, "totals of the whole call"
+    pairs = [p for a in advice for p in a.data["pairs"]]
     assert sorted(p["order_id"] for p in pairs) == sorted(orders)
     assert len({p["team_id"] for p in pairs}) == 2, "each team at most one order"
-    assert advice.data["unassigned_orders"] == []
+    assert all(a.data["unassigned_orders"] == [] for a in advice)
     assert all(p["reasons"] for p in pairs)
-    assert "exact" in advice.data["solver"]
+    assert all("exact" in a.data["solver"] for a in advice)
 
 
 async def test_an_expert_registered_again_is_recorded_as_an_update_with_the_new_qualifications(

@@ -94,3 +94,49 @@ def test_a_time_with_an_offset_is_read_as_that_instant() -> None:
 def test_a_tombstone_is_not_an_event() -> None:
     with pytest.raises(EnvelopeError, match="tombstone"):
         parse_record(None, [], b"500240-2019-001")
+
+
+def test_an_event_too_large_for_a_kafka_message_is_refused_when_made_not_when_published() -> None:
+    from shared.clock import FixedClock
+    from shared.contract.events.matching import AssignmentPair, AssignmentRecommended
+    from shared.contract.registry import REGISTRY
+    from shared.messaging.consumer import EmitContext
+    from shared.rules import RuleBroken
+
+    reasons = ("天麻种源繁育专长与需求一致；团队负责人为国务院特殊津贴专家，具备牵头资格。" * 40,)
+    advice = AssignmentRecommended(
+        call="2026年第一批",
+        pairs=tuple(
+            AssignmentPair(
+                order_id=f"500240-2026-{i}",
+                team_id=f"TEAM-{i}",
+                application_id=f"APP-{i}",
+                mismatch=0.1,
+                reasons=reasons,
+            )
+            for i in range(300)
+        ),
+        total_mismatch=30.0,
+        unassigned_orders=(),
+        unassigned_cost=1.0,
+        objective=30.0,
+        solver="exact",
+        requested_by="市人力社保局",
+        recommended_at=datetime(2026, 3, 1, tzinfo=UTC),
+    )
+    ctx = EmitContext(
+        conn=None,  # type: ignore[arg-type]
+        service="matching",
+        clock=FixedClock(datetime(2026, 3, 1, tzinfo=UTC)),
+        registry=REGISTRY,
+        topic_prefix="",
+    )
+
+    with pytest.raises(RuleBroken) as refused:
+        ctx.emit(advice)
+
+    assert refused.value.rule == "event_too_large"
+    assert "900,000 bytes" in refused.value.reason
+    assert ctx.emitted == []
+    ctx.emit(advice.model_copy(update={"pairs": advice.pairs[:10]}))
+    assert len(ctx.emitted) == 1

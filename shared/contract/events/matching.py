@@ -265,10 +265,17 @@ class AssignmentPair(Value):
 
 class AssignmentRecommended(EventData):
     """The optimal assignment of a call's open orders to applicant teams (each team at most
-    one order), minimising total mismatch with an exact solver. Advice: the bureau awards."""
+    one order), minimising total mismatch with an exact solver. Advice: the bureau awards.
+
+    A large call's assignment comes in several parts (`part` 1..`parts`, all with the call as
+    key, so in order on one partition), each with at most 500 pairs and 5,000 unassigned
+    orders, so that every message stays far below the broker's 1 MB limit; the totals
+    (`total_mismatch`, `objective`) are those of the whole assignment and repeated in each part."""
 
     EVENT_TYPE = "AssignmentRecommended"
     call: Name
+    part: int = Field(default=1, ge=1, description="This part's number, from 1")
+    parts: int = Field(default=1, ge=1, description="How many parts the call's assignment has")
     pairs: tuple[AssignmentPair, ...]
     total_mismatch: float
     unassigned_orders: tuple[OrderId, ...]
