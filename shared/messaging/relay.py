@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 
 from shared.faults import crash_point
 
@@ -29,7 +30,7 @@ log = structlog.get_logger("shared.messaging.relay")
 RELAY_LOCK_KEY = 0x5EED_0002
 
 _SELECT = """
-SELECT seq, topic, kafka_key, value, header_names, header_values
+SELECT seq, topic, kafka_key, value, header_names, header_values, event_type
 FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1
 """
 _MARK = "UPDATE outbox SET published_at = clock_timestamp() WHERE seq = ANY($1::bigint[])"
@@ -37,6 +38,11 @@ _MARK = "UPDATE outbox SET published_at = clock_timestamp() WHERE seq = ANY($1::
 
 class RelayPublishError(RuntimeError):
     pass
+
+
+class UnpublishableRow(RelayPublishError):
+    """The broker can never take this row as it is (e.g. larger than its message size limit):
+    retrying cannot help, and every row after it waits (per-key order). An operator must act."""
 
 
 class OutboxRelay:
@@ -77,6 +83,15 @@ class OutboxRelay:
                 backoff = 0.2
             except asyncio.CancelledError:
                 raise
+            except UnpublishableRow as exc:
+                self.is_leader = False
+                log.error(
+                    "outbox row can never be published; the relay is blocked behind it until an operator acts",
+                    error=str(exc),
+                    retry_in_s=round(backoff, 1),
+                )
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff_s)
             except Exception as exc:
                 self.is_leader = False
                 log.warning(
@@ -125,7 +140,15 @@ class OutboxRelay:
         futures = []
         for row in rows:
             headers = list(zip(row["header_names"], row["header_values"], strict=True))
-            futures.append(await self._producer.send(row["topic"], row["value"], key=row["kafka_key"], headers=headers))
+            try:
+                futures.append(
+                    await self._producer.send(row["topic"], row["value"], key=row["kafka_key"], headers=headers)
+                )
+            except MessageSizeTooLargeError as exc:
+                raise UnpublishableRow(
+                    f"outbox row {row['seq']} ({row['event_type'] or 'dead letter'}, {len(row['value']):,} bytes) "
+                    f"is larger than the broker takes: {exc}"
+                ) from exc
         results = await asyncio.gather(*futures, return_exceptions=True)
         sent = [row["seq"] for row, result in zip(rows, results, strict=True) if not isinstance(result, Exception)]
         crash_point("relay.after_publish")  # acknowledged by the broker, not yet marked published

@@ -164,3 +164,21 @@ async def test_two_relay_replicas_elect_one_leader_and_keep_commit_order(relay_e
     messages = delivered(observer, run)
     assert len(messages) == 100
     assert_per_key_order(messages)
+
+
+async def test_a_row_too_large_for_the_broker_is_named_in_the_error_and_stays_unpublished(relay_env: Any) -> None:
+    from shared.messaging.relay import UnpublishableRow
+
+    pool, new_relay, topic, _ = relay_env
+    huge = json.dumps({"run": "huge", "key": "2026年第一批", "pairs": ["天麻" * 200_000]}).encode()
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.append(conn, [outbox.OutboxMessage(topic=topic, key=b"2026", value=huge, event_type="Huge")])
+    seq = await pool.fetchval("SELECT max(seq) FROM outbox")
+    relay = await new_relay()
+
+    with pytest.raises(UnpublishableRow) as blocked:
+        await relay.publish_pending()
+
+    assert f"outbox row {seq} (Huge, {len(huge):,} bytes)" in str(blocked.value)
+    assert await pool.fetchval("SELECT published_at FROM outbox WHERE seq = $1", seq) is None
+    await pool.execute("DELETE FROM outbox WHERE seq = $1", seq)  # the operator's decision, here
