@@ -139,7 +139,8 @@ async def on_close_review_cycle(ctx: MessageContext, data: CloseReviewCycle) -> 
     for review, completed in closing.graded:
         await _record_completion(ctx, repo, review, completed, Cause.of(ctx.envelope), "project graded at closing")
     await repo.close_cycle(closing.cycle, data.closed_by, ctx.now())
-    ctx.emit(closing.published)
+    for part in closing.published.in_parts():
+        ctx.emit(part)
     exports = await write_exports(closing.published, current_settings().export_dir)
     grades = [r.grade for r in closing.published.results]
     ctx.note(

@@ -518,8 +518,9 @@ class Scenario:
             BUREAU_SOURCE,
             "ReviewResultsPublished",
         )
-        if published is not None:
-            for result in published.data["results"]:
+        if published is not None and published.envelope is not None and published.envelope.causation_id:
+            parts = await self.observer.all_parts(published.envelope.causation_id, "ReviewResultsPublished")
+            for result in (r for part in parts for r in part.data["results"]):
                 self.say(
                     f"        {result['county_name']} {result['project']}: {result['team_name']} "
                     f"({result['institution']}) — {result['grade']}"

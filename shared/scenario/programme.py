@@ -506,7 +506,7 @@ class ProgrammeRun:
 
     async def bureau_publishes_results(self) -> None:
         self.say("\n8. The cycle closes; the results are published (考核结果向社会公布)")
-        await self.exchange(
+        answers = await self.exchange(
             "results published",
             [
                 Ask(
@@ -516,6 +516,10 @@ class ProgrammeRun:
                 )
             ],
         )
+        for asked, answer in answers.items():
+            if answer.type == "ReviewResultsPublished":
+                parts = await self.observer.all_parts(asked, "ReviewResultsPublished", timeout_s=self.timeout_s)
+                self.say(f"        {sum(len(p.data['results']) for p in parts)} results in {len(parts)} part(s)")
 
     async def partner_guarantees(self) -> None:
         self.say("\n9. What partners can rely on")

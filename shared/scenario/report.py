@@ -98,8 +98,10 @@ class Report:
             self.rectifications.append({"order_id": d["order_id"], "deadline": d["deadline"]})
         elif t == "TeamSuspended":
             self.suspensions.append({"team_id": d["team_id"], "until": d["suspended_until"]})
-        elif t == "ReviewResultsPublished":
-            self.published_results = list(d["results"])
+        elif t == "ReviewResultsPublished":  # in parts, in order on the cycle's partition
+            if d.get("part", 1) == 1:
+                self.published_results = []
+            self.published_results.extend(d["results"])
         elif t == "PaymentEscalated":
             self.payments_escalated += 1
         elif t == "PaymentRetryRequested":

@@ -241,8 +241,8 @@ def test_hostile_input_is_all_dead_lettered_changes_nothing_and_stops_no_consume
 
     asyncio.run(send_and_check())
     after = asyncio.run(snapshot(stack))
+    faulty.wait_all_healthy()  # a service that died at an armed crash point just now is back
     assert faulty.log.unexpected_exits == {}, "a consumer died by itself (not an injected crash)"
-    assert all(p.process.poll() is None for p in stack.processes.values())
     for service, tables in after.items():
         changed = {t for t, digest in tables.items() if before[service].get(t) != digest}
         allowed = {"inbox", "outbox", "dead_letters"} | ({"experts"} if service == "matching" else set())

@@ -7,6 +7,8 @@ import io
 import json
 from datetime import UTC, date, datetime
 
+import pytest
+
 from services.reviews.domain.model import accept_report, close_cycle, complete_if_ready, record_score
 from services.reviews.domain.publication import COLUMNS, export_name, render_csv, render_json
 from services.reviews.domain.rubric import ReviewRubric
@@ -130,3 +132,29 @@ def test_no_personal_data_beyond_the_published_fields_reaches_the_exports() -> N
 def test_each_cycle_has_its_own_export_files() -> None:
     assert export_name("2019", "json") == "review-results-2019.json"
     assert export_name("2019-annual", "csv") == "review-results-2019-annual.csv"
+
+
+def test_a_large_cycle_is_published_in_parts_that_join_back_into_the_same_export(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    event = published_cycle()
+    many = event.model_copy(
+        update={
+            "results": tuple(
+                r.model_copy(update={"order_id": f"500240-2019-{i:03}"})
+                for i in range(1, 26)
+                for r in event.results[:1]
+            )
+        }
+    )
+    monkeypatch.setattr(ReviewResultsPublished, "RESULTS_PER_PART", 10)
+
+    parts = many.in_parts()
+
+    assert [(p.part, p.parts, len(p.results)) for p in parts] == [(1, 3, 10), (2, 3, 10), (3, 3, 5)]
+    assert [r.order_id for p in parts for r in p.results] == [r.order_id for r in many.results]
+    assert {(p.cycle_id, p.year, p.published_at) for p in parts} == {("2019", 2019, CLOSED_AT)}
+    assert render_json(ReviewResultsPublished.joined(list(reversed(parts)))) == render_json(many)
+    with pytest.raises(ValueError, match="do not make a whole"):
+        ReviewResultsPublished.joined(parts[:2])
+    assert event.in_parts() == [event], "a small cycle is one part, as before"

@@ -1,6 +1,6 @@
 """The public export of a cycle's results (考核结果向社会公布), rendered from the
-ReviewResultsPublished event alone, so that anyone holding the event can re-render and check
-it. Pure: no I/O (adapters/exports.py writes the files).
+ReviewResultsPublished event alone (all its parts, joined by ReviewResultsPublished.joined), so
+that anyone holding it can re-render and check it. Pure: no I/O (adapters/exports.py writes).
 
 Both forms carry exactly the published fields of each project (order, project title, county,
 team, lead's name, institution, grade, score) plus the grade's Chinese label; no other

@@ -3,8 +3,9 @@ grades (ReviewCompleted) and the public results (考核结果向社会公布).""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
@@ -215,13 +216,38 @@ class PublicResult(Value):
 
 
 class ReviewResultsPublished(EventData):
-    """考核结果向社会公布: the cycle's results, for the public."""
+    """考核结果向社会公布: the cycle's results, for the public.
+
+    A large cycle's results come in several parts (`part` 1..`parts`, all keyed by the cycle,
+    so in order on one partition), each with at most RESULTS_PER_PART results in order-id order,
+    so that every message stays far below the broker's 1 MB limit."""
 
     EVENT_TYPE = "ReviewResultsPublished"
+    RESULTS_PER_PART: ClassVar[int] = 1_000
     cycle_id: CycleId
     year: int
+    part: int = Field(default=1, ge=1, description="This part's number, from 1")
+    parts: int = Field(default=1, ge=1, description="How many parts the cycle's results have")
     results: tuple[PublicResult, ...]
     published_at: AwareDatetime
+
+    def in_parts(self) -> list[ReviewResultsPublished]:
+        """The whole publication as the parts it is sent in."""
+        size = self.RESULTS_PER_PART
+        parts = max(1, -(-len(self.results) // size))
+        return [
+            self.model_copy(update={"part": n + 1, "parts": parts, "results": self.results[n * size : (n + 1) * size]})
+            for n in range(parts)
+        ]
+
+    @classmethod
+    def joined(cls, parts: Sequence[ReviewResultsPublished]) -> ReviewResultsPublished:
+        """The whole publication from all its parts (in any order)."""
+        ordered = sorted(parts, key=lambda p: p.part)
+        if [p.part for p in ordered] != list(range(1, ordered[0].parts + 1)):
+            raise ValueError(f"parts {[p.part for p in ordered]} of {ordered[0].parts} do not make a whole")
+        results = tuple(r for p in ordered for r in p.results)
+        return ordered[0].model_copy(update={"part": 1, "parts": 1, "results": results})
 
     def subject(self) -> str:
         return self.cycle_id
