@@ -1,6 +1,6 @@
 """Rebuilding a service's state from its input topics.
 
-    .venv/bin/python -m bench.replay [--events 1000000]
+    .venv/bin/python -m bench.replay [--events 500000] [--consumers 1]   # 1,000,000 needs Apache Kafka: docs/tansu.md
 
 The orders service's input topic holds `--events` events (half DemandSubmitted, half
 DemandEndorsed of the same orders: each endorsement reads the order the submission wrote).
@@ -121,7 +121,7 @@ def main() -> None:
     from shared.logging import configure_logging
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--consumers", type=int, default=1, help="rebuild processes sharing the partitions")
     args = parser.parse_args()
     configure_logging("bench", fmt="console", level="WARNING")
