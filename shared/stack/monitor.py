@@ -1,5 +1,10 @@
 """Samples the memory of every process of the stack (services, broker, PostgreSQL and its
-backends) while a scenario runs, and keeps the peak of their total."""
+backends) while a scenario runs, and keeps the peak of their total.
+
+Each process counts its proportional set size (PSS): pages shared by several processes, such as
+PostgreSQL's shared buffers mapped by every backend, are divided among them instead of being
+counted once per process as RSS would (RSS summed over PostgreSQL's backends counts its shared
+buffers many times over)."""
 
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ class MemoryMonitor:
         total = 0
         for process in self._processes():
             try:
-                total += process.memory_info().rss
+                total += _proportional_bytes(process)
             except psutil.Error:
                 continue
         self.peak_bytes = max(self.peak_bytes, total)
@@ -56,3 +61,11 @@ class MemoryMonitor:
     @property
     def peak_mib(self) -> float:
         return self.peak_bytes / 2**20
+
+
+def _proportional_bytes(process: psutil.Process) -> int:
+    """PSS where the platform reports it (Linux), RSS elsewhere."""
+    try:
+        return int(process.memory_full_info().pss)
+    except (AttributeError, psutil.AccessDenied):
+        return int(process.memory_info().rss)
