@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.clock import Clock, SystemClock
 from shared.contract.envelope import (
@@ -59,6 +60,33 @@ def binary_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
     return headers
 
 
+async def wait_until_consumed(
+    bootstrap_servers: str, group: str, records: Sequence[Observed], *, timeout_s: float = 60.0
+) -> None:
+    """Until consumer `group` has committed past every one of `records` (read from committed
+    offsets, never from the high watermark, which Tansu reports wrongly: docs/tansu.md)."""
+    ends: dict[TopicPartition, int] = {}
+    for o in records:
+        tp = TopicPartition(o.topic, o.partition)
+        ends[tp] = max(ends.get(tp, 0), o.offset + 1)
+    if not ends:
+        return
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            committed = await admin.list_consumer_group_offsets(group, partitions=list(ends))
+            behind = [tp for tp, end in ends.items() if committed.get(tp) is None or committed[tp].offset < end]
+            if not behind:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"consumer group {group} did not get past {behind[:3]} within {timeout_s}s")
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
 class ProgrammeClient:
     def __init__(
         self,
@@ -69,6 +97,7 @@ class ProgrammeClient:
         clock: Clock | None = None,
     ) -> None:
         self.topic_prefix = topic_prefix
+        self.bootstrap_servers = bootstrap_servers
         self.clock = clock or SystemClock()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.client import Observed, ProgrammeClient, TopicObserver
+from shared.client import Observed, ProgrammeClient, TopicObserver, wait_until_consumed
 from shared.clock import local_date
 from shared.contract.envelope import Envelope
 from shared.contract.events.base import EventData
@@ -430,6 +430,14 @@ class ProgrammeRun:
         cycle = str(p.year)
         self.say(f"\n7. A year of service later: the yearly assessment (每年进行考核评估), cycle {cycle}")
         deadline = local_date(datetime.now(UTC)) + timedelta(days=30)
+        # A year passes in seconds here: the reviews service (perhaps just restarted) must have
+        # read every TeamAccepted before the cycle decides which projects it reviews.
+        await wait_until_consumed(
+            self.client.bootstrap_servers,
+            f"{self.client.topic_prefix}reviews",
+            self.observer.distinct_of_type("TeamAccepted"),
+            timeout_s=self.timeout_s,
+        )
         await self.exchange(
             "review cycle opened",
             [
