@@ -14,11 +14,9 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from hypothesis import HealthCheck, Phase, given, settings
 
-from shared.client import ProgrammeClient, TopicObserver
+from shared.client import ProgrammeClient, TopicObserver, wait_until_consumed
 from shared.scenario.programme import ProgrammeRun
 from shared.scenario.seed import generate
 from shared.stack.embedded import DATA_DIR
@@ -149,28 +147,11 @@ async def wait_consumed(stack: Stack, observer: TopicObserver, suffix: str, time
     """Until every service's (new) consumer group has committed the end of every partition it reads."""
     from services.catalog import DEFINITIONS
 
-    ends: dict[TopicPartition, int] = {}
-    for o in observer.seen:
-        tp = TopicPartition(o.topic, o.partition)
-        ends[tp] = max(ends.get(tp, -1), o.offset + 1)
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap_servers)
-    await admin.start()
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        for definition in DEFINITIONS:
-            topics = {f"{stack.topic_prefix}{s.topic}" for s in definition.subscriptions}
-            wanted = {tp: end for tp, end in ends.items() if tp.topic in topics}
-            group = f"{stack.topic_prefix}{definition.name}{suffix}"
-            while True:
-                committed = await admin.list_consumer_group_offsets(group, partitions=list(wanted))
-                behind = [tp for tp, end in wanted.items() if (committed.get(tp) is None or committed[tp].offset < end)]
-                if not behind:
-                    break
-                if asyncio.get_running_loop().time() > deadline:
-                    raise TimeoutError(f"{group} did not catch up on {behind[:3]}")
-                await asyncio.sleep(0.5)
-    finally:
-        await admin.close()
+    for definition in DEFINITIONS:
+        topics = {f"{stack.topic_prefix}{s.topic}" for s in definition.subscriptions}
+        group = f"{stack.topic_prefix}{definition.name}{suffix}"
+        read = [o for o in observer.seen if o.topic in topics]
+        await wait_until_consumed(stack.bootstrap_servers, group, read, timeout_s=timeout_s)
 
 
 @pytest.mark.timeout(120 + 20 * FUZZ_EXAMPLES)  # each batch of 96 takes ~8 s; `tasks.py faults` runs 40
