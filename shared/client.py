@@ -24,6 +24,7 @@ from shared.contract.envelope import (
 )
 from shared.contract.events.base import EventData
 from shared.contract.registry import REGISTRY
+from shared.messaging import transport
 from shared.messaging.kafka import start_with_retry
 from shared.topics import with_prefix
 
@@ -237,6 +238,7 @@ class TopicObserver:
 
     def __init__(self, bootstrap_servers: str, topics: Iterable[str], *, fetch_max_wait_ms: int = 20) -> None:
         self._topics = list(topics)
+        transport.install()  # inbound topics may hold header names that are not UTF-8
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=None,

@@ -89,3 +89,21 @@ def _add_service(service: str) -> Any:
         return event_dict
 
     return processor
+
+
+class RateLimit:
+    """At most one line per `interval_s` for each kind of repeating trouble: `allow` says whether
+    to write it now, and how many of its kind were held back since the last one written."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def allow(self, key: str, now: float) -> tuple[bool, int]:
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval_s:
+            self._held[key] = self._held.get(key, 0) + 1
+            return False, 0
+        self._last[key] = now
+        return True, self._held.pop(key, 0)

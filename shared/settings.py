@@ -52,6 +52,17 @@ class ServiceSettings(BaseSettings):
     handler_retry_backoff_s: float = 0.2
     transient_retry_max_backoff_s: float = 10.0
     """Longest wait between redeliveries while the database or broker is unreachable."""
+    redeliveries_before_distrust: int = 5
+    """A batch that failed this many times in a row with a database error while the database
+    answers is then processed record by record, each record's error its own (dead-lettered)."""
+    repeated_error_log_interval_s: float = 30.0
+    """A repeating error is logged at most once per this interval (with the count held back)."""
+    stall_after_s: float = 120.0
+    """A partition with records waiting and none applied for this long is reported stalled
+    (log line, /health/ready)."""
+    outbox_max_age_s: float = 120.0
+    """An outbox whose oldest unpublished row is older than this is reported (log, /health/ready)."""
+    progress_check_interval_s: float = 5.0
     outbox_batch_size: int = 500
     outbox_poll_interval_s: float = 1.0
     """Fallback poll of the outbox when no NOTIFY arrives (e.g. the listener reconnects)."""

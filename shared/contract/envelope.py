@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,8 @@ import orjson
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
+
+from . import limits
 
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
 DATA_CONTENT_TYPE: Final = "application/json"
@@ -115,15 +118,77 @@ def new_envelope(
 
 
 def parse_record(value: bytes | None, headers: Sequence[tuple[str, bytes]], key: bytes | None) -> Envelope:
-    """Read a Kafka record as a CloudEvent (either content mode) or raise EnvelopeError."""
+    """Read a Kafka record as a CloudEvent (either content mode) or raise EnvelopeError.
+
+    Whatever the bytes, nothing but EnvelopeError leaves this function: a failure of a parser
+    itself (a defect, memory) is the `unreadable` reason, so that no record can stall its
+    partition."""
+    try:
+        return _parse_record(value, headers, key)
+    except EnvelopeError:
+        raise
+    except RecursionError as exc:
+        raise EnvelopeError("over_limits", f"nested too deeply to read ({exc})") from exc
+    except Exception as exc:
+        raise EnvelopeError("unreadable", f"reading the record failed: {type(exc).__name__}: {exc}"[:2000]) from exc
+
+
+def _parse_record(value: bytes | None, headers: Sequence[tuple[str, bytes]], key: bytes | None) -> Envelope:
+    header_map = checked_headers(headers)
     if value is None:
         raise EnvelopeError("not_cloudevent", "the record has no value (tombstone)")
+    binary_mode = any(name.startswith("ce_") for name in header_map)
+    if not binary_mode:
+        return parse_structured(value)
+    content_type = header_map.get("content-type", b"").decode()
+    if content_type.lower().startswith(STRUCTURED_CONTENT_TYPE):
+        raise EnvelopeError(
+            "bad_headers", "the record claims structured mode (content-type) and carries ce_ headers of binary mode"
+        )
+    return parse_with_sdk(value, header_map, key)
+
+
+def checked_headers(headers: Sequence[tuple[str, bytes]]) -> dict[str, bytes]:
+    """The record's headers by lower-case name, once they keep the transport rules
+    (shared.contract.limits): names UTF-8 text without NUL, bounded sizes and count, and the
+    values we read (content-type and CloudEvents attributes) UTF-8 text."""
+    if len(headers) > limits.MAX_HEADERS:
+        raise EnvelopeError("bad_headers", f"{len(headers):,} headers; a record may carry {limits.MAX_HEADERS}")
     header_map: dict[str, bytes] = {}
     for name, raw in headers:
-        header_map[name.lower()] = raw if isinstance(raw, bytes) else bytes(raw or b"")
-    if not any(name.startswith("ce_") for name in header_map):
-        return parse_structured(value)
-    return parse_with_sdk(value, header_map, key)
+        try:
+            encoded = name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise EnvelopeError("bad_headers", f"a header name is not UTF-8 text: {_shown(name)}") from None
+        if "\x00" in name:
+            raise EnvelopeError("bad_headers", f"a header name contains NUL: {_shown(name)}")
+        if len(encoded) > limits.MAX_HEADER_NAME_BYTES:
+            raise EnvelopeError(
+                "bad_headers",
+                f"a header name is {len(encoded):,} bytes; names are limited to {limits.MAX_HEADER_NAME_BYTES}",
+            )
+        value = raw if isinstance(raw, bytes) else bytes(raw or b"")
+        if len(value) > limits.MAX_HEADER_VALUE_BYTES:
+            raise EnvelopeError(
+                "bad_headers",
+                f"header {_shown(name)} is {len(value):,} bytes; "
+                f"values are limited to {limits.MAX_HEADER_VALUE_BYTES:,}",
+            )
+        lowered = name.lower()
+        if lowered.startswith("ce_") or lowered == "content-type":
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise EnvelopeError("bad_headers", f"header {_shown(name)} is not UTF-8 text") from None
+            if lowered in header_map:
+                raise EnvelopeError("bad_headers", f"header {_shown(name)} appears more than once")
+        header_map[lowered] = value
+    return header_map
+
+
+def _shown(name: str) -> str:
+    """A header name as an operator can read it (bytes that are not text are escaped)."""
+    return ascii(name.encode("utf-8", "surrogateescape")[:80])[1:]
 
 
 def parse_with_sdk(value: bytes, header_map: Mapping[str, bytes], key: bytes | None) -> Envelope:
@@ -139,10 +204,13 @@ def parse_with_sdk(value: bytes, header_map: Mapping[str, bytes], key: bytes | N
     if missing:
         raise EnvelopeError("not_cloudevent", f"missing required attribute(s): {', '.join(missing)}")
     try:
-        message = ce_kafka.KafkaMessage(headers=dict(header_map), key=key, value=value)
+        # The Kafka key is ours to judge, not the SDK's to decode (it would take it as UTF-8 text).
+        message = ce_kafka.KafkaMessage(headers=dict(header_map), key=None, value=value)
         event = ce_kafka.from_kafka(message, _JSON, None)
     except UnicodeDecodeError as exc:
         raise EnvelopeError("not_json", f"not UTF-8 text: {exc}") from exc
+    except RecursionError:
+        raise
     except json.JSONDecodeError as exc:
         reason = "not_json" if not binary_mode else "schema_violation"
         raise EnvelopeError(reason, f"invalid JSON: {exc}") from exc
@@ -205,10 +273,7 @@ def _decode_base64_json(raw: Any) -> Any:
         decoded = base64.b64decode(raw)
     except (TypeError, ValueError) as exc:
         raise EnvelopeError("not_cloudevent", f"'data_base64' is not base64: {exc}") from exc
-    try:
-        return json.loads(decoded)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EnvelopeError("schema_violation", f"'data' is not JSON: {exc}") from exc
+    return read_json(decoded, not_json="schema_violation")
 
 
 MAX_ATTRIBUTE_LENGTH: Final = 256
@@ -241,13 +306,108 @@ def _json_loads(value: bytes) -> Any:
 
 
 def _require_json_object(value: bytes) -> dict[str, Any]:
-    try:
-        document = _json_loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EnvelopeError("not_json", f"the value is not JSON: {exc}") from exc
+    document = read_json(value)
     if not isinstance(document, dict):
         raise EnvelopeError("not_cloudevent", f"the value is JSON {type(document).__name__}, not an object")
     return document
+
+
+def read_json(value: bytes | str, *, not_json: str = "not_json") -> Any:
+    """JSON text read as json.loads reads it, then held to I-JSON and our limits; refusals are
+    EnvelopeError with `not_json` (or the given reason: data inside an event is a schema matter)
+    or `over_limits`."""
+    raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
+    try:
+        raw.decode("utf-8")  # json.loads would also take UTF-16 and UTF-32; RFC 8259 says UTF-8
+        if raw.startswith(b"\xef\xbb\xbf"):
+            raise EnvelopeError(not_json, "the value starts with a byte order mark (RFC 8259: none)")
+        document = _json_loads(raw)
+    except RecursionError as exc:
+        raise EnvelopeError("over_limits", f"JSON nested deeper than {limits.MAX_JSON_DEPTH} levels") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EnvelopeError(not_json, f"the value is not JSON: {exc}") from exc
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise EnvelopeError("over_limits", f"a number beyond what is read: {exc}") from exc
+    _check_json_limits(raw, document, not_json)
+    if _SURROGATE_ESCAPE.search(raw):
+        _refuse_lone_surrogates(document, not_json)
+    return document
+
+
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _refuse_lone_surrogates(document: Any, not_json: str) -> None:
+    """I-JSON: no unpaired surrogate (json.loads makes one of a lone \\ud800 escape; no text
+    column, Kafka header or UTF-8 encoder can hold it)."""
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        texts: list[Any] = []
+        if isinstance(item, dict):
+            texts.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        else:
+            texts.append(item)
+        for text in texts:
+            if isinstance(text, str) and not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise EnvelopeError(not_json, "a string holds an unpaired surrogate (I-JSON)") from None
+
+
+_WHITESPACE_BEFORE_COLON: Final = re.compile(rb'"[ \t\r\n]+:')
+
+
+def _check_json_limits(value: bytes, document: Any, not_json: str) -> None:
+    """I-JSON (RFC 7493) and our limits: no name twice in an object, nesting at most
+    MAX_JSON_DEPTH, integers within 64 bits, finite numbers. Duplicate names are proven absent
+    cheaply for ordinary documents (one `":` per name, no escaped quote that could fake one);
+    any other document is read again with a check of every object's names."""
+    names = 0
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limits.MAX_JSON_DEPTH and isinstance(item, dict | list):
+            raise EnvelopeError("over_limits", f"JSON nested deeper than {limits.MAX_JSON_DEPTH} levels")
+        if isinstance(item, dict):
+            names += len(item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, bool) or item is None or isinstance(item, str):
+            continue
+        elif isinstance(item, int):
+            if not -limits.MAX_INTEGER - 1 <= item <= limits.MAX_INTEGER:
+                raise EnvelopeError(
+                    "over_limits", f"an integer of {len(str(item))} digits; integers must fit in 64 bits"
+                )
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise EnvelopeError("over_limits", "a number that is not finite (NaN, Infinity, or beyond 1.8e308)")
+    if value.count(b'":') == names and b'\\"' not in value and not _WHITESPACE_BEFORE_COLON.search(value):
+        return
+    try:
+        json.loads(value, object_pairs_hook=_unique_names)
+    except _DuplicateName as twice:
+        raise EnvelopeError(not_json, f"the name {str(twice)[:80]!r} appears twice in one object (I-JSON)") from None
+
+
+class _DuplicateName(Exception):
+    pass
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = dict(pairs)
+    if len(names) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _DuplicateName(name)
+            seen.add(name)
+    return names
 
 
 def _to_envelope(event: Any) -> Envelope:
@@ -262,10 +422,7 @@ def _to_envelope(event: Any) -> Envelope:
         time = time.replace(tzinfo=UTC)
     data = event.get_data()
     if isinstance(data, bytes | str):
-        try:
-            data = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise EnvelopeError("schema_violation", f"'data' is not JSON: {exc}") from exc
+        data = read_json(data, not_json="schema_violation")
     return _checked_envelope(attributes, time, data, nul_possible=True)
 
 
@@ -289,6 +446,17 @@ def _checked_envelope(attributes: dict[str, Any], time: datetime, data: Any, *, 
     extensions = {
         k: str(v) for k, v in attributes.items() if k not in _KNOWN and k not in {CORRELATION_ID, CAUSATION_ID}
     }
+    if len(extensions) > limits.MAX_EXTENSIONS:
+        raise EnvelopeError(
+            "over_limits", f"{len(extensions):,} extension attributes; an event may carry {limits.MAX_EXTENSIONS}"
+        )
+    for name, text in extensions.items():
+        if len(text) > limits.MAX_HEADER_VALUE_BYTES:
+            raise EnvelopeError(
+                "over_limits",
+                f"extension attribute {name[:40]!r} is {len(text):,} characters; "
+                f"attributes are limited to {limits.MAX_HEADER_VALUE_BYTES:,}",
+            )
     correlation = attributes.get(CORRELATION_ID)
     causation = attributes.get(CAUSATION_ID)
     return Envelope(

@@ -14,7 +14,10 @@ transaction has committed. Whatever a record's fate, the pipeline records it dur
                    sender is known)
 
 A database or broker outage is not the message's fault: the batch rolls back, nothing is
-committed, and the whole batch is redelivered after a backoff (TransientFailure).
+committed, and the whole batch is redelivered after a backoff (TransientFailure). A record
+cannot hide behind that: a batch that keeps failing while the database answers is processed
+`distrusting` its records (each record's error, whatever its type, is its own: dead-lettered),
+and nothing read from a record (its bytes, headers or JSON) can raise past `_prepare`.
 """
 
 from __future__ import annotations
@@ -246,18 +249,25 @@ class EventConsumer:
     def topics(self) -> list[str]:
         return list(self._routes)
 
-    async def process_batch(self, records: Sequence[Record]) -> None:
+    async def process_batch(self, records: Sequence[Record], *, distrust: bool = False) -> None:
         """Apply a batch in one transaction; raise TransientFailure to have it redelivered.
 
         Optimistic first: no savepoint per record. If a handler refuses or fails, that
         transaction is rolled back and the batch is applied again with a savepoint around each
-        record, so that one record's refusal never undoes another's effect."""
+        record, so that one record's refusal never undoes another's effect.
+
+        `distrust` (for a batch that failed again and again with database errors while the
+        database answers): record by record from the start, and an error of any type inside a
+        record's savepoint is that record's, unless the connection itself no longer answers."""
         try:
             async with self._pool.acquire() as conn:
-                try:
-                    outcomes = await self._run(conn, records, _Batch(careful=False))
-                except _NeedsCare as needed:
-                    outcomes = await self._run(conn, records, _Batch(careful=True, attempted=needed.record))
+                if distrust:
+                    outcomes = await self._run(conn, records, _Batch(careful=True, distrust=True))
+                else:
+                    try:
+                        outcomes = await self._run(conn, records, _Batch(careful=False))
+                    except _NeedsCare as needed:
+                        outcomes = await self._run(conn, records, _Batch(careful=True, attempted=needed.record))
         except TRANSIENT_ERRORS as exc:
             raise TransientFailure(f"{type(exc).__name__}: {exc}") from exc
         for outcome in outcomes:
@@ -302,14 +312,18 @@ class EventConsumer:
             raise _NeedsCare(None) from exc
 
     def _prepare(self, record: Record) -> _Prepared:
-        """Parse and route a record (no I/O)."""
+        """Parse and route a record (no I/O). Never raises: whatever goes wrong while reading a
+        record makes it a dead letter with a reason."""
         try:
             envelope = parse_record(record.value, record.headers, record.key)
+            subscription = self._routes.get(record.topic)
+            handler = subscription.handlers.get(envelope.type) if subscription else None
+            strict = bool(subscription and subscription.strict)
         except EnvelopeError as exc:
             return _Prepared(record, error=exc)
-        subscription = self._routes.get(record.topic)
-        handler = subscription.handlers.get(envelope.type) if subscription else None
-        strict = bool(subscription and subscription.strict)
+        except Exception as exc:
+            detail = f"reading the record failed: {type(exc).__name__}: {exc}"[:2000]
+            return _Prepared(record, error=EnvelopeError("unreadable", detail))
         return _Prepared(record, envelope=envelope, handler=handler, consumed=handler is not None or strict)
 
     async def _claim_all(self, conn: Connection, prepared: Sequence[_Prepared]) -> None:
@@ -338,17 +352,25 @@ class EventConsumer:
         try:
             async with conn.transaction():
                 return await self._process(conn, item, batch)
-        except TRANSIENT_ERRORS:
-            raise
+        except TRANSIENT_ERRORS as exc:
+            if not batch.distrust or not await _answers(conn):
+                raise
+            return await self._dead_letter_failed(conn, item.record, exc, batch, mark)
         except Exception as exc:
-            del batch.outbox[mark:]
-            detail = f"the record could not be processed: {type(exc).__name__}: {exc}".replace("\x00", "")
-            letter = DeadLetter("handler_error", detail)
-            async with conn.transaction():
-                new = await record_dead_letter(conn, record, letter, None)
-            outcome = self._dead_letter_later(new, record, None, letter, batch)
-            outcome.error = exc
-            return outcome
+            return await self._dead_letter_failed(conn, item.record, exc, batch, mark)
+
+    async def _dead_letter_failed(
+        self, conn: Connection, record: Record, exc: BaseException, batch: _Batch, mark: int
+    ) -> _Outcome:
+        """The record failed outside its handler's own refusals: dead-letter it, drop what it emitted."""
+        del batch.outbox[mark:]
+        detail = f"the record could not be processed: {type(exc).__name__}: {exc}"
+        letter = DeadLetter("handler_error", detail)
+        async with conn.transaction():
+            new = await record_dead_letter(conn, record, letter, None)
+        outcome = self._dead_letter_later(new, record, None, letter, batch)
+        outcome.error = exc
+        return outcome
 
     async def _process(self, conn: Connection, item: _Prepared, batch: _Batch) -> _Outcome:
         record, envelope, handler = item.record, item.envelope, item.handler
@@ -388,6 +410,8 @@ class EventConsumer:
             data = spec.model.model_validate(envelope.data)
         except ValidationError as exc:
             raise _SchemaViolation(_summarize(exc)) from exc
+        except Exception as exc:  # a validator that fails on hostile data must not stall the partition
+            raise _SchemaViolation(f"the data could not be validated: {type(exc).__name__}: {exc}"[:2000]) from exc
         if data.subject() != envelope.subject:
             raise _SchemaViolation(
                 f"subject {envelope.subject!r} does not match the event's business key {data.subject()!r}"
@@ -437,9 +461,9 @@ class EventConsumer:
             except RuleBroken as rejection:
                 letter = DeadLetter("business_rule", rejection.reason, rule=rejection.rule)
                 return await self._refuse(conn, record, envelope, letter, batch)
-            except TRANSIENT_ERRORS:
-                raise
             except Exception as exc:
+                if isinstance(exc, TRANSIENT_ERRORS) and (not batch.distrust or not await _answers(conn)):
+                    raise
                 if attempt == self._max_attempts:
                     letter = DeadLetter("handler_error", f"{type(exc).__name__}: {exc} (after {attempt} attempts)")
                     outcome = await self._refuse(conn, record, envelope, letter, batch)
@@ -502,13 +526,18 @@ class EventConsumer:
         return outcome
 
     def _dead_letter_later(
-        self, new: bool, record: Record, envelope: Envelope | None, letter: DeadLetter, batch: _Batch
+        self, letter_id: int | None, record: Record, envelope: Envelope | None, letter: DeadLetter, batch: _Batch
     ) -> _Outcome:
-        """The dead letter (already recorded, unless `new` is False: a redelivery) joins the batch's outbox."""
-        if not new:
+        """The dead letter (recorded as `letter_id`; None: recorded before, a redelivery) joins the batch's outbox."""
+        if letter_id is None:
             return _Outcome("duplicate", record, envelope)
         message = dead_letter_message(
-            record, letter, service=self.service, topic=self._deadletter_topic, at=self._clock.now()
+            record,
+            letter,
+            service=self.service,
+            topic=self._deadletter_topic,
+            at=self._clock.now(),
+            letter_id=letter_id,
         )
         batch.outbox.append(message)
         return _Outcome("dead_lettered", record, envelope, letter=letter)
@@ -587,6 +616,8 @@ class _Prepared:
 @dataclass(slots=True)
 class _Batch:
     careful: bool
+    distrust: bool = False
+    """Every error inside a record's savepoint is the record's while the connection answers."""
     attempted: Record | None = None
     """The record whose handler failed in the optimistic run (its first attempt)."""
     outbox: list[outbox.OutboxMessage] = field(default_factory=list)
@@ -603,6 +634,15 @@ class _NeedsCare(Exception):
 
 
 _NEVER_ABSORBED: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, _NeedsCare)
+
+
+async def _answers(conn: Connection) -> bool:
+    """Whether the database still answers on this connection (after a record's savepoint rolled back)."""
+    try:
+        async with asyncio.timeout(5):
+            return bool(await conn.fetchval("SELECT 1"))
+    except Exception:
+        return False
 
 
 def _summarize(exc: ValidationError, limit: int = 5) -> str:

@@ -7,13 +7,18 @@
 - Batches: up to `batch_size` rows are handed to the producer at once and awaited together.
 - At least once: a crash between the broker's ack and the UPDATE republishes those rows;
   consumers drop the copies by (source, id) in their inbox.
+- Order per key under broker errors: a row is marked published only if no earlier row of its
+  key (topic, Kafka key) failed in the same batch; the failed row and every later row of its
+  key are published again, in order. The producer is idempotent (acks=all), so within one
+  producer session the broker refuses a batch that would overtake a lost earlier one of its
+  partition; after a failure the relay starts a new producer session (`renew_producer`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -55,10 +60,12 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
         max_backoff_s: float = 10.0,
+        renew_producer: Callable[[AIOKafkaProducer], Awaitable[AIOKafkaProducer]] | None = None,
     ) -> None:
         self._pool = pool
         self._connect = connect
         self._producer = producer
+        self._renew_producer = renew_producer
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._max_backoff_s = max_backoff_s
@@ -101,6 +108,9 @@ class OutboxRelay:
                 )
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff_s)
+                if isinstance(exc, RelayPublishError) and self._renew_producer is not None:
+                    with contextlib.suppress(Exception):
+                        self._producer = await self._renew_producer(self._producer)
 
     async def _lead_or_stand_by(self) -> None:
         conn = await self._connect()
@@ -150,7 +160,7 @@ class OutboxRelay:
                     f"is larger than the broker takes: {exc}"
                 ) from exc
         results = await asyncio.gather(*futures, return_exceptions=True)
-        sent = [row["seq"] for row, result in zip(rows, results, strict=True) if not isinstance(result, Exception)]
+        sent = _publishable_in_order(rows, results)
         crash_point("relay.after_publish")  # acknowledged by the broker, not yet marked published
         if sent:
             async with self._pool.acquire() as conn:
@@ -159,11 +169,29 @@ class OutboxRelay:
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
             raise RelayPublishError(
-                f"{len(failures)} of {len(rows)} outbox rows were not acknowledged by the broker: {failures[0]!r}"
+                f"{len(failures)} of {len(rows)} outbox rows were not acknowledged by the broker "
+                f"({len(rows) - len(sent)} will be published again, in order): {failures[0]!r}"
             )
         log.debug("outbox batch published", rows=len(sent), first_seq=rows[0]["seq"])
         return len(sent)
 
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        return self._producer
+
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+
+def _publishable_in_order(rows: Sequence[Any], results: Sequence[object]) -> list[int]:
+    """The rows acknowledged by the broker that no earlier failed row of their key precedes."""
+    failed_keys: set[tuple[str, bytes | None]] = set()
+    sent: list[int] = []
+    for row, result in zip(rows, results, strict=True):
+        key = (row["topic"], row["kafka_key"])
+        if isinstance(result, BaseException):
+            failed_keys.add(key)
+        elif key not in failed_keys:
+            sent.append(row["seq"])
+    return sent

@@ -26,6 +26,8 @@ from shared.clock import Clock, SystemClock
 from shared.db.migrations import load_stream, migrate
 from shared.db.pool import create_pool, ensure_database
 from shared.faults import crash_point
+from shared.logging import RateLimit
+from shared.messaging import transport
 from shared.messaging.consumer import EventConsumer, Subscription, TransientFailure
 from shared.messaging.kafka import ensure_topics, make_producer, start_with_retry
 from shared.messaging.records import Record
@@ -34,6 +36,7 @@ from shared.settings import KafkaSettings, ServiceSettings
 from shared.topics import SERVICES, all_topics, with_prefix
 
 from .timers import Timer, run_timer_forever, run_timer_once
+from .watch import Partition, PartitionWatch, Stall
 
 log = structlog.get_logger("shared.runtime")
 
@@ -86,6 +89,15 @@ class ServiceRuntime:
         self._stopping = asyncio.Event()
         self._producer: Any = None
         self._backoff = _Backoff(settings.transient_retry_max_backoff_s)
+        self._failing: tuple[str, int] = ("", 0)
+        """The first record of the batch that keeps failing, and how many times it failed."""
+        self._rate = RateLimit(settings.repeated_error_log_interval_s)
+        self.watch = PartitionWatch(settings.stall_after_s)
+        self.stalls: list[Stall] = []
+        self.outbox_age_s: float | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._subscriber: Any = None
+        transport.install()
         self.broker = KafkaBroker(
             kafka.bootstrap_servers,
             client_id=f"expert-teams-{definition.name}",
@@ -109,7 +121,7 @@ class ServiceRuntime:
         async def raw_records(message: Any) -> Any:
             return message.raw_message
 
-        @self.broker.subscriber(
+        self._subscriber = self.broker.subscriber(
             *topics,
             group_id=self.group_id,
             batch=True,
@@ -122,30 +134,148 @@ class ServiceRuntime:
             # Offsets are committed after our transaction commits (ack); any exception
             # seeks back to the batch's first offsets (nack) so nothing is skipped.
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            # Records reach us as stored: FastStream decodes no header (shared.messaging.transport).
+            parser=transport.raw_batch_parser,
             decoder=raw_records,
             title=f"{self.definition.name} consumer",
             description=f"Consumer group {self.definition.name}: {', '.join(topics)}",
         )
+
+        @self._subscriber  # type: ignore[untyped-decorator]
         async def consume(records: Any) -> None:
             await self.handle_records([Record.from_consumer_record(r) for r in records])
 
     async def handle_records(self, records: list[Record]) -> None:
+        """Process one fetched batch. A database outage rolls it back and has it redelivered
+        (with backoff); a batch that keeps failing while the database answers is processed
+        distrusting its records, so that nothing read from outside is retried forever."""
         assert self.consumer is not None, "the service has not started"
+        if not records:
+            return
+        first = records[0].origin
+        failing_origin, failures = self._failing
+        failures = failures if failing_origin == first else 0
+        distrust = failures >= self.settings.redeliveries_before_distrust
         try:
-            await self.consumer.process_batch(records)
+            await self.consumer.process_batch(records, distrust=distrust)
             crash_point("consumer.after_commit")  # committed in PostgreSQL, offsets not yet in Kafka
-            self._backoff.reset()
         except TransientFailure as exc:
+            self._failing = (first, failures + 1)
             delay = self._backoff.next()
-            log.warning(
+            self._log_repeating(
                 "database unreachable: batch rolled back, will be redelivered",
-                service=self.definition.name,
+                first=first,
                 records=len(records),
                 error=str(exc),
+                failures=failures + 1,
                 retry_in_s=delay,
             )
             await asyncio.sleep(delay)
             raise NackMessage() from exc
+        except Exception as exc:
+            self._failing = (first, failures + 1)
+            delay = self._backoff.next()
+            self._log_repeating(
+                "batch failed in the consumer pipeline (a defect): rolled back, will be redelivered",
+                first=first,
+                records=len(records),
+                error=f"{type(exc).__name__}: {exc}",
+                failures=failures + 1,
+                retry_in_s=delay,
+                exc_info=exc,
+            )
+            await asyncio.sleep(delay)
+            raise NackMessage() from exc
+        if distrust:
+            log.warning(
+                "a batch that failed repeatedly was processed record by record; failing records were dead-lettered",
+                service=self.definition.name,
+                first=first,
+                failures=failures,
+                records=len(records),
+            )
+        self._failing = ("", 0)
+        self._backoff.reset()
+        now = asyncio.get_running_loop().time()
+        last: dict[Partition, int] = {}
+        for record in records:
+            partition = Partition(record.topic, record.partition)
+            last[partition] = max(record.offset, last.get(partition, -1))
+        for partition, offset in last.items():
+            self.watch.applied(partition, offset, now)
+
+    def _log_repeating(self, message: str, *, first: str, exc_info: BaseException | None = None, **fields: Any) -> None:
+        allowed, held = self._rate.allow(message + first, asyncio.get_running_loop().time())
+        if not allowed:
+            return
+        if held:
+            fields["same_lines_held_back"] = held
+        log.warning(message, service=self.definition.name, first=first, exc_info=exc_info, **fields)
+
+    # ---- watching the consumer and the outbox -----------------------------------------------
+
+    async def check_progress(self) -> None:
+        """Look for stalled partitions and an outbox falling behind; log changes (rate-limited)."""
+        now = asyncio.get_running_loop().time()
+        consumer = self._subscriber.consumer if self._subscriber is not None else None
+        stalls: list[Stall] = []
+        if consumer is not None:
+            assigned = consumer.assignment()
+            self.watch.forget({Partition(tp.topic, tp.partition) for tp in assigned})
+            highs: dict[Partition, int | None] = {}
+            for tp in assigned:
+                partition = Partition(tp.topic, tp.partition)
+                if self.watch.needs_start(partition):
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(2):
+                            self.watch.started_at(partition, await consumer.committed(tp), now)
+                highs[partition] = consumer.highwater(tp)
+            stalls = self.watch.stalls(highs, now)
+        for stall in stalls:
+            allowed, _ = self._rate.allow(f"stall {stall.partition}", now)
+            if allowed:
+                log.error(
+                    "partition stalled: records are waiting and none has been applied",
+                    service=self.definition.name,
+                    partition=str(stall.partition),
+                    backlog=stall.backlog,
+                    waiting_at_offset=stall.next_offset,
+                    stalled_for_s=round(stall.stalled_for_s),
+                )
+        for recovered in {s.partition for s in self.stalls} - {s.partition for s in stalls}:
+            log.info("partition moving again", service=self.definition.name, partition=str(recovered))
+        self.stalls = stalls
+        self.outbox_age_s = await self._outbox_age()
+        limit = self.settings.outbox_max_age_s
+        if self.outbox_age_s is not None and self.outbox_age_s > limit:
+            allowed, _ = self._rate.allow("outbox", now)
+            if allowed:
+                log.error(
+                    "outbox falling behind: its oldest unpublished row is older than allowed",
+                    service=self.definition.name,
+                    oldest_unpublished_s=round(self.outbox_age_s),
+                    allowed_s=limit,
+                )
+
+    async def _outbox_age(self) -> float | None:
+        if self.pool is None:
+            return None
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                age = await self.pool.fetchval(_OLDEST_UNPUBLISHED)
+            return float(age) if age is not None else 0.0
+        return None
+
+    async def _watch_forever(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.check_progress()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("progress check failed", service=self.definition.name, error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.settings.progress_check_interval_s)
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -189,11 +319,13 @@ class ServiceRuntime:
             pool=self.pool,
             connect=lambda: asyncpg.connect(url),
             producer=self._producer,
+            renew_producer=self._renew_producer,
             batch_size=settings.outbox_batch_size,
             poll_interval_s=settings.outbox_poll_interval_s,
             max_backoff_s=settings.transient_retry_max_backoff_s,
         )
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{name}-outbox-relay")
+        self._watch_task = asyncio.create_task(self._watch_forever(), name=f"{name}-progress-watch")
         if settings.timers_enabled and not settings.rebuild:
             self._timer_tasks = [
                 asyncio.create_task(
@@ -209,6 +341,15 @@ class ServiceRuntime:
                 )
                 for timer in self.definition.timers
             ]
+
+    async def _renew_producer(self, old: Any) -> Any:
+        """A new producer session for the relay after a failed publish (see shared.messaging.relay)."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(old.stop(), timeout=5)
+        self._producer = make_producer(self.kafka, client_id=f"expert-teams-{self.definition.name}-relay")
+        await start_with_retry(self._producer.start, "relay producer")
+        log.info("outbox relay producer restarted after a failed publish", service=self.definition.name)
+        return self._producer
 
     async def run_timers_once(self) -> int:
         """Run every timer now (tests with a fixed clock; operators' manual trigger)."""
@@ -228,6 +369,10 @@ class ServiceRuntime:
 
     async def stop_dependencies(self) -> None:
         self._stopping.set()
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watch_task
         for task in self._timer_tasks:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=self.settings.shutdown_grace_s)
@@ -267,7 +412,8 @@ class ServiceRuntime:
     # ---- health ---------------------------------------------------------------------------
 
     async def readiness(self) -> dict[str, str]:
-        checks = {"database": "down", "broker": "down", "outbox_relay": "down"}
+        """Each check's state: "ok", or what is wrong in words."""
+        checks = {"database": "down", "broker": "down", "outbox_relay": "down", "consumer": "ok", "outbox": "ok"}
         if self.pool is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
@@ -278,7 +424,26 @@ class ServiceRuntime:
                 checks["broker"] = "ok"
         if self._relay_task is not None and not self._relay_task.done():
             checks["outbox_relay"] = "ok" if self.relay and self.relay.is_leader else "standby"
+        if self._subscriber is not None and any(task.done() for task in getattr(self._subscriber, "tasks", ())):
+            checks["consumer"] = "stopped: the consume loop ended (see the log)"
+        elif self.stalls:
+            checks["consumer"] = "stalled: " + "; ".join(stall.describe() for stall in self.stalls)
+        if self.outbox_age_s is not None and self.outbox_age_s > self.settings.outbox_max_age_s:
+            checks["outbox"] = (
+                f"behind: the oldest unpublished row is {self.outbox_age_s:.0f} s old "
+                f"(allowed {self.settings.outbox_max_age_s:.0f} s)"
+            )
         return checks
+
+    @staticmethod
+    def is_ready(checks: dict[str, str]) -> bool:
+        return (
+            checks["database"] == "ok"
+            and checks["broker"] == "ok"
+            and checks["outbox_relay"] != "down"
+            and checks["consumer"] == "ok"
+            and checks["outbox"] == "ok"
+        )
 
     def asgi_app(self) -> AsgiFastStream:
         runtime = self
@@ -290,7 +455,7 @@ class ServiceRuntime:
         @get(include_in_schema=False)
         async def ready(scope: Any) -> AsgiResponse:
             checks = await runtime.readiness()
-            healthy = checks["database"] == "ok" and checks["broker"] == "ok" and checks["outbox_relay"] != "down"
+            healthy = runtime.is_ready(checks)
             body = json.dumps({"status": "ready" if healthy else "unavailable", **checks}).encode()
             return AsgiResponse(body, 200 if healthy else 503, headers={"content-type": "application/json"})
 
@@ -310,6 +475,12 @@ class ServiceRuntime:
             logger=logging.getLogger(f"{self.definition.name}.faststream"),
         )
         return app
+
+
+_OLDEST_UNPUBLISHED = """
+SELECT extract(epoch FROM clock_timestamp() - created_at)
+FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT 1
+"""
 
 
 async def _retry_until_reachable(make: Any, what: str, timeout_s: float = 60.0) -> Any:

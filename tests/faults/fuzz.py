@@ -1,7 +1,12 @@
 """Hypothesis strategies for hostile input to every inbound topic: broken bytes, JSON that is
 no CloudEvent, wrong attributes, unknown types, schema violations, huge fields, NUL characters,
 forged sources, and well-formed events that break programme rules while carrying SQL- and
-log-injection strings. Every one of them must end in its service's dead-letter topic."""
+log-injection strings; and attacks on the transport and the structure: header names that are
+not UTF-8, oversized or thousands of headers, lying binary-mode headers, JSON nested 100,000
+deep or 100,000 wide, numbers of thousands of digits, duplicate names, odd encodings, values
+near the broker's size limit. Every one of them must end in its service's dead-letter topic
+with a reason its kind allows (`Message.expected`); `good_events` are the other senders' valid
+events sent among them, every one of which must be applied."""
 
 from __future__ import annotations
 
@@ -16,12 +21,18 @@ from hypothesis import strategies as st
 from shared.client import binary_headers, envelope_for
 from shared.contract.envelope import new_envelope
 from shared.contract.events.base import EventData
-from shared.contract.events.funding import PaymentConfirmed, PaymentFailed
-from shared.contract.events.matching import AwardOrder, WithdrawApplication
-from shared.contract.events.orders import CancelOrder, DemandEndorsed, DemandReturned, WithdrawDemand
-from shared.contract.events.reviews import CloseReviewCycle, CriterionScore, PanelScoreSubmitted, Reviewer
+from shared.contract.events.funding import PaymentConfirmed, PaymentFailed, SetBudgetEnvelope
+from shared.contract.events.matching import AwardOrder, ExpertRegistered, WithdrawApplication
+from shared.contract.events.orders import CancelOrder, DemandEndorsed, DemandReturned, DemandSubmitted, WithdrawDemand
+from shared.contract.events.reviews import (
+    CloseReviewCycle,
+    CriterionScore,
+    PanelScoreSubmitted,
+    Reviewer,
+)
 from shared.contract.registry import REGISTRY
 from shared.topics import inbound
+from tests.hostile import RawName, nested_arrays, with_extra
 
 STRUCTURED = [("content-type", b"application/cloudevents+json")]
 INJECTIONS = (
@@ -47,6 +58,8 @@ class Message:
     value: bytes | None
     key: bytes | None
     headers: list[tuple[str, bytes]]
+    expected: frozenset[str] = frozenset()
+    """The dead-letter reasons this kind of message may get (set from EXPECTED)."""
 
     @property
     def topic(self) -> str:
@@ -105,31 +118,62 @@ def _types_of(service: str) -> list[str]:
     return [spec.type for spec in REGISTRY if spec.topic == inbound(service)]
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+def _text(max_size: int) -> st.SearchStrategy[str]:
+    return st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=max_size)
+
+
+json_values = st.recursive(  # within the contract's limits: the kinds built on it test other checks
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _text(20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_text(8), children, max_size=4),
     max_leaves=4,
 )
 
 
-KINDS = (
-    "garbage",
-    "json_not_object",
-    "ce_missing",
-    "ce_bad_attribute",
-    "unknown_type",
-    "schema_violation",
-    "huge_field",
-    "nul",
-    "forged_source",
-    "rule_breaker",
-    "binary_bad_specversion",
-    "tombstone",
-)
+NOT_OURS = frozenset({"unauthorized_source", "schema_violation"})
+"""Random data under a random type of the topic: whichever check refuses it first."""
+EXPECTED: dict[str, frozenset[str]] = {
+    "garbage": frozenset({"not_json"}),
+    "json_not_object": frozenset({"not_cloudevent"}),
+    "ce_missing": frozenset({"not_cloudevent"}),
+    "ce_bad_attribute": frozenset({"not_cloudevent"}),
+    "unknown_type": frozenset({"unknown_type"}),
+    "schema_violation": NOT_OURS,
+    "huge_field": frozenset({"unauthorized_source", "schema_violation"}),
+    "nul": frozenset({"schema_violation"}),
+    "forged_source": frozenset({"unauthorized_source"}),
+    "rule_breaker": frozenset({"business_rule"}),
+    "binary_bad_specversion": frozenset({"not_cloudevent"}),
+    "tombstone": frozenset({"not_cloudevent"}),
+    "header_name_not_utf8": frozenset({"bad_headers"}),
+    "header_name_oversized": frozenset({"bad_headers"}),
+    "header_value_oversized": frozenset({"bad_headers"}),
+    "thousands_of_headers": frozenset({"bad_headers"}),
+    "binary_lying": frozenset({"bad_headers"}),
+    "deep_nesting": frozenset({"over_limits"}),
+    "wide": frozenset({"over_limits", "unauthorized_source", "schema_violation"}),
+    "huge_number": frozenset({"over_limits"}),
+    "duplicate_names": frozenset({"not_json"}),
+    "odd_encoding": frozenset({"not_json"}),
+    "near_size_limit": frozenset({"unauthorized_source", "schema_violation"}),
+}
+KINDS = tuple(EXPECTED)
+TRANSPORT_KINDS = KINDS[KINDS.index("header_name_not_utf8") :]
 
 
 @st.composite
 def hostile(draw: st.DrawFn, service: str, kind: str) -> Message:
+    message = draw(_hostile(service, kind))
+    return Message(message.service, kind, message.value, message.key, message.headers, EXPECTED[kind])
+
+
+@st.composite
+def _hostile(draw: st.DrawFn, service: str, kind: str) -> Message:
+    if kind in TRANSPORT_KINDS:
+        return draw(_structural(service, kind))
     key = draw(st.one_of(st.none(), st.binary(max_size=16)))
     source = SENDERS[service]
     if kind == "garbage":
@@ -141,15 +185,7 @@ def hostile(draw: st.DrawFn, service: str, kind: str) -> Message:
     if kind == "tombstone":
         return Message(service, kind, None, b"500240-tombstone", STRUCTURED)
     event_type = draw(st.sampled_from(_types_of(service)))
-    document: dict[str, Any] = {
-        "specversion": "1.0",
-        "id": _fuzz_id(),
-        "source": source,
-        "type": event_type,
-        "time": datetime.now(UTC).isoformat(),
-        "subject": "500240-FUZZ",
-        "data": draw(st.dictionaries(st.text(max_size=8), json_values, max_size=3)),
-    }
+    document = _document(source, event_type, draw(st.dictionaries(_text(8), json_values, max_size=3)))
     if kind == "ce_missing":
         del document[draw(st.sampled_from(("id", "source", "type", "time", "subject", "specversion")))]
     elif kind == "ce_bad_attribute":
@@ -188,7 +224,125 @@ def hostile(draw: st.DrawFn, service: str, kind: str) -> Message:
     return Message(service, kind, json.dumps(document, ensure_ascii=False).encode(), key, STRUCTURED)
 
 
+def _document(source: str, event_type: str, data: Any) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": _fuzz_id(),
+        "source": source,
+        "type": event_type,
+        "time": datetime.now(UTC).isoformat(),
+        "subject": "500240-FUZZ",
+        "data": data,
+    }
+
+
+@st.composite
+def _structural(draw: st.DrawFn, service: str, kind: str) -> Message:
+    """An otherwise plausible event from its entitled sender, broken in its transport or structure."""
+    source = SENDERS[service]
+    event_type = draw(st.sampled_from(_types_of(service)))
+    document = _document(source, event_type, {"order_id": "500240-FUZZ"})
+    value = json.dumps(document, ensure_ascii=False).encode()
+    key = b"500240-FUZZ-" + draw(st.binary(min_size=1, max_size=4)).hex().encode()
+    headers = list(STRUCTURED)
+    if kind == "header_name_not_utf8":
+        name = draw(st.binary(min_size=1, max_size=40).filter(_not_utf8))
+        headers.append((RawName(name), draw(st.binary(max_size=20))))
+    elif kind == "header_name_oversized":
+        headers.append(("x-" + "n" * draw(st.integers(300, 20_000)), b"1"))
+    elif kind == "header_value_oversized":
+        headers.append(("x-note", draw(st.binary(min_size=1, max_size=8)) * draw(st.integers(20_000, 60_000))))
+    elif kind == "thousands_of_headers":
+        headers.extend((f"x-{i}", b"\xff") for i in range(draw(st.integers(65, 6_000))))
+    elif kind == "binary_lying":
+        envelope = new_envelope(source=source, type=event_type, subject="500240-FUZZ", data={}, time=datetime.now(UTC))
+        lie = draw(st.sampled_from(("both_modes", "source_not_utf8", "twice")))
+        binary = binary_headers(envelope)
+        if lie == "both_modes":
+            headers = [*STRUCTURED, *((n, v) for n, v in binary if n != "content-type")]
+        elif lie == "source_not_utf8":
+            headers = [(n, b"\xff\xfe" + v if n == "ce_source" else v) for n, v in binary]
+            value = b"{}"
+        else:
+            headers = [*binary, ("ce_source", b"/bureau/hrss")]
+            value = b"{}"
+    elif kind == "deep_nesting":
+        depth = draw(st.sampled_from((33, 1_100, 5_000, 100_000)))
+        value = with_extra(value, draw(st.sampled_from(("x", "data"))), nested_arrays(depth))
+    elif kind == "wide":
+        width = draw(st.integers(33, 60_000))  # 60,000 members: about 840 KB, within the broker's limit
+        if draw(st.booleans()):
+            document.update({f"x{i}": "1" for i in range(width)})  # as many extension attributes
+        else:
+            document["data"] = {"order_id": "500240-FUZZ", "items": list(range(width))}
+        value = json.dumps(document).encode()
+    elif kind == "huge_number":
+        digits = draw(st.sampled_from((20, 400, 4_301, 50_000)))
+        value = with_extra(value, "x", b"9" * digits)
+    elif kind == "duplicate_names":
+        twice = draw(st.sampled_from(("source", "id", "type", "subject", "data")))
+        value = b"{" + json.dumps(twice).encode() + b':"/bureau/hrss",' + value[1:]
+    elif kind == "odd_encoding":
+        encoding = draw(st.sampled_from(("utf-16", "utf-32", "bom", "surrogate", "overlong")))
+        if encoding == "bom":
+            value = b"\xef\xbb\xbf" + value
+        elif encoding == "surrogate":
+            value = with_extra(value, "x", b'"\\udc80"')
+        elif encoding == "overlong":
+            value = value.replace(b"500240-FUZZ", b"500240\xc0\xafFUZZ")
+        else:
+            value = value.decode().encode(encoding)
+    elif kind == "near_size_limit":
+        document["data"] = {"order_id": "500240-FUZZ", "padding": "天" * draw(st.integers(300_000, 330_000))}
+        value = json.dumps(document, ensure_ascii=False).encode()
+    return Message(service, kind, value, key, headers)
+
+
+def _not_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
 def hostile_batch(size: int) -> st.SearchStrategy[list[Message]]:
     """Every kind of hostile message for every service, in turn; hypothesis draws the details."""
     plan = [(service, kind) for kind in KINDS for service in sorted(SENDERS)]
     return st.tuples(*(hostile(*plan[i % len(plan)]) for i in range(size))).map(list)
+
+
+GOOD_SENDERS = {
+    "orders": "/counties/500238",
+    "matching": "/registry/talent",
+    "funding": "/bureau/hrss",
+}
+GOOD_TABLES = {
+    "orders": {"orders", "order_history"},
+    "matching": {"experts"},
+    "funding": {"budget_years", "journal_entries", "journal_lines"},
+    "reviews": set(),
+}
+"""Tables the good events change (nothing hostile may change any table but inbox, outbox, dead_letters)."""
+
+
+def good_events(count: int, run: str) -> list[tuple[EventData, str]]:
+    """Valid events of other senders, sent among the hostile ones: DemandSubmitted from another
+    county, an expert registered, the envelope of a far year set by the bureau. (The reviews
+    service takes no event that stands alone: a cycle needs projects in service, a score a cycle.)"""
+    from tests.builders import expert_registered, tea_demand
+
+    events: list[tuple[EventData, str]] = []
+    for i in range(count):
+        service = ("orders", "matching", "funding")[i % 3]
+        if service == "orders":
+            order_id = f"500238-G{run}{i:05d}"
+            submitted = DemandSubmitted(order_id=order_id, demand=tea_demand(), submitted_by="巫溪县人力社保局")
+            events.append((submitted, GOOD_SENDERS[service]))
+        elif service == "matching":
+            expert: ExpertRegistered = expert_registered(f"良好专家{i}", "young_talent", expert_id=f"EXP-G-{run}-{i}")
+            events.append((expert, GOOD_SENDERS[service]))
+        else:
+            envelope = SetBudgetEnvelope(year=2100, amount_fen=(1_000_000 + i) * 100, set_by="市人力社保局")
+            events.append((envelope, GOOD_SENDERS[service]))
+    return events

@@ -175,3 +175,86 @@ async def _committed(admin: AIOKafkaAdminClient, group: str, partition: TopicPar
     offsets = await admin.list_consumer_group_offsets(group, partitions=[partition])
     meta = offsets.get(partition)
     return -1 if meta is None or meta.offset is None else int(meta.offset)
+
+
+async def test_a_record_whose_handler_always_raises_a_database_error_while_the_database_answers_is_dead_lettered(
+    flaky: Any,
+) -> None:
+    runtime, behaviour, client, seen, _ = flaky
+    stubborn, following = new_order_id(), new_order_id()
+    behaviour.transient_failures[stubborn] = 10**9  # a "connection lost" that is really about this record
+    key = stubborn.encode()
+    for order_id in (stubborn, following):
+        await client.send_raw(
+            client.topic("orders.inbound"),
+            (await _endorsement(order_id)).to_structured_json(),
+            key=key,
+            headers=[("content-type", b"application/cloudevents+json")],
+        )
+
+    assert await wait_applied(runtime, following, timeout_s=60) == 1
+    (letter,) = await seen.wait_for(lambda o: o.header("dlt.reason") == "handler_error" and o.subject == stubborn)
+    assert "ConnectionResetError" in (letter.header("dlt.detail") or "")
+    redeliveries = runtime.settings.redeliveries_before_distrust
+    assert behaviour.calls[stubborn] == redeliveries + 3, "bounded: the redeliveries, then three attempts alone"
+    assert await applied(runtime, stubborn) is None
+
+
+async def test_readiness_reports_a_stalled_partition_and_an_outbox_left_behind_and_their_recovery(
+    infrastructure: Infrastructure, topics_ready: str, database_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"{topics_ready}stall."
+    await ensure_topics(infrastructure.kafka_bootstrap, all_topics(partitions=2), prefix=prefix)
+    behaviour = Behaviour()
+    definition = ServiceDefinition(
+        name="flaky",
+        subscriptions=[Subscription(topics.inbound("orders"), {"DemandEndorsed": behaviour.on_endorsed}, strict=True)],
+        migrations=Path(__file__).parent / "flaky_migrations",
+    )
+    settings = service_settings(
+        await database_factory("stall"), stall_after_s=1.0, progress_check_interval_s=0.2, outbox_max_age_s=30
+    )
+    runtime = ServiceRuntime(definition, settings, kafka_settings(infrastructure, prefix))
+    await runtime.start()
+    try:
+        async with ProgrammeClient(infrastructure.kafka_bootstrap, topic_prefix=prefix) as client:
+            assert (await runtime.readiness())["consumer"] == "ok"
+            assert runtime.consumer is not None
+            working = runtime.consumer.process_batch
+
+            async def defect(*args: Any, **kwargs: Any) -> None:
+                raise RuntimeError("a defect in the pipeline")
+
+            monkeypatch.setattr(runtime.consumer, "process_batch", defect)
+            stuck = new_order_id()
+            await client.send(DemandEndorsed(order_id=stuck, endorsed_by="石柱县"), source=SHIZHU_SYSTEM)
+            for _ in range(100):
+                checks = await runtime.readiness()
+                if checks["consumer"] != "ok":
+                    break
+                await asyncio.sleep(0.1)
+            assert checks["consumer"].startswith(f"stalled: {prefix}orders.inbound["), checks
+            assert "1 record(s) waiting" in checks["consumer"]
+            assert not runtime.is_ready(checks)
+
+            monkeypatch.setattr(runtime.consumer, "process_batch", working)
+            assert await wait_applied(runtime, stuck, timeout_s=30) == 1
+            for _ in range(50):
+                if (await runtime.readiness())["consumer"] == "ok":
+                    break
+                await asyncio.sleep(0.1)
+            assert (await runtime.readiness())["consumer"] == "ok"
+
+            assert runtime.relay is not None and runtime.pool is not None
+            runtime.relay.stop()
+            await runtime.pool.execute(
+                "INSERT INTO outbox (topic, kafka_key, value, created_at) "
+                "VALUES ($1, 'k', '{}', clock_timestamp() - interval '5 minutes')",
+                f"{prefix}rejections",
+            )
+            await runtime.check_progress()
+            checks = await runtime.readiness()
+            assert checks["outbox"] == "behind: the oldest unpublished row is 300 s old (allowed 30 s)", checks
+            assert not runtime.is_ready(checks)
+    finally:
+        await runtime.stop()

@@ -182,3 +182,44 @@ async def test_a_row_too_large_for_the_broker_is_named_in_the_error_and_stays_un
     assert f"outbox row {seq} (Huge, {len(huge):,} bytes)" in str(blocked.value)
     assert await pool.fetchval("SELECT published_at FROM outbox WHERE seq = $1", seq) is None
     await pool.execute("DELETE FROM outbox WHERE seq = $1", seq)  # the operator's decision, here
+
+
+class RefusingProducer:
+    """A producer whose broker refuses the first attempt at the rows named, then takes everything."""
+
+    def __init__(self, refuse_once: set[bytes]) -> None:
+        self.refuse_once = set(refuse_once)
+        self.delivered: list[tuple[bytes | None, bytes]] = []
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Any = None) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if value in self.refuse_once:
+            self.refuse_once.discard(value)
+            future.set_exception(ConnectionError("NotEnoughReplicas: the broker refused the batch"))
+        else:
+            self.delivered.append((key, value))
+            future.set_result(None)
+        return future
+
+    async def stop(self) -> None:
+        return None
+
+
+async def test_a_row_after_a_failed_row_of_its_key_is_never_marked_published_before_it(relay_env: Any) -> None:
+    pool, _, topic, _ = relay_env
+    run = f"refused{id(object())}"
+    await write_orders_events(pool, topic, run, 10)  # keys cycle over 5 counties: n and n+5 share a key
+    rows = await pool.fetch("SELECT value FROM outbox ORDER BY seq")
+    refused = rows[1]["value"]  # n = 1, key 500238-…; n = 6 shares it
+    producer = RefusingProducer({refused})
+    relay = OutboxRelay(pool=pool, connect=asyncpg.connect, producer=producer)
+
+    with pytest.raises(RuntimeError, match="1 of 10 outbox rows were not acknowledged"):
+        await relay.publish_pending()
+    unpublished = await pool.fetch("SELECT value FROM outbox WHERE published_at IS NULL ORDER BY seq")
+    assert [json.loads(r["value"])["n"] for r in unpublished] == [1, 6], "the refused row and the later one of its key"
+
+    assert await relay.publish_pending() == 2
+    again = [json.loads(value)["n"] for _, value in producer.delivered[-2:]]
+    assert again == [1, 6], "published again in order: the earlier row first"
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
