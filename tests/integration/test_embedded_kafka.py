@@ -1,0 +1,109 @@
+"""The embedded Apache Kafka broker keeps its data, its committed offsets and its address
+across a restart on the same data_dir, and serves the idempotent producer.
+
+Standalone: uses no fixture of tests/conftest.py (it starts its own broker on a tmp dir)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from shared.stack.kafka import KafkaBroker
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "embedded.kafka.check"
+GROUP = "embedded-kafka-check"
+
+
+async def _create_produce_consume(bootstrap: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name=TOPIC, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        first = await producer.send_and_wait(TOPIC, b"first", key=b"k")
+        second = await producer.send_and_wait(TOPIC, b"second", key=b"k")
+    finally:
+        await producer.stop()
+    assert (first.offset, second.offset) == (0, 1)
+
+    consumer = AIOKafkaConsumer(
+        TOPIC,
+        bootstrap_servers=bootstrap,
+        group_id=GROUP,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), 30)
+        assert (record.offset, record.value) == (0, b"first")
+        await consumer.commit({TopicPartition(TOPIC, 0): 1})  # only the first one is done
+    finally:
+        await consumer.stop()
+
+
+async def _check_after_restart(bootstrap: str) -> None:
+    tp = TopicPartition(TOPIC, 0)
+    consumer = AIOKafkaConsumer(
+        TOPIC,
+        bootstrap_servers=bootstrap,
+        group_id=GROUP,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        assert await consumer.committed(tp) == 1
+        record = await asyncio.wait_for(consumer.getone(), 30)  # resumes after the committed offset
+        assert (record.offset, record.value) == (1, b"second")
+        assert (await consumer.end_offsets([tp]))[tp] == 2
+    finally:
+        await consumer.stop()
+
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await reader.start()
+    try:
+        reader.assign([tp])
+        await reader.seek_to_beginning(tp)
+        batch = await reader.getmany(tp, timeout_ms=10_000, max_records=10)
+        assert [r.value for r in batch.get(tp, [])] == [b"first", b"second"]
+    finally:
+        await reader.stop()
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        third = await producer.send_and_wait(TOPIC, b"third", key=b"k")
+    finally:
+        await producer.stop()
+    assert third.offset == 2
+
+
+def test_embedded_kafka_keeps_data_offsets_and_port_across_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "kafka"
+    broker = KafkaBroker(data_dir).start(timeout_s=120)
+    try:
+        port = broker.port
+        asyncio.run(_create_produce_consume(broker.bootstrap_servers))
+    finally:
+        broker.stop()
+    assert broker.process is not None and broker.process.returncode is not None
+
+    again = KafkaBroker(data_dir).start(timeout_s=120)
+    try:
+        assert again.port == port
+        assert again.bootstrap_servers == f"127.0.0.1:{port}"
+        asyncio.run(_check_after_restart(again.bootstrap_servers))
+    finally:
+        again.stop()
