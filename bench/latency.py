@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import percentiles, write_result
+from bench.common import BENCH_DATA, percentiles, write_result
 from shared.client import ProgrammeClient, TopicObserver, envelope_for
 from shared.contract.events.base import EventData
 from shared.contract.events.matching import ExpertRef, ExpertRegistered, TeamAccepted
@@ -241,7 +241,7 @@ def main() -> None:
     parser.add_argument("--load", type=float, default=150.0, help="background events/s under load")
     args = parser.parse_args()
     configure_logging("bench", fmt="console", level="WARNING")
-    stack = Stack(extra_env={"POLICY_ANNUAL_ENVELOPE_FEN": str(10**12)})
+    stack = Stack(data_dir=BENCH_DATA, fresh=True, extra_env={"POLICY_ANNUAL_ENVELOPE_FEN": str(10**12)})
     stack.start()
     try:
         result = asyncio.run(run(stack, args.samples, args.load))

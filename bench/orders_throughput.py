@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import write_result
+from bench.common import BENCH_DATA, write_result
 from shared.client import ProgrammeClient, TopicObserver, envelope_for
 from shared.contract.events.orders import DemandSubmitted
 from shared.db.pool import ensure_database, with_database
@@ -124,7 +124,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5000)
     n = parser.parse_args().events
     configure_logging("bench", fmt="console", level="WARNING")
-    stack = Stack(services=())
+    stack = Stack(services=(), data_dir=BENCH_DATA, fresh=True)
     stack.start()
     try:
         result = asyncio.run(run(stack, n))

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.programme [--scales 45,450,4500]
 
-Each scale runs on a fresh embedded stack (four service processes, Tansu, PostgreSQL): wall
+Each scale runs on a fresh embedded stack (four service processes, Apache Kafka, PostgreSQL): wall
 time of the year, distinct events on the topics, events/s, peak memory of the whole stack
 (services, broker, PostgreSQL and this driver's observer are separate: the driver is not counted).
 """
@@ -16,7 +16,7 @@ import json
 import time
 from typing import Any
 
-from bench.common import write_result
+from bench.common import BENCH_DATA, write_result
 from shared.client import ProgrammeClient, TopicObserver
 from shared.scenario.programme import ProgrammeRun
 from shared.scenario.seed import generate
@@ -37,7 +37,7 @@ async def play(stack: Stack, orders: int) -> tuple[Any, int]:
 
 
 def one_scale(orders: int) -> dict[str, Any]:
-    stack = Stack(extra_env={"TRANSIENT_RETRY_MAX_BACKOFF_S": "2"})
+    stack = Stack(data_dir=BENCH_DATA, fresh=True, extra_env={"TRANSIENT_RETRY_MAX_BACKOFF_S": "2"})
     ready_started = time.monotonic()
     stack.start()
     ready_s = time.monotonic() - ready_started

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import shutil
 import time
 import uuid
 from typing import Any
@@ -31,7 +32,8 @@ from shared.messaging.kafka import ensure_topics, make_producer
 from shared.messaging.relay import OutboxRelay
 from shared.runtime.service import MESSAGING_MIGRATIONS
 from shared.settings import KafkaSettings
-from shared.stack.embedded import DATA_DIR, EmbeddedPostgres, TansuBroker
+from shared.stack.embedded import DATA_DIR, EmbeddedPostgres
+from shared.stack.kafka import KafkaBroker
 from shared.topics import TopicSpec
 
 TOPIC = "bench.relay"
@@ -77,7 +79,8 @@ async def raw_baseline(bootstrap: str, n: int) -> dict[str, Any]:
 
 
 async def main(rows: int) -> dict[str, Any]:
-    broker = TansuBroker().start()
+    shutil.rmtree(DATA_DIR / "bench-kafka", ignore_errors=True)
+    broker = KafkaBroker(DATA_DIR / "bench-kafka").start()
     postgres = EmbeddedPostgres(DATA_DIR / "bench-postgres").start()
     url = with_database(postgres.url, f"bench_relay_{uuid.uuid4().hex[:6]}")
     try:
@@ -86,7 +89,7 @@ async def main(rows: int) -> dict[str, Any]:
         pool = await create_pool(url, max_size=8)
         async with pool.acquire() as conn:
             await migrate(conn, load_stream("messaging", MESSAGING_MIGRATIONS))
-        settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, enable_idempotence=False)
+        settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
         producer = make_producer(settings, "bench-relay")
         await producer.start()
         relay = OutboxRelay(pool=pool, connect=lambda: asyncpg.connect(url), producer=producer, batch_size=500)

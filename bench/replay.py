@@ -1,6 +1,6 @@
 """Rebuilding a service's state from its input topics.
 
-    .venv/bin/python -m bench.replay [--events 500000] [--consumers 1]   # 1,000,000 needs Apache Kafka: docs/tansu.md
+    .venv/bin/python -m bench.replay [--events 1000000] [--consumers 2]
 
 The orders service's input topic holds `--events` events (half DemandSubmitted, half
 DemandEndorsed of the same orders: each endorsement reads the order the submission wrote).
@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import write_result
+from bench.common import BENCH_DATA, write_result
 from shared.client import ProgrammeClient, envelope_for
 from shared.contract.events.orders import DemandEndorsed, DemandSubmitted
 from shared.scenario.seed import generate
@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--consumers", type=int, default=1, help="rebuild processes sharing the partitions")
     args = parser.parse_args()
     configure_logging("bench", fmt="console", level="WARNING")
-    stack = Stack(services=())
+    stack = Stack(services=(), data_dir=BENCH_DATA, fresh=True)
     stack.start()
     try:
         produce_rate = asyncio.run(fill(stack, args.events))

@@ -2,7 +2,7 @@
 and a PNG plot.
 
     .venv/bin/python -m bench.run_all            # the sizes below (about 15 minutes on 2 cores)
-    .venv/bin/python -m bench.run_all --full     # ×100 programme; rebuild from 500,000 events (docs/tansu.md)
+    .venv/bin/python -m bench.run_all --full     # ×100 programme; rebuild from 1,000,000 events
 
 Each benchmark runs as its own process on its own embedded stack; results/ keeps each one's
 JSON, summary.json the whole, summary.png the plot.
@@ -144,7 +144,7 @@ def main() -> None:
         ("services", ["--events", "4000"]),
         ("latency", ["--samples", "100", "--load", "150"]),
         ("programme", ["--scales", "45,450,4500" if args.full else "45,450"]),
-        ("replay", ["--events", "500000" if args.full else "100000", "--consumers", "2"]),  # see docs/tansu.md
+        ("replay", ["--events", "1000000" if args.full else "100000", "--consumers", "2"]),
         ("relay_latency", ["--rows", "20000"]),
         ("matching", []),
     ]

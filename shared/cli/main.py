@@ -5,7 +5,7 @@ expert-teams demo                       start the stack, play the demo scenario,
 expert-teams send ...                   send one CloudEvent as a given source
 expert-teams follow ORDER_ID            the events of one order across all topics, in time order
 expert-teams dead-letters list|show     what the services could not process, and why
-expert-teams topics ensure|list         create the topics with their partition counts
+expert-teams topics ensure|list         create/correct the topics (partitions, replication, retention)
 expert-teams contract generate|check    the published JSON Schemas and AsyncAPI document
 """
 
@@ -88,7 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("key", help="order id or other business key (subject)")
     p.add_argument("--json", action="store_true", help="print JSON lines (for auditors and scripts)")
     p.add_argument("--tail", action="store_true", help="keep following new events until Ctrl-C")
-    p.add_argument("--idle", type=float, default=1.5, help="seconds without new records that end the read")
+    p.add_argument(
+        "--idle",
+        type=float,
+        default=0.5,
+        help="after reading every topic to its end, seconds without new records that end the read",
+    )
     p.add_argument("--export", type=Path, help="write the history as one JSON document (for auditors) to this file")
     p.set_defaults(func=_cmd_follow)
 
@@ -98,12 +103,12 @@ def _parser() -> argparse.ArgumentParser:
     connection_args(q)
     q.add_argument("--service", help="only this service's dead letters")
     q.add_argument("--json", action="store_true")
-    q.add_argument("--idle", type=float, default=1.5)
+    q.add_argument("--idle", type=float, default=0.5)
     q.set_defaults(func=_cmd_dead_letters_list)
     q = dl.add_parser("show", help="show one dead letter: origin, reason, headers and original bytes")
     connection_args(q)
     q.add_argument("ref", help="TOPIC:PARTITION:OFFSET of the dead letter, as `list` prints it")
-    q.add_argument("--idle", type=float, default=1.5)
+    q.add_argument("--idle", type=float, default=0.5)
     q.set_defaults(func=_cmd_dead_letters_show)
     q = dl.add_parser(
         "replay",
@@ -114,15 +119,21 @@ def _parser() -> argparse.ArgumentParser:
     connection_args(q)
     q.add_argument("ref", help="TOPIC:PARTITION:OFFSET of the dead letter")
     q.add_argument("--by", default=os.environ.get("USER", "operator"), help="who replays it (recorded in a header)")
-    q.add_argument("--idle", type=float, default=1.5)
+    q.add_argument("--idle", type=float, default=0.5)
     q.set_defaults(func=_cmd_dead_letters_replay)
 
     p = sub.add_parser("topics", help="create or list the programme's topics")
     tp = p.add_subparsers(dest="action", required=True)
-    q = tp.add_parser("ensure", help="create missing topics with their partition counts")
+    q = tp.add_parser(
+        "ensure",
+        help="create missing topics, report drift (partitions, replication, min ISR, retention) and fix it",
+    )
     connection_args(q)
-    q.add_argument("--partitions", type=int, default=6)
-    q.add_argument("--replication-factor", type=int, default=1)
+    q.add_argument("--partitions", type=int, help="per topic (default: KAFKA_PARTITIONS or 6)")
+    q.add_argument("--replication-factor", type=int, help="default: KAFKA_REPLICATION_FACTOR or 1")
+    q.add_argument("--min-insync-replicas", type=int, help="default: KAFKA_MIN_INSYNC_REPLICAS or 1")
+    q.add_argument("--retention-ms", type=int, help="default: KAFKA_RETENTION_MS or -1 (forever)")
+    q.add_argument("--check", action="store_true", help="report drift only; exit 1 if there is any")
     q.set_defaults(func=_cmd_topics_ensure)
     q = tp.add_parser("list", help="the topics and what they carry")
     q.set_defaults(func=_cmd_topics_list)
@@ -238,18 +249,37 @@ def _cmd_dead_letters_replay(args: argparse.Namespace) -> None:
 
 def _cmd_topics_ensure(args: argparse.Namespace) -> None:
     from shared.messaging.kafka import ensure_topics
+    from shared.messaging.topic_admin import describe
+    from shared.settings import KafkaSettings
     from shared.topics import all_topics
 
     connection: Connection = resolve(args.bootstrap, args.topic_prefix)
-    created = asyncio.run(
+    overrides = {
+        name: value
+        for name, value in (
+            ("partitions", args.partitions),
+            ("replication_factor", args.replication_factor),
+            ("min_insync_replicas", args.min_insync_replicas),
+            ("retention_ms", args.retention_ms),
+        )
+        if value is not None
+    }
+    settings = KafkaSettings(
+        bootstrap_servers=connection.bootstrap_servers, topic_prefix=connection.topic_prefix, **overrides
+    )
+    report = asyncio.run(
         ensure_topics(
             connection.bootstrap_servers,
-            all_topics(args.partitions),
+            all_topics(settings.partitions),
             prefix=connection.topic_prefix,
-            replication_factor=args.replication_factor,
+            settings=settings,
+            fix=not args.check,
         )
     )
-    print(json.dumps({"created": created}))
+    for line in describe(report):
+        print(line)
+    if report.unfixable:
+        raise SystemExit(1)
 
 
 def _cmd_topics_list(args: argparse.Namespace) -> None:

@@ -1,17 +1,19 @@
-"""Kafka clients configured from settings, and explicit topic creation."""
+"""Kafka clients configured from settings, and topics configured by code."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from shared.settings import KafkaSettings
-from shared.topics import TopicSpec, with_prefix
+from shared.topics import TopicSpec
+
+from . import topic_admin
+from .topic_admin import TopicReport, TopicSettings
 
 log = structlog.get_logger("shared.messaging.kafka")
 
@@ -45,27 +47,23 @@ async def start_with_retry(start: object, what: str, timeout_s: float = 60.0) ->
 
 
 async def ensure_topics(
-    bootstrap_servers: str, specs: list[TopicSpec], *, prefix: str = "", replication_factor: int = 1
-) -> list[str]:
-    """Create missing topics with explicit partition counts; return the names created."""
+    bootstrap_servers: str,
+    specs: list[TopicSpec],
+    *,
+    prefix: str = "",
+    settings: KafkaSettings | None = None,
+    fix: bool = True,
+) -> TopicReport:
+    """Create missing topics with their configs (replication, min ISR, retention from `settings`),
+    report the others' drift and, with `fix`, correct it (shared.messaging.topic_admin)."""
+    wanted = TopicSettings(
+        replication_factor=settings.replication_factor if settings else 1,
+        min_insync_replicas=settings.min_insync_replicas if settings else 1,
+        retention_ms=settings.retention_ms if settings else -1,
+    )
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="expert-teams-admin")
     await start_with_retry(admin.start, "admin")
     try:
-        existing = set(await admin.list_topics())
-        missing = [s for s in specs if with_prefix(prefix, s.name) not in existing]
-        created: list[str] = []
-        if missing:
-            new = [
-                NewTopic(
-                    with_prefix(prefix, s.name),
-                    num_partitions=s.partitions,
-                    replication_factor=replication_factor,
-                )
-                for s in missing
-            ]
-            with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another starter
-                await admin.create_topics(new)
-            created = [t.name for t in new]
-        return created
+        return await topic_admin.ensure_topics(admin, specs, prefix=prefix, settings=wanted, fix=fix)
     finally:
         await admin.close()

@@ -8,6 +8,7 @@ reassign partitions."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -91,6 +92,7 @@ async def ensure_topics(
                 raise for_code(code)(f"could not create topic {name}: {message}")
             else:
                 report.created.append(name)
+    await _until_led(admin, list(wanted))
     present = [name for name in wanted if name in existing]
     if present:
         await _check(admin, present, wanted, settings, report, fix)
@@ -153,6 +155,25 @@ async def _check(
             for code, message, _, name in response.resources:
                 if code:
                     raise for_code(code)(f"could not alter the configs of topic {name}: {message}")
+
+
+async def _until_led(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 30.0) -> None:
+    """Until every partition of these topics has a leader in the broker's metadata: a topic just
+    created (here or by another starter) is not yet usable, and its configs not yet readable."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        described = await admin.describe_topics(names)
+        waiting = [
+            t["topic"]
+            for t in described
+            if t["error_code"] or not t["partitions"] or any(p["leader"] < 0 for p in t["partitions"])
+        ]
+        if not waiting:
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"topics without leaders after {timeout_s:.0f} s: {', '.join(waiting[:5])}")
+        await asyncio.sleep(0.1)
 
 
 async def _configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:

@@ -300,7 +300,7 @@ class ServiceRuntime:
             self.kafka.bootstrap_servers,
             all_topics(self.kafka.partitions, services=(*SERVICES, name)),
             prefix=self.kafka.topic_prefix,
-            replication_factor=self.kafka.replication_factor,
+            settings=self.kafka,
         )
         self.consumer = EventConsumer(
             service=name,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -615,8 +616,16 @@ def run_demo(
     """Start the embedded stack, play the seeded programme (or the narrated story), report."""
     from shared.stack.monitor import MemoryMonitor
 
-    print("Starting the embedded stack (PostgreSQL, Kafka-compatible broker, four services)...", flush=True)
-    stack = Stack()
+    embedded = not os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and not os.environ.get("DATABASE_URL")
+    earlier = embedded and (DATA_DIR / "kafka").exists()
+    if earlier:
+        print(
+            f"An earlier programme is kept in {DATA_DIR} (broker log directory and service databases): "
+            "the demo clears it and plays a fresh programme.",
+            flush=True,
+        )
+    print("Starting the embedded stack (PostgreSQL, Apache Kafka, four services)...", flush=True)
+    stack = Stack(fresh=earlier)
     started = time.monotonic()
     try:
         stack.start()
@@ -645,13 +654,15 @@ def run_demo(
         target = report_path or stack.data_dir / "demo-report.json"
         target.write_text(json.dumps(document, ensure_ascii=False, indent=2))
         print(f"Machine-readable report: {target}")
+        followed = TIANMA if story else "500240-" + str(YEAR) + "-001"
         if keep_running:
-            print(
-                "The stack keeps running (Ctrl-C stops it). Try: .venv/bin/expert-teams follow "
-                f"{TIANMA if story else '500240-' + str(YEAR) + '-001'}"
-            )
+            print(f"The stack keeps running (Ctrl-C stops it). Try: .venv/bin/expert-teams follow {followed}")
             while True:
                 time.sleep(1)
+        print(
+            f"The programme's events and state are kept in {stack.data_dir}: `.venv/bin/expert-teams stack` "
+            f"starts the stack again on them, and `.venv/bin/expert-teams follow {followed}` shows an order's history."
+        )
         return 0 if report.ok else 1
     except KeyboardInterrupt:
         return 130

@@ -163,6 +163,11 @@ class ProgrammeRun:
     # ---- the programme ---------------------------------------------------------------------------
 
     async def play(self) -> Report:
+        await self.until_the_awards()
+        return await self.from_the_payments()
+
+    async def until_the_awards(self) -> None:
+        """The first half of the year: from the villages' needs to the teams' awards and grants."""
         p = self.p
         self.say(
             f"Programme {p.call}: {len(p.orders)} orders, {len(p.experts)} experts, "
@@ -174,6 +179,10 @@ class ProgrammeRun:
         await self.bureau_publishes()
         await self.teams_apply()
         await self.bureau_awards()
+
+    async def from_the_payments(self) -> Report:
+        """The second half: payments, the yearly review and its consequences, the published results."""
+        p = self.p
         await self.treasury_pays()
         await self.yearly_review()
         await self.treasury_pays()
@@ -476,6 +485,12 @@ class ProgrammeRun:
             "consequences applied by funding (tranche, incentives, withholding, suspension)",
             completed,
             {"FundingReleased", "FundingWithheld", "IncentiveGranted", "TeamSuspended"},
+        )
+        # Each review's events land on several partitions: the money decision (every project of
+        # the year has its second tranche left) may be seen after its incentives. The treasury
+        # pays what it has seen, so wait for it.
+        await self.await_caused(
+            "second tranches released or withheld", completed, {"FundingReleased", "FundingWithheld"}
         )
 
     def _report(self, order: SeededOrder, cycle: str) -> Ask:

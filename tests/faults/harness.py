@@ -178,7 +178,7 @@ def healthy(url: str) -> bool:
 
 
 def fault_stack(data_dir: Path, *, topic_prefix: str = "", crash_points: str | None = CRASH_POINTS) -> Stack:
-    """An embedded stack (its own Tansu and PostgreSQL) with crash points armed in every service."""
+    """An embedded stack (its own Apache Kafka and PostgreSQL) with crash points armed in every service."""
     extra = {"EXPERT_TEAMS_FAULTS": crash_points} if crash_points else {}
     extra |= {"REVIEWS_EXPORT_DIR": str(data_dir / "exports"), "TRANSIENT_RETRY_MAX_BACKOFF_S": "2"}
     return Stack(data_dir=data_dir, topic_prefix=topic_prefix, extra_env=extra)

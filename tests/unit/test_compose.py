@@ -32,11 +32,30 @@ def variables_read_by_services() -> set[str]:
     return names | {"AUTHORIZED_SOURCES"}
 
 
-def test_every_built_service_runs_in_compose_on_apache_kafka_and_postgres() -> None:
+BROKERS = ("kafka-1", "kafka-2", "kafka-3")
+
+
+def test_every_built_service_runs_in_compose_on_three_apache_kafka_nodes_and_postgres() -> None:
     services = compose()["services"]
-    assert services["kafka"]["image"].startswith("apache/kafka:")
-    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert services["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    voters = services["kafka-1"]["environment"]["KAFKA_CONTROLLER_QUORUM_VOTERS"]
+    for number, name in enumerate(BROKERS, start=1):
+        broker = services[name]
+        env = broker["environment"]
+        assert broker["image"].startswith("apache/kafka:4.")
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+        assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+        assert env["KAFKA_NODE_ID"] == number
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == voters
+        assert f"{number}@{name}:9093" in voters
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == 2
+        assert broker["volumes"] == [f"{name}:/var/lib/kafka/data"], "each node keeps its data in its own volume"
+    topics = services["topics"]["command"]
+    assert dict(zip(topics[3::2], topics[4::2], strict=True)) == {
+        "--partitions": "6",
+        "--replication-factor": "3",
+        "--min-insync-replicas": "2",
+    }
     for definition in DEFINITIONS:
         service = services[definition.name]
         assert service["command"] == ["python", "-m", f"services.{definition.name}"]
@@ -54,12 +73,13 @@ def test_each_service_gets_only_variables_it_reads_and_all_it_needs() -> None:
 
 def test_services_wait_for_healthy_dependencies_and_have_healthchecks() -> None:
     services = compose()["services"]
-    for name in ("kafka", "postgres"):
+    for name in (*BROKERS, "postgres"):
         assert services[name]["healthcheck"]["test"]
     assert services["topics"]["command"][:3] == ["expert-teams", "topics", "ensure"]
     for definition in DEFINITIONS:
         service = services[definition.name]
         assert "/health/ready" in " ".join(service["healthcheck"]["test"])
-        assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
+        for broker in BROKERS:
+            assert service["depends_on"][broker]["condition"] == "service_healthy"
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"

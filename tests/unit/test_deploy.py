@@ -137,15 +137,21 @@ def test_each_database_url_comes_from_the_services_own_secret() -> None:
         assert "EXAMPLE" in example and ".example.invalid" in example, name
 
 
-def test_the_topics_job_creates_every_topic_with_the_configured_partitions_and_three_replicas() -> None:
+def test_the_topics_job_creates_every_topic_with_the_configured_partitions_three_replicas_and_min_isr_two() -> None:
     (job,) = objects("Job").values()
     pod = job["spec"]["template"]["spec"]
     (spec,) = pod["containers"]
     command = spec["command"]
     assert command[:3] == ["expert-teams", "topics", "ensure"]
     options = dict(zip(command[3::2], command[4::2], strict=True))
-    assert options == {"--partitions": config()["KAFKA_PARTITIONS"], "--replication-factor": "3"}
+    assert options == {
+        "--partitions": config()["KAFKA_PARTITIONS"],
+        "--replication-factor": "3",
+        "--min-insync-replicas": "2",
+    }
     assert config()["KAFKA_REPLICATION_FACTOR"] == "3"
+    assert config()["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
+    assert config()["KAFKA_RETENTION_MS"] == "-1"
     assert spec["envFrom"] == [{"configMapRef": {"name": "expert-teams-config"}}]
     assert pod["restartPolicy"] in {"Never", "OnFailure"}
     assert KafkaSettings.model_fields["partitions"].default <= int(config()["KAFKA_PARTITIONS"])
@@ -238,7 +244,7 @@ def test_the_e2e_profile_runs_the_compose_marked_tests_once_all_four_services_ar
     assert command[:3] == ["python", "-m", "pytest"]
     assert command[command.index("-m", 3) + 1] == "compose"
     assert command[-1] == "tests/e2e"
-    assert e2e["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert e2e["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-1:9092,kafka-2:9092,kafka-3:9092"
     assert e2e["environment"]["E2E_DATABASE_SERVER_URL"].startswith("postgresql://")
     assert e2e["depends_on"] == {name: {"condition": "service_healthy"} for name in NAMES}
     for name in NAMES:
