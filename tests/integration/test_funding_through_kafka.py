@@ -35,7 +35,9 @@ TREASURY = "/treasury/cq-finance"
 
 
 def team_accepted(*, funding_yuan: int = 150_000, accepted_at: datetime | None = None) -> TeamAccepted:
+    """A team's acceptance; its service starts in July of the year it is accepted (that year's budget)."""
     order_id = new_order_id()
+    accepted_at = accepted_at or datetime.now(UTC)
 
     def ref(name: str) -> ExpertRef:
         return ExpertRef(expert_id=new_id("EXP"), name=name, institution="重庆硒旺华宝生物科技有限公司")
@@ -52,11 +54,11 @@ def team_accepted(*, funding_yuan: int = 150_000, accepted_at: datetime | None =
         place=tianma_demand().place,
         site="洗新乡保合村天麻示范园",
         industry="中药材",
-        service_period=ServicePeriod(start=date(2019, 7, 1), months=24),
+        service_period=ServicePeriod(start=date(accepted_at.year, 7, 1), months=24),
         funding_asked_fen=funding_yuan * YUAN,
         call="2019年第一批",
         awarded_by="市人力社保局",
-        accepted_at=accepted_at or datetime.now(UTC),
+        accepted_at=accepted_at,
     )
 
 

@@ -220,7 +220,9 @@ def test_ledger_entries_always_balance_and_move_positive_amounts() -> None:
         ledger.Entry("bad", "", (("a", 1), ("b", -2)))
 
 
-def test_a_grant_accepted_on_new_years_eve_in_chongqing_belongs_to_the_new_year() -> None:
-    chongqing_new_year = datetime(2019, 12, 31, 17, 0, tzinfo=UTC)  # 01:00 on 1 January in Chongqing
-    late = accepted().model_copy(update={"accepted_at": chongqing_new_year})
-    assert new_grant(late, POLICY).budget_year == 2020
+def test_a_grant_is_booked_to_the_budget_year_its_service_period_starts_in_whatever_day_it_was_accepted() -> None:
+    december = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # a 2027 call accepted in December 2026
+    next_year = accepted().model_copy(
+        update={"accepted_at": december, "service_period": ServicePeriod(start=date(2027, 1, 1), months=24)}
+    )
+    assert new_grant(next_year, POLICY).budget_year == 2027

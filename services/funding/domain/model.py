@@ -156,7 +156,7 @@ def new_grant(accepted: TeamAccepted, policy: ProgrammePolicy) -> Grant:
         lead_expert_id=accepted.lead.expert_id,
         people=people,
         amount_fen=amount,
-        budget_year=local_date(accepted.accepted_at).year,
+        budget_year=accepted.service_period.start.year,  # the year whose budget funds the service
         tranches=tranche_schedule(amount, policy.tranche_percentages),
         status=GrantStatus.HELD,
     )
