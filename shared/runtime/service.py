@@ -159,30 +159,20 @@ class ServiceRuntime:
         try:
             await self.consumer.process_batch(records, distrust=distrust)
             crash_point("consumer.after_commit")  # committed in PostgreSQL, offsets not yet in Kafka
-        except TransientFailure as exc:
-            self._failing = (first, failures + 1)
-            delay = self._backoff.next()
-            self._log_repeating(
-                "database unreachable: batch rolled back, will be redelivered",
-                first=first,
-                records=len(records),
-                error=str(exc),
-                failures=failures + 1,
-                retry_in_s=delay,
-            )
-            await asyncio.sleep(delay)
-            raise NackMessage() from exc
         except Exception as exc:
             self._failing = (first, failures + 1)
             delay = self._backoff.next()
+            transient = isinstance(exc, TransientFailure)
             self._log_repeating(
-                "batch failed in the consumer pipeline (a defect): rolled back, will be redelivered",
+                "database unreachable: batch rolled back, will be redelivered"
+                if transient
+                else "batch failed in the consumer pipeline (a defect): rolled back, will be redelivered",
                 first=first,
                 records=len(records),
-                error=f"{type(exc).__name__}: {exc}",
+                error=str(exc) if transient else f"{type(exc).__name__}: {exc}",
                 failures=failures + 1,
                 retry_in_s=delay,
-                exc_info=exc,
+                exc_info=None if transient else exc,
             )
             await asyncio.sleep(delay)
             raise NackMessage() from exc

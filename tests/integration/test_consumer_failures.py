@@ -52,9 +52,10 @@ class Behaviour:
         ctx.note("endorsement recorded", order_id=data.order_id)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def flaky(infrastructure: Infrastructure, topics_ready: str, database_factory: Any) -> AsyncIterator[Any]:
-    prefix = f"{topics_ready}flaky."
+async def flaky_runtime(
+    infrastructure: Infrastructure, prefix: str, database_url: str, **settings: Any
+) -> tuple[ServiceRuntime, Behaviour]:
+    """A started service whose one handler (DemandEndorsed on orders.inbound) fails as told."""
     await ensure_topics(infrastructure.kafka_bootstrap, all_topics(partitions=2), prefix=prefix)
     behaviour = Behaviour()
     definition = ServiceDefinition(
@@ -63,11 +64,18 @@ async def flaky(infrastructure: Infrastructure, topics_ready: str, database_fact
         migrations=Path(__file__).parent / "flaky_migrations",
     )
     runtime = ServiceRuntime(
-        definition,
-        service_settings(await database_factory("flaky"), handler_max_attempts=3),
-        kafka_settings(infrastructure, prefix),
+        definition, service_settings(database_url, **settings), kafka_settings(infrastructure, prefix)
     )
     await runtime.start()
+    return runtime, behaviour
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def flaky(infrastructure: Infrastructure, topics_ready: str, database_factory: Any) -> AsyncIterator[Any]:
+    prefix = f"{topics_ready}flaky."
+    runtime, behaviour = await flaky_runtime(
+        infrastructure, prefix, await database_factory("flaky"), handler_max_attempts=3
+    )
     async with (
         ProgrammeClient(infrastructure.kafka_bootstrap, topic_prefix=prefix) as client,
         TopicObserver(infrastructure.kafka_bootstrap, [f"{prefix}flaky.deadletter", f"{prefix}rejections"]) as seen,
@@ -204,18 +212,14 @@ async def test_readiness_reports_a_stalled_partition_and_an_outbox_left_behind_a
     infrastructure: Infrastructure, topics_ready: str, database_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prefix = f"{topics_ready}stall."
-    await ensure_topics(infrastructure.kafka_bootstrap, all_topics(partitions=2), prefix=prefix)
-    behaviour = Behaviour()
-    definition = ServiceDefinition(
-        name="flaky",
-        subscriptions=[Subscription(topics.inbound("orders"), {"DemandEndorsed": behaviour.on_endorsed}, strict=True)],
-        migrations=Path(__file__).parent / "flaky_migrations",
+    runtime, _ = await flaky_runtime(
+        infrastructure,
+        prefix,
+        await database_factory("stall"),
+        stall_after_s=1.0,
+        progress_check_interval_s=0.2,
+        outbox_max_age_s=30,
     )
-    settings = service_settings(
-        await database_factory("stall"), stall_after_s=1.0, progress_check_interval_s=0.2, outbox_max_age_s=30
-    )
-    runtime = ServiceRuntime(definition, settings, kafka_settings(infrastructure, prefix))
-    await runtime.start()
     try:
         async with ProgrammeClient(infrastructure.kafka_bootstrap, topic_prefix=prefix) as client:
             assert (await runtime.readiness())["consumer"] == "ok"

@@ -20,6 +20,12 @@ TOPIC = "embedded.kafka.check"
 GROUP = "embedded-kafka-check"
 
 
+def group_member(bootstrap: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        TOPIC, bootstrap_servers=bootstrap, group_id=GROUP, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+
+
 async def _create_produce_consume(bootstrap: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -37,13 +43,7 @@ async def _create_produce_consume(bootstrap: str) -> None:
         await producer.stop()
     assert (first.offset, second.offset) == (0, 1)
 
-    consumer = AIOKafkaConsumer(
-        TOPIC,
-        bootstrap_servers=bootstrap,
-        group_id=GROUP,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
+    consumer = group_member(bootstrap)
     await consumer.start()
     try:
         record = await asyncio.wait_for(consumer.getone(), 30)
@@ -55,13 +55,7 @@ async def _create_produce_consume(bootstrap: str) -> None:
 
 async def _check_after_restart(bootstrap: str) -> None:
     tp = TopicPartition(TOPIC, 0)
-    consumer = AIOKafkaConsumer(
-        TOPIC,
-        bootstrap_servers=bootstrap,
-        group_id=GROUP,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
+    consumer = group_member(bootstrap)
     await consumer.start()
     try:
         assert await consumer.committed(tp) == 1
