@@ -297,12 +297,18 @@ def _json_loads(value: bytes) -> Any:
     """What json.loads reads, read by orjson where the two agree: orjson makes integers beyond
     64 bits floats (such values go to json), and refuses what json accepts (NaN, 1e400, UTF-16,
     a BOM, surrogates), which then goes to json too."""
+    return _loads(value)[0]
+
+
+def _loads(value: bytes) -> tuple[Any, bool]:
+    """The document, and whether orjson read it (then it holds no integer beyond 64 bits and no
+    number that is not finite: orjson refuses those, and numbers of 19 digits or more never reach it)."""
     if not _MAYBE_BEYOND_64_BITS.search(value):
         try:
-            return orjson.loads(value)
+            return orjson.loads(value), True
         except orjson.JSONDecodeError:
             pass
-    return json.loads(value)
+    return json.loads(value), False
 
 
 def _require_json_object(value: bytes) -> dict[str, Any]:
@@ -321,15 +327,15 @@ def read_json(value: bytes | str, *, not_json: str = "not_json") -> Any:
         raw.decode("utf-8")  # json.loads would also take UTF-16 and UTF-32; RFC 8259 says UTF-8
         if raw.startswith(b"\xef\xbb\xbf"):
             raise EnvelopeError(not_json, "the value starts with a byte order mark (RFC 8259: none)")
-        document = _json_loads(raw)
+        document, plain = _loads(raw)
     except RecursionError as exc:
         raise EnvelopeError("over_limits", f"JSON nested deeper than {limits.MAX_JSON_DEPTH} levels") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EnvelopeError(not_json, f"the value is not JSON: {exc}") from exc
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         raise EnvelopeError("over_limits", f"a number beyond what is read: {exc}") from exc
-    _check_json_limits(raw, document, not_json)
-    if _SURROGATE_ESCAPE.search(raw):
+    _check_json_limits(raw, document, not_json, plain=plain)
+    if not plain and _SURROGATE_ESCAPE.search(raw):  # orjson refuses unpaired surrogates itself
         _refuse_lone_surrogates(document, not_json)
     return document
 
@@ -362,11 +368,51 @@ def _refuse_lone_surrogates(document: Any, not_json: str) -> None:
 _WHITESPACE_BEFORE_COLON: Final = re.compile(rb'"[ \t\r\n]+:')
 
 
-def _check_json_limits(value: bytes, document: Any, not_json: str) -> None:
+def _whitespace_before_colon(value: bytes) -> bool:
+    """A name followed by whitespace before its colon (rare: the regex only runs when it may)."""
+    maybe = b'" ' in value or b'"\n' in value or b'"\t' in value or b'"\r' in value
+    return maybe and _WHITESPACE_BEFORE_COLON.search(value) is not None
+
+
+def _check_json_limits(value: bytes, document: Any, not_json: str, *, plain: bool = False) -> None:
     """I-JSON (RFC 7493) and our limits: no name twice in an object, nesting at most
-    MAX_JSON_DEPTH, integers within 64 bits, finite numbers. Duplicate names are proven absent
-    cheaply for ordinary documents (one `":` per name, no escaped quote that could fake one);
-    any other document is read again with a check of every object's names."""
+    MAX_JSON_DEPTH, integers within 64 bits, finite numbers. A `plain` document (read by orjson,
+    with fewer brackets than the depth limit) keeps the number and depth limits by construction,
+    and only its names are counted. Duplicate names are proven absent cheaply for ordinary
+    documents (one `":` per name, no escaped quote that could fake one); any other document is
+    read again with a check of every object's names."""
+    if plain and value.count(b"{") + value.count(b"[") <= limits.MAX_JSON_DEPTH:
+        names = _names(document)
+    else:
+        names = _walk_limits(document)
+    if value.count(b'":') == names and b'\\"' not in value and not _whitespace_before_colon(value):
+        return
+    try:
+        json.loads(value, object_pairs_hook=_unique_names)
+    except _DuplicateName as twice:
+        raise EnvelopeError(not_json, f"the name {str(twice)[:80]!r} appears twice in one object (I-JSON)") from None
+
+
+_CONTAINERS: Final = (dict, list)
+
+
+def _names(document: Any) -> int:
+    """How many names the objects of a document hold (only containers are visited)."""
+    count = 0
+    stack = [document] if type(document) in _CONTAINERS else []
+    while stack:
+        item = stack.pop()
+        children = item.values() if type(item) is dict else item
+        if type(item) is dict:
+            count += len(item)
+        for child in children:
+            if type(child) is dict or type(child) is list:
+                stack.append(child)
+    return count
+
+
+def _walk_limits(document: Any) -> int:
+    """Every value checked against the depth and number limits; returns the names counted."""
     names = 0
     stack: list[tuple[Any, int]] = [(document, 1)]
     while stack:
@@ -387,12 +433,7 @@ def _check_json_limits(value: bytes, document: Any, not_json: str) -> None:
                 )
         elif isinstance(item, float) and not math.isfinite(item):
             raise EnvelopeError("over_limits", "a number that is not finite (NaN, Infinity, or beyond 1.8e308)")
-    if value.count(b'":') == names and b'\\"' not in value and not _WHITESPACE_BEFORE_COLON.search(value):
-        return
-    try:
-        json.loads(value, object_pairs_hook=_unique_names)
-    except _DuplicateName as twice:
-        raise EnvelopeError(not_json, f"the name {str(twice)[:80]!r} appears twice in one object (I-JSON)") from None
+    return names
 
 
 class _DuplicateName(Exception):

@@ -140,3 +140,34 @@ def test_an_event_too_large_for_a_kafka_message_is_refused_when_made_not_when_pu
     assert ctx.emitted == []
     ctx.emit(advice.model_copy(update={"pairs": advice.pairs[:10]}))
     assert len(ctx.emitted) == 1
+
+
+def test_a_name_given_twice_is_refused_however_the_json_is_laid_out() -> None:
+    from shared.contract.envelope import read_json
+
+    compact = b'{"source":"/counties/500240","source":"/bureau/hrss"}'
+    spaced = b'{"source" : "/counties/500240",\n "source": "/bureau/hrss"}'
+    escaped = b'{"note":"\\":", "source":"/counties/500240", "source":"/bureau/hrss"}'
+    nested = b'{"data":{"order_id":"500240-2027-001","order_id":"500240-2027-002"}}'
+    for document in (compact, spaced, escaped, nested):
+        with pytest.raises(EnvelopeError, match="appears twice in one object") as refused:
+            read_json(document)
+        assert refused.value.reason == "not_json"
+    assert read_json(b'{"note":"\\":", "a": {"b": [1, {"c": 2}]}}') == {"note": '":', "a": {"b": [1, {"c": 2}]}}
+
+
+def test_numbers_and_nesting_beyond_the_limits_are_refused_on_every_reading_path() -> None:
+    from shared.contract.envelope import read_json
+
+    for document in (b'{"x": 9223372036854775808}', b'{"x": -9223372036854775809}', b'{"x": 1e400}', b'{"x": NaN}'):
+        with pytest.raises(EnvelopeError) as refused:
+            read_json(document)
+        assert refused.value.reason == "over_limits", document
+    assert read_json(b'{"x": 9223372036854775807}') == {"x": 9223372036854775807}
+    deep = b'{"x":' + b"[" * 32 + b"]" * 32 + b"}"
+    with pytest.raises(EnvelopeError, match="nested deeper than 32"):
+        read_json(deep)
+    inner = read_json(b'{"x":' + b"[" * 31 + b"]" * 31 + b"}")["x"]  # 32 levels with the object: allowed
+    for _ in range(30):
+        (inner,) = inner
+    assert inner == []
