@@ -43,7 +43,7 @@ def ensure_venv() -> None:
     if STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
     _run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    _run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+    _run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[dev,embedded]")
     STAMP.write_text(wanted)
 
 
@@ -55,6 +55,7 @@ def test(args: list[str]) -> None:
     _run(BIN / "ruff", "check", ".")
     _run(BIN / "ruff", "format", "--check", ".")
     _run(BIN / "mypy")
+    _run(BIN / "lint-imports")
     _run(BIN / "expert-teams", "contract", "check")
     _run(PYTHON, "-m", "pytest", *args)
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shared.stack.embedded import DATA_DIR
+from tools.stack.embedded import DATA_DIR
 
 BENCH_DATA = DATA_DIR / "bench"
 """Where the benchmarks' own stack keeps its data (cleared at every benchmark's start)."""

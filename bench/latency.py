@@ -23,7 +23,6 @@ from typing import Any
 import asyncpg
 
 from bench.common import BENCH_DATA, percentiles, write_result
-from shared.client import ProgrammeClient, TopicObserver, envelope_for
 from shared.contract.events.base import EventData
 from shared.contract.events.matching import ExpertRef, ExpertRegistered, TeamAccepted
 from shared.contract.events.orders import DemandSubmitted, OrderPublished, ServicePeriod
@@ -36,9 +35,10 @@ from shared.contract.events.reviews import (
     Reviewer,
     WorkDone,
 )
-from shared.scenario.seed import CRITERIA, generate
-from shared.stack.launcher import Stack
 from shared.topics import SERVICES, events
+from tools.client import ProgrammeClient, TopicObserver, envelope_for
+from tools.scenario.seed import CRITERIA, generate
+from tools.stack.launcher import Stack
 
 YEAR = 2091
 """A budget and review year of its own, far from any other."""

@@ -7,7 +7,7 @@ its naive baseline in the same run.
 
 The instance is SYNTHETIC (seeded): 40 rural industries typical of Chongqing × 8 expertise tags each,
 experts with 2–6 tags, ~10 % of them local talent spread over the county codes of
-shared.scenario.places.COUNTIES, a qualification mix where ~10 % can lead, some already on an
+shared.contract.places.COUNTIES, a qualification mix where ~10 % can lead, some already on an
 active team. No person or order in it is real.
 
 1. Recommendations: `recommend_experts` for every order (top 10), against two baselines on a
@@ -48,7 +48,7 @@ from services.matching.domain.assignment import (
 from services.matching.domain.profiles import ExpertProfile, OrderProfile, Qualification, TeamProfile
 from services.matching.domain.recommend import Recommendation, rank_experts_naive, recommend_experts
 from services.matching.domain.scoring import MatchingWeights, level_value, score_expert
-from shared.scenario.places import COUNTIES
+from shared.contract.places import COUNTIES
 
 INDUSTRIES = (
     "中药材", "茶叶", "柑橘", "榨菜", "生猪", "肉牛", "山羊", "蔬菜", "食用菌", "花椒",

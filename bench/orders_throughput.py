@@ -24,11 +24,11 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from bench.common import BENCH_DATA, write_result
-from shared.client import ProgrammeClient, TopicObserver, envelope_for
 from shared.contract.events.orders import DemandSubmitted
 from shared.db.pool import ensure_database, with_database
-from shared.stack.launcher import Stack
 from tests.builders import tea_demand, tianma_demand
+from tools.client import ProgrammeClient, TopicObserver, envelope_for
+from tools.stack.launcher import Stack
 
 
 async def preload(stack: Stack, n: int, run: str) -> float:

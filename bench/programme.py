@@ -17,12 +17,12 @@ import time
 from typing import Any
 
 from bench.common import BENCH_DATA, write_result
-from shared.client import ProgrammeClient, TopicObserver
-from shared.scenario.programme import ProgrammeRun
-from shared.scenario.seed import generate
-from shared.stack.launcher import Stack
-from shared.stack.monitor import MemoryMonitor
 from shared.topics import all_topics
+from tools.client import ProgrammeClient, TopicObserver
+from tools.scenario.programme import ProgrammeRun
+from tools.scenario.seed import generate
+from tools.stack.launcher import Stack
+from tools.stack.monitor import MemoryMonitor
 
 
 async def play(stack: Stack, orders: int) -> tuple[Any, int]:

@@ -32,9 +32,9 @@ from shared.messaging.kafka import ensure_topics, make_producer
 from shared.messaging.relay import OutboxRelay
 from shared.runtime.service import MESSAGING_MIGRATIONS
 from shared.settings import KafkaSettings
-from shared.stack.embedded import DATA_DIR, EmbeddedPostgres
-from shared.stack.kafka import KafkaBroker
 from shared.topics import TopicSpec
+from tools.stack.embedded import DATA_DIR, EmbeddedPostgres
+from tools.stack.kafka import KafkaBroker
 
 TOPIC = "bench.relay"
 

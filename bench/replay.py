@@ -26,11 +26,11 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from bench.common import BENCH_DATA, write_result
-from shared.client import ProgrammeClient, envelope_for
 from shared.contract.events.orders import DemandEndorsed, DemandSubmitted
-from shared.scenario.seed import generate
-from shared.stack.embedded import REPO_ROOT, free_port
-from shared.stack.launcher import Stack
+from tools.client import ProgrammeClient, envelope_for
+from tools.scenario.seed import generate
+from tools.stack.embedded import REPO_ROOT, free_port
+from tools.stack.launcher import Stack
 
 
 async def fill(stack: Stack, events: int) -> float:

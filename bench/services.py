@@ -26,14 +26,14 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import BENCH_DATA, write_result
-from shared.client import ProgrammeClient, TopicObserver, envelope_for
 from shared.contract.events.base import EventData
 from shared.contract.events.matching import ExpertRef, ExpertRegistered, TeamAccepted
 from shared.contract.events.orders import DemandSubmitted, OrderPublished, ServicePeriod
 from shared.db.pool import ensure_database, with_database
-from shared.scenario.seed import generate
-from shared.stack.launcher import Stack
 from shared.topics import events, inbound
+from tools.client import ProgrammeClient, TopicObserver, envelope_for
+from tools.scenario.seed import generate
+from tools.stack.launcher import Stack
 
 
 @dataclass(frozen=True)

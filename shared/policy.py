@@ -1,23 +1,23 @@
 """Programme policy: the numbers DOMAIN.md marks as policy, as configuration.
 
-Every number here has the default DOMAIN.md gives and can be overridden by an environment
-variable `POLICY_<NAME>` (e.g. `POLICY_FUNDING_MIN_FEN=6000000`). Money is integer fen.
+Every number here has the default DOMAIN.md gives. A service reads its overrides from
+`POLICY_<NAME>` environment variables (e.g. `POLICY_FUNDING_MIN_FEN=6000000`) once, at start
+(`shared.settings.load_policy`), and hands the policy to its handlers; this module reads no
+environment. Money is integer fen.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Literal
 
-from pydantic import model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 YUAN = 100
 """Fen per yuan."""
 
 
-class ProgrammePolicy(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POLICY_", extra="ignore", frozen=True)
+class ProgrammePolicy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: str = "2019.1"
     """Named version of this rule set; recorded with decisions so they can be re-derived."""
@@ -55,11 +55,6 @@ class ProgrammePolicy(BaseSettings):
         if not self.qualified_min_score <= self.excellent_min_score:
             raise ValueError("the excellent threshold cannot be below the qualified threshold")
         return self
-
-
-@lru_cache(maxsize=1)
-def current_policy() -> ProgrammePolicy:
-    return ProgrammePolicy()
 
 
 def format_yuan(fen: int) -> str:

@@ -1,4 +1,6 @@
-"""Runtime settings of a service process, read from the environment; missing ones fail fast."""
+"""Runtime settings of a service process, read from the environment once, at start; missing or
+invalid ones fail fast. Nothing below the runtime reads the environment: what a handler needs
+(the programme policy, the service's own settings) is handed to it."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.policy import ProgrammePolicy
 
 
 class KafkaSettings(BaseSettings):
@@ -75,8 +79,22 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_s: float = 15.0
     timers_enabled: bool = True
     """Run the service's scheduled work (tests with a fixed clock turn it off and trigger it)."""
+    authorized_sources: dict[str, list[str]] | None = None
+    """`AUTHORIZED_SOURCES`: JSON object of event type -> source patterns, replacing the contract
+    registry's senders of those types (docs/contract/README.md)."""
     rebuild: bool = False
     """Rebuild this service's state from its input topics into an empty database (with a new
     KAFKA_GROUP_SUFFIX, so that every topic is read from the beginning): every event is applied
     and recorded in the inbox as usual, nothing is emitted (what it caused is already on the
     topics), timers do not run, and the log has one line per batch. See docs/messaging.md."""
+
+
+class PolicySettings(ProgrammePolicy, BaseSettings):
+    """The programme policy with its `POLICY_<NAME>` overrides (shared/policy.py)."""
+
+    model_config = SettingsConfigDict(env_prefix="POLICY_", extra="ignore", frozen=True)
+
+
+def load_policy() -> ProgrammePolicy:
+    """The programme policy of this process: DOMAIN.md's defaults and the environment's overrides."""
+    return ProgrammePolicy.model_validate(PolicySettings().model_dump())

@@ -24,15 +24,15 @@ import pytest
 import pytest_asyncio
 import structlog
 
-from shared.client import ProgrammeClient, TopicObserver
 from shared.clock import FixedClock
 from shared.db.pool import drop_database, ensure_database, with_database
 from shared.logging import configure_logging
 from shared.messaging.kafka import ensure_topics
 from shared.settings import KafkaSettings, ServiceSettings
-from shared.stack.embedded import DATA_DIR, EmbeddedPostgres
-from shared.stack.kafka import KafkaBroker
 from shared.topics import REJECTIONS, all_topics, deadletter, events
+from tools.client import ProgrammeClient, TopicObserver
+from tools.stack.embedded import DATA_DIR, EmbeddedPostgres
+from tools.stack.kafka import KafkaBroker
 
 log = structlog.get_logger("tests")
 

@@ -28,8 +28,9 @@ from shared.contract.events.funding import (
 )
 from shared.contract.events.matching import TeamAccepted
 from shared.contract.events.reviews import ReviewCompleted
-from shared.messaging.consumer import EmitContext, Handler, MessageContext, Subscription
-from shared.policy import current_policy, format_yuan
+from shared.messaging.context import EmitContext, MessageContext
+from shared.messaging.routing import Subscription, on
+from shared.policy import format_yuan
 from shared.rules import RuleBroken
 from shared.runtime.timers import Timer
 
@@ -68,7 +69,7 @@ async def _open(ctx: MessageContext, repo: FundingRepository, opened: Opened) ->
 
 async def on_team_accepted(ctx: MessageContext, data: TeamAccepted) -> None:
     repo = FundingRepository.of(ctx)
-    policy = current_policy()
+    policy = ctx.policy
     grant = new_grant(data, policy)
     year = await repo.year_position(
         grant.budget_year, data.order_id, policy.annual_envelope_fen, ctx.now(), ctx.envelope.id
@@ -146,7 +147,7 @@ async def on_payment_failed(ctx: MessageContext, data: PaymentFailed) -> None:
     release = await repo.release(data.release_id)
     if release is None:
         raise RuleBroken("unknown_release", f"there is no release {data.release_id}")
-    release, answer = payment_failed(release, data.reason, data.retryable, current_policy(), ctx.now())
+    release, answer = payment_failed(release, data.reason, data.retryable, ctx.policy, ctx.now())
     await repo.update_release(release, ctx.now(), failure=data.reason)
     ctx.emit(answer)
     if isinstance(answer, PaymentRetryRequested):
@@ -176,7 +177,7 @@ async def on_review_completed(ctx: MessageContext, data: ReviewCompleted) -> Non
     grant = await repo.grant_for_order(data.order_id)
     if grant is None:
         raise RuleBroken("unknown_grant", f"order {data.order_id} has no grant")
-    outcome = consequences_of(data, grant, current_policy(), ctx.now())
+    outcome = consequences_of(data, grant, ctx.policy, ctx.now())
     summary = "; ".join(outcome.summary)
     if not await repo.claim_review(data.review_id, grant.grant_id, data.grade, summary, ctx.now()):
         raise RuleBroken("review_already_applied", f"the consequences of review {data.review_id} were already applied")
@@ -256,18 +257,16 @@ async def lift_due_suspensions(ctx: EmitContext) -> None:
         )
 
 
-INBOUND: dict[str, Handler] = {
-    PaymentConfirmed.EVENT_TYPE: on_payment_confirmed,
-    PaymentFailed.EVENT_TYPE: on_payment_failed,
-    SetBudgetEnvelope.EVENT_TYPE: on_set_budget_envelope,
-}
+INBOUND = [
+    on(PaymentConfirmed, on_payment_confirmed),
+    on(PaymentFailed, on_payment_failed),
+    on(SetBudgetEnvelope, on_set_budget_envelope),
+]
 
 SUBSCRIPTIONS = [
     Subscription(topics.inbound("funding"), INBOUND, strict=True),
-    Subscription(
-        topics.events("matching"), {TeamAccepted.EVENT_TYPE: on_team_accepted}, prefetch=prefetch_grant_owners
-    ),
-    Subscription(topics.events("reviews"), {ReviewCompleted.EVENT_TYPE: on_review_completed}),
+    Subscription(topics.events("matching"), [on(TeamAccepted, on_team_accepted)], prefetch=prefetch_grant_owners),
+    Subscription(topics.events("reviews"), [on(ReviewCompleted, on_review_completed)]),
 ]
 
 TIMERS = [Timer("lift-due-suspensions", every_s=60.0, run=lift_due_suspensions)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.matching.adapters.repository import MatchingRepository
 from services.matching.domain import model
 from services.matching.recommendations import recommend_assignment, recommend_candidates
+from services.matching.settings import weights_of
 from shared import topics
 from shared.clock import local_date
 from shared.contract.events.funding import SuspensionLifted, TeamSuspended
@@ -18,8 +19,9 @@ from shared.contract.events.matching import (
     WithdrawApplication,
 )
 from shared.contract.events.orders import OrderCancelled, OrderPublished
-from shared.messaging.consumer import Handler, MessageContext, Subscription
-from shared.policy import current_policy, format_yuan
+from shared.messaging.context import MessageContext
+from shared.messaging.routing import Subscription, on
+from shared.policy import format_yuan
 from shared.rules import RuleBroken
 
 # ---- the talent registry ------------------------------------------------------------------------
@@ -53,7 +55,7 @@ async def on_order_published(ctx: MessageContext, data: OrderPublished) -> None:
     repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
     order = model.PublishedOrder.from_event(data)
     await repo.save_order(order, ctx.now())
-    recommended = await recommend_candidates(repo, order, ctx.now())
+    recommended = await recommend_candidates(repo, order, weights_of(ctx), ctx.now())
     ctx.emit(recommended)
     ctx.note(
         "order open for applications; candidates recommended",
@@ -88,7 +90,7 @@ async def on_team_application_submitted(ctx: MessageContext, data: TeamApplicati
     if await repo.application(data.application_id) is not None:
         raise RuleBroken("application_exists", f"application {data.application_id} was already submitted")
     eligibility = await repo.eligibility(data.team, data.order_id, lock=False)
-    application, receipt = model.receive_application(data, order, eligibility, current_policy(), ctx.now())
+    application, receipt = model.receive_application(data, order, eligibility, ctx.policy, ctx.now())
     await repo.add_application(application, ctx.now())
     ctx.emit(receipt)
     ctx.note(
@@ -145,7 +147,7 @@ async def on_award_order(ctx: MessageContext, data: AwardOrder) -> None:
 
 async def on_recommend_assignment(ctx: MessageContext, data: RecommendAssignment) -> None:
     repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
-    parts = await recommend_assignment(repo, data, ctx.now())
+    parts = await recommend_assignment(repo, data, weights_of(ctx), ctx.now())
     for part in parts:
         ctx.emit(part)
     ctx.note(
@@ -178,23 +180,23 @@ async def on_suspension_lifted(ctx: MessageContext, data: SuspensionLifted) -> N
     ctx.note("suspension lifted; the team may apply again", team_id=data.team_id, rows=lifted)
 
 
-INBOUND: dict[str, Handler] = {
-    ExpertRegistered.EVENT_TYPE: on_expert_registered,
-    ExpertUpdated.EVENT_TYPE: on_expert_registered,
-    TeamApplicationSubmitted.EVENT_TYPE: on_team_application_submitted,
-    WithdrawApplication.EVENT_TYPE: on_withdraw_application,
-    AwardOrder.EVENT_TYPE: on_award_order,
-    RecommendAssignment.EVENT_TYPE: on_recommend_assignment,
-}
+INBOUND = [
+    on(ExpertRegistered, on_expert_registered),
+    on(ExpertUpdated, on_expert_registered),
+    on(TeamApplicationSubmitted, on_team_application_submitted),
+    on(WithdrawApplication, on_withdraw_application),
+    on(AwardOrder, on_award_order),
+    on(RecommendAssignment, on_recommend_assignment),
+]
 
 SUBSCRIPTIONS = [
     Subscription(topics.inbound("matching"), INBOUND, strict=True),
     Subscription(
         topics.events("orders"),
-        {OrderPublished.EVENT_TYPE: on_order_published, OrderCancelled.EVENT_TYPE: on_order_cancelled},
+        [on(OrderPublished, on_order_published), on(OrderCancelled, on_order_cancelled)],
     ),
     Subscription(
         topics.events("funding"),
-        {TeamSuspended.EVENT_TYPE: on_team_suspended, SuspensionLifted.EVENT_TYPE: on_suspension_lifted},
+        [on(TeamSuspended, on_team_suspended), on(SuspensionLifted, on_suspension_lifted)],
     ),
 ]

@@ -4,7 +4,6 @@ order, and the optimal assignment of a call's open orders to the teams that appl
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 
 from services.matching.adapters.repository import MatchingRepository
 from services.matching.domain.assignment import candidate_pairs, optimal_assignment
@@ -23,13 +22,9 @@ from shared.rules import RuleBroken
 SOLVER = "exact minimum-weight bipartite matching (scipy min_weight_full_bipartite_matching)"
 
 
-@lru_cache(maxsize=1)
-def current_weights() -> MatchingWeights:
-    return MatchingWeights()
-
-
-async def recommend_candidates(repo: MatchingRepository, order: PublishedOrder, now: datetime) -> CandidatesRecommended:
-    weights = current_weights()
+async def recommend_candidates(
+    repo: MatchingRepository, order: PublishedOrder, weights: MatchingWeights, now: datetime
+) -> CandidatesRecommended:
     profile = order.profile()
     experts = await repo.candidate_experts(profile, weights.expert_shortlist)
     teams = await repo.available_teams(profile, weights.team_shortlist)
@@ -65,7 +60,7 @@ UNASSIGNED_PER_PART = 5_000
 
 
 async def recommend_assignment(
-    repo: MatchingRepository, request: RecommendAssignment, now: datetime
+    repo: MatchingRepository, request: RecommendAssignment, weights: MatchingWeights, now: datetime
 ) -> list[AssignmentRecommended]:
     """The call's optimal assignment, in as many parts as keep each message small (see the event)."""
     orders = await repo.open_orders_of_call(request.call)
@@ -78,7 +73,6 @@ async def recommend_assignment(
         (a.order_id, a.team.team_id): a.application_id for a in applications if a.application_id in team_of_application
     }
     profiles = [o.profile() for o in orders]
-    weights = current_weights()
     candidates = candidate_pairs(profiles, list(teams.values()), application_of, weights)
     plan = optimal_assignment(profiles, list(teams.values()), candidates, weights)
     pairs = [

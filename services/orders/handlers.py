@@ -16,8 +16,9 @@ from shared.contract.events.orders import (
     PublishOrder,
     WithdrawDemand,
 )
-from shared.messaging.consumer import Handler, MessageContext, Subscription
-from shared.policy import current_policy, format_yuan
+from shared.messaging.context import MessageContext
+from shared.messaging.routing import Subscription, on
+from shared.policy import format_yuan
 from shared.rules import RuleBroken
 
 
@@ -51,7 +52,7 @@ async def on_demand_submitted(ctx: MessageContext, data: DemandSubmitted) -> Non
             demand=data.demand,
             submitted_by=data.submitted_by,
             sender_county=sender,
-            policy=current_policy(),
+            policy=ctx.policy,
             now=ctx.now(),
         )
     else:
@@ -59,7 +60,7 @@ async def on_demand_submitted(ctx: MessageContext, data: DemandSubmitted) -> Non
             demand=data.demand,
             submitted_by=data.submitted_by,
             sender_county=sender,
-            policy=current_policy(),
+            policy=ctx.policy,
             now=ctx.now(),
         )
     await _commit(ctx, repo, order, event, data.submitted_by, None)
@@ -138,16 +139,16 @@ async def on_team_accepted(ctx: MessageContext, data: TeamAccepted) -> None:
     ctx.note("order awarded to a team", order_id=order.order_id, team=data.team_name, project_id=data.project_id)
 
 
-HANDLERS: dict[str, Handler] = {
-    DemandSubmitted.EVENT_TYPE: on_demand_submitted,
-    DemandEndorsed.EVENT_TYPE: on_demand_endorsed,
-    DemandReturned.EVENT_TYPE: on_demand_returned,
-    WithdrawDemand.EVENT_TYPE: on_withdraw_demand,
-    PublishOrder.EVENT_TYPE: on_publish_order,
-    CancelOrder.EVENT_TYPE: on_cancel_order,
-}
+HANDLERS = [
+    on(DemandSubmitted, on_demand_submitted),
+    on(DemandEndorsed, on_demand_endorsed),
+    on(DemandReturned, on_demand_returned),
+    on(WithdrawDemand, on_withdraw_demand),
+    on(PublishOrder, on_publish_order),
+    on(CancelOrder, on_cancel_order),
+]
 
 SUBSCRIPTIONS = [
     Subscription(topics.inbound("orders"), HANDLERS, strict=True, prefetch=prefetch_orders),
-    Subscription(topics.events("matching"), {TeamAccepted.EVENT_TYPE: on_team_accepted}, prefetch=prefetch_orders),
+    Subscription(topics.events("matching"), [on(TeamAccepted, on_team_accepted)], prefetch=prefetch_orders),
 ]

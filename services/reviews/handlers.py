@@ -19,7 +19,7 @@ from services.reviews.domain.model import (
     open_cycle,
     record_score,
 )
-from services.reviews.settings import current_rubric, current_settings
+from services.reviews.settings import ReviewsConfig, config_of
 from shared import topics
 from shared.clock import local_date
 from shared.contract.events.matching import TeamAccepted
@@ -32,8 +32,8 @@ from shared.contract.events.reviews import (
     ReviewCompleted,
     ReviewerConflictDeclared,
 )
-from shared.messaging.consumer import EmitContext, Handler, MessageContext, Subscription
-from shared.policy import current_policy
+from shared.messaging.context import EmitContext, MessageContext
+from shared.messaging.routing import Subscription, on
 from shared.rules import RuleBroken
 from shared.runtime.timers import Timer
 
@@ -72,7 +72,7 @@ async def _record_completion(
 
 
 async def _complete_if_ready(ctx: MessageContext, repo: ReviewRepository, cycle: Cycle, review: Review) -> None:
-    completion = complete_if_ready(review, cycle, current_rubric(), current_policy(), ctx.now())
+    completion = complete_if_ready(review, cycle, config_of(ctx).rubric, ctx.policy, ctx.now())
     if completion is not None:
         graded, event = completion
         await _record_completion(ctx, repo, graded, event, Cause.of(ctx.envelope), "project graded by its panel")
@@ -134,14 +134,14 @@ async def on_close_review_cycle(ctx: MessageContext, data: CloseReviewCycle) -> 
     repo = ReviewRepository(ctx.conn)
     cycle = await _open_cycle(repo, data.cycle_id, exclusive=True)
     closing = close_cycle(
-        cycle, await repo.reviews_of_cycle(cycle.cycle_id), current_rubric(), current_policy(), ctx.now()
+        cycle, await repo.reviews_of_cycle(cycle.cycle_id), config_of(ctx).rubric, ctx.policy, ctx.now()
     )
     for review, completed in closing.graded:
         await _record_completion(ctx, repo, review, completed, Cause.of(ctx.envelope), "project graded at closing")
     await repo.close_cycle(closing.cycle, data.closed_by, ctx.now())
     for part in closing.published.in_parts():
         ctx.emit(part)
-    exports = await write_exports(closing.published, current_settings().export_dir)
+    exports = await write_exports(closing.published, config_of(ctx).export_dir)
     grades = [r.grade for r in closing.published.results]
     ctx.note(
         "review cycle closed; results published to the public",
@@ -192,7 +192,9 @@ async def on_reviewer_conflict_declared(ctx: MessageContext, data: ReviewerConfl
 async def on_panel_score_submitted(ctx: MessageContext, data: PanelScoreSubmitted) -> None:
     repo = ReviewRepository(ctx.conn)
     cycle = await _open_cycle(repo, data.cycle_id)
-    review, recorded = record_score(await _review(repo, cycle, data.order_id), cycle, data, current_rubric(), ctx.now())
+    review, recorded = record_score(
+        await _review(repo, cycle, data.order_id), cycle, data, config_of(ctx).rubric, ctx.now()
+    )
     await repo.add_score(review, review.panel[-1], ctx.now(), Cause.of(ctx.envelope))
     ctx.emit(recorded)
     ctx.note(
@@ -212,7 +214,7 @@ async def grade_missing_reports(ctx: EmitContext) -> None:
     """Grade per policy every open review whose cycle's deadline (a Chongqing date) passed
     without a report. Idempotent: a graded review is no longer open."""
     repo, now = ReviewRepository(ctx.conn), ctx.now()
-    rubric, policy = current_rubric(), current_policy()
+    rubric, policy = config_of(ctx).rubric, ctx.policy
     for cycle in await repo.open_cycles_past_deadline(local_date(now)):
         for review in await repo.open_reviews_without_report(cycle.cycle_id):
             if not missing_report_due(review, cycle, now):
@@ -222,18 +224,20 @@ async def grade_missing_reports(ctx: EmitContext) -> None:
             await _record_completion(ctx, repo, graded, event, cause, "no report by the deadline; project graded")
 
 
-INBOUND: dict[str, Handler] = {
-    OpenReviewCycle.EVENT_TYPE: on_open_review_cycle,
-    OutcomeReportSubmitted.EVENT_TYPE: on_outcome_report_submitted,
-    ReviewerConflictDeclared.EVENT_TYPE: on_reviewer_conflict_declared,
-    PanelScoreSubmitted.EVENT_TYPE: on_panel_score_submitted,
-    CloseReviewCycle.EVENT_TYPE: on_close_review_cycle,
-}
+INBOUND = [
+    on(OpenReviewCycle, on_open_review_cycle),
+    on(OutcomeReportSubmitted, on_outcome_report_submitted),
+    on(ReviewerConflictDeclared, on_reviewer_conflict_declared),
+    on(PanelScoreSubmitted, on_panel_score_submitted),
+    on(CloseReviewCycle, on_close_review_cycle),
+]
 
 SUBSCRIPTIONS = [
     Subscription(topics.inbound("reviews"), INBOUND, strict=True),
-    Subscription(topics.events("orders"), {OrderPublished.EVENT_TYPE: on_order_published}),
-    Subscription(topics.events("matching"), {TeamAccepted.EVENT_TYPE: on_team_accepted}),
+    Subscription(topics.events("orders"), [on(OrderPublished, on_order_published)]),
+    Subscription(topics.events("matching"), [on(TeamAccepted, on_team_accepted)]),
 ]
 
-TIMERS = [Timer(MISSING_REPORTS, every_s=current_settings().deadline_check_every_s, run=grade_missing_reports)]
+
+def timers(config: ReviewsConfig) -> list[Timer]:
+    return [Timer(MISSING_REPORTS, every_s=config.deadline_check_every_s, run=grade_missing_reports)]

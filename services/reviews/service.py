@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.reviews.handlers import SUBSCRIPTIONS, TIMERS
+from services.reviews.handlers import SUBSCRIPTIONS, timers
+from services.reviews.settings import load_config
 from shared.runtime.service import ServiceDefinition
 
 DEFINITION = ServiceDefinition(
@@ -12,5 +13,6 @@ DEFINITION = ServiceDefinition(
     subscriptions=SUBSCRIPTIONS,
     migrations=Path(__file__).resolve().parent / "migrations",
     description="Yearly review cycles, outcome reports, panel scores, grades (考核评估) and public results.",
-    timers=TIMERS,
+    timers=timers,
+    settings=load_config,
 )

@@ -1,16 +1,17 @@
 """Configuration of the reviews service beyond the programme policy: the rubric (the
-assessment method, domain/rubric.py) and where the public exports go."""
+assessment method, domain/rubric.py) and where the public exports go, read from `REVIEWS_<NAME>`
+environment variables once, at start, and handed to the handlers in `ctx.settings`."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.reviews.domain.rubric import ReviewRubric
-from shared.stack.embedded import DATA_DIR
+from shared.messaging.context import EmitContext
 
 
 class ReviewsSettings(BaseSettings):
@@ -18,17 +19,35 @@ class ReviewsSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="REVIEWS_", extra="ignore", frozen=True)
 
-    export_dir: Path = Field(default_factory=lambda: DATA_DIR / "exports")
-    """Where each closed cycle's public results are written, as JSON and CSV."""
+    export_dir: Path = Path("exports")
+    """Where each closed cycle's public results are written, as JSON and CSV (a relative path is
+    taken from the working directory; the embedded launcher gives `<data dir>/exports`)."""
     deadline_check_every_s: float = Field(default=300.0, gt=0)
     """How often the timer grades reviews whose deadline passed without a report."""
 
 
-@lru_cache(maxsize=1)
-def current_settings() -> ReviewsSettings:
-    return ReviewsSettings()
+class ReviewRubricSettings(ReviewRubric, BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REVIEWS_", extra="ignore", frozen=True)
 
 
-@lru_cache(maxsize=1)
-def current_rubric() -> ReviewRubric:
-    return ReviewRubric()
+@dataclass(frozen=True, slots=True)
+class ReviewsConfig:
+    rubric: ReviewRubric
+    export_dir: Path
+    deadline_check_every_s: float
+
+
+def load_config() -> ReviewsConfig:
+    settings = ReviewsSettings()
+    return ReviewsConfig(
+        rubric=ReviewRubric.model_validate(ReviewRubricSettings().model_dump()),
+        export_dir=settings.export_dir,
+        deadline_check_every_s=settings.deadline_check_every_s,
+    )
+
+
+def config_of(ctx: EmitContext) -> ReviewsConfig:
+    """The configuration the service read at start (its ServiceDefinition.settings)."""
+    if not isinstance(ctx.settings, ReviewsConfig):
+        raise TypeError(f"the reviews service was started without its configuration (settings: {ctx.settings!r})")
+    return ctx.settings

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
@@ -16,24 +14,19 @@ _COUNTY_SOURCE = re.compile(r"^/counties/(500\d{3})(?:/.*)?$")
 class SourcePolicy:
     """Allowed `source` patterns (shell-style globs) per event type.
 
-    Defaults come from the event registry; `AUTHORIZED_SOURCES` (a JSON object of
-    type -> list of patterns) replaces the list for the types it names.
+    Defaults come from the event registry; overrides (a service's `AUTHORIZED_SOURCES`
+    setting, type -> list of patterns) replace the list for the types they name.
     """
 
     def __init__(self, allowed: Mapping[str, Sequence[str]]) -> None:
         self._allowed = {t: tuple(patterns) for t, patterns in allowed.items()}
 
     @classmethod
-    def from_env(cls, registry: EventRegistry = REGISTRY) -> SourcePolicy:
+    def of(
+        cls, registry: EventRegistry = REGISTRY, overrides: Mapping[str, Sequence[str]] | None = None
+    ) -> SourcePolicy:
         allowed: dict[str, Sequence[str]] = {spec.type: spec.senders for spec in registry}
-        override = os.environ.get("AUTHORIZED_SOURCES")
-        if override:
-            loaded = json.loads(override)
-            if not isinstance(loaded, dict) or not all(
-                isinstance(v, list) and all(isinstance(p, str) for p in v) for v in loaded.values()
-            ):
-                raise ValueError("AUTHORIZED_SOURCES must be a JSON object of type -> list of source patterns")
-            allowed.update(loaded)
+        allowed.update(overrides or {})
         return cls(allowed)
 
     def allows(self, event_type: str, source: str) -> bool:

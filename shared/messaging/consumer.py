@@ -23,10 +23,8 @@ and nothing read from a record (its bytes, headers or JSON) can raise past `_pre
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -40,12 +38,16 @@ from shared.contract.events.base import EventData
 from shared.contract.events.system import EventRejected
 from shared.contract.registry import REGISTRY, EventRegistry, service_source
 from shared.db.types import Connection
+from shared.policy import ProgrammePolicy
+from shared.retry import Backoff
 from shared.rules import RuleBroken
 from shared.topics import REJECTIONS, deadletter, with_prefix
 
 from . import inbox, outbox
+from .context import MessageContext, Note
 from .deadletter import DeadLetter, dead_letter_message, record_dead_letter
 from .records import Record
+from .routing import Handler, Subscription, check_wiring
 from .unit import UnitOfWork
 
 log = structlog.get_logger("shared.messaging.consumer")
@@ -66,142 +68,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 class TransientFailure(Exception):
     """The database (or broker) is unreachable: roll back and redeliver the whole batch."""
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    """One line for the operator, written after the transaction commits."""
-
-    message: str
-    fields: Mapping[str, Any]
-
-
-class EmitContext:
-    """One transaction's worth of work: the connection, the clock, and `emit` to add outgoing
-    events to the outbox (committed with the state change), `note` for the operator's log."""
-
-    def __init__(
-        self,
-        *,
-        conn: Connection,
-        service: str,
-        clock: Clock,
-        registry: EventRegistry,
-        topic_prefix: str,
-        unit: UnitOfWork | None = None,
-        emitting: bool = True,
-    ) -> None:
-        self.conn = conn
-        self.unit = unit or UnitOfWork()
-        """Repositories of this transaction (see shared.messaging.unit); flushed before it commits."""
-        self.service = service
-        self.clock = clock
-        self._registry = registry
-        self._topic_prefix = topic_prefix
-        self._now: datetime | None = None
-        self._emitting = emitting
-        """False while rebuilding: events are made (their ids may be recorded) but not written."""
-        self.emitted: list[outbox.OutboxMessage] = []
-        self.notes: list[Note] = []
-
-    def now(self) -> datetime:
-        """The moment of this unit of work: one instant for every effect of one event."""
-        if self._now is None:
-            self._now = self.clock.now()
-        return self._now
-
-    def emit(
-        self,
-        data: EventData,
-        *,
-        correlation_id: str | None = None,
-        causation_id: str | None = None,
-        event_id: str | None = None,
-    ) -> Envelope:
-        spec = self._registry.for_model(type(data))
-        envelope = new_envelope(
-            source=service_source(self.service),
-            type=spec.type,
-            subject=data.subject(),
-            data=data.model_dump(mode="json"),
-            time=self.now(),
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            dataschema=spec.dataschema,
-            event_id=event_id,
-        )
-        if self._emitting:
-            message = outbox.OutboxMessage.for_event(with_prefix(self._topic_prefix, spec.topic), envelope)
-            if len(message.value) > outbox.MAX_EVENT_BYTES:
-                raise RuleBroken(
-                    "event_too_large",
-                    f"the {spec.type} this would emit is {len(message.value):,} bytes; events are limited to "
-                    f"{outbox.MAX_EVENT_BYTES:,} bytes (the broker's message size limit)",
-                )
-            self.emitted.append(message)
-        return envelope
-
-    def note(self, message: str, **fields: Any) -> None:
-        self.notes.append(Note(message, fields))
-
-
-class MessageContext(EmitContext):
-    """What a handler gets besides its typed data: an EmitContext whose events are caused by,
-    and correlated with, the incoming envelope.
-
-    The id of the n-th event a handler emits is derived from its cause (the incoming event's
-    source and id) and n: applying the same event again, in a retry or a rebuild, makes the
-    same ids, so what a service records about its own events (e.g. a suspension's cause) is
-    reproducible, and a copy emitted twice is recognised by every inbox downstream."""
-
-    def __init__(self, *, envelope: Envelope, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.envelope = envelope
-        self._made = 0
-
-    def emit(
-        self,
-        data: EventData,
-        *,
-        correlation_id: str | None = None,
-        causation_id: str | None = None,
-        event_id: str | None = None,
-    ) -> Envelope:
-        self._made += 1
-        return super().emit(
-            data,
-            correlation_id=correlation_id or self.envelope.correlation_id,
-            causation_id=causation_id or self.envelope.id,
-            event_id=event_id or emitted_event_id(self.service, self.envelope, self._made),
-        )
-
-
-_EMITTED_IDS = uuid.UUID("6f1c2b52-4d1e-5c0a-9a53-8e0d2f7c1a90")
-
-
-def emitted_event_id(service: str, cause: Envelope, ordinal: int) -> str:
-    """The id of the `ordinal`-th event `service` emits in reaction to `cause` (a name-based UUID,
-    RFC 9562 version 5: several services reacting to one event make different ids)."""
-    return str(uuid.uuid5(_EMITTED_IDS, f"{service}\x1f{cause.source}\x1f{cause.id}\x1f{ordinal}"))
-
-
-Handler = Callable[[MessageContext, Any], Awaitable[None]]
-Prefetch = Callable[[UnitOfWork, Connection, Sequence[Envelope]], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """The event types a service handles on one (logical) topic.
-
-    On the service's own inbound topic (`strict=True`) a type without a handler is an
-    error and is dead-lettered; on other services' event topics it is simply not ours."""
-
-    topic: str
-    handlers: Mapping[str, Handler]
-    strict: bool = False
-    prefetch: Prefetch | None = None
-    """Reads (and locks) into the unit, in one statement, what the batch's events on this
-    topic will need, so that handlers do not read them one round trip at a time."""
 
 
 @dataclass(slots=True)
@@ -228,15 +94,20 @@ class EventConsumer:
         max_attempts: int = 3,
         retry_backoff_s: float = 0.2,
         rebuilding: bool = False,
+        policy: ProgrammePolicy | None = None,
+        settings: object = None,
     ) -> None:
+        check_wiring(service, subscriptions, registry)
         self.service = service
+        self._policy_numbers = policy or ProgrammePolicy()
+        self._settings = settings
         self.rebuilding = rebuilding
         """Rebuilding state from the topics: apply and record every event as usual, but emit
         nothing (what it caused is already on the topics) and log one line per batch."""
         self._pool = pool
         self._routes = {with_prefix(topic_prefix, s.topic): s for s in subscriptions}
         self._clock = clock
-        self._policy = source_policy or SourcePolicy.from_env(registry)
+        self._policy = source_policy or SourcePolicy.of(registry)
         self._registry = registry
         self._prefix = topic_prefix
         self._max_attempts = max(1, max_attempts)
@@ -428,6 +299,8 @@ class EventConsumer:
             clock=self._clock,
             registry=self._registry,
             topic_prefix=self._prefix,
+            policy=self._policy_numbers,
+            settings=self._settings,
         )
 
     async def _apply(
@@ -450,6 +323,7 @@ class EventConsumer:
             batch.outbox.extend(context.emitted)
             return _Outcome("applied", record, envelope, notes=context.notes)
         first = 2 if record == batch.attempted else 1  # its optimistic run was the first attempt
+        backoff = Backoff(self._retry_backoff_s, self._retry_backoff_s * 8)
         for attempt in range(first, self._max_attempts + 1):
             context = self._context(conn, envelope)
             try:
@@ -479,7 +353,7 @@ class EventConsumer:
                     attempt=attempt,
                     error=f"{type(exc).__name__}: {exc}",
                 )
-                await asyncio.sleep(self._retry_backoff_s * attempt)
+                await asyncio.sleep(backoff.next())
         letter = DeadLetter("handler_error", f"failed {self._max_attempts} times")
         return await self._refuse(conn, record, envelope, letter, batch)
 

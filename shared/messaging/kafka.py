@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from shared.retry import until_reachable
 from shared.settings import KafkaSettings
 from shared.topics import TopicSpec
 
@@ -30,20 +31,9 @@ def make_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
     )
 
 
-async def start_with_retry(start: object, what: str, timeout_s: float = 60.0) -> None:
+async def start_with_retry(start: Callable[[], Awaitable[None]], what: str, timeout_s: float = 60.0) -> None:
     """Start a Kafka client, retrying while the broker is not reachable yet."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    delay = 0.1
-    while True:
-        try:
-            await start()  # type: ignore[operator]
-            return
-        except (KafkaError, OSError) as exc:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            log.info("broker not reachable yet; retrying", client=what, error=repr(exc))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+    await until_reachable(start, f"broker ({what})", errors=(KafkaError, OSError), timeout_s=timeout_s, initial_s=0.1)
 
 
 async def ensure_topics(

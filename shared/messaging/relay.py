@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 
 from shared.faults import crash_point
+from shared.retry import Backoff
 
 from .outbox import NOTIFY_CHANNEL
 
@@ -83,31 +84,31 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until stop(); survives database and broker outages with backoff."""
-        backoff = 0.2
+        backoff = Backoff(0.2, self._max_backoff_s)
         while not self._stopping.is_set():
             try:
                 await self._lead_or_stand_by()
-                backoff = 0.2
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except UnpublishableRow as exc:
                 self.is_leader = False
+                delay = backoff.next()
                 log.error(
                     "outbox row can never be published; the relay is blocked behind it until an operator acts",
                     error=str(exc),
-                    retry_in_s=round(backoff, 1),
+                    retry_in_s=round(delay, 1),
                 )
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff_s)
+                await self._sleep(delay)
             except Exception as exc:
                 self.is_leader = False
+                delay = backoff.next()
                 log.warning(
                     "outbox relay interrupted; retrying",
                     error=f"{type(exc).__name__}: {exc}",
-                    retry_in_s=round(backoff, 1),
+                    retry_in_s=round(delay, 1),
                 )
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff_s)
+                await self._sleep(delay)
                 if isinstance(exc, RelayPublishError) and self._renew_producer is not None:
                     with contextlib.suppress(Exception):
                         self._producer = await self._renew_producer(self._producer)

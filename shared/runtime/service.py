@@ -9,7 +9,7 @@ import contextlib
 import json
 import logging
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,16 +23,20 @@ from faststream.exceptions import NackMessage
 from faststream.kafka import KafkaBroker
 
 from shared.clock import Clock, SystemClock
+from shared.contract.authorization import SourcePolicy
 from shared.db.migrations import load_stream, migrate
 from shared.db.pool import create_pool, ensure_database
 from shared.faults import crash_point
 from shared.logging import RateLimit
 from shared.messaging import transport
-from shared.messaging.consumer import EventConsumer, Subscription, TransientFailure
+from shared.messaging.consumer import EventConsumer, TransientFailure
 from shared.messaging.kafka import ensure_topics, make_producer, start_with_retry
 from shared.messaging.records import Record
 from shared.messaging.relay import OutboxRelay
-from shared.settings import KafkaSettings, ServiceSettings
+from shared.messaging.routing import Subscription
+from shared.policy import ProgrammePolicy
+from shared.retry import Backoff, until_reachable
+from shared.settings import KafkaSettings, ServiceSettings, load_policy
 from shared.topics import SERVICES, all_topics, with_prefix
 
 from .timers import Timer, run_timer_forever, run_timer_once
@@ -43,27 +47,21 @@ log = structlog.get_logger("shared.runtime")
 MESSAGING_MIGRATIONS = Path(__file__).resolve().parent.parent / "messaging" / "migrations"
 
 
+def _no_settings() -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceDefinition:
     name: str
     subscriptions: Sequence[Subscription]
     migrations: Path
     description: str = ""
-    timers: Sequence[Timer] = ()
-
-
-class _Backoff:
-    def __init__(self, maximum: float) -> None:
-        self._maximum = maximum
-        self._next = 0.25
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self._next * 2, self._maximum)
-        return delay
-
-    def reset(self) -> None:
-        self._next = 0.25
+    timers: Sequence[Timer] | Callable[[Any], Sequence[Timer]] = ()
+    """The service's scheduled work, or a function of its settings that makes it."""
+    settings: Callable[[], object] = _no_settings
+    """Reads the service's own settings from the environment; called once, at start. Its handlers
+    and timers find the result in `ctx.settings`, beside the programme policy in `ctx.policy`."""
 
 
 class ServiceRuntime:
@@ -76,10 +74,16 @@ class ServiceRuntime:
         kafka: KafkaSettings,
         *,
         clock: Clock | None = None,
+        policy: ProgrammePolicy | None = None,
+        service_settings: object = None,
     ) -> None:
         self.definition = definition
         self.settings = settings
         self.kafka = kafka
+        self.policy = policy or load_policy()
+        self.service_settings = service_settings if service_settings is not None else definition.settings()
+        timers = definition.timers
+        self.timers: Sequence[Timer] = timers(self.service_settings) if callable(timers) else timers
         self.clock = clock or SystemClock()
         self.pool: asyncpg.Pool[Any] | None = None
         self.consumer: EventConsumer | None = None
@@ -88,7 +92,7 @@ class ServiceRuntime:
         self._timer_tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._producer: Any = None
-        self._backoff = _Backoff(settings.transient_retry_max_backoff_s)
+        self._backoff = Backoff(0.25, settings.transient_retry_max_backoff_s)
         self._failing: tuple[str, int] = ("", 0)
         """The first record of the batch that keeps failing, and how many times it failed."""
         self._rate = RateLimit(settings.repeated_error_log_interval_s)
@@ -272,14 +276,17 @@ class ServiceRuntime:
     async def start_dependencies(self) -> None:
         settings, name = self.settings, self.definition.name
         if settings.database_create_if_missing:
-            await _retry_until_reachable(lambda: ensure_database(settings.database_url), "database")
-        self.pool = await _retry_until_reachable(
+            await until_reachable(
+                lambda: ensure_database(settings.database_url), "database", errors=_UNREACHABLE_DATABASE
+            )
+        self.pool = await until_reachable(
             lambda: create_pool(
                 settings.database_url,
                 min_size=settings.database_pool_min,
                 max_size=settings.database_pool_max,
             ),
             "database",
+            errors=_UNREACHABLE_DATABASE,
         )
         async with self.pool.acquire() as conn:
             await migrate(
@@ -301,6 +308,9 @@ class ServiceRuntime:
             max_attempts=settings.handler_max_attempts,
             retry_backoff_s=settings.handler_retry_backoff_s,
             rebuilding=settings.rebuild,
+            source_policy=SourcePolicy.of(overrides=settings.authorized_sources),
+            policy=self.policy,
+            settings=self.service_settings,
         )
         self._producer = make_producer(self.kafka, client_id=f"expert-teams-{name}-relay")
         await start_with_retry(self._producer.start, "relay producer")
@@ -326,10 +336,12 @@ class ServiceRuntime:
                         clock=self.clock,
                         topic_prefix=self.kafka.topic_prefix,
                         stopping=self._stopping,
+                        policy=self.policy,
+                        settings=self.service_settings,
                     ),
                     name=f"{name}-timer-{timer.name}",
                 )
-                for timer in self.definition.timers
+                for timer in self.timers
             ]
 
     async def _renew_producer(self, old: Any) -> Any:
@@ -352,8 +364,10 @@ class ServiceRuntime:
                     service=self.definition.name,
                     clock=self.clock,
                     topic_prefix=self.kafka.topic_prefix,
+                    policy=self.policy,
+                    settings=self.service_settings,
                 )
-                for timer in self.definition.timers
+                for timer in self.timers
             ]
         )
 
@@ -473,19 +487,7 @@ FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT 1
 """
 
 
-async def _retry_until_reachable(make: Any, what: str, timeout_s: float = 60.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    delay = 0.2
-    while True:
-        try:
-            return await make()
-        except (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError) as exc:
-            if loop.time() > deadline:
-                raise
-            log.info(f"{what} not reachable yet; retrying", error=repr(exc), retry_in_s=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+_UNREACHABLE_DATABASE = (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError)
 
 
 def _exit_after_graceful_shutdown(signum: int, frame: object) -> None:

@@ -15,7 +15,9 @@ import structlog
 from shared.clock import Clock
 from shared.contract.registry import REGISTRY
 from shared.messaging import outbox
-from shared.messaging.consumer import TRANSIENT_ERRORS, EmitContext
+from shared.messaging.consumer import TRANSIENT_ERRORS
+from shared.messaging.context import EmitContext
+from shared.policy import ProgrammePolicy
 
 log = structlog.get_logger("shared.runtime.timers")
 
@@ -28,10 +30,27 @@ class Timer:
     """Does what is due at ctx.now(); must be safe to run again at any time (idempotent)."""
 
 
-async def run_timer_once(pool: Any, timer: Timer, *, service: str, clock: Clock, topic_prefix: str) -> int:
+async def run_timer_once(
+    pool: Any,
+    timer: Timer,
+    *,
+    service: str,
+    clock: Clock,
+    topic_prefix: str,
+    policy: ProgrammePolicy | None = None,
+    settings: object = None,
+) -> int:
     """Run a timer in one transaction; returns the number of events it emitted."""
     async with pool.acquire() as conn, conn.transaction():
-        ctx = EmitContext(conn=conn, service=service, clock=clock, registry=REGISTRY, topic_prefix=topic_prefix)
+        ctx = EmitContext(
+            conn=conn,
+            service=service,
+            clock=clock,
+            registry=REGISTRY,
+            topic_prefix=topic_prefix,
+            policy=policy,
+            settings=settings,
+        )
         await timer.run(ctx)
         await ctx.unit.flush(conn)
         await outbox.append(conn, ctx.emitted)
@@ -41,11 +60,21 @@ async def run_timer_once(pool: Any, timer: Timer, *, service: str, clock: Clock,
 
 
 async def run_timer_forever(
-    pool: Any, timer: Timer, *, service: str, clock: Clock, topic_prefix: str, stopping: asyncio.Event
+    pool: Any,
+    timer: Timer,
+    *,
+    service: str,
+    clock: Clock,
+    topic_prefix: str,
+    stopping: asyncio.Event,
+    policy: ProgrammePolicy | None = None,
+    settings: object = None,
 ) -> None:
     while not stopping.is_set():
         try:
-            await run_timer_once(pool, timer, service=service, clock=clock, topic_prefix=topic_prefix)
+            await run_timer_once(
+                pool, timer, service=service, clock=clock, topic_prefix=topic_prefix, policy=policy, settings=settings
+            )
         except TRANSIENT_ERRORS as exc:
             log.warning("timer could not run: database unreachable", service=service, timer=timer.name, error=str(exc))
         except Exception:

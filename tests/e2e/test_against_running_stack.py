@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.scenario.demo import play_programme
 from shared.topics import SERVICES
-from tests.e2e.test_programme_year import ORDERS, assert_a_consistent_year, state_of
+from tests.programme_checks import ORDERS, assert_a_consistent_year, state_of
+from tools.scenario.demo import play_programme
 
 pytestmark = pytest.mark.compose
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from shared.client import ProgrammeClient, TopicObserver
 from shared.contract.events.orders import DemandEndorsed, DemandSubmitted
 from tests.builders import new_order_id, tianma_demand
 from tests.conftest import Infrastructure
+from tools.client import ProgrammeClient, TopicObserver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
@@ -24,7 +24,7 @@ async def cli(infrastructure: Infrastructure, prefix: str, *args: str) -> tuple[
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "shared.cli.main",
+        "tools.cli.main",
         *args,
         env=env,
         stdout=asyncio.subprocess.PIPE,

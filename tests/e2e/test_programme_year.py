@@ -6,58 +6,16 @@ from __future__ import annotations
 import asyncio
 import io
 import signal
-from collections import Counter
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import pytest
 
-from services.funding.adapters.invariants import ledger_violations
-from shared.scenario.demo import play_programme
-from shared.scenario.seed import generate
-from shared.stack.launcher import Stack
 from tests.conftest import Infrastructure
+from tests.programme_checks import ORDERS, assert_a_consistent_year, state_of
+from tools.scenario.demo import play_programme
+from tools.stack.launcher import Stack
 
 pytestmark = pytest.mark.e2e
-
-ORDERS = 8
-"""A reduced programme: two real projects and six synthetic ones, every grade represented."""
-
-
-async def fetch(url: str, query: str) -> list[Any]:
-    conn = await asyncpg.connect(url)
-    try:
-        return list(await conn.fetch(query))
-    finally:
-        await conn.close()
-
-
-async def state_of(db: Callable[[str], str], services: Sequence[str]) -> dict[str, Any]:
-    """What each service's database says at the end (db: service name -> its database URL)."""
-    conn = await asyncpg.connect(db("funding"))
-    try:
-        violations = await ledger_violations(conn)
-    finally:
-        await conn.close()
-    return {
-        "awarded_orders": {
-            r[0] for r in await fetch(db("orders"), "SELECT order_id FROM orders WHERE status = 'awarded'")
-        },
-        "projects": {r[0] for r in await fetch(db("matching"), "SELECT order_id FROM projects")},
-        "grants": {r[0]: r[1] for r in await fetch(db("funding"), "SELECT order_id, status FROM grants")},
-        "reviews": {r[0]: r[1] for r in await fetch(db("reviews"), "SELECT order_id, grade FROM reviews")},
-        "consequences": {
-            r[0]: r[1] for r in await fetch(db("funding"), "SELECT grant_id, grade FROM review_consequences")
-        },
-        "releases": [tuple(r) for r in await fetch(db("funding"), "SELECT order_id, tranche, status FROM releases")],
-        "suspended_in_matching": {
-            r[0] for r in await fetch(db("matching"), "SELECT suspended_id FROM suspensions WHERE kind = 'team'")
-        },
-        "dead_letters": {name: len(await fetch(db(name), "SELECT 1 FROM dead_letters")) for name in services},
-        "ledger_violations": violations,
-    }
 
 
 def test_a_programme_year_flows_through_four_service_processes_and_every_service_agrees(
@@ -92,48 +50,3 @@ def test_a_programme_year_flows_through_four_service_processes_and_every_service
 
     assert_a_consistent_year(report, state, narration.getvalue(), ORDERS)
     assert exit_codes == {"orders": 0, "matching": 0, "funding": 0, "reviews": 0}
-
-
-def assert_a_consistent_year(report: Any, state: dict[str, Any], narration: str, orders: int, seed: int = 2019) -> None:
-    """The report matches the seeded programme, and every service tells the same story."""
-    assert report.failures == [], narration
-    summary = report.as_dict()
-    programme = generate(orders, seed=seed)  # the same seed: the same programme the services just ran
-    graded = {o.order_id: o.grade for o in programme.orders}
-    first = {o.order_id: o.demand.funding_asked_fen * 50 // 100 for o in programme.orders}
-    second = {o.order_id: o.demand.funding_asked_fen - first[o.order_id] for o in programme.orders}
-    passed = [order for order, grade in graded.items() if grade != "unqualified"]
-    failed = [order for order, grade in graded.items() if grade == "unqualified"]
-    assert summary["grades_count"] == dict(Counter(graded.values()))
-    assert set(summary["grades_count"]) == {"excellent", "qualified", "unqualified"}
-    assert summary["money_fen"] == {
-        "granted": programme.total_funding_fen,
-        "released": sum(first.values()) + sum(second[o] for o in passed),
-        "paid": sum(first.values()) + sum(second[o] for o in passed),
-        "withheld": sum(second[o] for o in failed),
-    }
-    people = {o.order_id: len(o.experts) for o in programme.orders}
-    assert summary["incentives_by_kind"] == {
-        "early_title_evaluation": sum(people[o] for o in passed),
-        "talent_programme_priority": sum(people[o] for o in passed),
-    }
-    excellent_teams = {o.team.team_id for o in programme.orders if o.grade == "excellent"}
-    assert set(summary["continued_funding_eligible"]) == excellent_teams
-    failed_teams = {o.team.team_id for o in programme.orders if o.grade == "unqualified"}
-    assert {s["team_id"] for s in summary["suspensions"]} == failed_teams
-    assert len(summary["published_results"]) == orders
-    assert sorted(Path(p).suffix for p in summary["public_exports"]) == [".csv", ".json"]
-
-    # every service tells the same story
-    assert state["awarded_orders"] == state["projects"] == set(state["grants"]), "every TeamAccepted has a grant"
-    assert set(state["grants"].values()) == {"complete", "withheld"}
-    assert {f"G-{order}": grade for order, grade in state["reviews"].items()} == state["consequences"]
-    released = {(order, tranche) for order, tranche, _ in state["releases"]}
-    for order, grade in state["reviews"].items():
-        assert ((order, 2) in released) == (grade != "unqualified"), "released money matches the grade"
-    assert {status for _, _, status in state["releases"]} == {"paid"}
-    assert state["suspended_in_matching"] == failed_teams, "matching honours funding's suspension"
-    assert state["ledger_violations"] == []
-    assert sum(state["dead_letters"].values()) == sum(summary["dead_letters_by_reason"].values()), (
-        "every dead letter on the topics is recorded by the service that made it, and vice versa"
-    )

@@ -10,11 +10,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from shared.client import ProgrammeClient, TopicObserver
 from shared.contract.events.orders import DemandSubmitted
-from shared.stack.embedded import port_open
-from shared.stack.launcher import Stack
 from tests.builders import new_order_id, tianma_demand
+from tools.client import ProgrammeClient, TopicObserver
+from tools.stack.embedded import port_open
+from tools.stack.launcher import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -13,13 +13,13 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared.client import ProgrammeClient, TopicObserver
-from shared.scenario.programme import ProgrammeRun
-from shared.scenario.seed import generate
-from shared.stack.launcher import Stack
 from shared.topics import REJECTIONS, SERVICES, all_topics, deadletter, events
-from tests.e2e.test_programme_year import ORDERS, assert_a_consistent_year, state_of
-from tests.faults.test_fast_faults import snapshot
+from tests.faults.harness import snapshot
+from tests.programme_checks import ORDERS, assert_a_consistent_year, state_of
+from tools.client import ProgrammeClient, TopicObserver
+from tools.scenario.programme import ProgrammeRun
+from tools.scenario.seed import generate
+from tools.stack.launcher import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from shared.client import binary_headers, envelope_for
 from shared.contract.envelope import new_envelope
 from shared.contract.events.base import EventData
 from shared.contract.events.funding import PaymentConfirmed, PaymentFailed, SetBudgetEnvelope
@@ -34,6 +33,7 @@ from shared.contract.registry import REGISTRY
 from shared.messaging.transport import header_name_is_text
 from shared.topics import inbound
 from tests.hostile import RawName, nested_arrays, with_extra
+from tools.client import binary_headers, envelope_for
 
 STRUCTURED = [("content-type", b"application/cloudevents+json")]
 INJECTIONS = (

@@ -10,12 +10,16 @@ import signal
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.stack.launcher import Stack
+import asyncpg
+
+from shared.topics import all_topics
+from tools.client import ProgrammeClient, TopicObserver, wait_until_consumed
+from tools.stack.launcher import Stack
 
 CRASH_POINTS = "consumer.after_commit=0.01,relay.after_publish=0.02"
 
@@ -182,3 +186,47 @@ def fault_stack(data_dir: Path, *, topic_prefix: str = "", crash_points: str | N
     extra = {"EXPERT_TEAMS_FAULTS": crash_points} if crash_points else {}
     extra |= {"REVIEWS_EXPORT_DIR": str(data_dir / "exports"), "TRANSIENT_RETRY_MAX_BACKOFF_S": "2"}
     return Stack(data_dir=data_dir, topic_prefix=topic_prefix, extra_env=extra)
+
+
+@contextlib.asynccontextmanager
+async def session(stack: Stack) -> AsyncIterator[tuple[ProgrammeClient, TopicObserver]]:
+    watched = [t.name for t in all_topics()]
+    async with (
+        ProgrammeClient(stack.bootstrap_servers, topic_prefix=stack.topic_prefix) as client,
+        TopicObserver(stack.bootstrap_servers, [f"{stack.topic_prefix}{t}" for t in watched]) as observer,
+    ):
+        yield client, observer
+
+
+async def snapshot(stack: Stack) -> dict[str, dict[str, str]]:
+    """Every table of every service, as a digest of its rows."""
+    result: dict[str, dict[str, str]] = {}
+    for name in stack.services:
+        conn = await asyncpg.connect(stack.database_url(name))
+        try:
+            tables = [
+                r[0]
+                for r in await conn.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+                )
+            ]
+            result[name] = {
+                t: await conn.fetchval(
+                    f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM \"{t}\" x"
+                )
+                for t in tables
+            }
+        finally:
+            await conn.close()
+    return result
+
+
+async def wait_consumed(stack: Stack, observer: TopicObserver, suffix: str, timeout_s: float = 120) -> None:
+    """Until every service's (new) consumer group has committed the end of every partition it reads."""
+    from services.catalog import DEFINITIONS
+
+    for definition in DEFINITIONS:
+        topics = {f"{stack.topic_prefix}{s.topic}" for s in definition.subscriptions}
+        group = f"{stack.topic_prefix}{definition.name}{suffix}"
+        read = [o for o in observer.seen if o.topic in topics]
+        await wait_until_consumed(stack.bootstrap_servers, group, read, timeout_s=timeout_s)

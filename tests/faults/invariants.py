@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.client import Observed, TopicObserver
+from tools.client import Observed, TopicObserver
 
 BUSINESS_KEY = {
     "GrantOpened": "grant_id",

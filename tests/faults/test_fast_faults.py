@@ -10,27 +10,25 @@ import io
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from shared.client import ProgrammeClient, TopicObserver, envelope_for, wait_until_consumed
 from shared.contract.limits import MAX_RECORD_BYTES
 from shared.contract.registry import REGISTRY
-from shared.scenario.programme import ProgrammeRun
-from shared.scenario.seed import generate
-from shared.stack.embedded import DATA_DIR
-from shared.stack.launcher import Stack
-from shared.topics import SERVICES, all_topics, deadletter
-from tests.e2e.test_programme_year import assert_a_consistent_year, state_of
+from shared.topics import SERVICES, deadletter
 from tests.faults.fuzz import GOOD_TABLES, Message, good_events, hostile_batch
-from tests.faults.harness import FaultyStack, fault_stack
+from tests.faults.harness import FaultyStack, fault_stack, session, snapshot, wait_consumed
 from tests.faults.invariants import check_topics
 from tests.hostile import allow_raw_header_names
+from tests.programme_checks import assert_a_consistent_year, state_of
+from tools.client import TopicObserver, envelope_for
+from tools.scenario.programme import ProgrammeRun
+from tools.scenario.seed import generate
+from tools.stack.embedded import DATA_DIR
 
 pytestmark = pytest.mark.e2e
 
@@ -57,16 +55,6 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultyStack]:
         stack.stop()
         FIGURES_FILE.parent.mkdir(parents=True, exist_ok=True)
         FIGURES_FILE.write_text(json.dumps(FIGURES, ensure_ascii=False, indent=2))
-
-
-@contextlib.asynccontextmanager
-async def session(stack: Stack) -> AsyncIterator[tuple[ProgrammeClient, TopicObserver]]:
-    watched = [t.name for t in all_topics()]
-    async with (
-        ProgrammeClient(stack.bootstrap_servers, topic_prefix=stack.topic_prefix) as client,
-        TopicObserver(stack.bootstrap_servers, [f"{stack.topic_prefix}{t}" for t in watched]) as observer,
-    ):
-        yield client, observer
 
 
 def test_a_programme_survives_every_service_being_killed_at_random_moments(faulty: FaultyStack) -> None:
@@ -99,29 +87,6 @@ def test_a_programme_survives_every_service_being_killed_at_random_moments(fault
     assert findings.out_of_order == [], findings.out_of_order[:5]
 
 
-async def snapshot(stack: Stack) -> dict[str, dict[str, str]]:
-    """Every table of every service, as a digest of its rows."""
-    result: dict[str, dict[str, str]] = {}
-    for name in stack.services:
-        conn = await asyncpg.connect(stack.database_url(name))
-        try:
-            tables = [
-                r[0]
-                for r in await conn.fetch(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
-                )
-            ]
-            result[name] = {
-                t: await conn.fetchval(
-                    f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM \"{t}\" x"
-                )
-                for t in tables
-            }
-        finally:
-            await conn.close()
-    return result
-
-
 def test_replaying_every_topic_from_the_beginning_into_every_service_changes_nothing(faulty: FaultyStack) -> None:
     stack = faulty.stack
     before = asyncio.run(snapshot(stack))
@@ -146,17 +111,6 @@ def test_replaying_every_topic_from_the_beginning_into_every_service_changes_not
     FIGURES["replay"] = {"messages_replayed": messages_before, "new_messages": messages_after - messages_before}
     assert messages_after == messages_before, "a replay emitted new events"
     assert after == before, "a replay changed some service's state"
-
-
-async def wait_consumed(stack: Stack, observer: TopicObserver, suffix: str, timeout_s: float = 120) -> None:
-    """Until every service's (new) consumer group has committed the end of every partition it reads."""
-    from services.catalog import DEFINITIONS
-
-    for definition in DEFINITIONS:
-        topics = {f"{stack.topic_prefix}{s.topic}" for s in definition.subscriptions}
-        group = f"{stack.topic_prefix}{definition.name}{suffix}"
-        read = [o for o in observer.seen if o.topic in topics]
-        await wait_until_consumed(stack.bootstrap_servers, group, read, timeout_s=timeout_s)
 
 
 @pytest.mark.timeout(180 + 30 * FUZZ_EXAMPLES)  # each batch of 96 takes ~10 s; `tasks.py faults` runs 40

@@ -19,14 +19,13 @@ from typing import Any
 
 import pytest
 
-from shared.scenario.programme import ProgrammeRun
-from shared.scenario.seed import generate
-from shared.stack.embedded import DATA_DIR
 from shared.topics import SERVICES
-from tests.e2e.test_programme_year import assert_a_consistent_year, state_of
-from tests.faults.harness import FaultyStack, fault_stack
+from tests.faults.harness import FaultyStack, fault_stack, session, snapshot, wait_consumed
 from tests.faults.invariants import check_topics
-from tests.faults.test_fast_faults import session, snapshot, wait_consumed
+from tests.programme_checks import assert_a_consistent_year, state_of
+from tools.scenario.programme import ProgrammeRun
+from tools.scenario.seed import generate
+from tools.stack.embedded import DATA_DIR
 
 pytestmark = pytest.mark.faults
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from shared.client import ProgrammeClient, TopicObserver, envelope_for
 from shared.contract.envelope import new_envelope
 from shared.contract.events.orders import DemandEndorsed, DemandSubmitted, PublishOrder
 from shared.policy import YUAN
 from tests.builders import SHIZHU, new_order_id, tianma_demand
+from tools.client import ProgrammeClient, TopicObserver, envelope_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

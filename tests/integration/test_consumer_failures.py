@@ -3,7 +3,6 @@ partition moves on; a database outage rolls the batch back and never commits pas
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,14 +14,16 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared import topics
-from shared.client import ProgrammeClient, TopicObserver
 from shared.contract.events.orders import DemandEndorsed
-from shared.messaging.consumer import MessageContext, Subscription
+from shared.messaging.context import MessageContext
 from shared.messaging.kafka import ensure_topics
+from shared.messaging.routing import Subscription, on
 from shared.runtime.service import ServiceDefinition, ServiceRuntime
 from shared.topics import all_topics
 from tests.builders import new_order_id
 from tests.conftest import Infrastructure, kafka_settings, service_settings
+from tests.waiting import eventually
+from tools.client import ProgrammeClient, TopicObserver
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -60,7 +61,9 @@ async def flaky_runtime(
     behaviour = Behaviour()
     definition = ServiceDefinition(
         name="flaky",
-        subscriptions=[Subscription(topics.inbound("orders"), {"DemandEndorsed": behaviour.on_endorsed}, strict=True)],
+        subscriptions=[
+            Subscription(topics.inbound("orders"), [on(DemandEndorsed, behaviour.on_endorsed)], strict=True)
+        ],
         migrations=Path(__file__).parent / "flaky_migrations",
     )
     runtime = ServiceRuntime(
@@ -90,12 +93,7 @@ async def applied(runtime: ServiceRuntime, order_id: str) -> int | None:
 
 
 async def wait_applied(runtime: ServiceRuntime, order_id: str, timeout_s: float = 20) -> int:
-    for _ in range(int(timeout_s / 0.05)):
-        count = await applied(runtime, order_id)
-        if count is not None:
-            return count
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"{order_id} was not applied")
+    return await eventually(lambda: applied(runtime, order_id), f"{order_id} applied", timeout_s=timeout_s)
 
 
 async def test_a_poison_message_is_dead_lettered_after_bounded_retries_and_its_partition_moves_on(flaky: Any) -> None:
@@ -146,18 +144,21 @@ async def test_a_database_outage_rolls_back_and_never_commits_past_the_failed_ev
     await admin.start()
     try:
         committed_while_failing: list[int] = []
-        while behaviour.transient_failures[failing] > 0:
+
+        async def failures_over() -> bool:
             committed_while_failing.append(await _committed(admin, f"{prefix}flaky", partition))
-            await asyncio.sleep(0.05)
+            return bool(behaviour.transient_failures[failing] == 0)
+
+        await eventually(failures_over, "the four transient failures were used up", timeout_s=60)
         assert await wait_applied(runtime, following) == 1
         assert await applied(runtime, failing) == 1
         assert committed_while_failing, "the failure window was observed"
         assert max(committed_while_failing) <= first.offset, "an offset past the failed event was committed"
-        for _ in range(100):
-            if await _committed(admin, f"{prefix}flaky", partition) >= first.offset + 2:
-                break
-            await asyncio.sleep(0.05)
-        assert await _committed(admin, f"{prefix}flaky", partition) >= first.offset + 2
+
+        async def committed_past_both() -> bool:
+            return bool(await _committed(admin, f"{prefix}flaky", partition) >= first.offset + 2)
+
+        await eventually(committed_past_both, "the offset committed past both events")
     finally:
         await admin.close()
     assert behaviour.calls[failing] == 5, "four failed deliveries, then one success"
@@ -167,7 +168,7 @@ async def test_a_database_outage_rolls_back_and_never_commits_past_the_failed_ev
 async def _endorsement(order_id: str) -> Any:
     from datetime import UTC, datetime
 
-    from shared.client import envelope_for
+    from tools.client import envelope_for
 
     return envelope_for(
         DemandEndorsed(order_id=order_id, endorsed_by="石柱县"), source=SHIZHU_SYSTEM, time=datetime.now(UTC)
@@ -232,22 +233,23 @@ async def test_readiness_reports_a_stalled_partition_and_an_outbox_left_behind_a
             monkeypatch.setattr(runtime.consumer, "process_batch", defect)
             stuck = new_order_id()
             await client.send(DemandEndorsed(order_id=stuck, endorsed_by="石柱县"), source=SHIZHU_SYSTEM)
-            for _ in range(100):
+
+            async def stalled() -> dict[str, str] | None:
                 checks = await runtime.readiness()
-                if checks["consumer"] != "ok":
-                    break
-                await asyncio.sleep(0.1)
+                return checks if checks["consumer"] != "ok" else None
+
+            checks = await eventually(stalled, "readiness reported the stalled partition", every_s=0.1)
             assert checks["consumer"].startswith(f"stalled: {prefix}orders.inbound["), checks
             assert "1 record(s) waiting" in checks["consumer"]
             assert not runtime.is_ready(checks)
 
             monkeypatch.setattr(runtime.consumer, "process_batch", working)
             assert await wait_applied(runtime, stuck, timeout_s=30) == 1
-            for _ in range(50):
-                if (await runtime.readiness())["consumer"] == "ok":
-                    break
-                await asyncio.sleep(0.1)
-            assert (await runtime.readiness())["consumer"] == "ok"
+
+            async def consumer_ok() -> bool:
+                return (await runtime.readiness())["consumer"] == "ok"
+
+            await eventually(consumer_ok, "readiness recovered once the partition moved on", every_s=0.1)
 
             assert runtime.relay is not None and runtime.pool is not None
             runtime.relay.stop()

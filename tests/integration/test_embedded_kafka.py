@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from shared.stack.kafka import KafkaBroker
+from tools.stack.kafka import KafkaBroker
 
 pytestmark = pytest.mark.integration
 

@@ -3,14 +3,12 @@ consequence, suspensions honoured by matching and lifted on their date, redelive
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from services.funding.adapters.invariants import ledger_violations
-from shared.client import ProgrammeClient, TopicObserver, about
 from shared.clock import FixedClock, local_date
 from shared.contract.events.funding import PaymentConfirmed, PaymentFailed, SetBudgetEnvelope
 from shared.contract.events.matching import AwardOrder, ExpertRef, TeamAccepted
@@ -18,7 +16,7 @@ from shared.contract.events.orders import ServicePeriod
 from shared.contract.events.reviews import ReviewCompleted
 from shared.policy import YUAN
 from tests.builders import new_id, new_order_id, tianma_demand
-from tests.integration.test_matching_through_kafka import (
+from tests.matching_builders import (
     BUREAU,
     PORTAL,
     application,
@@ -26,6 +24,8 @@ from tests.integration.test_matching_through_kafka import (
     publish_tianma_order,
     rejection_of,
 )
+from tests.waiting import eventually
+from tools.client import ProgrammeClient, TopicObserver, about
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -282,13 +282,12 @@ async def test_an_unqualified_team_is_refused_by_matching_until_its_suspension_l
         assert suspension.envelope is not None
         assert lifted.envelope is not None and lifted.envelope.causation_id == suspension.envelope.id
         assert await funding_service.run_timers_once() == 0, "lifted once"
-        for _ in range(200):  # matching applies SuspensionLifted from funding.events
-            lifted_rows = await matching_service.pool.fetchval(
+        await eventually(  # matching applies SuspensionLifted from funding.events
+            lambda: matching_service.pool.fetchval(
                 "SELECT count(*) FROM suspensions WHERE suspended_id = $1 AND lifted_at IS NOT NULL", team.team_id
-            )
-            if lifted_rows:
-                break
-            await asyncio.sleep(0.05)
+            ),
+            "matching lifted the team's suspension",
+        )
         matching_clock.advance(timedelta(days=367))  # the 12-month project is over: its people are free
         later = local_date(matching_clock.now())
         retry = await client.send(

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from shared.client import ProgrammeClient, TopicObserver, binary_headers, envelope_for
 from shared.contract import limits
 from shared.contract.events.orders import DemandSubmitted
 from shared.topics import inbound
 from tests.builders import SHIZHU, new_order_id, tianma_demand
 from tests.hostile import RawName, allow_raw_header_names, duplicated, nested_arrays, with_extra
+from tools.client import ProgrammeClient, TopicObserver, binary_headers, envelope_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

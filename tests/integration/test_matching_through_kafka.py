@@ -3,91 +3,34 @@ marked awarded; competing teams; one active team per expert; suspensions; redeli
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from shared.client import Observed, ProgrammeClient, TopicObserver, about
 from shared.contract.events.funding import SuspensionLifted, TeamSuspended
 from shared.contract.events.matching import (
     AwardOrder,
-    ExpertRegistered,
     RecommendAssignment,
-    TeamApplicationSubmitted,
     TeamComposition,
     WithdrawApplication,
 )
-from shared.contract.events.orders import DemandEndorsed, DemandSubmitted, PublishOrder, ServicePeriod
-from shared.policy import YUAN
-from tests.builders import SHIZHU, expert_registered, new_id, new_order_id, tianma_demand
+from tests.builders import SHIZHU, expert_registered, new_id
+from tests.matching_builders import (
+    BUREAU,
+    FUNDING,
+    PORTAL,
+    REGISTRY,
+    application,
+    consumed_by_matching,
+    new_team,
+    publish_tianma_order,
+    register,
+    rejection_of,
+)
+from tools.client import ProgrammeClient, TopicObserver, about
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
-
-REGISTRY = "/registry/talent"
-PORTAL = "/portal/applications"
-BUREAU = "/bureau/hrss"
-FUNDING = "/services/funding"
-
-
-async def publish_tianma_order(client: ProgrammeClient, observer: TopicObserver, call: str = "2019年第一批") -> str:
-    order_id = new_order_id()
-    county = f"/counties/{SHIZHU}"
-    await client.send(DemandSubmitted(order_id=order_id, demand=tianma_demand(), submitted_by="石柱县"), source=county)
-    await client.send(DemandEndorsed(order_id=order_id, endorsed_by="石柱县"), source=county)
-    await client.send(PublishOrder(order_id=order_id, published_by="市人力社保局", call=call), source=BUREAU)
-    await observer.wait_for(about(order_id, "CandidatesRecommended"))
-    return order_id
-
-
-async def register(client: ProgrammeClient, observer: TopicObserver, *experts: ExpertRegistered) -> None:
-    for expert in experts:
-        await client.send(expert, source=REGISTRY)
-    ids = {e.expert_id for e in experts}
-    await observer.wait_for(lambda o: o.type == "ExpertProfileRecorded" and o.subject in ids, count=len(ids))
-
-
-async def new_team(client: ProgrammeClient, observer: TopicObserver, lead_name: str = "郭顺星") -> TeamComposition:
-    lead = expert_registered(lead_name, "state_council_allowance")
-    members = [expert_registered("成员甲", "postdoctoral_researcher"), expert_registered("成员乙", "young_talent")]
-    local = expert_registered("本地骨干", "local_backbone", local_county=SHIZHU)
-    await register(client, observer, lead, *members, local)
-    return TeamComposition(
-        team_id=new_id("TEAM"),
-        name=f"{lead_name}团队",
-        lead_expert_id=lead.expert_id,
-        member_expert_ids=tuple(m.expert_id for m in members),
-        local_talent_expert_ids=(local.expert_id,),
-    )
-
-
-def application(order_id: str, team: TeamComposition, **changes: Any) -> TeamApplicationSubmitted:
-    values: dict[str, Any] = {
-        "application_id": new_id("APP"),
-        "order_id": order_id,
-        "team": team,
-        "plan": "建设天麻繁育示范园，培训本地骨干",
-        "site": "洗新乡保合村天麻示范园",
-        "service_period": ServicePeriod(start=datetime.now(UTC).date() + timedelta(days=30), months=24),
-        "funding_asked_fen": 150_000 * YUAN,
-    }
-    return TeamApplicationSubmitted(**(values | changes))
-
-
-async def rejection_of(observer: TopicObserver, event_id: str, service: str | None = None) -> dict[str, Any]:
-    """The answer to a sender; with `service`, that service's (an event several services consume may be
-    refused by more than one of them)."""
-
-    def answers(o: Observed) -> bool:
-        return (
-            o.type == "EventRejected"
-            and o.data["rejected_event_id"] == event_id
-            and (service is None or o.data["service"] == service)
-        )
-
-    (answer,) = await observer.wait_for(answers)
-    return answer.data
 
 
 async def test_a_published_order_is_taken_by_a_team_and_marked_awarded(
@@ -199,14 +142,11 @@ async def test_a_suspended_team_is_refused_until_the_suspension_is_lifted(
         ),
         source=FUNDING,
     )
-    for _ in range(200):
-        if await matching_service.pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", suspended.id):
-            break
-        await asyncio.sleep(0.05)
+    await consumed_by_matching(matching_service, suspended.id)
     refused = await client.send(application(order_id, team), source=PORTAL)
     assert (await rejection_of(observer, refused.id))["reason_code"] == "team_suspended"
 
-    await client.send(
+    lifted = await client.send(
         SuspensionLifted(
             team_id=team.team_id,
             lead_expert_id=team.lead_expert_id,
@@ -216,7 +156,7 @@ async def test_a_suspended_team_is_refused_until_the_suspension_is_lifted(
         ),
         source=FUNDING,
     )
-    await asyncio.sleep(0.3)
+    await consumed_by_matching(matching_service, lifted.id)
     accepted = await client.send(application(order_id, team), source=PORTAL)
     (received,) = await observer.wait_for(
         lambda o: o.type == "ApplicationReceived" and o.envelope is not None and o.envelope.causation_id == accepted.id

@@ -12,17 +12,18 @@ import pytest
 import pytest_asyncio
 
 from services.orders.service import DEFINITION
-from shared.client import envelope_for
 from shared.clock import FixedClock
 from shared.contract.envelope import Envelope
 from shared.contract.events.base import EventData
 from shared.contract.events.orders import DemandEndorsed, DemandSubmitted, PublishOrder
 from shared.db.migrations import load_stream, migrate
 from shared.db.pool import create_pool
-from shared.messaging.consumer import EventConsumer, emitted_event_id
+from shared.messaging.consumer import EventConsumer
+from shared.messaging.context import emitted_event_id
 from shared.messaging.records import Record
 from shared.runtime.service import MESSAGING_MIGRATIONS
 from tests.builders import SHIZHU, new_order_id, tianma_demand
+from tools.client import envelope_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from shared.client import ProgrammeClient, TopicObserver, about
 from shared.contract.events.orders import (
     CancelOrder,
     DemandEndorsed,
@@ -15,6 +14,7 @@ from shared.contract.events.orders import (
     PublishOrder,
 )
 from tests.builders import SHIZHU, new_order_id, tianma_demand
+from tools.client import ProgrammeClient, TopicObserver, about
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

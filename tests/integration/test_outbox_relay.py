@@ -12,7 +12,6 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from shared.client import TopicObserver
 from shared.db.migrations import load_stream, migrate
 from shared.db.pool import create_pool
 from shared.messaging import outbox
@@ -20,6 +19,8 @@ from shared.messaging.kafka import make_producer
 from shared.messaging.relay import OutboxRelay
 from shared.runtime.service import MESSAGING_MIGRATIONS
 from tests.conftest import Infrastructure, kafka_settings
+from tests.waiting import eventually
+from tools.client import TopicObserver
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -81,17 +82,20 @@ def assert_per_key_order(messages: list[dict[str, Any]]) -> None:
         assert ns == sorted(ns), f"events of {key} out of order: {ns}"
 
 
+async def _now(answer: bool) -> bool:
+    return answer
+
+
 async def wait_all_published(pool: asyncpg.Pool[Any], run: str, count: int) -> None:
-    for _ in range(400):
-        n = await pool.fetchval(
+    async def all_published() -> bool:
+        published = await pool.fetchval(
             "SELECT count(*) FROM outbox "
             "WHERE published_at IS NOT NULL AND convert_from(value, 'UTF8')::jsonb->>'run' = $1",
             run,
         )
-        if n == count:
-            return
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"only {n} of {count} published")
+        return bool(published == count)
+
+    await eventually(all_published, f"all {count} rows of {run} published")
 
 
 async def test_rows_written_while_the_relay_is_down_are_all_published_in_order_after_a_restart(relay_env: Any) -> None:
@@ -100,8 +104,7 @@ async def test_rows_written_while_the_relay_is_down_are_all_published_in_order_a
     await write_orders_events(pool, topic, run, 300)
     first = await new_relay(batch_size=40)
     task = asyncio.create_task(first.run())
-    while first.published_total < 80:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: _now(first.published_total >= 80), "the first relay published 80 rows", every_s=0.01)
     first.stop()
     await task
     assert 80 <= first.published_total < 300, "the first relay was stopped part way"
@@ -153,7 +156,8 @@ async def test_two_relay_replicas_elect_one_leader_and_keep_commit_order(relay_e
     run = "replicas"
     a, b = await new_relay(batch_size=25), await new_relay(batch_size=25)
     tasks = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
-    await asyncio.sleep(0.3)
+    await eventually(lambda: _now([a.is_leader, b.is_leader].count(True) == 1), "one relay took the lead")
+    await asyncio.sleep(0.3)  # the other keeps standing by: still one leader a moment later
     assert [a.is_leader, b.is_leader].count(True) == 1
     await write_orders_events(pool, topic, run, 100)
     await wait_all_published(pool, run, 100)

@@ -7,7 +7,6 @@ the other tests of the session only have projects in service around 2019-2022.""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import itertools
@@ -22,8 +21,6 @@ import pytest
 import pytest_asyncio
 
 from services.reviews.service import DEFINITION
-from services.reviews.settings import current_settings
-from shared.client import ProgrammeClient, TopicObserver, about
 from shared.clock import FixedClock
 from shared.contract.envelope import new_envelope
 from shared.contract.events.matching import ExpertRef, TeamAccepted
@@ -37,7 +34,7 @@ from shared.runtime.service import ServiceRuntime
 from shared.topics import REJECTIONS, deadletter, events
 from tests.builders import new_id, new_order_id
 from tests.conftest import Infrastructure, kafka_settings, service_settings
-from tests.integration.reviews_builders import (
+from tests.reviews_builders import (
     GUO_INSTITUTION,
     expert,
     order_published,
@@ -47,6 +44,8 @@ from tests.integration.reviews_builders import (
     sheet,
     team_accepted,
 )
+from tests.waiting import eventually
+from tools.client import ProgrammeClient, TopicObserver, about
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -86,7 +85,6 @@ async def reviews(
     exports = tmp_path_factory.mktemp("review-exports")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("REVIEWS_EXPORT_DIR", str(exports))
-        current_settings.cache_clear()
         clock = FixedClock(datetime(2040, 1, 1, tzinfo=UTC))
         runtime = ServiceRuntime(
             DEFINITION,
@@ -99,7 +97,6 @@ async def reviews(
         async with TopicObserver(infrastructure.kafka_bootstrap, watched) as seen:
             yield Reviews(runtime, clock, client, seen, exports)
         await runtime.stop()
-    current_settings.cache_clear()
 
 
 @pytest.fixture
@@ -115,13 +112,12 @@ def year(reviews: Reviews) -> int:
 
 async def applied(r: Reviews, *event_ids: str) -> None:
     """Wait until the service consumed these events (upstream facts and declarations emit nothing)."""
-    for _ in range(400):
-        if await r.fetchval("SELECT count(*) FROM inbox WHERE event_id = ANY($1::text[])", list(event_ids)) == len(
-            event_ids
-        ):
-            return
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"events not consumed: {event_ids}")
+
+    async def consumed() -> bool:
+        count = await r.fetchval("SELECT count(*) FROM inbox WHERE event_id = ANY($1::text[])", list(event_ids))
+        return bool(count == len(event_ids))
+
+    await eventually(consumed, f"events consumed: {event_ids}")
 
 
 async def project(

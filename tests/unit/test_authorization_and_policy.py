@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from shared.contract.authorization import SourcePolicy, county_of
 from shared.policy import YUAN, ProgrammePolicy, format_yuan
+from shared.settings import ServiceSettings, load_policy
+
+
+def configured_sources() -> SourcePolicy:
+    return SourcePolicy.of(overrides=ServiceSettings(database_url="postgresql:///orders").authorized_sources)
 
 
 def test_county_systems_send_demands_and_only_the_bureau_publishes() -> None:
-    policy = SourcePolicy.from_env()
+    policy = SourcePolicy.of()
     assert policy.allows("DemandSubmitted", "/counties/500240")
     assert not policy.allows("DemandSubmitted", "/bureau/hrss")
     assert policy.allows("PublishOrder", "/bureau/hrss")
@@ -21,7 +27,7 @@ def test_county_systems_send_demands_and_only_the_bureau_publishes() -> None:
 
 def test_the_allowed_sources_are_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTHORIZED_SOURCES", '{"PublishOrder": ["/bureau/hrss/portal"]}')
-    policy = SourcePolicy.from_env()
+    policy = configured_sources()
     assert policy.allows("PublishOrder", "/bureau/hrss/portal")
     assert not policy.allows("PublishOrder", "/bureau/other")
     assert policy.allows("DemandSubmitted", "/counties/500238")
@@ -29,8 +35,8 @@ def test_the_allowed_sources_are_configuration(monkeypatch: pytest.MonkeyPatch) 
 
 def test_a_malformed_source_configuration_stops_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTHORIZED_SOURCES", '{"PublishOrder": "/bureau/*"}')
-    with pytest.raises(ValueError, match="AUTHORIZED_SOURCES"):
-        SourcePolicy.from_env()
+    with pytest.raises(ValidationError, match="authorized_sources"):
+        configured_sources()
 
 
 def test_a_county_source_speaks_for_its_own_county_only() -> None:
@@ -47,7 +53,11 @@ def test_policy_defaults_come_from_the_domain(monkeypatch: pytest.MonkeyPatch) -
     assert (policy.excellent_min_score, policy.qualified_min_score) == (90.0, 60.0)
     assert policy.rectification_days == 90
     monkeypatch.setenv("POLICY_FUNDING_MAX_FEN", str(150_000 * YUAN))
-    assert ProgrammePolicy().funding_max_fen == 150_000 * YUAN
+    assert ProgrammePolicy().funding_max_fen == 200_000 * YUAN, "the policy itself reads no environment"
+    assert load_policy().funding_max_fen == 150_000 * YUAN
+    monkeypatch.setenv("POLICY_TRANCHE_PERCENTAGES", "[50, 40]")
+    with pytest.raises(ValueError, match="add up to 100"):
+        load_policy()
 
 
 def test_an_inconsistent_policy_is_refused_at_start() -> None:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import jsonschema
 
 from services.catalog import DEFINITIONS
-from shared.client import envelope_for
-from shared.contract.documents import CONTRACT_DIR, differences, schema_filename
 from shared.contract.events.orders import DemandSubmitted, OrderPublished
 from shared.contract.registry import REGISTRY
 from tests.builders import tianma_demand
+from tools.client import envelope_for
+from tools.contract_documents import CONTRACT_DIR, differences, schema_filename
 
 
 def test_the_committed_contract_documents_match_the_code() -> None:

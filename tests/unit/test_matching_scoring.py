@@ -14,7 +14,8 @@ from services.matching.domain.recommend import (
     recommend_teams,
 )
 from services.matching.domain.scoring import MatchingWeights, mismatch, score_expert, score_team
-from shared.scenario.places import COUNTIES
+from services.matching.settings import load_weights
+from shared.contract.places import COUNTIES
 
 SHIZHU = "500240"
 WUXI = "500238"
@@ -139,9 +140,10 @@ def test_weights_are_configurable_through_matching_environment_variables(monkeyp
     monkeypatch.setenv("MATCHING_TOP_K", "5")
     monkeypatch.setenv("MATCHING_LOCAL_WEIGHT", "0.5")
 
-    weights = MatchingWeights()
+    weights = load_weights()
 
     assert (weights.top_k, weights.local_weight) == (5, 0.5)
+    assert MatchingWeights().top_k == 10, "the domain's weights read no environment"
     with pytest.raises(ValidationError):
         weights.top_k = 3  # type: ignore[misc]
 

@@ -11,7 +11,7 @@ from services.reviews.domain.rubric import ReviewRubric
 from shared.contract.events.reviews import Reviewer
 from shared.policy import ProgrammePolicy
 from shared.rules import RuleBroken
-from tests.integration.reviews_builders import (
+from tests.reviews_builders import (
     expert,
     opened_review,
     order_published,

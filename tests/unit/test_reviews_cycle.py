@@ -13,7 +13,7 @@ from services.reviews.domain.model import Cycle, open_cycle
 from shared.contract.events.orders import ServicePeriod
 from shared.contract.events.reviews import OpenReviewCycle, ReviewCycleOpened
 from shared.rules import RuleBroken
-from tests.integration.reviews_builders import order_published, team_accepted
+from tests.reviews_builders import order_published, team_accepted
 
 NOW = datetime(2020, 1, 10, 2, 0, tzinfo=UTC)
 

@@ -24,7 +24,7 @@ from services.reviews.domain.rubric import ReviewRubric
 from shared.contract.events.reviews import ReviewCompleted
 from shared.policy import ProgrammePolicy
 from shared.rules import RuleBroken
-from tests.integration.reviews_builders import opened_review, outcome_report, panel_score, reviewer
+from tests.reviews_builders import opened_review, outcome_report, panel_score, reviewer
 
 NOW = datetime(2020, 1, 10, 2, 0, tzinfo=UTC)
 AFTER_DEADLINE = datetime(2020, 2, 1, 2, 0, tzinfo=UTC)

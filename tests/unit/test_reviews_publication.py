@@ -14,7 +14,7 @@ from services.reviews.domain.publication import COLUMNS, export_name, render_csv
 from services.reviews.domain.rubric import ReviewRubric
 from shared.contract.events.reviews import PublicResult, ReviewResultsPublished
 from shared.policy import ProgrammePolicy
-from tests.integration.reviews_builders import (
+from tests.reviews_builders import (
     expert,
     opened_review,
     order_published,

@@ -11,7 +11,7 @@ from services.reviews.domain.rubric import ReviewRubric
 from shared.contract.events.reviews import IndicatorResult, OutcomeReportSubmitted
 from shared.policy import ProgrammePolicy
 from shared.rules import RuleBroken
-from tests.integration.reviews_builders import opened_review, outcome_report
+from tests.reviews_builders import opened_review, outcome_report
 
 NOW = datetime(2020, 1, 10, 2, 0, tzinfo=UTC)
 ORDER = "500240-2019-001"

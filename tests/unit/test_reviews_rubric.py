@@ -9,9 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from services.reviews.domain.rubric import Criterion, ReviewRubric, aggregate, weighted_score
+from services.reviews.settings import load_config
 from shared.contract.events.reviews import CriterionScore
 from shared.rules import RuleBroken
-from tests.integration.reviews_builders import CRITERIA, sheet
+from tests.reviews_builders import CRITERIA, sheet
 
 RUBRIC = ReviewRubric()
 
@@ -45,7 +46,8 @@ def test_the_rubric_is_configuration_read_as_json_from_the_environment(monkeypat
     monkeypatch.setenv("REVIEWS_CRITERIA", json.dumps(criteria, ensure_ascii=False))
     monkeypatch.setenv("REVIEWS_VERSION", "2020.1")
     monkeypatch.setenv("REVIEWS_AGGREGATION", "trimmed_mean")
-    rubric = ReviewRubric()
+    assert ReviewRubric().version == "2019.1", "the rubric itself reads no environment"
+    rubric = load_config().rubric
     assert [c.name for c in rubric.criteria] == ["outcomes_achieved", "local_talent_trained"]
     assert rubric.version == "2020.1"
     assert rubric.aggregation == "trimmed_mean"

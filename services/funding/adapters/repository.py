@@ -19,7 +19,7 @@ from services.funding.domain.model import Grant, GrantStatus, Person, Release, R
 from shared.contract.envelope import Envelope
 from shared.contract.events.funding import IncentiveGranted, Payee, TeamSuspended, Tranche
 from shared.db.types import Connection
-from shared.messaging.consumer import EmitContext
+from shared.messaging.context import EmitContext
 from shared.messaging.unit import UnitOfWork
 
 _POST = """

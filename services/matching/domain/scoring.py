@@ -21,8 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from services.matching.domain.profiles import (
     LABEL_OF,
@@ -33,7 +32,7 @@ from services.matching.domain.profiles import (
     Qualification,
     TeamProfile,
 )
-from shared.scenario.places import COUNTIES
+from shared.contract.places import COUNTIES
 
 LEVEL_NAME: dict[Level, str] = {
     Level.NATIONAL: "国家级",
@@ -43,10 +42,11 @@ LEVEL_NAME: dict[Level, str] = {
 }
 
 
-class MatchingWeights(BaseSettings):
-    """Weights and limits of matching, overridable by `MATCHING_<NAME>` environment variables."""
+class MatchingWeights(BaseModel):
+    """Weights and limits of matching; the service reads overrides from `MATCHING_<NAME>`
+    environment variables once, at start (services/matching/settings.py)."""
 
-    model_config = SettingsConfigDict(env_prefix="MATCHING_", extra="ignore", frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     specialty_weight: float = 0.6
     """Default 0.6: covering what the village asked for matters most (订单式: the order drives the match)."""

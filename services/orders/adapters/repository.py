@@ -15,7 +15,7 @@ from services.orders.domain.model import Order, OrderStatus
 from shared.contract.envelope import Envelope
 from shared.contract.events.orders import Demand
 from shared.db.types import Connection
-from shared.messaging.consumer import EmitContext
+from shared.messaging.context import EmitContext
 from shared.messaging.unit import UnitOfWork
 
 _SELECT = """

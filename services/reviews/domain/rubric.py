@@ -8,7 +8,8 @@ policy's grade thresholds (90 / 60) keep their meaning. Arithmetic is decimal (t
 as written in the event), rounded half-up to 2 decimals at each step: a grade re-derived
 from the published panel scores is bit-for-bit the grade given.
 
-The rubric is configuration (`REVIEWS_<NAME>` environment variables, JSON for `criteria`) and
+The rubric is configuration (`REVIEWS_<NAME>` environment variables, JSON for `criteria`, read
+once at start by services/reviews/settings.py) and
 carries a version, recorded in every grade's `rule_version`. The aggregation and what happens
 to an incomplete panel at closing change grades too, so they are part of the rubric and of
 its version.
@@ -21,7 +22,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contract.events.reviews import CriterionScore
 from shared.rules import RuleBroken
@@ -52,10 +52,10 @@ DEFAULT_CRITERIA: tuple[Criterion, ...] = (
 )
 
 
-class ReviewRubric(BaseSettings):
+class ReviewRubric(BaseModel):
     """Criteria, weights and scale of the yearly assessment, and how a panel is aggregated."""
 
-    model_config = SettingsConfigDict(env_prefix="REVIEWS_", extra="ignore", frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: Annotated[str, Field(min_length=1, max_length=40)] = "2019.1"
     """Named version of the rubric; change it whenever anything below changes."""

@@ -8,9 +8,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.client import Observed
+from shared.contract.places import COUNTIES
 from shared.policy import format_yuan
-from shared.scenario.places import COUNTIES
+from tools.client import Observed
 
 ORDER_STATE_OF = {
     "OrderSubmitted": "submitted",

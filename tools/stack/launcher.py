@@ -39,7 +39,7 @@ from shared.topics import all_topics
 from .embedded import DATA_DIR, REPO_ROOT, EmbeddedPostgres, die_with_parent, free_port
 from .kafka import KafkaBroker
 
-log = structlog.get_logger("shared.stack")
+log = structlog.get_logger("tools.stack")
 
 RUNNABLE_SERVICES: tuple[str, ...] = ("orders", "matching", "funding", "reviews")
 """Services that exist so far, in start order."""
@@ -144,6 +144,7 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        env.setdefault("REVIEWS_EXPORT_DIR", str(self.data_dir / "exports"))
         env.setdefault("LOG_FORMAT", "console" if self.logs_to_console and sys.stderr.isatty() else "json")
         env.update(self.extra_env)
         return env

@@ -22,7 +22,7 @@ from shared.contract.registry import REGISTRY, EventRegistry, EventSpec
 from shared.messaging.deadletter import REASONS
 from shared.runtime.service import ServiceDefinition
 
-CONTRACT_DIR = Path(__file__).resolve().parents[2] / "docs" / "contract"
+CONTRACT_DIR = Path(__file__).resolve().parents[1] / "docs" / "contract"
 CONTRACT_VERSION = "1.0.0"
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.cli.connection import Connection
-from shared.client import ProgrammeClient
 from shared.contract.envelope import STRUCTURED_CONTENT_TYPE, Envelope, EnvelopeError, new_envelope, parse_record
 from shared.contract.registry import REGISTRY
+from tools.cli.connection import Connection
+from tools.client import ProgrammeClient
 
 
 def build_envelope(args: argparse.Namespace) -> Envelope:

@@ -10,9 +10,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.cli.connection import Connection
-from shared.client import Observed, ProgrammeClient, TopicObserver
 from shared.topics import SERVICES, all_topics, deadletter, with_prefix
+from tools.cli.connection import Connection
+from tools.client import Observed, ProgrammeClient, TopicObserver
 
 
 async def _read_all(connection: Connection, topics: list[str], idle_s: float) -> TopicObserver:

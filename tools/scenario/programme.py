@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.client import Observed, ProgrammeClient, TopicObserver, wait_until_consumed
 from shared.clock import local_date
 from shared.contract.envelope import Envelope
 from shared.contract.events.base import EventData
@@ -34,10 +33,11 @@ from shared.contract.events.reviews import (
     Reviewer,
     WorkDone,
 )
+from shared.contract.places import BUREAU_SOURCE, BUREAU_STAFF, county_source
 from shared.policy import YUAN, format_yuan
-from shared.scenario.places import BUREAU_SOURCE, BUREAU_STAFF, county_source
-from shared.scenario.report import Report
-from shared.scenario.seed import CRITERIA, SeededOrder, SeedProgramme
+from tools.client import Observed, ProgrammeClient, TopicObserver, wait_until_consumed
+from tools.scenario.report import Report
+from tools.scenario.seed import CRITERIA, SeededOrder, SeedProgramme
 
 REGISTRY_SOURCE = "/registry/talent"
 PORTAL_SOURCE = "/portal/applications"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from shared.stack.launcher import read_stack_file
+from tools.stack.launcher import read_stack_file
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ KAFKA_JVM_OPTS: tuple[str, ...] = (
 )
 
 LOG4J2_CONFIG = """\
-# Written by shared/stack/kafka.py: the broker logs to stdout (the broker's log file).
+# Written by tools/stack/kafka.py: the broker logs to stdout (the broker's log file).
 status = warn
 # Kafka's own shutdown hook logs its controlled shutdown: log4j2's must not stop logging first
 shutdownHook = disable

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shared.cli.connection import Connection, resolve
 from shared.logging import configure_logging
+from tools.cli.connection import Connection, resolve
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -149,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_stack(args: argparse.Namespace) -> None:
-    from shared.stack.launcher import RUNNABLE_SERVICES, Stack
+    from tools.stack.launcher import RUNNABLE_SERVICES, Stack
 
     services = tuple(args.services.split(",")) if args.services else RUNNABLE_SERVICES
     configure_logging("stack", fmt="console" if sys.stderr.isatty() else "json", level="INFO")
@@ -168,7 +168,7 @@ def _cmd_stack(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from shared.scenario.demo import run_demo
+    from tools.scenario.demo import run_demo
 
     configure_logging("demo", fmt="console" if sys.stderr.isatty() else "json", level="WARNING")
     _stop_on_signals()
@@ -194,7 +194,7 @@ def _stop_on_signals() -> None:
 
 
 def _cmd_send(args: argparse.Namespace) -> None:
-    from shared.cli.send import build_envelope, send
+    from tools.cli.send import build_envelope, send
 
     connection = resolve(args.bootstrap, args.topic_prefix)
     envelope = build_envelope(args)
@@ -206,7 +206,7 @@ def _cmd_send(args: argparse.Namespace) -> None:
 
 
 def _cmd_follow(args: argparse.Namespace) -> None:
-    from shared.cli.inspect import export_history, follow
+    from tools.cli.inspect import export_history, follow
 
     connection = resolve(args.bootstrap, args.topic_prefix)
     if args.export:
@@ -219,14 +219,14 @@ def _cmd_follow(args: argparse.Namespace) -> None:
 
 
 def _cmd_dead_letters_list(args: argparse.Namespace) -> None:
-    from shared.cli.inspect import list_dead_letters
+    from tools.cli.inspect import list_dead_letters
 
     connection = resolve(args.bootstrap, args.topic_prefix)
     asyncio.run(list_dead_letters(connection, service=args.service, as_json=args.json, idle_s=args.idle))
 
 
 def _cmd_dead_letters_show(args: argparse.Namespace) -> None:
-    from shared.cli.inspect import show_dead_letter
+    from tools.cli.inspect import show_dead_letter
 
     connection = resolve(args.bootstrap, args.topic_prefix)
     found = asyncio.run(show_dead_letter(connection, args.ref, idle_s=args.idle))
@@ -235,7 +235,7 @@ def _cmd_dead_letters_show(args: argparse.Namespace) -> None:
 
 
 def _cmd_dead_letters_replay(args: argparse.Namespace) -> None:
-    from shared.cli.inspect import replay_dead_letter
+    from tools.cli.inspect import replay_dead_letter
 
     connection = resolve(args.bootstrap, args.topic_prefix)
     result = asyncio.run(replay_dead_letter(connection, args.ref, by=args.by, idle_s=args.idle))
@@ -296,14 +296,14 @@ def _definitions() -> Any:
 
 
 def _cmd_contract_generate(args: argparse.Namespace) -> None:
-    from shared.contract.documents import write
+    from tools.contract_documents import write
 
     for path in write(_definitions()):
         print(path)
 
 
 def _cmd_contract_check(args: argparse.Namespace) -> None:
-    from shared.contract.documents import differences
+    from tools.contract_documents import differences
 
     problems = differences(_definitions())
     if problems:

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.client import Observed, ProgrammeClient, TopicObserver
 from shared.clock import local_date
 from shared.contract.envelope import Envelope
 from shared.contract.events.base import EventData
@@ -45,13 +44,14 @@ from shared.contract.events.reviews import (
     Reviewer,
     WorkDone,
 )
+from shared.contract.places import BUREAU_SOURCE, BUREAU_STAFF, county_source
 from shared.policy import format_yuan
-from shared.scenario import cast
-from shared.scenario.places import BUREAU_SOURCE, BUREAU_STAFF, county_source
-from shared.scenario.report import Report, print_report
-from shared.stack.embedded import DATA_DIR
-from shared.stack.launcher import Stack
 from shared.topics import REJECTIONS, SERVICES, deadletter, events
+from tools.client import Observed, ProgrammeClient, TopicObserver
+from tools.scenario import cast
+from tools.scenario.report import Report, print_report
+from tools.stack.embedded import DATA_DIR
+from tools.stack.launcher import Stack
 
 YEAR = cast.programme_start().year
 CALL = f"{YEAR}年第一批"
@@ -593,8 +593,8 @@ async def play_programme(
     out: Any = sys.stdout,
     exports_dir: Path | None = None,
 ) -> Report:
-    from shared.scenario.programme import ProgrammeRun
-    from shared.scenario.seed import generate
+    from tools.scenario.programme import ProgrammeRun
+    from tools.scenario.seed import generate
 
     watched = [*(events(s) for s in SERVICES), REJECTIONS, *(deadletter(s) for s in SERVICES)]
     async with (
@@ -614,7 +614,7 @@ def run_demo(
     report_path: Path | None = None,
 ) -> int:
     """Start the embedded stack, play the seeded programme (or the narrated story), report."""
-    from shared.stack.monitor import MemoryMonitor
+    from tools.stack.monitor import MemoryMonitor
 
     embedded = not os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and not os.environ.get("DATABASE_URL")
     earlier = embedded and (DATA_DIR / "kafka").exists()

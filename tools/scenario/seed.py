@@ -15,9 +15,9 @@ from datetime import date
 from shared.contract.events.matching import ExpertRegistered, TeamComposition
 from shared.contract.events.orders import Demand, OutcomeTarget, Place, ServicePeriod
 from shared.contract.events.reviews import Reviewer
+from shared.contract.places import COUNTIES, DEEP_POVERTY_TOWNSHIPS
 from shared.policy import YUAN
-from shared.scenario import cast
-from shared.scenario.places import COUNTIES, DEEP_POVERTY_TOWNSHIPS
+from tools.scenario import cast
 
 INDUSTRIES: dict[str, tuple[str, ...]] = {
     "中药材": ("天麻种源繁育", "林下种植", "中药材加工", "道地药材认证"),
