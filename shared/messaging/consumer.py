@@ -17,7 +17,11 @@ A database or broker outage is not the message's fault: the batch rolls back, no
 committed, and the whole batch is redelivered after a backoff (TransientFailure). A record
 cannot hide behind that: a batch that keeps failing while the database answers is processed
 `distrusting` its records (each record's error, whatever its type, is its own: dead-lettered),
-and nothing read from a record (its bytes, headers or JSON) can raise past `_prepare`.
+and nothing read from a record (its bytes, headers or JSON) can raise past `stages.read`.
+
+The stages themselves are in stages.py (read, authorize, validate), inbox.py (deduplicate) and
+answers.py (dead letters and EventRejected); this module runs them over a batch in one
+transaction and decides when to go record by record.
 """
 
 from __future__ import annotations
@@ -29,25 +33,26 @@ from typing import Any
 
 import asyncpg
 import structlog
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from shared.clock import Clock
 from shared.contract.authorization import SourcePolicy
-from shared.contract.envelope import Envelope, EnvelopeError, new_envelope, parse_record
-from shared.contract.events.base import EventData
-from shared.contract.events.system import EventRejected
-from shared.contract.registry import REGISTRY, EventRegistry, service_source
+from shared.contract.envelope import Envelope
+from shared.contract.registry import REGISTRY, EventRegistry
 from shared.db.types import Connection
 from shared.policy import ProgrammePolicy
 from shared.retry import Backoff
 from shared.rules import RuleBroken
-from shared.topics import REJECTIONS, deadletter, with_prefix
+from shared.topics import with_prefix
 
-from . import inbox, outbox
-from .context import MessageContext, Note
-from .deadletter import DeadLetter, dead_letter_message, record_dead_letter
+from . import inbox, outbox, stages
+from .answers import Answers
+from .context import MessageContext
+from .deadletter import DeadLetter
+from .outcomes import Outcome, log_outcome, log_rebuilt
 from .records import Record
 from .routing import Handler, Subscription, check_wiring
+from .stages import Prepared
 from .unit import UnitOfWork
 
 log = structlog.get_logger("shared.messaging.consumer")
@@ -68,16 +73,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 class TransientFailure(Exception):
     """The database (or broker) is unreachable: roll back and redeliver the whole batch."""
-
-
-@dataclass(slots=True)
-class _Outcome:
-    kind: str
-    record: Record
-    envelope: Envelope | None = None
-    notes: list[Note] = field(default_factory=list)
-    letter: DeadLetter | None = None
-    error: BaseException | None = None
 
 
 class EventConsumer:
@@ -112,8 +107,7 @@ class EventConsumer:
         self._prefix = topic_prefix
         self._max_attempts = max(1, max_attempts)
         self._retry_backoff_s = retry_backoff_s
-        self._deadletter_topic = with_prefix(topic_prefix, deadletter(service))
-        self._rejections_topic = with_prefix(topic_prefix, REJECTIONS)
+        self._answers = Answers(service=service, clock=clock, registry=registry, topic_prefix=topic_prefix)
         self.counts: dict[str, int] = {}
 
     @property
@@ -144,14 +138,14 @@ class EventConsumer:
         for outcome in outcomes:
             self.counts[outcome.kind] = self.counts.get(outcome.kind, 0) + 1
         if self.rebuilding:
-            self._log_rebuilt(outcomes)
+            log_rebuilt(self.service, outcomes, self.counts)
             return
         for outcome in outcomes:
-            self._log(outcome)
+            log_outcome(self.service, outcome)
 
-    async def _run(self, conn: Connection, records: Sequence[Record], batch: _Batch) -> list[_Outcome]:
+    async def _run(self, conn: Connection, records: Sequence[Record], batch: _Batch) -> list[Outcome]:
         async with conn.transaction():
-            prepared = [self._prepare(record) for record in records]
+            prepared = [stages.read(record, self._routes) for record in records]
             if not batch.careful:  # the optimistic run claims the whole batch in one statement
                 await self._claim_all(conn, prepared)
                 await self._prefetch(conn, prepared, batch.unit)
@@ -163,7 +157,7 @@ class EventConsumer:
             await outbox.append(conn, batch.outbox, notify=True)
         return outcomes
 
-    async def _prefetch(self, conn: Connection, prepared: Sequence[_Prepared], unit: UnitOfWork) -> None:
+    async def _prefetch(self, conn: Connection, prepared: Sequence[Prepared], unit: UnitOfWork) -> None:
         wanted: dict[str, list[Envelope]] = {}
         for item in prepared:
             if item.envelope is not None and item.handler is not None and item.claim is inbox.Claim.NEW:
@@ -182,22 +176,7 @@ class EventConsumer:
         except Exception as exc:
             raise _NeedsCare(None) from exc
 
-    def _prepare(self, record: Record) -> _Prepared:
-        """Parse and route a record (no I/O). Never raises: whatever goes wrong while reading a
-        record makes it a dead letter with a reason."""
-        try:
-            envelope = parse_record(record.value, record.headers, record.key)
-            subscription = self._routes.get(record.topic)
-            handler = subscription.handlers.get(envelope.type) if subscription else None
-            strict = bool(subscription and subscription.strict)
-        except EnvelopeError as exc:
-            return _Prepared(record, error=exc)
-        except Exception as exc:
-            detail = f"reading the record failed: {type(exc).__name__}: {exc}"[:2000]
-            return _Prepared(record, error=EnvelopeError("unreadable", detail))
-        return _Prepared(record, envelope=envelope, handler=handler, consumed=handler is not None or strict)
-
-    async def _claim_all(self, conn: Connection, prepared: Sequence[_Prepared]) -> None:
+    async def _claim_all(self, conn: Connection, prepared: Sequence[Prepared]) -> None:
         wanted = [item for item in prepared if item.envelope is not None and item.consumed]
         try:
             claims = await inbox.claim_many(conn, [(item.envelope, item.record) for item in wanted])  # type: ignore[misc]
@@ -208,7 +187,7 @@ class EventConsumer:
         for item, claim in zip(wanted, claims, strict=True):
             item.claim = claim
 
-    async def _guarded(self, conn: Connection, item: _Prepared, batch: _Batch) -> _Outcome:
+    async def _guarded(self, conn: Connection, item: Prepared, batch: _Batch) -> Outcome:
         """A record that fails outside its handler (e.g. PostgreSQL refuses a value) must not
         stall its partition: in the careful run it is dead-lettered like a failing handler."""
         record = item.record
@@ -232,62 +211,39 @@ class EventConsumer:
 
     async def _dead_letter_failed(
         self, conn: Connection, record: Record, exc: BaseException, batch: _Batch, mark: int
-    ) -> _Outcome:
+    ) -> Outcome:
         """The record failed outside its handler's own refusals: dead-letter it, drop what it emitted."""
         del batch.outbox[mark:]
         detail = f"the record could not be processed: {type(exc).__name__}: {exc}"
         letter = DeadLetter("handler_error", detail)
         async with conn.transaction():
-            new = await record_dead_letter(conn, record, letter, None)
-        outcome = self._dead_letter_later(new, record, None, letter, batch)
+            outcome = await self._answers.dead_letter(conn, record, letter, None, batch.outbox)
         outcome.error = exc
         return outcome
 
-    async def _process(self, conn: Connection, item: _Prepared, batch: _Batch) -> _Outcome:
+    async def _process(self, conn: Connection, item: Prepared, batch: _Batch) -> Outcome:
         record, envelope, handler = item.record, item.envelope, item.handler
         if envelope is None:
             assert item.error is not None
             letter = DeadLetter(item.error.reason, item.error.detail)
-            new = await record_dead_letter(conn, record, letter, None)
-            return self._dead_letter_later(new, record, None, letter, batch)
+            return await self._answers.dead_letter(conn, record, letter, None, batch.outbox)
         if not item.consumed:
-            return _Outcome("ignored", record, envelope)
+            return Outcome("ignored", record, envelope)
         claim = item.claim or await inbox.claim(conn, envelope, record)
         if claim is inbox.Claim.DUPLICATE:
-            return _Outcome("duplicate", record, envelope)
+            return Outcome("duplicate", record, envelope)
         if claim is inbox.Claim.CONFLICT:
             detail = f"event id {envelope.id!r} from {envelope.source} was already used for different content"
             return await self._refuse(conn, record, envelope, DeadLetter("id_reused", detail), batch, claimed=False)
         if handler is None:
             detail = f"{envelope.type!r} is not an event type accepted on {record.topic}"
             return await self._refuse(conn, record, envelope, DeadLetter("unknown_type", detail), batch)
-        if not self._policy.allows(envelope.type, envelope.source):
-            allowed = ", ".join(self._policy.senders(envelope.type)) or "nobody"
-            detail = f"source {envelope.source!r} may not send {envelope.type} (allowed: {allowed})"
-            return await self._refuse(conn, record, envelope, DeadLetter("unauthorized_source", detail), batch)
         try:
-            data = self._validate(envelope)
-        except _SchemaViolation as exc:
-            return await self._refuse(conn, record, envelope, DeadLetter("schema_violation", str(exc)), batch)
+            stages.authorize(envelope, self._policy)
+            data = stages.validate(envelope, self._registry)
+        except stages.Refused as refused:
+            return await self._refuse(conn, record, envelope, refused.letter, batch)
         return await self._apply(conn, record, envelope, handler, data, batch)
-
-    def _validate(self, envelope: Envelope) -> EventData:
-        spec = self._registry[envelope.type]
-        if envelope.dataschema and envelope.dataschema != spec.dataschema:
-            raise _SchemaViolation(
-                f"dataschema {envelope.dataschema!r} is not supported; this service reads {spec.dataschema}"
-            )
-        try:
-            data = spec.model.model_validate(envelope.data)
-        except ValidationError as exc:
-            raise _SchemaViolation(_summarize(exc)) from exc
-        except Exception as exc:  # a validator that fails on hostile data must not stall the partition
-            raise _SchemaViolation(f"the data could not be validated: {type(exc).__name__}: {exc}"[:2000]) from exc
-        if data.subject() != envelope.subject:
-            raise _SchemaViolation(
-                f"subject {envelope.subject!r} does not match the event's business key {data.subject()!r}"
-            )
-        return data
 
     def _context(self, conn: Connection, envelope: Envelope, unit: UnitOfWork | None = None) -> MessageContext:
         return MessageContext(
@@ -311,7 +267,7 @@ class EventConsumer:
         handler: Handler,
         data: BaseModel,
         batch: _Batch,
-    ) -> _Outcome:
+    ) -> Outcome:
         if not batch.careful:
             context = self._context(conn, envelope, batch.unit)
             try:
@@ -321,7 +277,7 @@ class EventConsumer:
             except Exception as exc:
                 raise _NeedsCare(record) from exc
             batch.outbox.extend(context.emitted)
-            return _Outcome("applied", record, envelope, notes=context.notes)
+            return Outcome("applied", record, envelope, notes=context.notes)
         first = 2 if record == batch.attempted else 1  # its optimistic run was the first attempt
         backoff = Backoff(self._retry_backoff_s, self._retry_backoff_s * 8)
         for attempt in range(first, self._max_attempts + 1):
@@ -331,7 +287,7 @@ class EventConsumer:
                     await handler(context, data)
                     await context.unit.flush(conn)
                 batch.outbox.extend(context.emitted)
-                return _Outcome("applied", record, envelope, notes=context.notes)
+                return Outcome("applied", record, envelope, notes=context.notes)
             except RuleBroken as rejection:
                 letter = DeadLetter("business_rule", rejection.reason, rule=rejection.rule)
                 return await self._refuse(conn, record, envelope, letter, batch)
@@ -358,133 +314,9 @@ class EventConsumer:
         return await self._refuse(conn, record, envelope, letter, batch)
 
     async def _refuse(
-        self,
-        conn: Connection,
-        record: Record,
-        envelope: Envelope,
-        letter: DeadLetter,
-        batch: _Batch,
-        *,
-        claimed: bool = True,
-    ) -> _Outcome:
-        """Dead-letter a parsed event and answer its sender with EventRejected."""
-        new = await record_dead_letter(conn, record, letter, envelope)
-        outcome = self._dead_letter_later(new, record, envelope, letter, batch)
-        if outcome.kind == "duplicate":
-            return outcome
-        if claimed:
-            kind = "rejected" if letter.reason == "business_rule" else "dead_lettered"
-            await inbox.set_outcome(conn, envelope, kind, letter.rule or letter.reason)
-        answer = EventRejected(
-            rejected_event_id=envelope.id[:120],
-            rejected_event_type=envelope.type[:120],
-            rejected_source=envelope.source[:120],
-            rejected_subject=envelope.subject[:120] or None,
-            reason_code=letter.rule or letter.reason,
-            reason=letter.detail[:4000] or letter.reason,
-            service=self.service,
-            rejected_at=self._clock.now(),
-        )
-        rejection = new_envelope(
-            source=service_source(self.service),
-            type=EventRejected.EVENT_TYPE,
-            subject=answer.subject(),
-            data=answer.model_dump(mode="json"),
-            time=self._clock.now(),
-            correlation_id=envelope.correlation_id,
-            causation_id=envelope.id,
-            dataschema=self._registry[EventRejected.EVENT_TYPE].dataschema,
-        )
-        batch.outbox.append(outbox.OutboxMessage.for_event(self._rejections_topic, rejection))
-        outcome.kind = "rejected" if letter.reason == "business_rule" else "dead_lettered"
-        return outcome
-
-    def _dead_letter_later(
-        self, letter_id: int | None, record: Record, envelope: Envelope | None, letter: DeadLetter, batch: _Batch
-    ) -> _Outcome:
-        """The dead letter (recorded as `letter_id`; None: recorded before, a redelivery) joins the batch's outbox."""
-        if letter_id is None:
-            return _Outcome("duplicate", record, envelope)
-        message = dead_letter_message(
-            record,
-            letter,
-            service=self.service,
-            topic=self._deadletter_topic,
-            at=self._clock.now(),
-            letter_id=letter_id,
-        )
-        batch.outbox.append(message)
-        return _Outcome("dead_lettered", record, envelope, letter=letter)
-
-    def _log_rebuilt(self, outcomes: Sequence[_Outcome]) -> None:
-        kinds: dict[str, int] = {}
-        for outcome in outcomes:
-            kinds[outcome.kind] = kinds.get(outcome.kind, 0) + 1
-        last = outcomes[-1].record if outcomes else None
-        log.info(
-            "rebuilt from the topics: batch applied, nothing emitted",
-            service=self.service,
-            records=len(outcomes),
-            up_to=last.origin if last else None,
-            total_applied=self.counts.get("applied", 0),
-            **kinds,
-        )
-
-    def _log(self, outcome: _Outcome) -> None:
-        envelope = outcome.envelope
-        bound = log.bind(service=self.service)
-        replay_of = next(
-            (v.decode(errors="replace") for n, v in outcome.record.headers if n == inbox.REPLAY_HEADER), None
-        )
-        if replay_of:
-            bound = bound.bind(replay_of=replay_of)
-        if envelope is not None:
-            bound = bound.bind(
-                event_type=envelope.type,
-                event_id=envelope.id,
-                subject=envelope.subject,
-                correlation_id=envelope.correlation_id,
-                source=envelope.source,
-            )
-        if outcome.kind == "applied":
-            for note in outcome.notes:
-                bound.info(note.message, **note.fields)
-            if not outcome.notes:
-                bound.info("event applied")
-        elif outcome.kind == "duplicate":
-            bound.info("duplicate delivery ignored: already processed", origin=outcome.record.origin)
-        elif outcome.kind == "ignored":
-            bound.debug("event not consumed by this service", origin=outcome.record.origin)
-        elif outcome.letter is not None:
-            letter = outcome.letter
-            fields: dict[str, Any] = {
-                "reason": letter.reason,
-                "detail": letter.detail,
-                "origin": outcome.record.origin,
-            }
-            if letter.rule:
-                fields["rule"] = letter.rule
-            if outcome.error is not None:
-                bound.error("handler failed on every retry; event dead-lettered", exc_info=outcome.error, **fields)
-            elif outcome.kind == "rejected":
-                bound.warning("event rejected by a programme rule; sender answered", **fields)
-            else:
-                bound.warning("message dead-lettered", **fields)
-
-
-class _SchemaViolation(Exception):
-    pass
-
-
-@dataclass(slots=True)
-class _Prepared:
-    record: Record
-    envelope: Envelope | None = None
-    error: EnvelopeError | None = None
-    handler: Handler | None = None
-    consumed: bool = False
-    """This service takes the type on this topic (or must refuse it: its own inbound topic)."""
-    claim: inbox.Claim | None = None
+        self, conn: Connection, record: Record, envelope: Envelope, letter: DeadLetter, batch: _Batch, **kw: bool
+    ) -> Outcome:
+        return await self._answers.refuse(conn, record, envelope, letter, batch.outbox, **kw)
 
 
 @dataclass(slots=True)
@@ -517,14 +349,3 @@ async def _answers(conn: Connection) -> bool:
             return bool(await conn.fetchval("SELECT 1"))
     except Exception:
         return False
-
-
-def _summarize(exc: ValidationError, limit: int = 5) -> str:
-    parts = []
-    for error in exc.errors()[:limit]:
-        where = ".".join(str(p) for p in error["loc"]) or "data"
-        parts.append(f"{where}: {error['msg']}")
-    more = exc.error_count() - limit
-    if more > 0:
-        parts.append(f"and {more} more")
-    return "; ".join(parts)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from shared.contract.envelope import new_envelope
 from shared.contract.events.orders import DemandEndorsed, DemandSubmitted, PublishOrder
+from shared.messaging.answers import ANSWER_ORDINAL
+from shared.messaging.context import emitted_event_id
 from shared.policy import YUAN
 from tests.builders import SHIZHU, new_order_id, tianma_demand
 from tools.client import ProgrammeClient, TopicObserver, envelope_for
@@ -134,6 +137,9 @@ async def test_bad_input_is_dead_lettered_with_its_reason_and_the_next_event_is_
         assert answers[0].data["reason_code"] == (rule or reason)
         assert answers[0].data["rejected_source"] == SHIZHU_SYSTEM
         assert answers[0].data["service"] == "orders"
+        refused = SimpleNamespace(source=SHIZHU_SYSTEM, id=answers[0].data["rejected_event_id"])
+        assert answers[0].envelope is not None
+        assert answers[0].envelope.id == emitted_event_id("orders", refused, ANSWER_ORDINAL), "derived from its cause"  # type: ignore[arg-type]
     else:
         assert answers == []
     pool = orders_service.pool

@@ -1,0 +1,99 @@
+"""The answer stage: a record that cannot be applied is kept as a dead letter (its original
+bytes, origin and reason, in the database and on the service's dead-letter topic), and the
+sender of a readable event is answered with EventRejected. The answer is emitted like any
+handler event, through a MessageContext: its id is derived from the refused event (ordinal 0,
+which no handler event uses), so a redelivered refusal makes the same answer."""
+
+from __future__ import annotations
+
+from shared.clock import Clock
+from shared.contract.envelope import Envelope
+from shared.contract.events.system import EventRejected
+from shared.contract.registry import EventRegistry
+from shared.db.types import Connection
+from shared.topics import deadletter, with_prefix
+
+from . import inbox, outbox
+from .context import MessageContext, emitted_event_id
+from .deadletter import DeadLetter, dead_letter_message, record_dead_letter
+from .outcomes import Outcome
+from .records import Record
+
+ANSWER_ORDINAL = 0
+"""The ordinal of a refusal's answer among what the service emits for the refused event."""
+
+
+class Answers:
+    def __init__(self, *, service: str, clock: Clock, registry: EventRegistry, topic_prefix: str) -> None:
+        self._service = service
+        self._clock = clock
+        self._registry = registry
+        self._prefix = topic_prefix
+        self._deadletter_topic = with_prefix(topic_prefix, deadletter(service))
+
+    async def dead_letter(
+        self,
+        conn: Connection,
+        record: Record,
+        letter: DeadLetter,
+        envelope: Envelope | None,
+        messages: list[outbox.OutboxMessage],
+    ) -> Outcome:
+        """Record the dead letter and add its message to the batch's outbox (`duplicate`: it
+        was recorded before, by an earlier delivery of the same record)."""
+        letter_id = await record_dead_letter(conn, record, letter, envelope)
+        if letter_id is None:
+            return Outcome("duplicate", record, envelope)
+        messages.append(
+            dead_letter_message(
+                record,
+                letter,
+                service=self._service,
+                topic=self._deadletter_topic,
+                at=self._clock.now(),
+                letter_id=letter_id,
+            )
+        )
+        return Outcome("dead_lettered", record, envelope, letter=letter)
+
+    async def refuse(
+        self,
+        conn: Connection,
+        record: Record,
+        envelope: Envelope,
+        letter: DeadLetter,
+        messages: list[outbox.OutboxMessage],
+        *,
+        claimed: bool = True,
+    ) -> Outcome:
+        """Dead-letter a readable event and answer its sender with EventRejected."""
+        outcome = await self.dead_letter(conn, record, letter, envelope, messages)
+        if outcome.kind == "duplicate":
+            return outcome
+        kind = "rejected" if letter.reason == "business_rule" else "dead_lettered"
+        if claimed:
+            await inbox.set_outcome(conn, envelope, kind, letter.rule or letter.reason)
+        context = MessageContext(
+            conn=conn,
+            envelope=envelope,
+            service=self._service,
+            clock=self._clock,
+            registry=self._registry,
+            topic_prefix=self._prefix,
+        )
+        context.emit(
+            EventRejected(
+                rejected_event_id=envelope.id[:120],
+                rejected_event_type=envelope.type[:120],
+                rejected_source=envelope.source[:120],
+                rejected_subject=envelope.subject[:120] or None,
+                reason_code=letter.rule or letter.reason,
+                reason=letter.detail[:4000] or letter.reason,
+                service=self._service,
+                rejected_at=context.now(),
+            ),
+            event_id=emitted_event_id(self._service, envelope, ANSWER_ORDINAL),
+        )
+        messages.extend(context.emitted)
+        outcome.kind = kind
+        return outcome
