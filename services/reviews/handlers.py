@@ -3,7 +3,7 @@ that grades the reviews whose deadline passed without a report."""
 
 from __future__ import annotations
 
-from services.reviews.adapters.exports import write_exports
+from services.reviews.adapters.exports import export_after_commit
 from services.reviews.adapters.repository import Cause, ReviewRepository
 from services.reviews.domain.facts import OrderFacts, Project
 from services.reviews.domain.grading import GRADE_LABELS
@@ -19,6 +19,7 @@ from services.reviews.domain.model import (
     open_cycle,
     record_score,
 )
+from services.reviews.domain.publication import export_name
 from services.reviews.settings import ReviewsConfig, config_of
 from shared import topics
 from shared.clock import local_date
@@ -38,6 +39,7 @@ from shared.rules import RuleBroken
 from shared.runtime.timers import Timer
 
 MISSING_REPORTS = "missing-reports"
+PUBLIC_EXPORTS = "public-exports"
 
 
 async def _open_cycle(repo: ReviewRepository, cycle_id: str, *, exclusive: bool = False) -> Cycle:
@@ -141,7 +143,9 @@ async def on_close_review_cycle(ctx: MessageContext, data: CloseReviewCycle) -> 
     await repo.close_cycle(closing.cycle, data.closed_by, ctx.now())
     for part in closing.published.in_parts():
         ctx.emit(part)
-    exports = await write_exports(closing.published, config_of(ctx).export_dir)
+    await repo.queue_export(closing.published, ctx.now())
+    export_dir = config_of(ctx).export_dir
+    ctx.after_commit(export_after_commit(closing.published, export_dir, ctx.clock.now))
     grades = [r.grade for r in closing.published.results]
     ctx.note(
         "review cycle closed; results published to the public",
@@ -150,7 +154,7 @@ async def on_close_review_cycle(ctx: MessageContext, data: CloseReviewCycle) -> 
         excellent=grades.count("excellent"),
         qualified=grades.count("qualified"),
         unqualified=grades.count("unqualified"),
-        exports=[str(path) for path in exports],
+        exports=[str(export_dir / export_name(cycle.cycle_id, form)) for form in ("json", "csv")],
     )
 
 
@@ -239,5 +243,16 @@ SUBSCRIPTIONS = [
 ]
 
 
+async def write_unwritten_exports(ctx: EmitContext) -> None:
+    """Write the public files of any closed cycle whose files a crash left unwritten."""
+    export_dir = config_of(ctx).export_dir
+    for published in await ReviewRepository(ctx.conn).unwritten_exports():
+        ctx.after_commit(export_after_commit(published, export_dir, ctx.clock.now))
+        ctx.note("public exports of a closed cycle written again", cycle_id=published.cycle_id)
+
+
 def timers(config: ReviewsConfig) -> list[Timer]:
-    return [Timer(MISSING_REPORTS, every_s=config.deadline_check_every_s, run=grade_missing_reports)]
+    return [
+        Timer(MISSING_REPORTS, every_s=config.deadline_check_every_s, run=grade_missing_reports),
+        Timer(PUBLIC_EXPORTS, every_s=config.export_check_every_s, run=write_unwritten_exports),
+    ]

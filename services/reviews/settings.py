@@ -24,6 +24,8 @@ class ReviewsSettings(BaseSettings):
     taken from the working directory; the embedded launcher gives `<data dir>/exports`)."""
     deadline_check_every_s: float = Field(default=300.0, gt=0)
     """How often the timer grades reviews whose deadline passed without a report."""
+    export_check_every_s: float = Field(default=60.0, gt=0)
+    """How often the timer writes public exports that a crash left unwritten."""
 
 
 class ReviewRubricSettings(ReviewRubric, BaseSettings):
@@ -35,6 +37,7 @@ class ReviewsConfig:
     rubric: ReviewRubric
     export_dir: Path
     deadline_check_every_s: float
+    export_check_every_s: float = 60.0
 
 
 def load_config() -> ReviewsConfig:
@@ -43,6 +46,7 @@ def load_config() -> ReviewsConfig:
         rubric=ReviewRubric.model_validate(ReviewRubricSettings().model_dump()),
         export_dir=settings.export_dir,
         deadline_check_every_s=settings.deadline_check_every_s,
+        export_check_every_s=settings.export_check_every_s,
     )
 
 

@@ -49,7 +49,7 @@ from . import inbox, outbox, stages
 from .answers import Answers
 from .context import MessageContext
 from .deadletter import DeadLetter
-from .outcomes import Outcome, log_outcome, log_rebuilt
+from .outcomes import Outcome, do_after_commit, log_outcome, log_rebuilt
 from .records import Record
 from .routing import Handler, Subscription, check_wiring
 from .stages import Prepared
@@ -133,6 +133,8 @@ class EventConsumer:
                         outcomes = await self._run(conn, records, _Batch(careful=False))
                     except _NeedsCare as needed:
                         outcomes = await self._run(conn, records, _Batch(careful=True, attempted=needed.record))
+                if not self.rebuilding:
+                    await do_after_commit(self.service, conn, outcomes)
         except TRANSIENT_ERRORS as exc:
             raise TransientFailure(f"{type(exc).__name__}: {exc}") from exc
         for outcome in outcomes:
@@ -277,7 +279,7 @@ class EventConsumer:
             except Exception as exc:
                 raise _NeedsCare(record) from exc
             batch.outbox.extend(context.emitted)
-            return Outcome("applied", record, envelope, notes=context.notes)
+            return Outcome("applied", record, envelope, notes=context.notes, after_commit=context.work_after_commit)
         first = 2 if record == batch.attempted else 1  # its optimistic run was the first attempt
         backoff = Backoff(self._retry_backoff_s, self._retry_backoff_s * 8)
         for attempt in range(first, self._max_attempts + 1):
@@ -287,7 +289,7 @@ class EventConsumer:
                     await handler(context, data)
                     await context.unit.flush(conn)
                 batch.outbox.extend(context.emitted)
-                return Outcome("applied", record, envelope, notes=context.notes)
+                return Outcome("applied", record, envelope, notes=context.notes, after_commit=context.work_after_commit)
             except RuleBroken as rejection:
                 letter = DeadLetter("business_rule", rejection.reason, rule=rejection.rule)
                 return await self._refuse(conn, record, envelope, letter, batch)

@@ -5,7 +5,7 @@ state change) and `note` (a line for the operator, written after the commit)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,9 @@ from shared.topics import with_prefix
 
 from . import outbox
 from .unit import UnitOfWork
+
+AfterCommit = Callable[[Connection], Awaitable[None]]
+"""Work after the commit, given a connection outside any transaction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,7 @@ class EmitContext:
         """False while rebuilding: events are made (their ids may be recorded) but not written."""
         self.emitted: list[outbox.OutboxMessage] = []
         self.notes: list[Note] = []
+        self.work_after_commit: list[AfterCommit] = []
 
     def now(self) -> datetime:
         """The moment of this unit of work: one instant for every effect of one event."""
@@ -104,6 +108,13 @@ class EmitContext:
 
     def note(self, message: str, **fields: Any) -> None:
         self.notes.append(Note(message, fields))
+
+    def after_commit(self, work: AfterCommit) -> None:
+        """Do `work` (files, anything outside the database) once this transaction has committed,
+        never inside it; not while rebuilding. It must be safe to do again: a crash between the
+        commit and the work loses it, so whatever must happen is also recorded in the database
+        for a timer to finish (e.g. reviews' public exports)."""
+        self.work_after_commit.append(work)
 
 
 class MessageContext(EmitContext):

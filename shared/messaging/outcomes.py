@@ -9,9 +9,10 @@ from typing import Any
 import structlog
 
 from shared.contract.envelope import Envelope
+from shared.db.types import Connection
 
 from . import inbox
-from .context import Note
+from .context import AfterCommit, Note
 from .deadletter import DeadLetter
 from .records import Record
 
@@ -25,6 +26,7 @@ class Outcome:
     record: Record
     envelope: Envelope | None = None
     notes: list[Note] = field(default_factory=list)
+    after_commit: list[AfterCommit] = field(default_factory=list)
     letter: DeadLetter | None = None
     error: BaseException | None = None
 
@@ -78,3 +80,21 @@ def log_outcome(service: str, outcome: Outcome) -> None:
             bound.warning("event rejected by a programme rule; sender answered", **fields)
         else:
             bound.warning("message dead-lettered", **fields)
+
+
+async def do_after_commit(service: str, conn: Connection, outcomes: Sequence[Outcome]) -> None:
+    """The work the applied events asked for once committed; a failure is logged, never raised
+    (the batch is committed; the work is recorded for its timer to finish)."""
+    for outcome in outcomes:
+        for work in outcome.after_commit:
+            try:
+                await work(conn)
+            except Exception:
+                envelope = outcome.envelope
+                log.exception(
+                    "work after the commit failed; its timer will do it again",
+                    service=service,
+                    event_type=envelope.type if envelope else None,
+                    event_id=envelope.id if envelope else None,
+                    origin=outcome.record.origin,
+                )

@@ -41,19 +41,22 @@ async def run_timer_once(
     settings: object = None,
 ) -> int:
     """Run a timer in one transaction; returns the number of events it emitted."""
-    async with pool.acquire() as conn, conn.transaction():
-        ctx = EmitContext(
-            conn=conn,
-            service=service,
-            clock=clock,
-            registry=REGISTRY,
-            topic_prefix=topic_prefix,
-            policy=policy,
-            settings=settings,
-        )
-        await timer.run(ctx)
-        await ctx.unit.flush(conn)
-        await outbox.append(conn, ctx.emitted)
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            ctx = EmitContext(
+                conn=conn,
+                service=service,
+                clock=clock,
+                registry=REGISTRY,
+                topic_prefix=topic_prefix,
+                policy=policy,
+                settings=settings,
+            )
+            await timer.run(ctx)
+            await ctx.unit.flush(conn)
+            await outbox.append(conn, ctx.emitted)
+        for work in ctx.work_after_commit:
+            await work(conn)
     for note in ctx.notes:
         log.info(note.message, service=service, timer=timer.name, **note.fields)
     return len(ctx.emitted)

@@ -430,6 +430,10 @@ async def test_closing_grades_what_is_open_publishes_the_results_and_writes_the_
         ("保合村天麻种源繁育", "500240", "石柱县")
     }
 
+    await eventually(
+        lambda: reviews.fetchval("SELECT written_at FROM public_exports WHERE cycle_id = $1", cycle_id),
+        "the public exports written once the closing committed",
+    )
     as_json = json.loads((reviews.exports / f"review-results-{cycle_id}.json").read_text(encoding="utf-8"))
     assert (as_json["cycle_id"], as_json["year"]) == (cycle_id, year)
     assert [{k: v for k, v in r.items() if k != "grade_label"} for r in as_json["results"]] == results
@@ -457,3 +461,12 @@ async def test_closing_grades_what_is_open_publishes_the_results_and_writes_the_
     late_score = await reviews.client.send(panel_score(cycle_id, incomplete.order_id, reviewer(), 90), source=PANEL)
     assert (await rejection_of(reviews, late_score.id))["reason_code"] == "cycle_closed"
     assert await reviews.fetchval("SELECT status FROM review_cycles WHERE cycle_id = $1", cycle_id) == "closed"
+
+    # a crash between the commit and the files: the timer writes them, and writes them once
+    for form in ("json", "csv"):
+        (reviews.exports / f"review-results-{cycle_id}.{form}").unlink()
+    await reviews.fetchval("UPDATE public_exports SET written_at = NULL WHERE cycle_id = $1 RETURNING 1", cycle_id)
+    await reviews.runtime.run_timers_once()
+    assert json.loads((reviews.exports / f"review-results-{cycle_id}.json").read_text(encoding="utf-8")) == as_json
+    assert (reviews.exports / f"review-results-{cycle_id}.csv").read_text(encoding="utf-8-sig") == csv_text
+    assert await reviews.fetchval("SELECT count(*) FROM public_exports WHERE written_at IS NULL") == 0

@@ -49,7 +49,7 @@ from shared.policy import format_yuan
 from shared.topics import REJECTIONS, SERVICES, deadletter, events
 from tools.client import Observed, ProgrammeClient, TopicObserver
 from tools.scenario import cast
-from tools.scenario.report import Report, print_report
+from tools.scenario.report import Report, print_report, public_exports
 from tools.stack.embedded import DATA_DIR
 from tools.stack.launcher import Stack
 
@@ -125,7 +125,7 @@ class Scenario:
         await self._bureau_publishes_results()
         await self._partner_guarantees()
         await self.observer.settle(0.5)
-        self._summarize()
+        await self._summarize()
         return self.report
 
     # ---- 1-2: orders ------------------------------------------------------------------------------
@@ -563,10 +563,9 @@ class Scenario:
         except TimeoutError:
             self.report.failures.append("broken message: no dead letter")
 
-    def _summarize(self) -> None:
+    async def _summarize(self) -> None:
         self.report.summarize(self.observer.distinct)
-        exports = sorted(self.exports_dir.glob(f"review-results-{self.cycle_id}.*"))
-        self.report.exports = [str(p) for p in exports]
+        self.report.exports = await public_exports(self.exports_dir, self.cycle_id)
 
 
 def _number(value: float) -> str:

@@ -36,7 +36,7 @@ from shared.contract.events.reviews import (
 from shared.contract.places import BUREAU_SOURCE, BUREAU_STAFF, county_source
 from shared.policy import YUAN, format_yuan
 from tools.client import Observed, ProgrammeClient, TopicObserver, wait_until_consumed
-from tools.scenario.report import Report
+from tools.scenario.report import Report, public_exports
 from tools.scenario.seed import CRITERIA, SeededOrder, SeedProgramme
 
 REGISTRY_SOURCE = "/registry/talent"
@@ -192,7 +192,7 @@ class ProgrammeRun:
         self.report.summarize(self.observer.distinct)
         if self.exports_dir is not None:
             cycle = str(p.year)
-            self.report.exports = [str(x) for x in sorted(self.exports_dir.glob(f"review-results-{cycle}.*"))]
+            self.report.exports = await public_exports(self.exports_dir, cycle)
         return self.report
 
     def _demo_orders(self) -> tuple[SeededOrder, SeededOrder]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from shared.contract.places import COUNTIES
@@ -186,3 +188,14 @@ def print_report(report: Report, out: Any = sys.stdout) -> None:
     line(f"Dead letters: {counts(d['dead_letters_by_reason'])}")
     line(f"Messages on the topics: {d['events_seen']}   wall time: {d['wall_time_s']} s")
     line("Result: " + ("all steps answered as expected" if report.ok else "FAILURES: " + "; ".join(report.failures)))
+
+
+async def public_exports(directory: Path, cycle_id: str, timeout_s: float = 10.0) -> list[str]:
+    """The cycle's public files (JSON and CSV), waiting for the reviews service to write them:
+    it does so once the closing has committed, so they may follow the published event by a moment."""
+    wanted = [directory / f"review-results-{cycle_id}.{form}" for form in ("csv", "json")]
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        if all(path.exists() for path in wanted) or asyncio.get_running_loop().time() >= deadline:
+            return [str(path) for path in wanted if path.exists()]
+        await asyncio.sleep(0.1)

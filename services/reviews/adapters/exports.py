@@ -1,13 +1,30 @@
-"""The public export files of a closed cycle: JSON and CSV in the export directory."""
+"""The public export files of a closed cycle: JSON and CSV in the export directory, written
+once the closing has committed (never inside its transaction), then marked written."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 
+from services.reviews.adapters.repository import ReviewRepository
 from services.reviews.domain.publication import export_name, render_csv, render_json
 from shared.contract.events.reviews import ReviewResultsPublished
+from shared.db.types import Connection
+
+
+def export_after_commit(
+    published: ReviewResultsPublished, directory: Path, now: Callable[[], datetime]
+) -> Callable[[Connection], Awaitable[None]]:
+    """The work of writing a cycle's files and marking them written (EmitContext.after_commit)."""
+
+    async def write(conn: Connection) -> None:
+        await write_exports(published, directory)
+        await ReviewRepository(conn).export_written(published.cycle_id, now())
+
+    return write
 
 
 async def write_exports(event: ReviewResultsPublished, directory: Path) -> tuple[Path, Path]:

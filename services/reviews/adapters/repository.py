@@ -19,7 +19,13 @@ from services.reviews.domain.model import (
 )
 from shared.contract.envelope import Envelope
 from shared.contract.events.orders import OutcomeTarget, ServicePeriod
-from shared.contract.events.reviews import CriterionScore, IndicatorResult, Reviewer, WorkDone
+from shared.contract.events.reviews import (
+    CriterionScore,
+    IndicatorResult,
+    Reviewer,
+    ReviewResultsPublished,
+    WorkDone,
+)
 from shared.db.types import Connection
 
 
@@ -178,6 +184,30 @@ class ReviewRepository:
             cycle.status.value,
             closed_by,
             at,
+        )
+
+    # ---- public exports -----------------------------------------------------------------------
+
+    async def queue_export(self, published: ReviewResultsPublished, at: datetime) -> None:
+        """The cycle's results are to be written as public files once this transaction commits."""
+        await self._conn.execute(
+            "INSERT INTO public_exports (cycle_id, published, queued_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (cycle_id) DO UPDATE SET published = EXCLUDED.published, queued_at = EXCLUDED.queued_at, "
+            "written_at = NULL",
+            published.cycle_id,
+            published.model_dump(mode="json"),
+            at,
+        )
+
+    async def unwritten_exports(self) -> list[ReviewResultsPublished]:
+        rows = await self._conn.fetch(
+            "SELECT published FROM public_exports WHERE written_at IS NULL ORDER BY queued_at"
+        )
+        return [ReviewResultsPublished.model_validate(row["published"]) for row in rows]
+
+    async def export_written(self, cycle_id: str, at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE public_exports SET written_at = $2 WHERE cycle_id = $1 AND written_at IS NULL", cycle_id, at
         )
 
     # ---- reviews ------------------------------------------------------------------------------
