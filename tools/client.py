@@ -201,6 +201,10 @@ class Observed:
         return self.envelope.subject if self.envelope else None
 
     @property
+    def source(self) -> str | None:
+        return self.envelope.source if self.envelope else None
+
+    @property
     def data(self) -> dict[str, Any]:
         return dict(self.envelope.data) if self.envelope else {}
 

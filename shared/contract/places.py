@@ -1,6 +1,5 @@
-"""Reference data for scenarios: Chongqing districts/counties (GB/T 2260 codes) and the city's
-18 deep-poverty townships (深度贫困乡镇), which are public facts. Villages other than the two
-named in the source article are synthetic."""
+"""Reference data of the programme: the Chongqing districts and counties it serves (GB/T 2260
+codes) and the city's 18 deep-poverty townships (深度贫困乡镇), which are public facts."""
 
 from __future__ import annotations
 
@@ -37,12 +36,3 @@ DEEP_POVERTY_TOWNSHIPS: dict[str, tuple[str, ...]] = {
     "500230": ("三建乡",),
     "500241": ("隘口镇",),
 }
-
-
-def county_source(county_code: str) -> str:
-    """The CloudEvents source of a county's system."""
-    return f"/counties/{county_code}"
-
-
-BUREAU_SOURCE = "/bureau/hrss"
-BUREAU_STAFF = "市人力社保局人才开发处"

@@ -192,3 +192,12 @@ ACTUALS = {
 }
 """Outcomes reported after the year: the article's figures for the two real projects
 (20+ jobs, +180,000 yuan farmer income, tea 60 -> 75 yuan per jin); the bees are synthetic."""
+
+
+def county_source(county_code: str) -> str:
+    """The CloudEvents source of a county's system."""
+    return f"/counties/{county_code}"
+
+
+BUREAU_SOURCE = "/bureau/hrss"
+BUREAU_STAFF = "市人力社保局人才开发处"

@@ -33,9 +33,9 @@ from shared.contract.events.reviews import (
     Reviewer,
     WorkDone,
 )
-from shared.contract.places import BUREAU_SOURCE, BUREAU_STAFF, county_source
 from shared.policy import YUAN, format_yuan
 from tools.client import Observed, ProgrammeClient, TopicObserver, wait_until_consumed
+from tools.scenario.cast import BUREAU_SOURCE, BUREAU_STAFF, county_source
 from tools.scenario.report import Report, public_exports
 from tools.scenario.seed import CRITERIA, SeededOrder, SeedProgramme
 
@@ -72,6 +72,7 @@ class ProgrammeRun:
         out: Any = sys.stdout,
         exports_dir: Path | None = None,
         timeout_s: float = 120.0,
+        narrate: bool = False,
     ) -> None:
         self.client = client
         self.observer = observer
@@ -79,6 +80,8 @@ class ProgrammeRun:
         self.out = out
         self.exports_dir = exports_dir
         self.timeout_s = timeout_s
+        self.narrate = narrate
+        """Show every event sent and what answered it (the demo's --story), not only each phase's count."""
         self.report = Report()
         self.tty = bool(getattr(out, "isatty", lambda: False)())
         self.sent: dict[str, list[Envelope]] = {}
@@ -127,7 +130,19 @@ class ProgrammeRun:
             + (f" — {'; '.join(surprises[:3])}" if surprises else "")
         )
         self.report.steps.append({"phase": title, "sent": len(asks), "answered": len(answers), "surprises": surprises})
+        if self.narrate:
+            for envelope_id, ask in expected.items():
+                self._narrate(ask.source, ask.data.EVENT_TYPE, ask.data.subject(), answers.get(envelope_id))
         return answers
+
+    def _narrate(self, source: str, event_type: str, subject: str, answer: Observed | None) -> None:
+        if answer is None:
+            said = "no answer"
+        elif answer.type == "EventRejected":
+            said = f"EventRejected {answer.data['reason_code']}: {answer.data.get('reason', '')}"
+        else:
+            said = f"{answer.type} from {answer.source}"
+        self.say(f"      {source} sent {event_type} {subject} → {said}")
 
     def _check(self, expected: dict[str, Ask], answers: dict[str, Observed]) -> list[str]:
         surprises = []
@@ -155,6 +170,11 @@ class ProgrammeRun:
         try:
             await self.observer.wait_until(done, timeout_s=self.timeout_s)
             self.say(f"  ✓ {title}: {len(causes)} in {time.monotonic() - phase_started:.1f} s")
+            if self.narrate:
+                for cause in causes:
+                    for o in self.observer.answers_to(cause):
+                        if o.type in types:
+                            self.say(f"      {o.source} emitted {o.type} {o.subject}")
         except TimeoutError:
             missing = sum(1 for c in causes if not any(o.type in types for o in self.observer.answers_to(c)))
             self.report.failures.append(f"{title}: {missing} of {len(causes)} did not happen")
