@@ -48,8 +48,10 @@ async def until_reachable(
         before_sleep=waiting,
         reraise=True,
     )
-    result: T = await retrying(make)
-    return result
+    async for attempt in retrying:
+        with attempt:
+            return await make()
+    raise AssertionError("tenacity ends with a result or the last error")  # pragma: no cover
 
 
 class Backoff:

@@ -31,7 +31,7 @@ async def test_a_database_not_reachable_yet_is_tried_again_until_it_answers() ->
             raise failure
         return "connected"
 
-    assert await until_reachable(connect, "database", errors=(OSError,), initial_s=0.01) == "connected"
+    assert await until_reachable(lambda: connect(), "database", errors=(OSError,), initial_s=0.01) == "connected"
     assert next(answers, None) is None, "both refusals were tried through"
 
 
