@@ -1,6 +1,7 @@
 """Rebuilding a service's state from its input topics.
 
     .venv/bin/python -m bench.replay [--events 1000000] [--consumers 2]
+    BENCH_SERVICE_LOG_LEVEL=INFO ...   # the rebuild processes log one line per batch (its size)
 
 The orders service's input topic holds `--events` events (half DemandSubmitted, half
 DemandEndorsed of the same orders: each endorsement reads the order the submission wrote).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -85,7 +87,8 @@ async def read_raw(stack: Stack, events: int) -> float:
 
 def start_rebuilders(stack: Stack, consumers: int) -> list[subprocess.Popen[bytes]]:
     """`consumers` orders processes in rebuild mode, one consumer group sharing the partitions."""
-    stack.extra_env.update({"REBUILD": "true", "KAFKA_MAX_POLL_RECORDS": "2000", "LOG_LEVEL": "WARNING"})
+    log_level = os.environ.get("BENCH_SERVICE_LOG_LEVEL", "WARNING")  # INFO: one line per rebuilt batch
+    stack.extra_env.update({"REBUILD": "true", "KAFKA_MAX_POLL_RECORDS": "2000", "LOG_LEVEL": log_level})
     stack.start_service("orders")
     stack.wait_ready("orders")
     more = []
