@@ -55,9 +55,9 @@ def _parser() -> argparse.ArgumentParser:
         "demo",
         help="start the stack, play the programme for a year, print the report",
         description="Plays the seeded programme at the article's scale (45 orders, 300+ experts, 45 teams) "
-        "through the four services; --story plays a small narrated scenario instead, event by event.",
+        "through the four services; --story plays the same programme at 4 orders and shows every event.",
     )
-    p.add_argument("--story", action="store_true", help="the small narrated scenario, every event shown")
+    p.add_argument("--story", action="store_true", help="the programme at 4 orders, every event and its answer shown")
     p.add_argument("--orders", type=int, default=45, help="orders in the seeded programme (default 45)")
     p.add_argument("--seed", type=int, default=2019, help="seed of the generator (same seed, same programme)")
     p.add_argument("--keep-running", action="store_true", help="leave the stack running after the scenario")
