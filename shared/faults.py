@@ -1,6 +1,6 @@
 """Crash points for fault tests: a process dies (SIGKILL, no cleanup) at the most dangerous
 moments, e.g. after the database commit and before the Kafka offset commit. Off unless the
-environment names them:
+service's settings name them (read once at start):
 
     EXPERT_TEAMS_FAULTS="consumer.after_commit=0.02,relay.after_publish=0.05"
 
@@ -13,29 +13,34 @@ import os
 import random
 import signal
 import sys
-from functools import lru_cache
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 POINTS = ("consumer.after_commit", "relay.after_publish")
 
 
-@lru_cache(maxsize=1)
-def _configured() -> dict[str, float]:
-    spec = os.environ.get("EXPERT_TEAMS_FAULTS", "").strip()
-    if not spec:
-        return {}
-    points: dict[str, float] = {}
-    for item in spec.split(","):
-        name, _, probability = item.partition("=")
-        if name.strip() not in POINTS:
-            raise ValueError(f"unknown fault point {name!r}; known: {', '.join(POINTS)}")
-        points[name.strip()] = float(probability or 1.0)
-    return points
+@dataclass(frozen=True, slots=True)
+class CrashPoints:
+    probabilities: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, spec: str) -> CrashPoints:
+        """`name=probability,...` (a name alone: always); an unknown name stops the start."""
+        points: dict[str, float] = {}
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            name, _, probability = item.partition("=")
+            if name.strip() not in POINTS:
+                raise ValueError(f"unknown fault point {name!r}; known: {', '.join(POINTS)}")
+            points[name.strip()] = float(probability or 1.0)
+        return cls(points)
+
+    def hit(self, name: str) -> None:
+        """Die here, at once and without cleanup, with the configured probability."""
+        probability = self.probabilities.get(name)
+        if probability and random.random() < probability:
+            sys.stderr.write(f"FAULT INJECTION: SIGKILL at {name}\n")
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
-def crash_point(name: str) -> None:
-    """Die here, at once and without cleanup, with the configured probability."""
-    probability = _configured().get(name)
-    if probability and random.random() < probability:
-        sys.stderr.write(f"FAULT INJECTION: SIGKILL at {name}\n")
-        sys.stderr.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
+NO_CRASHES = CrashPoints()

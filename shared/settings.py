@@ -82,6 +82,8 @@ class ServiceSettings(BaseSettings):
     authorized_sources: dict[str, list[str]] | None = None
     """`AUTHORIZED_SOURCES`: JSON object of event type -> source patterns, replacing the contract
     registry's senders of those types (docs/contract/README.md)."""
+    faults: str = Field(default="", validation_alias="EXPERT_TEAMS_FAULTS")
+    """Crash points armed for fault tests (shared/faults.py); empty in production."""
     rebuild: bool = False
     """Rebuild this service's state from its input topics into an empty database (with a new
     KAFKA_GROUP_SUFFIX, so that every topic is read from the beginning): every event is applied

@@ -26,7 +26,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 
-from shared.faults import crash_point
+from shared.faults import NO_CRASHES, CrashPoints
 from shared.retry import Backoff
 
 from .outbox import NOTIFY_CHANNEL
@@ -62,8 +62,10 @@ class OutboxRelay:
         poll_interval_s: float = 1.0,
         max_backoff_s: float = 10.0,
         renew_producer: Callable[[AIOKafkaProducer], Awaitable[AIOKafkaProducer]] | None = None,
+        crash_points: CrashPoints = NO_CRASHES,
     ) -> None:
         self._pool = pool
+        self._crash_points = crash_points
         self._connect = connect
         self._producer = producer
         self._renew_producer = renew_producer
@@ -162,7 +164,7 @@ class OutboxRelay:
                 ) from exc
         results = await asyncio.gather(*futures, return_exceptions=True)
         sent = _publishable_in_order(rows, results)
-        crash_point("relay.after_publish")  # acknowledged by the broker, not yet marked published
+        self._crash_points.hit("relay.after_publish")  # acknowledged by the broker, not yet marked published
         if sent:
             async with self._pool.acquire() as conn:
                 await conn.execute(_MARK, sent)

@@ -26,7 +26,7 @@ from shared.clock import Clock, SystemClock
 from shared.contract.authorization import SourcePolicy
 from shared.db.migrations import load_stream, migrate
 from shared.db.pool import create_pool, ensure_database
-from shared.faults import crash_point
+from shared.faults import CrashPoints
 from shared.logging import RateLimit
 from shared.messaging import transport
 from shared.messaging.consumer import EventConsumer, TransientFailure
@@ -81,6 +81,7 @@ class ServiceRuntime:
         self.settings = settings
         self.kafka = kafka
         self.policy = policy or load_policy()
+        self.crash_points = CrashPoints.parse(settings.faults)
         self.service_settings = service_settings if service_settings is not None else definition.settings()
         timers = definition.timers
         self.timers: Sequence[Timer] = timers(self.service_settings) if callable(timers) else timers
@@ -162,7 +163,7 @@ class ServiceRuntime:
         distrust = failures >= self.settings.redeliveries_before_distrust
         try:
             await self.consumer.process_batch(records, distrust=distrust)
-            crash_point("consumer.after_commit")  # committed in PostgreSQL, offsets not yet in Kafka
+            self.crash_points.hit("consumer.after_commit")  # committed in PostgreSQL, offsets not yet in Kafka
         except Exception as exc:
             self._failing = (first, failures + 1)
             delay = self._backoff.next()
@@ -323,6 +324,7 @@ class ServiceRuntime:
             batch_size=settings.outbox_batch_size,
             poll_interval_s=settings.outbox_poll_interval_s,
             max_backoff_s=settings.transient_retry_max_backoff_s,
+            crash_points=self.crash_points,
         )
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{name}-outbox-relay")
         self._watch_task = asyncio.create_task(self._watch_forever(), name=f"{name}-progress-watch")
