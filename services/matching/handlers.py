@@ -7,7 +7,6 @@ from services.matching.domain import model
 from services.matching.recommendations import recommend_assignment, recommend_candidates
 from services.matching.settings import weights_of
 from shared import topics
-from shared.clock import local_date
 from shared.contract.events.funding import SuspensionLifted, TeamSuspended
 from shared.contract.events.matching import (
     AwardOrder,
@@ -28,7 +27,7 @@ from shared.rules import RuleBroken
 
 
 async def on_expert_registered(ctx: MessageContext, data: ExpertRegistered) -> None:
-    repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
+    repo = MatchingRepository.of(ctx)
     new, profile = await repo.save_expert(data, ctx.now())
     ctx.emit(
         ExpertProfileRecorded(
@@ -52,7 +51,7 @@ async def on_expert_registered(ctx: MessageContext, data: ExpertRegistered) -> N
 
 
 async def on_order_published(ctx: MessageContext, data: OrderPublished) -> None:
-    repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
+    repo = MatchingRepository.of(ctx)
     order = model.PublishedOrder.from_event(data)
     await repo.save_order(order, ctx.now())
     recommended = await recommend_candidates(repo, order, weights_of(ctx), ctx.now())
@@ -67,7 +66,7 @@ async def on_order_published(ctx: MessageContext, data: OrderPublished) -> None:
 
 
 async def on_order_cancelled(ctx: MessageContext, data: OrderCancelled) -> None:
-    repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
+    repo = MatchingRepository.of(ctx)
     order = await repo.order(data.order_id)
     if order is None:
         ctx.note("cancelled order was never open for applications", order_id=data.order_id)
@@ -85,7 +84,7 @@ async def on_order_cancelled(ctx: MessageContext, data: OrderCancelled) -> None:
 
 
 async def on_team_application_submitted(ctx: MessageContext, data: TeamApplicationSubmitted) -> None:
-    repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
+    repo = MatchingRepository.of(ctx)
     order = await repo.order(data.order_id)
     if await repo.application(data.application_id) is not None:
         raise RuleBroken("application_exists", f"application {data.application_id} was already submitted")
@@ -105,7 +104,7 @@ async def on_team_application_submitted(ctx: MessageContext, data: TeamApplicati
 
 
 async def on_withdraw_application(ctx: MessageContext, data: WithdrawApplication) -> None:
-    repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
+    repo = MatchingRepository.of(ctx)
     application = await repo.application(data.application_id)
     if application is None or application.order_id != data.order_id:
         raise RuleBroken("unknown_application", f"there is no application {data.application_id} for {data.order_id}")
@@ -116,7 +115,7 @@ async def on_withdraw_application(ctx: MessageContext, data: WithdrawApplication
 
 
 async def on_award_order(ctx: MessageContext, data: AwardOrder) -> None:
-    repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
+    repo = MatchingRepository.of(ctx)
     order = await repo.order(data.order_id)
     application = await repo.application(data.application_id)
     others = await repo.applications_for_orders([data.order_id], pending_only=True)
@@ -146,7 +145,7 @@ async def on_award_order(ctx: MessageContext, data: AwardOrder) -> None:
 
 
 async def on_recommend_assignment(ctx: MessageContext, data: RecommendAssignment) -> None:
-    repo = MatchingRepository(ctx.conn, local_date(ctx.now()))
+    repo = MatchingRepository.of(ctx)
     parts = await recommend_assignment(repo, data, weights_of(ctx), ctx.now())
     for part in parts:
         ctx.emit(part)
@@ -164,7 +163,7 @@ async def on_recommend_assignment(ctx: MessageContext, data: RecommendAssignment
 
 
 async def on_team_suspended(ctx: MessageContext, data: TeamSuspended) -> None:
-    await MatchingRepository(ctx.conn, local_date(ctx.now())).suspend(data)
+    await MatchingRepository.of(ctx).suspend(data)
     ctx.note(
         "team and lead suspended from applying",
         team_id=data.team_id,
@@ -174,9 +173,7 @@ async def on_team_suspended(ctx: MessageContext, data: TeamSuspended) -> None:
 
 
 async def on_suspension_lifted(ctx: MessageContext, data: SuspensionLifted) -> None:
-    lifted = await MatchingRepository(ctx.conn, local_date(ctx.now())).lift(
-        data.team_id, data.lead_expert_id, data.review_id, ctx.now()
-    )
+    lifted = await MatchingRepository.of(ctx).lift(data.team_id, data.lead_expert_id, data.review_id, ctx.now())
     ctx.note("suspension lifted; the team may apply again", team_id=data.team_id, rows=lifted)
 
 

@@ -85,7 +85,7 @@ async def _complete_if_ready(ctx: MessageContext, repo: ReviewRepository, cycle:
 
 async def on_order_published(ctx: MessageContext, data: OrderPublished) -> None:
     order = OrderFacts.from_event(data)
-    await ReviewRepository(ctx.conn).save_order(order, data.published_at)
+    await ReviewRepository.of(ctx).save_order(order, data.published_at)
     ctx.note(
         "published order's outcome targets recorded for its yearly reviews",
         order_id=order.order_id,
@@ -96,7 +96,7 @@ async def on_order_published(ctx: MessageContext, data: OrderPublished) -> None:
 
 async def on_team_accepted(ctx: MessageContext, data: TeamAccepted) -> None:
     project = Project.from_event(data)
-    await ReviewRepository(ctx.conn).save_project(project, data.accepted_at)
+    await ReviewRepository.of(ctx).save_project(project, data.accepted_at)
     ctx.note(
         "project recorded for the yearly reviews",
         order_id=project.order_id,
@@ -110,7 +110,7 @@ async def on_team_accepted(ctx: MessageContext, data: TeamAccepted) -> None:
 
 
 async def on_open_review_cycle(ctx: MessageContext, data: OpenReviewCycle) -> None:
-    repo = ReviewRepository(ctx.conn)
+    repo = ReviewRepository.of(ctx)
     projects = await repo.candidate_projects(data.year, data.additional_order_ids)
     cycle, reviews, opened = open_cycle(
         data,
@@ -133,7 +133,7 @@ async def on_open_review_cycle(ctx: MessageContext, data: OpenReviewCycle) -> No
 
 
 async def on_close_review_cycle(ctx: MessageContext, data: CloseReviewCycle) -> None:
-    repo = ReviewRepository(ctx.conn)
+    repo = ReviewRepository.of(ctx)
     cycle = await _open_cycle(repo, data.cycle_id, exclusive=True)
     closing = close_cycle(
         cycle, await repo.reviews_of_cycle(cycle.cycle_id), config_of(ctx).rubric, ctx.policy, ctx.now()
@@ -162,7 +162,7 @@ async def on_close_review_cycle(ctx: MessageContext, data: CloseReviewCycle) -> 
 
 
 async def on_outcome_report_submitted(ctx: MessageContext, data: OutcomeReportSubmitted) -> None:
-    repo = ReviewRepository(ctx.conn)
+    repo = ReviewRepository.of(ctx)
     cycle = await _open_cycle(repo, data.cycle_id)
     review, accepted = accept_report(await _review(repo, cycle, data.order_id), cycle, data, ctx.now())
     await repo.save_report(review, ctx.now(), Cause.of(ctx.envelope))
@@ -179,7 +179,7 @@ async def on_outcome_report_submitted(ctx: MessageContext, data: OutcomeReportSu
 
 
 async def on_reviewer_conflict_declared(ctx: MessageContext, data: ReviewerConflictDeclared) -> None:
-    repo = ReviewRepository(ctx.conn)
+    repo = ReviewRepository.of(ctx)
     cycle = await _open_cycle(repo, data.cycle_id)
     review = declare_conflict(await _review(repo, cycle, data.order_id), cycle, data.reviewer_id)
     new = await repo.add_conflict(review, data.reviewer_id, data.reason, ctx.now(), Cause.of(ctx.envelope))
@@ -194,7 +194,7 @@ async def on_reviewer_conflict_declared(ctx: MessageContext, data: ReviewerConfl
 
 
 async def on_panel_score_submitted(ctx: MessageContext, data: PanelScoreSubmitted) -> None:
-    repo = ReviewRepository(ctx.conn)
+    repo = ReviewRepository.of(ctx)
     cycle = await _open_cycle(repo, data.cycle_id)
     review, recorded = record_score(
         await _review(repo, cycle, data.order_id), cycle, data, config_of(ctx).rubric, ctx.now()
@@ -217,7 +217,7 @@ async def on_panel_score_submitted(ctx: MessageContext, data: PanelScoreSubmitte
 async def grade_missing_reports(ctx: EmitContext) -> None:
     """Grade per policy every open review whose cycle's deadline (a Chongqing date) passed
     without a report. Idempotent: a graded review is no longer open."""
-    repo, now = ReviewRepository(ctx.conn), ctx.now()
+    repo, now = ReviewRepository.of(ctx), ctx.now()
     rubric, policy = config_of(ctx).rubric, ctx.policy
     for cycle in await repo.open_cycles_past_deadline(local_date(now)):
         for review in await repo.open_reviews_without_report(cycle.cycle_id):
@@ -246,7 +246,7 @@ SUBSCRIPTIONS = [
 async def write_unwritten_exports(ctx: EmitContext) -> None:
     """Write the public files of any closed cycle whose files a crash left unwritten."""
     export_dir = config_of(ctx).export_dir
-    for published in await ReviewRepository(ctx.conn).unwritten_exports():
+    for published in await ReviewRepository.of(ctx).unwritten_exports():
         ctx.after_commit(export_after_commit(published, export_dir, ctx.clock.now))
         ctx.note("public exports of a closed cycle written again", cycle_id=published.cycle_id)
 

@@ -19,8 +19,7 @@ from services.funding.domain.model import Grant, GrantStatus, Person, Release, R
 from shared.contract.envelope import Envelope
 from shared.contract.events.funding import IncentiveGranted, Payee, TeamSuspended, Tranche
 from shared.db.types import Connection
-from shared.messaging.context import EmitContext
-from shared.messaging.unit import UnitOfWork
+from shared.messaging.unit import Repository, UnitOfWork
 
 _POST = """
 WITH entry AS (
@@ -59,9 +58,9 @@ class YearPosition:
     order_has_grant: bool
 
 
-class FundingRepository:
+class FundingRepository(Repository):
     def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+        super().__init__(conn)
         self._years: dict[int, list[int]] = {}
         """year -> [envelope, committed], locked, as of this unit's writes"""
         self._has_grant: dict[str, bool] = {}
@@ -70,13 +69,11 @@ class FundingRepository:
         self._releases: list[tuple[Any, ...]] = []
         self._posts: list[tuple[Any, ...]] = []
 
-    @classmethod
-    def of(cls, ctx: EmitContext) -> FundingRepository:
-        """The repository of the context's unit of work."""
-        return ctx.unit.part(cls, lambda: cls(ctx.conn))
-
     async def flush(self, conn: Connection) -> None:
-        """Write what is pending: grants, then their releases, then the journal, in that order."""
+        """Write what is held: the plain writes in their order (each handler reads, and so flushes,
+        before it updates what an earlier event of the unit added), then grants, their releases and
+        the journal, in that order, in one statement each."""
+        await super().flush(conn)
         grants, releases, posts = self._grants, self._releases, self._posts
         self._grants, self._releases, self._posts = [], [], []
         for statement, rows in ((_SAVE_GRANT, grants), (_ADD_RELEASE, releases), (_POST, posts)):
@@ -85,17 +82,12 @@ class FundingRepository:
             elif rows:
                 await conn.executemany(statement, rows)
 
-    async def _read(self) -> Connection:
-        """The connection, once this unit's pending writes are in the database."""
-        await self.flush(self._conn)
-        return self._conn
-
     async def load_grant_owners(self, order_ids: Sequence[str]) -> None:
         """Which of these orders already have a grant, in one statement."""
         wanted = [o for o in dict.fromkeys(order_ids) if o not in self._has_grant]
         if not wanted:
             return
-        conn = await self._read()
+        conn = await self.reading()
         owners = {
             r["order_id"] for r in await conn.fetch("SELECT order_id FROM grants WHERE order_id = ANY($1)", wanted)
         }
@@ -128,7 +120,7 @@ class FundingRepository:
         )
 
     async def balance(self, account: str) -> int:
-        conn = await self._read()
+        conn = await self.reading()
         value = await conn.fetchval(
             "SELECT coalesce(sum(amount_fen), 0) FROM journal_lines WHERE account = $1", account
         )
@@ -142,7 +134,7 @@ class FundingRepository:
         """The year's envelope (locked for this transaction; a new year starts at the policy default),
         what it has committed, and whether the order already has a grant: read once per unit."""
         if year not in self._years:
-            conn = await self._read()
+            conn = await self.reading()
             row = await conn.fetchrow(_YEAR, year)
             if row is None:
                 default_by = "policy default (POLICY_ANNUAL_ENVELOPE_FEN)"
@@ -159,10 +151,10 @@ class FundingRepository:
         self, year: int, amount_fen: int, set_by: str, at: datetime, cause_event_id: str | None
     ) -> int:
         """Set the envelope; returns the change. The ledger's appropriation follows the change."""
-        conn = await self._read()
+        conn = await self.reading()
         self._years.pop(year, None)
         previous = await conn.fetchval("SELECT envelope_fen FROM budget_years WHERE year = $1 FOR UPDATE", year)
-        await conn.execute(
+        self.write(
             "INSERT INTO budget_years (year, envelope_fen, set_by, updated_at) VALUES ($1, $2, $3, $4) "
             "ON CONFLICT (year) DO UPDATE SET envelope_fen = EXCLUDED.envelope_fen, set_by = EXCLUDED.set_by, "
             "updated_at = EXCLUDED.updated_at",
@@ -179,19 +171,19 @@ class FundingRepository:
 
     async def committed(self, year: int) -> int:
         """What the year's envelope has granted to open grants."""
-        conn = await self._read()
+        conn = await self.reading()
         committed = await conn.fetchval("SELECT committed_fen FROM budget_years WHERE year = $1", year)
         return int(committed or 0)
 
     # ---- grants -------------------------------------------------------------------------------
 
     async def grant_for_order(self, order_id: str) -> Grant | None:
-        conn = await self._read()
+        conn = await self.reading()
         row = await conn.fetchrow("SELECT * FROM grants WHERE order_id = $1 FOR UPDATE", order_id)
         return _grant(row) if row else None
 
     async def held_grants(self, year: int) -> list[Grant]:
-        conn = await self._read()
+        conn = await self.reading()
         rows = await conn.fetch(
             "SELECT * FROM grants WHERE budget_year = $1 AND status = 'held' ORDER BY created_at, grant_id FOR UPDATE",
             year,
@@ -239,7 +231,7 @@ class FundingRepository:
         )
 
     async def release(self, release_id: str) -> Release | None:
-        conn = await self._read()
+        conn = await self.reading()
         row = await conn.fetchrow("SELECT * FROM releases WHERE release_id = $1 FOR UPDATE", release_id)
         if row is None:
             return None
@@ -262,7 +254,7 @@ class FundingRepository:
         reference: str | None = None,
         paid_on: Any = None,
     ) -> None:
-        await (await self._read()).execute(
+        self.write(
             "UPDATE releases SET status = $2, attempts = $3, last_failure = coalesce($4, last_failure), "
             "payment_reference = coalesce($5, payment_reference), paid_on = coalesce($6, paid_on), updated_at = $7 "
             "WHERE release_id = $1",
@@ -279,7 +271,7 @@ class FundingRepository:
 
     async def claim_review(self, review_id: str, grant_id: str, grade: str, summary: str, at: datetime) -> bool:
         """Record that a review's consequence applies; False if it already did."""
-        inserted = await (await self._read()).fetchval(
+        inserted = await (await self.reading()).fetchval(
             "INSERT INTO review_consequences (review_id, grant_id, grade, summary, applied_at) "
             "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (review_id) DO NOTHING RETURNING 1",
             review_id,
@@ -291,7 +283,7 @@ class FundingRepository:
         return inserted is not None
 
     async def add_incentives(self, incentives: tuple[IncentiveGranted, ...]) -> None:
-        await (await self._read()).executemany(
+        self.write_many(
             "INSERT INTO incentives (incentive_id, expert_id, expert_name, kind, project_id, order_id, review_id, "
             "grade, reason, granted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             [
@@ -314,7 +306,7 @@ class FundingRepository:
     async def add_rectification(
         self, review_id: str, order_id: str, team_id: str, deadline: Any, reason: str, at: datetime
     ) -> None:
-        await (await self._read()).execute(
+        self.write(
             "INSERT INTO rectifications (review_id, order_id, team_id, deadline, reason, created_at) "
             "VALUES ($1, $2, $3, $4, $5, $6)",
             review_id,
@@ -326,7 +318,7 @@ class FundingRepository:
         )
 
     async def add_suspension(self, suspension: TeamSuspended, correlation_id: str, cause_event_id: str) -> None:
-        await (await self._read()).execute(
+        self.write(
             "INSERT INTO suspensions (review_id, team_id, lead_expert_id, suspended_from, suspended_until, "
             "correlation_id, cause_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             suspension.review_id,
@@ -340,7 +332,7 @@ class FundingRepository:
 
     async def lift_due_suspensions(self, today: Any, at: datetime) -> list[Any]:
         """Mark every suspension due by `today` lifted and return them (once: concurrent runs split the rows)."""
-        rows: list[Any] = await (await self._read()).fetch(
+        rows: list[Any] = await (await self.reading()).fetch(
             """
             UPDATE suspensions SET lifted_at = $2
             WHERE review_id IN (SELECT review_id FROM suspensions WHERE lifted_at IS NULL AND suspended_until <= $1

@@ -14,10 +14,12 @@ from services.matching.domain.model import (
     PublishedOrder,
 )
 from services.matching.domain.profiles import ExpertProfile, OrderProfile, Qualification, TeamProfile
+from shared.clock import local_date
 from shared.contract.events.funding import TeamSuspended
 from shared.contract.events.matching import ExpertRegistered, TeamAccepted, TeamComposition
 from shared.contract.events.orders import Place, ServicePeriod, service_end
 from shared.db.types import Connection
+from shared.messaging.unit import Repository, UnitContext
 
 _EXPERTS = """
 SELECT e.expert_id, e.name, e.institution, e.qualifications, e.specialties, e.local_county_code,
@@ -73,20 +75,27 @@ def _expert(row: Any) -> ExpertProfile:
     )
 
 
-class MatchingRepository:
+class MatchingRepository(Repository):
     """`today` (the programme's date) decides which suspensions hold and which projects still
     bind their people: from acceptance until the end of the fixed service period (定人、定服务期)."""
 
-    def __init__(self, conn: Connection, today: date) -> None:
-        self._conn = conn
-        self._today = today
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
+        self._today = date.min
+
+    @classmethod
+    def of(cls, ctx: UnitContext) -> MatchingRepository:
+        """The unit's repository, on the programme's date of this context's event."""
+        repo = super().of(ctx)
+        repo._today = local_date(ctx.now())
+        return repo
 
     # ---- experts ------------------------------------------------------------------------------
 
     async def save_expert(self, expert: ExpertRegistered, at: datetime) -> tuple[bool, ExpertProfile]:
         """Insert or replace an expert's record: whether the expert is new, and the profile as saved
         (one round trip)."""
-        row = await self._conn.fetchrow(
+        row = await (await self.reading()).fetchrow(
             _SAVE_EXPERT,
             expert.expert_id,
             expert.name,
@@ -105,13 +114,15 @@ class MatchingRepository:
         """The registered experts among `ids`; with `lock`, their rows are locked (in id order,
         so that two awards sharing an expert serialize instead of both passing the checks)."""
         query = _EXPERTS_BY_ID_LOCKED if lock else _EXPERTS_BY_ID
-        rows = await self._conn.fetch(query, self._today, sorted(set(ids)))
+        rows = await (await self.reading()).fetch(query, self._today, sorted(set(ids)))
         return {row["expert_id"]: _expert(row) for row in rows}
 
     async def candidate_experts(self, order: OrderProfile, limit: int) -> list[ExpertProfile]:
         """The `limit` experts sharing most of the order's specialties, and the local talent of its
         county: at a province's scale an industry tag alone matches thousands of experts."""
-        rows = await self._conn.fetch(_CANDIDATE_EXPERTS, self._today, sorted(order.wanted), order.county_code, limit)
+        rows = await (await self.reading()).fetch(
+            _CANDIDATE_EXPERTS, self._today, sorted(order.wanted), order.county_code, limit
+        )
         return [_expert(row) for row in rows]
 
     async def eligibility(self, team: TeamComposition, order_id: str, *, lock: bool) -> Eligibility:
@@ -119,7 +130,7 @@ class MatchingRepository:
         experts = await self.experts(people, lock=lock)
         busy = {e.expert_id for e in experts.values() if e.active_teams > 0}
         suspended = await self.suspended([team.team_id, *people])
-        pending = await self._conn.fetch(
+        pending = await (await self.reading()).fetch(
             "SELECT team_id FROM applications WHERE order_id = $1 AND status = 'pending'", order_id
         )
         return Eligibility(
@@ -133,11 +144,13 @@ class MatchingRepository:
 
     async def order(self, order_id: str) -> PublishedOrder | None:
         """The published order, locked for the rest of the transaction."""
-        row = await self._conn.fetchrow("SELECT * FROM published_orders WHERE order_id = $1 FOR UPDATE", order_id)
+        row = await (await self.reading()).fetchrow(
+            "SELECT * FROM published_orders WHERE order_id = $1 FOR UPDATE", order_id
+        )
         return _order(row) if row else None
 
     async def save_order(self, order: PublishedOrder, at: datetime) -> None:
-        await self._conn.execute(
+        self.write(
             """
             INSERT INTO published_orders (order_id, county_code, place, industry, needs, title, call, service_start,
                                           service_months, funding_asked_fen, status, awarded_application_id,
@@ -162,7 +175,7 @@ class MatchingRepository:
         )
 
     async def open_orders_of_call(self, call: str) -> list[PublishedOrder]:
-        rows = await self._conn.fetch(
+        rows = await (await self.reading()).fetch(
             "SELECT * FROM published_orders WHERE call = $1 AND status = 'open' ORDER BY order_id", call
         )
         return [_order(r) for r in rows]
@@ -170,18 +183,20 @@ class MatchingRepository:
     # ---- applications -------------------------------------------------------------------------
 
     async def application(self, application_id: str) -> Application | None:
-        row = await self._conn.fetchrow(
+        row = await (await self.reading()).fetchrow(
             "SELECT * FROM applications WHERE application_id = $1 FOR UPDATE", application_id
         )
         return _application(row) if row else None
 
     async def applications_for_orders(self, order_ids: Sequence[str], *, pending_only: bool) -> list[Application]:
-        rows = await self._conn.fetch(_APPLICATIONS_PENDING if pending_only else _APPLICATIONS_ALL, list(order_ids))
+        rows = await (await self.reading()).fetch(
+            _APPLICATIONS_PENDING if pending_only else _APPLICATIONS_ALL, list(order_ids)
+        )
         return [_application(r) for r in rows]
 
     async def add_application(self, application: Application, at: datetime) -> None:
         team = application.team
-        await self._conn.execute(
+        self.write(
             """
             INSERT INTO applications (application_id, order_id, team_id, team_name, lead_expert_id, member_ids,
                                       local_talent_ids, plan, site, service_start, service_months,
@@ -205,7 +220,7 @@ class MatchingRepository:
         )
 
     async def decide(self, application: Application, reason: str, at: datetime) -> None:
-        await self._conn.execute(
+        self.write(
             "UPDATE applications SET status = $2, decided_reason = $3, decided_at = $4 WHERE application_id = $1",
             application.application_id,
             application.status.value,
@@ -217,7 +232,7 @@ class MatchingRepository:
 
     async def add_project(self, accepted: TeamAccepted) -> None:
         period = accepted.service_period
-        await self._conn.execute(
+        self.write(
             "INSERT INTO projects (project_id, order_id, application_id, team_id, status, accepted_at, "
             "service_start, service_end) VALUES ($1, $2, $3, $4, 'active', $5, $6, $7)",
             accepted.project_id,
@@ -231,14 +246,12 @@ class MatchingRepository:
         members = [(accepted.project_id, accepted.lead.expert_id, "lead")]
         members += [(accepted.project_id, m.expert_id, "member") for m in accepted.members]
         members += [(accepted.project_id, m.expert_id, "local_talent") for m in accepted.local_talents]
-        await self._conn.executemany(
-            "INSERT INTO project_members (project_id, expert_id, role) VALUES ($1, $2, $3)", members
-        )
+        self.write_many("INSERT INTO project_members (project_id, expert_id, role) VALUES ($1, $2, $3)", members)
 
     async def available_teams(self, order: OrderProfile, limit: int) -> list[TeamProfile]:
         """Teams known from applications, whose lead shares a specialty with the order, whose
         people are all free and who are not suspended (at most `limit`, most recent first)."""
-        rows = await self._conn.fetch(
+        rows = await (await self.reading()).fetch(
             """
             SELECT * FROM (
                 SELECT DISTINCT ON (a.team_id) a.team_id, a.team_name, a.lead_expert_id, a.member_ids,
@@ -293,7 +306,7 @@ class MatchingRepository:
     # ---- suspensions --------------------------------------------------------------------------
 
     async def suspend(self, event: TeamSuspended) -> None:
-        await self._conn.executemany(
+        self.write_many(
             """
             INSERT INTO suspensions (suspended_id, kind, review_id, suspended_from, suspended_until, reason)
             VALUES ($1, $2, $3, $4, $5, $6)
@@ -315,7 +328,7 @@ class MatchingRepository:
         )
 
     async def lift(self, team_id: str, lead_expert_id: str, review_id: str, at: datetime) -> int:
-        result: str = await self._conn.execute(
+        result: str = await (await self.reading()).execute(
             "UPDATE suspensions SET lifted_at = $4 WHERE review_id = $3 AND suspended_id = ANY(ARRAY[$1, $2]) "
             "AND lifted_at IS NULL",
             team_id,
@@ -326,7 +339,7 @@ class MatchingRepository:
         return int(result.split()[-1])
 
     async def suspended(self, ids: Iterable[str]) -> set[str]:
-        rows = await self._conn.fetch(
+        rows = await (await self.reading()).fetch(
             "SELECT DISTINCT suspended_id FROM suspensions WHERE suspended_id = ANY($1::text[]) "
             "AND lifted_at IS NULL AND suspended_from <= $2 AND $2 < suspended_until",
             sorted(set(ids)),

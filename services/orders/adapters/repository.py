@@ -15,8 +15,7 @@ from services.orders.domain.model import Order, OrderStatus
 from shared.contract.envelope import Envelope
 from shared.contract.events.orders import Demand
 from shared.db.types import Connection
-from shared.messaging.context import EmitContext
-from shared.messaging.unit import UnitOfWork
+from shared.messaging.unit import Repository, UnitOfWork
 
 _SELECT = """
 SELECT order_id, demand, submitted_by, status, revision, call FROM orders
@@ -58,20 +57,16 @@ def _order(row: Any) -> Order:
     )
 
 
-class OrderRepository:
+class OrderRepository(Repository):
     def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+        super().__init__(conn)
         self._known: dict[str, Order | None] = {}
         self._pending: dict[str, _Pending] = {}
         self._history: list[tuple[Any, ...]] = []
 
-    @classmethod
-    def of(cls, ctx: EmitContext) -> OrderRepository:
-        """The repository of the context's unit of work."""
-        return ctx.unit.part(cls, lambda: cls(ctx.conn))
-
     async def load(self, order_ids: Iterable[str]) -> None:
-        """Read (and lock) these orders in one statement; absent ones are remembered as absent."""
+        """Read (and lock) these orders in one statement; absent ones are remembered as absent.
+        Reading needs no flush: an order saved in this unit is served from the unit, never re-read."""
         wanted = sorted({order_id for order_id in order_ids if order_id not in self._known})
         if not wanted:
             return
@@ -108,6 +103,7 @@ class OrderRepository:
         )
 
     async def flush(self, conn: Connection) -> None:
+        await super().flush(conn)
         if self._pending:
             await conn.executemany(_UPSERT, [_row(p) for p in self._pending.values()])
         if self._history:

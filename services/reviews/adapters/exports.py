@@ -22,7 +22,9 @@ def export_after_commit(
 
     async def write(conn: Connection) -> None:
         await write_exports(published, directory)
-        await ReviewRepository(conn).export_written(published.cycle_id, now())
+        repo = ReviewRepository(conn)
+        await repo.export_written(published.cycle_id, now())
+        await repo.flush(conn)
 
     return write
 

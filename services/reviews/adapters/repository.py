@@ -27,6 +27,7 @@ from shared.contract.events.reviews import (
     WorkDone,
 )
 from shared.db.types import Connection
+from shared.messaging.unit import Repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +75,14 @@ VALUES ($1, $2, $3, $4, $5, $6)
 """
 
 
-class ReviewRepository:
+class ReviewRepository(Repository):
     def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+        super().__init__(conn)
 
     # ---- upstream facts -----------------------------------------------------------------------
 
     async def save_order(self, order: OrderFacts, published_at: datetime) -> None:
-        await self._conn.execute(
+        self.write(
             """
             INSERT INTO published_orders (order_id, title, county_code, county_name, outcome_targets, published_at)
             VALUES ($1, $2, $3, $4, $5, $6)
@@ -98,7 +99,7 @@ class ReviewRepository:
         )
 
     async def save_project(self, project: Project, accepted_at: datetime) -> None:
-        await self._conn.execute(
+        self.write(
             """
             INSERT INTO projects (order_id, project_id, team_id, team_name, lead_expert_id, lead_name, institution,
                                   people, service_start, service_months, accepted_at)
@@ -125,7 +126,7 @@ class ReviewRepository:
     async def candidate_projects(self, year: int, additional_order_ids: Sequence[str]) -> list[Project]:
         """Projects that started before the year ended, and the ones named: the domain decides
         which of them were in service during the year (membership.py)."""
-        rows = await self._conn.fetch(
+        rows = await (await self.reading()).fetch(
             _PROJECTS + "WHERE service_start < make_date($1 + 1, 1, 1) OR order_id = ANY($2::text[])",
             year,
             list(additional_order_ids),
@@ -133,7 +134,7 @@ class ReviewRepository:
         return [_project(row) for row in rows]
 
     async def orders(self, order_ids: Iterable[str]) -> dict[str, OrderFacts]:
-        rows = await self._conn.fetch(
+        rows = await (await self.reading()).fetch(
             "SELECT * FROM published_orders WHERE order_id = ANY($1::text[])", sorted(set(order_ids))
         )
         return {row["order_id"]: _order(row) for row in rows}
@@ -143,12 +144,12 @@ class ReviewRepository:
     async def cycle(self, cycle_id: str, *, exclusive: bool = False) -> Cycle | None:
         """The cycle, locked for the rest of the transaction: shared by whatever submits to it,
         exclusive for closing it. Cycles are always locked before their reviews (no deadlock)."""
-        row = await self._conn.fetchrow(_CYCLE_EXCLUSIVE if exclusive else _CYCLE_SHARED, cycle_id)
+        row = await (await self.reading()).fetchrow(_CYCLE_EXCLUSIVE if exclusive else _CYCLE_SHARED, cycle_id)
         return _cycle(row) if row else None
 
     async def open_cycles_past_deadline(self, today: date) -> list[Cycle]:
         """Open cycles whose submission deadline is before `today` (a Chongqing date), locked shared."""
-        rows = await self._conn.fetch(
+        rows = await (await self.reading()).fetch(
             "SELECT * FROM review_cycles WHERE status = 'open' AND submission_deadline < $1 "
             "ORDER BY cycle_id FOR SHARE",
             today,
@@ -156,11 +157,13 @@ class ReviewRepository:
         return [_cycle(row) for row in rows]
 
     async def cycle_of_year(self, year: int) -> str | None:
-        cycle_id: str | None = await self._conn.fetchval("SELECT cycle_id FROM review_cycles WHERE year = $1", year)
+        cycle_id: str | None = await (await self.reading()).fetchval(
+            "SELECT cycle_id FROM review_cycles WHERE year = $1", year
+        )
         return cycle_id
 
     async def add_cycle(self, cycle: Cycle, reviews: Sequence[Review], at: datetime, cause: Cause) -> None:
-        await self._conn.execute(
+        self.write(
             "INSERT INTO review_cycles (cycle_id, year, submission_deadline, status, opened_by, opened_at) "
             "VALUES ($1, $2, $3, $4, $5, $6)",
             cycle.cycle_id,
@@ -170,7 +173,7 @@ class ReviewRepository:
             cycle.opened_by,
             at,
         )
-        await self._conn.executemany(
+        self.write_many(
             "INSERT INTO reviews (review_id, cycle_id, order_id, status) VALUES ($1, $2, $3, $4)",
             [(r.review_id, r.cycle_id, r.order_id, r.status.value) for r in reviews],
         )
@@ -178,7 +181,7 @@ class ReviewRepository:
             await self._history(review.review_id, "ReviewCycleOpened", cause, f"opened by {cycle.opened_by}", at)
 
     async def close_cycle(self, cycle: Cycle, closed_by: str, at: datetime) -> None:
-        await self._conn.execute(
+        self.write(
             "UPDATE review_cycles SET status = $2, closed_by = $3, closed_at = $4 WHERE cycle_id = $1",
             cycle.cycle_id,
             cycle.status.value,
@@ -190,7 +193,7 @@ class ReviewRepository:
 
     async def queue_export(self, published: ReviewResultsPublished, at: datetime) -> None:
         """The cycle's results are to be written as public files once this transaction commits."""
-        await self._conn.execute(
+        self.write(
             "INSERT INTO public_exports (cycle_id, published, queued_at) VALUES ($1, $2, $3) "
             "ON CONFLICT (cycle_id) DO UPDATE SET published = EXCLUDED.published, queued_at = EXCLUDED.queued_at, "
             "written_at = NULL",
@@ -200,28 +203,26 @@ class ReviewRepository:
         )
 
     async def unwritten_exports(self) -> list[ReviewResultsPublished]:
-        rows = await self._conn.fetch(
+        rows = await (await self.reading()).fetch(
             "SELECT published FROM public_exports WHERE written_at IS NULL ORDER BY queued_at"
         )
         return [ReviewResultsPublished.model_validate(row["published"]) for row in rows]
 
     async def export_written(self, cycle_id: str, at: datetime) -> None:
-        await self._conn.execute(
-            "UPDATE public_exports SET written_at = $2 WHERE cycle_id = $1 AND written_at IS NULL", cycle_id, at
-        )
+        self.write("UPDATE public_exports SET written_at = $2 WHERE cycle_id = $1 AND written_at IS NULL", cycle_id, at)
 
     # ---- reviews ------------------------------------------------------------------------------
 
     async def review(self, cycle_id: str, order_id: str) -> Review | None:
         """The review of an order in a cycle, locked for the rest of the transaction."""
-        row = await self._conn.fetchrow(_REVIEW, cycle_id, order_id)
+        row = await (await self.reading()).fetchrow(_REVIEW, cycle_id, order_id)
         return (await self._reviews([row]))[0] if row else None
 
     async def reviews_of_cycle(self, cycle_id: str) -> list[Review]:
-        return await self._reviews(await self._conn.fetch(_REVIEWS_OF_CYCLE, cycle_id))
+        return await self._reviews(await (await self.reading()).fetch(_REVIEWS_OF_CYCLE, cycle_id))
 
     async def open_reviews_without_report(self, cycle_id: str) -> list[Review]:
-        return await self._reviews(await self._conn.fetch(_REVIEWS_WITHOUT_REPORT, cycle_id))
+        return await self._reviews(await (await self.reading()).fetch(_REVIEWS_WITHOUT_REPORT, cycle_id))
 
     async def save_report(self, review: Review, at: datetime, cause: Cause) -> None:
         report = review.report
@@ -232,7 +233,7 @@ class ReviewRepository:
             "work": report.work.model_dump(mode="json"),
             "submitted_by": report.submitted_by,
         }
-        await self._conn.execute(
+        self.write(
             "UPDATE reviews SET report_id = $2, report = $3, report_accepted_at = $4 WHERE review_id = $1",
             review.review_id,
             report.report_id,
@@ -243,7 +244,7 @@ class ReviewRepository:
 
     async def add_score(self, review: Review, score: PanelScore, at: datetime, cause: Cause) -> None:
         reviewer = score.reviewer
-        await self._conn.execute(
+        self.write(
             """
             INSERT INTO panel_scores (review_id, reviewer_id, reviewer_name, reviewer_institution, scores,
                                       weighted_score, rubric_version, comment, recorded_at)
@@ -264,7 +265,7 @@ class ReviewRepository:
 
     async def add_conflict(self, review: Review, reviewer_id: str, reason: str, at: datetime, cause: Cause) -> bool:
         """Record a declared conflict; False when it was declared before."""
-        inserted = await self._conn.fetchval(
+        inserted = await (await self.reading()).fetchval(
             "INSERT INTO reviewer_conflicts (review_id, reviewer_id, reason, declared_by, declared_at) "
             "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
             review.review_id,
@@ -280,7 +281,7 @@ class ReviewRepository:
     async def complete(self, review: Review, at: datetime, cause: Cause) -> None:
         grading = review.grading
         assert grading is not None
-        await self._conn.execute(
+        self.write(
             "UPDATE reviews SET status = $2, grade = $3, score = $4, reason = $5, rule_version = $6, "
             "completed_at = $7 WHERE review_id = $1",
             review.review_id,
@@ -296,12 +297,12 @@ class ReviewRepository:
     async def _reviews(self, rows: Sequence[Any]) -> list[Review]:
         ids = [row["review_id"] for row in rows]
         panels: dict[str, list[PanelScore]] = {review_id: [] for review_id in ids}
-        for score in await self._conn.fetch(
+        for score in await (await self.reading()).fetch(
             "SELECT * FROM panel_scores WHERE review_id = ANY($1::text[]) ORDER BY seq", ids
         ):
             panels[score["review_id"]].append(_panel_score(score))
         conflicts: dict[str, set[str]] = {review_id: set() for review_id in ids}
-        for conflict in await self._conn.fetch(
+        for conflict in await (await self.reading()).fetch(
             "SELECT review_id, reviewer_id FROM reviewer_conflicts WHERE review_id = ANY($1::text[])", ids
         ):
             conflicts[conflict["review_id"]].add(conflict["reviewer_id"])
@@ -321,7 +322,7 @@ class ReviewRepository:
         ]
 
     async def _history(self, review_id: str, event_type: str, cause: Cause, note: str, at: datetime) -> None:
-        await self._conn.execute(_HISTORY, review_id, event_type, cause.event_id, cause.source, note, at)
+        self.write(_HISTORY, review_id, event_type, cause.event_id, cause.source, note, at)
 
 
 def _cycle(row: Any) -> Cycle:
