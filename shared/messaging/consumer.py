@@ -27,6 +27,7 @@ transaction and decides when to go record by record.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +50,7 @@ from . import inbox, outbox, stages
 from .answers import Answers
 from .context import MessageContext
 from .deadletter import DeadLetter
-from .outcomes import Outcome, do_after_commit, log_outcome, log_rebuilt
+from .outcomes import ConsumerObserver, Outcome, do_after_commit, log_outcome, log_rebuilt
 from .records import Record
 from .routing import Handler, Subscription, check_wiring
 from .stages import Prepared
@@ -91,8 +92,10 @@ class EventConsumer:
         rebuilding: bool = False,
         policy: ProgrammePolicy | None = None,
         settings: object = None,
+        observer: ConsumerObserver | None = None,
     ) -> None:
         check_wiring(service, subscriptions, registry)
+        self._observer = observer
         self.service = service
         self._policy_numbers = policy or ProgrammePolicy()
         self._settings = settings
@@ -124,6 +127,7 @@ class EventConsumer:
         `distrust` (for a batch that failed again and again with database errors while the
         database answers): record by record from the start, and an error of any type inside a
         record's savepoint is that record's, unless the connection itself no longer answers."""
+        started = time.perf_counter()
         try:
             async with self._pool.acquire() as conn:
                 if distrust:
@@ -139,6 +143,8 @@ class EventConsumer:
             raise TransientFailure(f"{type(exc).__name__}: {exc}") from exc
         for outcome in outcomes:
             self.counts[outcome.kind] = self.counts.get(outcome.kind, 0) + 1
+        if self._observer is not None:
+            self._observer.batch_done(outcomes, time.perf_counter() - started)
         if self.rebuilding:
             log_rebuilt(self.service, outcomes, self.counts)
             return
@@ -273,7 +279,7 @@ class EventConsumer:
         if not batch.careful:
             context = self._context(conn, envelope, batch.unit)
             try:
-                await handler(context, data)
+                await self._timed(handler, context, data)
             except TRANSIENT_ERRORS:
                 raise
             except Exception as exc:
@@ -286,7 +292,7 @@ class EventConsumer:
             context = self._context(conn, envelope)
             try:
                 async with conn.transaction():
-                    await handler(context, data)
+                    await self._timed(handler, context, data)
                     await context.unit.flush(conn)
                 batch.outbox.extend(context.emitted)
                 return Outcome("applied", record, envelope, notes=context.notes, after_commit=context.work_after_commit)
@@ -314,6 +320,16 @@ class EventConsumer:
                 await asyncio.sleep(backoff.next())
         letter = DeadLetter("handler_error", f"failed {self._max_attempts} times")
         return await self._refuse(conn, record, envelope, letter, batch)
+
+    async def _timed(self, handler: Handler, context: MessageContext, data: BaseModel) -> None:
+        if self._observer is None:
+            await handler(context, data)
+            return
+        started = time.perf_counter()
+        try:
+            await handler(context, data)
+        finally:
+            self._observer.handled(context.envelope.type, time.perf_counter() - started)
 
     async def _refuse(
         self, conn: Connection, record: Record, envelope: Envelope, letter: DeadLetter, batch: _Batch, **kw: bool

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -29,6 +29,14 @@ class Outcome:
     after_commit: list[AfterCommit] = field(default_factory=list)
     letter: DeadLetter | None = None
     error: BaseException | None = None
+
+
+class ConsumerObserver(Protocol):
+    """Told what each batch became and how long each handler took (the runtime's metrics)."""
+
+    def batch_done(self, outcomes: Sequence[Outcome], seconds: float) -> None: ...
+
+    def handled(self, event_type: str, seconds: float) -> None: ...
 
 
 def log_rebuilt(service: str, outcomes: Sequence[Outcome], counts: Mapping[str, int]) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -63,8 +64,11 @@ class OutboxRelay:
         max_backoff_s: float = 10.0,
         renew_producer: Callable[[AIOKafkaProducer], Awaitable[AIOKafkaProducer]] | None = None,
         crash_points: CrashPoints = NO_CRASHES,
+        on_published: Callable[[int, float], None] | None = None,
     ) -> None:
         self._pool = pool
+        self._on_published = on_published
+        """Told how many rows each batch published and how long the broker took to acknowledge it."""
         self._crash_points = crash_points
         self._connect = connect
         self._producer = producer
@@ -151,6 +155,7 @@ class OutboxRelay:
         if not rows:
             return 0
         futures = []
+        started = time.perf_counter()
         for row in rows:
             headers = list(zip(row["header_names"], row["header_values"], strict=True))
             try:
@@ -163,12 +168,15 @@ class OutboxRelay:
                     f"is larger than the broker takes: {exc}"
                 ) from exc
         results = await asyncio.gather(*futures, return_exceptions=True)
+        acknowledged_in = time.perf_counter() - started
         sent = _publishable_in_order(rows, results)
         self._crash_points.hit("relay.after_publish")  # acknowledged by the broker, not yet marked published
         if sent:
             async with self._pool.acquire() as conn:
                 await conn.execute(_MARK, sent)
             self.published_total += len(sent)
+            if self._on_published is not None:
+                self._on_published(len(sent), acknowledged_in)
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
             raise RelayPublishError(

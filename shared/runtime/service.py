@@ -21,6 +21,8 @@ from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.exceptions import NackMessage
 from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from shared.clock import Clock, SystemClock
 from shared.contract.authorization import SourcePolicy
@@ -39,6 +41,7 @@ from shared.retry import Backoff, until_reachable
 from shared.settings import KafkaSettings, ServiceSettings, load_policy
 from shared.topics import SERVICES, all_topics, with_prefix
 
+from .metrics import ServiceMetrics
 from .timers import Timer, run_timer_forever, run_timer_once
 from .watch import Partition, PartitionWatch, Stall
 
@@ -103,8 +106,10 @@ class ServiceRuntime:
         self._watch_task: asyncio.Task[None] | None = None
         self._subscriber: Any = None
         transport.install()
+        self.metrics = ServiceMetrics(definition.name)
         self.broker = KafkaBroker(
             kafka.bootstrap_servers,
+            middlewares=[KafkaPrometheusMiddleware(registry=self.metrics.registry, app_name=definition.name)],
             client_id=f"expert-teams-{definition.name}",
             allow_auto_create_topics=False,
             graceful_timeout=settings.shutdown_grace_s,
@@ -226,6 +231,7 @@ class ServiceRuntime:
                             self.watch.started_at(partition, await consumer.committed(tp), now)
                 highs[partition] = consumer.highwater(tp)
             stalls = self.watch.stalls(highs, now)
+            self.metrics.progress(self.watch.lag(highs), len(stalls))
         for stall in stalls:
             allowed, _ = self._rate.allow(f"stall {stall.partition}", now)
             if allowed:
@@ -240,7 +246,9 @@ class ServiceRuntime:
         for recovered in {s.partition for s in self.stalls} - {s.partition for s in stalls}:
             log.info("partition moving again", service=self.definition.name, partition=str(recovered))
         self.stalls = stalls
-        self.outbox_age_s = await self._outbox_age()
+        backlog, self.outbox_age_s = await self._outbox_state()
+        if backlog is not None:
+            self.metrics.outbox(backlog, self.outbox_age_s or 0.0)
         limit = self.settings.outbox_max_age_s
         if self.outbox_age_s is not None and self.outbox_age_s > limit:
             allowed, _ = self._rate.allow("outbox", now)
@@ -252,14 +260,16 @@ class ServiceRuntime:
                     allowed_s=limit,
                 )
 
-    async def _outbox_age(self) -> float | None:
+    async def _outbox_state(self) -> tuple[int | None, float | None]:
+        """Unpublished outbox rows and the age of the oldest (None, None: the database did not answer)."""
         if self.pool is None:
-            return None
+            return None, None
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2):
-                age = await self.pool.fetchval(_OLDEST_UNPUBLISHED)
-            return float(age) if age is not None else 0.0
-        return None
+                row = await self.pool.fetchrow(_UNPUBLISHED)
+            assert row is not None
+            return int(row["backlog"]), float(row["oldest_age_s"] or 0.0)
+        return None, None
 
     async def _watch_forever(self) -> None:
         while not self._stopping.is_set():
@@ -312,6 +322,7 @@ class ServiceRuntime:
             source_policy=SourcePolicy.of(overrides=settings.authorized_sources),
             policy=self.policy,
             settings=self.service_settings,
+            observer=self.metrics,
         )
         self._producer = make_producer(self.kafka, client_id=f"expert-teams-{name}-relay")
         await start_with_retry(self._producer.start, "relay producer")
@@ -325,6 +336,7 @@ class ServiceRuntime:
             poll_interval_s=settings.outbox_poll_interval_s,
             max_backoff_s=settings.transient_retry_max_backoff_s,
             crash_points=self.crash_points,
+            on_published=self.metrics.published,
         )
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{name}-outbox-relay")
         self._watch_task = asyncio.create_task(self._watch_forever(), name=f"{name}-progress-watch")
@@ -340,6 +352,7 @@ class ServiceRuntime:
                         stopping=self._stopping,
                         policy=self.policy,
                         settings=self.service_settings,
+                        observe=self.metrics.timer_ran,
                     ),
                     name=f"{name}-timer-{timer.name}",
                 )
@@ -473,9 +486,16 @@ class ServiceRuntime:
             finally:
                 await runtime.stop_dependencies()
 
+        @get(include_in_schema=False)
+        async def metrics(scope: Any) -> AsgiResponse:
+            runtime.metrics.ready.labels(runtime.definition.name).set(
+                1 if runtime.is_ready(await runtime.readiness()) else 0
+            )
+            return AsgiResponse(runtime.metrics.exposition(), 200, headers={"content-type": CONTENT_TYPE_LATEST})
+
         app = AsgiFastStream(
             self.broker,
-            asgi_routes=[("/health/live", live), ("/health/ready", ready)],
+            asgi_routes=[("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)],
             lifespan=lifespan,
             after_startup=[self._log_ready],
             logger=logging.getLogger(f"{self.definition.name}.faststream"),
@@ -483,9 +503,9 @@ class ServiceRuntime:
         return app
 
 
-_OLDEST_UNPUBLISHED = """
-SELECT extract(epoch FROM clock_timestamp() - created_at)
-FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT 1
+_UNPUBLISHED = """
+SELECT count(*) AS backlog, extract(epoch FROM clock_timestamp() - min(created_at)) AS oldest_age_s
+FROM outbox WHERE published_at IS NULL
 """
 
 

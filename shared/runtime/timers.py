@@ -72,15 +72,22 @@ async def run_timer_forever(
     stopping: asyncio.Event,
     policy: ProgrammePolicy | None = None,
     settings: object = None,
+    observe: Callable[[str, str], None] | None = None,
 ) -> None:
+    """Run the timer every `every_s` until stopping; `observe(timer, outcome)` after each run."""
     while not stopping.is_set():
+        outcome = "ok"
         try:
             await run_timer_once(
                 pool, timer, service=service, clock=clock, topic_prefix=topic_prefix, policy=policy, settings=settings
             )
         except TRANSIENT_ERRORS as exc:
+            outcome = "database_unreachable"
             log.warning("timer could not run: database unreachable", service=service, timer=timer.name, error=str(exc))
         except Exception:
+            outcome = "failed"
             log.exception("timer failed; it will run again", service=service, timer=timer.name)
+        if observe is not None:
+            observe(timer.name, outcome)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=timer.every_s)

@@ -80,6 +80,15 @@ class PartitionWatch:
                 found.append(Stall(partition, backlog, waited, progress.next_offset))
         return found
 
+    def lag(self, high_watermarks: Mapping[Partition, int | None]) -> dict[Partition, int]:
+        """Records not yet applied on each assigned partition whose position is known."""
+        found: dict[Partition, int] = {}
+        for partition, high in high_watermarks.items():
+            progress = self._progress.get(partition)
+            if high is not None and progress is not None and progress.next_offset is not None:
+                found[partition] = max(0, high - progress.next_offset)
+        return found
+
     def forget(self, keep: set[Partition]) -> None:
         """Drop partitions no longer assigned (after a rebalance)."""
         for partition in list(self._progress):

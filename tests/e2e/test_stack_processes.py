@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from shared.contract.events.orders import DemandSubmitted
 from tests.builders import new_order_id, tianma_demand
@@ -17,6 +20,18 @@ from tools.stack.embedded import port_open
 from tools.stack.launcher import Stack
 
 pytestmark = pytest.mark.e2e
+
+
+def scrape(url: str) -> list[Sample]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        assert response.status == 200
+        text = response.read().decode()
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def sample(samples: list[Sample], name: str, labels: dict[str, str]) -> float:
+    """The sum of the samples of `name` whose labels include `labels` (0 when none)."""
+    return sum(s.value for s in samples if s.name == name and labels.items() <= s.labels.items())
 
 
 def test_the_embedded_stack_starts_from_nothing_serves_and_stops_without_orphans(
@@ -50,7 +65,21 @@ def test_the_embedded_stack_starts_from_nothing_serves_and_stops_without_orphans
                 (event,) = await observer.wait_for(lambda o: o.subject == order_id, timeout_s=30)
                 return event.type
 
+        metrics_url = orders.health_url.replace("/health/ready", "/metrics")
+        before = scrape(metrics_url)
         assert asyncio.run(submit_and_see()) == "OrderSubmitted"
+        after = scrape(metrics_url)
+        applied = ("expert_teams_records_total", {"event_type": "DemandSubmitted", "outcome": "applied"})
+        assert sample(after, *applied) == sample(before, *applied) + 1, "the county's demand was counted as applied"
+        handled = ("expert_teams_handler_seconds_count", {"event_type": "DemandSubmitted"})
+        assert sample(after, *handled) == sample(before, *handled) + 1
+        deadline = time.monotonic() + 10  # the relay counts a row once it is marked published, after the broker's ack
+        while sample(after, "expert_teams_relay_published_rows_total", {}) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            after = scrape(metrics_url)
+        assert sample(after, "expert_teams_relay_published_rows_total", {}) >= 1, "OrderSubmitted went out"
+        assert sample(after, "expert_teams_ready", {}) == 1
+        assert sample(after, "faststream_received_messages_total", {}) >= 1, "FastStream's own series are there"
         broker_port, health_port = stack.broker.port, orders.http_port
         assert stack.stop_service("orders", sig=signal.SIGTERM) == 0, "SIGTERM is a clean, graceful exit"
     finally:

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from prometheus_client.metrics_core import Metric
 
 from shared.contract.envelope import new_envelope
 from shared.contract.events.orders import DemandEndorsed, DemandSubmitted, PublishOrder
@@ -94,6 +95,14 @@ CASES: list[tuple[str, BadInput, str, str | None, bool]] = [
 ]
 
 
+def refusals_counted(service: Any, reason: str) -> float:
+    """Records orders refused for this reason, as its Prometheus metrics count them."""
+    families: list[Metric] = list(service.metrics.records.collect())
+    return sum(
+        s.value for f in families for s in f.samples if s.name.endswith("_total") and s.labels["reason"] == reason
+    )
+
+
 @pytest.mark.parametrize(("name", "bad", "reason", "rule", "answered"), CASES, ids=[c[0] for c in CASES])
 async def test_bad_input_is_dead_lettered_with_its_reason_and_the_next_event_is_processed(
     orders_service: Any,
@@ -107,6 +116,7 @@ async def test_bad_input_is_dead_lettered_with_its_reason_and_the_next_event_is_
 ) -> None:
     order_id = new_order_id()
     value = bad(order_id)
+    refusals_before = refusals_counted(orders_service, rule or reason)
     sent = await client.send_raw(client.topic("orders.inbound"), value, key=order_id.encode(), headers=STRUCTURED)
     good = await client.send(
         DemandSubmitted(order_id=order_id, demand=tianma_demand(), submitted_by="石柱县"), source=SHIZHU_SYSTEM
@@ -126,6 +136,7 @@ async def test_bad_input_is_dead_lettered_with_its_reason_and_the_next_event_is_
     assert letter.header("dlt.service") == "orders"
     assert letter.header("dlt.detail")
     assert letter.topic == client.topic("orders.deadletter")
+    assert refusals_counted(orders_service, rule or reason) == refusals_before + 1, "the metric counts the refusal"
 
     # the consumer went on: the good event after it, on the same partition, was applied
     (submitted,) = await observer.wait_for(lambda o: o.type == "OrderSubmitted" and o.subject == order_id)

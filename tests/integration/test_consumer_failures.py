@@ -242,6 +242,10 @@ async def test_readiness_reports_a_stalled_partition_and_an_outbox_left_behind_a
             assert checks["consumer"].startswith(f"stalled: {prefix}orders.inbound["), checks
             assert "1 record(s) waiting" in checks["consumer"]
             assert not runtime.is_ready(checks)
+            metric = runtime.metrics.registry.get_sample_value
+            assert metric("expert_teams_partitions_stalled", {"service": "flaky"}) == 1
+            lag = [s for family in runtime.metrics.consumer_lag.collect() for s in family.samples]
+            assert sum(s.value for s in lag if s.labels["topic"] == f"{prefix}orders.inbound") == 1, "one record waits"
 
             monkeypatch.setattr(runtime.consumer, "process_batch", working)
             assert await wait_applied(runtime, stuck, timeout_s=30) == 1
@@ -250,6 +254,8 @@ async def test_readiness_reports_a_stalled_partition_and_an_outbox_left_behind_a
                 return (await runtime.readiness())["consumer"] == "ok"
 
             await eventually(consumer_ok, "readiness recovered once the partition moved on", every_s=0.1)
+            await runtime.check_progress()
+            assert metric("expert_teams_partitions_stalled", {"service": "flaky"}) == 0
 
             assert runtime.relay is not None and runtime.pool is not None
             runtime.relay.stop()
@@ -262,5 +268,7 @@ async def test_readiness_reports_a_stalled_partition_and_an_outbox_left_behind_a
             checks = await runtime.readiness()
             assert checks["outbox"] == "behind: the oldest unpublished row is 300 s old (allowed 30 s)", checks
             assert not runtime.is_ready(checks)
+            assert (metric("expert_teams_outbox_backlog_rows", {"service": "flaky"}) or 0) >= 1
+            assert 300 <= (metric("expert_teams_outbox_oldest_age_seconds", {"service": "flaky"}) or 0) < 360
     finally:
         await runtime.stop()
