@@ -95,8 +95,11 @@ class ProgrammeClient:
         topic_prefix: str = "",
         enable_idempotence: bool = True,
         clock: Clock | None = None,
+        connect_timeout_s: float = 60.0,
     ) -> None:
         self.topic_prefix = topic_prefix
+        self.connect_timeout_s = connect_timeout_s
+        """How long `start` waits for the broker before raising the last connection error."""
         self.bootstrap_servers = bootstrap_servers
         self.clock = clock or SystemClock()
         self._producer = AIOKafkaProducer(
@@ -108,7 +111,11 @@ class ProgrammeClient:
         )
 
     async def start(self) -> ProgrammeClient:
-        await start_with_retry(self._producer.start, "client producer")
+        try:
+            await start_with_retry(self._producer.start, "client producer", timeout_s=self.connect_timeout_s)
+        except BaseException:
+            await self._producer.stop()
+            raise
         return self
 
     async def stop(self) -> None:
@@ -239,8 +246,16 @@ def about(subject: str, event_type: str) -> Callable[[Observed], bool]:
 class TopicObserver:
     """Reads topics from the beginning without a consumer group and keeps what it saw."""
 
-    def __init__(self, bootstrap_servers: str, topics: Iterable[str], *, fetch_max_wait_ms: int = 20) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topics: Iterable[str],
+        *,
+        fetch_max_wait_ms: int = 20,
+        connect_timeout_s: float = 60.0,
+    ) -> None:
         self._topics = list(topics)
+        self._connect_timeout_s = connect_timeout_s
         transport.install()  # inbound topics may hold header names that are not UTF-8
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
@@ -262,7 +277,11 @@ class TopicObserver:
         """Per partition, the offset after the last record seen."""
 
     async def start(self) -> TopicObserver:
-        await start_with_retry(self._consumer.start, "observer")
+        try:
+            await start_with_retry(self._consumer.start, "observer", timeout_s=self._connect_timeout_s)
+        except BaseException:
+            await self._consumer.stop()
+            raise
         partitions = []
         for topic in self._topics:
             for partition in sorted(self._consumer.partitions_for_topic(topic) or await self._partitions(topic)):

@@ -43,6 +43,7 @@ async def ensure_topics(
     prefix: str = "",
     settings: KafkaSettings | None = None,
     fix: bool = True,
+    connect_timeout_s: float = 60.0,
 ) -> TopicReport:
     """Create missing topics with their configs (replication, min ISR, retention from `settings`),
     report the others' drift and, with `fix`, correct it (shared.messaging.topic_admin)."""
@@ -52,7 +53,7 @@ async def ensure_topics(
         retention_ms=settings.retention_ms if settings else -1,
     )
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="expert-teams-admin")
-    await start_with_retry(admin.start, "admin")
+    await start_with_retry(admin.start, "admin", timeout_s=connect_timeout_s)
     try:
         return await topic_admin.ensure_topics(admin, specs, prefix=prefix, settings=wanted, fix=fix)
     finally:

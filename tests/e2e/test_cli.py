@@ -15,6 +15,7 @@ from shared.contract.events.orders import DemandEndorsed, DemandSubmitted
 from tests.builders import new_order_id, tianma_demand
 from tests.conftest import Infrastructure
 from tools.client import ProgrammeClient, TopicObserver
+from tools.stack.embedded import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
@@ -154,3 +155,15 @@ async def test_an_operator_replays_a_dead_letter_once_its_cause_is_fixed_and_exp
     created = next(e for e in document["events"] if e.get("type") == "OrderSubmitted")
     assert created["id"] in submitted["caused"], "what each event caused"
     assert submitted["source"] == "/counties/500240", "who sent it"
+
+
+async def test_a_command_that_cannot_reach_the_broker_says_so_in_one_line_and_fails(
+    infrastructure: Infrastructure, topics_ready: str
+) -> None:
+    unreachable = f"127.0.0.1:{free_port()}"
+    for command in (("dead-letters", "list"), ("follow", "500240-2027-001"), ("topics", "ensure", "--check")):
+        code, out, err = await cli(infrastructure, topics_ready, *command, "--bootstrap", unreachable, "--timeout", "1")
+        assert code == 3, (command, err)
+        (line,) = err.strip().splitlines()
+        assert line.startswith(f"expert-teams: the Kafka broker at {unreachable} did not answer within 1 s"), line
+        assert "Traceback" not in err and out == ""

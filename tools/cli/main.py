@@ -15,12 +15,15 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from aiokafka.errors import KafkaError
 
 from shared.logging import configure_logging
 from tools.cli.connection import Connection, resolve
@@ -33,7 +36,20 @@ def main(argv: list[str] | None = None) -> None:
         parser.print_help()
         raise SystemExit(2)
     configure_logging("cli", fmt="console" if sys.stderr.isatty() else "json", level=args.log_level)
-    args.func(args)
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:  # the one line below says it; not each retry
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        args.func(args)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        where = getattr(args, "bootstrap", None) or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or "the stack's broker"
+        waited = getattr(args, "timeout", None)
+        within = f" within {waited:g} s" if waited is not None else ""
+        print(
+            f"expert-teams: the Kafka broker at {where} did not answer{within} ({type(exc).__name__}: {exc}); "
+            "is it running? (`expert-teams stack` starts the embedded one)",
+            file=sys.stderr,
+        )
+        raise SystemExit(3) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     def connection_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: env or the running embedded stack)")
         p.add_argument("--topic-prefix", help="topic prefix of the environment (default: env or stack)")
+        p.add_argument(
+            "--timeout", type=float, default=10.0, help="seconds to wait for the broker before giving up (default 10)"
+        )
 
     p = sub.add_parser("stack", help="run the embedded stack until Ctrl-C")
     p.add_argument("--services", default=None, help="comma-separated services to run (default: all)")
@@ -196,7 +215,7 @@ def _stop_on_signals() -> None:
 def _cmd_send(args: argparse.Namespace) -> None:
     from tools.cli.send import build_envelope, send
 
-    connection = resolve(args.bootstrap, args.topic_prefix)
+    connection = resolve(args.bootstrap, args.topic_prefix, args.timeout)
     envelope = build_envelope(args)
     asyncio.run(send(connection, envelope, topic=args.topic, binary=args.binary))
     print(json.dumps({"sent": envelope.id, "type": envelope.type, "subject": envelope.subject}, ensure_ascii=False))
@@ -208,7 +227,7 @@ def _cmd_send(args: argparse.Namespace) -> None:
 def _cmd_follow(args: argparse.Namespace) -> None:
     from tools.cli.inspect import export_history, follow
 
-    connection = resolve(args.bootstrap, args.topic_prefix)
+    connection = resolve(args.bootstrap, args.topic_prefix, args.timeout)
     if args.export:
         document = asyncio.run(export_history(connection, args.key, idle_s=args.idle))
         args.export.write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -221,14 +240,14 @@ def _cmd_follow(args: argparse.Namespace) -> None:
 def _cmd_dead_letters_list(args: argparse.Namespace) -> None:
     from tools.cli.inspect import list_dead_letters
 
-    connection = resolve(args.bootstrap, args.topic_prefix)
+    connection = resolve(args.bootstrap, args.topic_prefix, args.timeout)
     asyncio.run(list_dead_letters(connection, service=args.service, as_json=args.json, idle_s=args.idle))
 
 
 def _cmd_dead_letters_show(args: argparse.Namespace) -> None:
     from tools.cli.inspect import show_dead_letter
 
-    connection = resolve(args.bootstrap, args.topic_prefix)
+    connection = resolve(args.bootstrap, args.topic_prefix, args.timeout)
     found = asyncio.run(show_dead_letter(connection, args.ref, idle_s=args.idle))
     if not found:
         raise SystemExit(f"no dead letter at {args.ref}")
@@ -237,7 +256,7 @@ def _cmd_dead_letters_show(args: argparse.Namespace) -> None:
 def _cmd_dead_letters_replay(args: argparse.Namespace) -> None:
     from tools.cli.inspect import replay_dead_letter
 
-    connection = resolve(args.bootstrap, args.topic_prefix)
+    connection = resolve(args.bootstrap, args.topic_prefix, args.timeout)
     result = asyncio.run(replay_dead_letter(connection, args.ref, by=args.by, idle_s=args.idle))
     if result is None:
         raise SystemExit(f"no dead letter at {args.ref}")
@@ -253,7 +272,7 @@ def _cmd_topics_ensure(args: argparse.Namespace) -> None:
     from shared.settings import KafkaSettings
     from shared.topics import all_topics
 
-    connection: Connection = resolve(args.bootstrap, args.topic_prefix)
+    connection: Connection = resolve(args.bootstrap, args.topic_prefix, args.timeout)
     overrides = {
         name: value
         for name, value in (
@@ -274,6 +293,7 @@ def _cmd_topics_ensure(args: argparse.Namespace) -> None:
             prefix=connection.topic_prefix,
             settings=settings,
             fix=not args.check,
+            connect_timeout_s=connection.timeout_s,
         )
     )
     for line in describe(report):
