@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -90,4 +94,29 @@ def test_the_embedded_stack_starts_from_nothing_serves_and_stops_without_orphans
         )
     assert not port_open("127.0.0.1", broker_port)
     assert not port_open("127.0.0.1", health_port)
+    assert not (tmp_path / "data" / "stack.json").exists()
+
+
+def test_the_stack_command_stops_cleanly_on_sigint_alone_even_when_started_with_sigint_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
+    env["EXPERT_TEAMS_DATA_DIR"] = str(tmp_path / "data")
+    command = [sys.executable, "-m", "tools.cli.main", "stack", "--services", "orders"]
+    ignoring_sigint = functools.partial(signal.signal, signal.SIGINT, signal.SIG_IGN)  # as a shell's background job
+    with subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=ignoring_sigint) as stack:
+        try:
+            assert stack.stderr is not None
+            for line in stack.stderr:
+                if line.startswith("stack ready"):
+                    break
+            else:
+                pytest.fail(f"the stack did not start (exit {stack.wait()})")
+            stack.send_signal(signal.SIGINT)
+            assert stack.wait(timeout=60) == 0, "SIGINT alone stops the stack"
+            rest = stack.stderr.read()
+        finally:
+            if stack.poll() is None:
+                stack.terminate()  # SIGTERM: the launcher stops its children on the way out
+    assert "stack stopped" in rest
     assert not (tmp_path / "data" / "stack.json").exists()

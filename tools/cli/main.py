@@ -203,10 +203,14 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _stop_on_signals() -> None:
+    """SIGINT and SIGTERM stop the stack cleanly, even where SIGINT was ignored by whoever started
+    this process (a shell's background job inherits SIGINT ignored)."""
+
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
 
 
 # ---- send ---------------------------------------------------------------------------------------
