@@ -99,6 +99,12 @@ async def test_an_operator_sends_events_follows_the_order_and_reads_its_dead_let
     assert code == 0, err
     assert "dlt.reason: unauthorized_source" in out
     assert "市人力社保局" in out, "the original value is shown"
+    code, out, err = await cli(infrastructure, topics_ready, "dead-letters", "show", mine[0]["ref"], "--json")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert ["dlt.reason", "unauthorized_source"] in shown["headers"]
+    assert "市人力社保局" in shown["original_value"], "the original value, as text"
+    assert shown["key"] == order_id
 
 
 async def test_the_cli_explains_itself_and_refuses_an_incomplete_send(
@@ -111,6 +117,24 @@ async def test_the_cli_explains_itself_and_refuses_an_incomplete_send(
     code, _, err = await cli(infrastructure, topics_ready, "send", "--type", "DemandSubmitted")
     assert code != 0
     assert "give --file, or all of --type, --source and --data" in err
+    code, _, err = await cli(
+        infrastructure,
+        topics_ready,
+        "send",
+        "--type",
+        "DemandEndorsed",
+        "--source",
+        "/counties/500240",
+        "--data",
+        '{"order_id": 500240}',
+    )
+    assert code != 0
+    assert "order_id: Input should be a valid string" in err and "endorsed_by: Field required" in err, err
+    code, out, _ = await cli(infrastructure, topics_ready, "topics", "list", "--json")
+    assert code == 0
+    assert {"orders.inbound", "rejections", "reviews.deadletter"} <= {
+        json.loads(line)["topic"] for line in out.splitlines()
+    }
 
 
 async def test_an_operator_replays_a_dead_letter_once_its_cause_is_fixed_and_exports_the_history(

@@ -140,7 +140,7 @@ async def list_dead_letters(connection: Connection, *, service: str | None, as_j
         print("no dead letters")
 
 
-async def show_dead_letter(connection: Connection, ref: str, *, idle_s: float) -> bool:
+async def show_dead_letter(connection: Connection, ref: str, *, idle_s: float, as_json: bool = False) -> bool:
     topic = ref.partition(":")[0]
     observer = await _read_all(connection, [topic.removeprefix(connection.topic_prefix)], idle_s)
     try:
@@ -150,17 +150,29 @@ async def show_dead_letter(connection: Connection, ref: str, *, idle_s: float) -
     if not match:
         return False
     o = match[0]
+    original_bytes = o.value or b""
+    if as_json:
+        try:
+            original: dict[str, str] = {"original_value": original_bytes.decode("utf-8")}
+        except UnicodeDecodeError:
+            original = {"original_value_hex": original_bytes.hex()}
+        document = describe(o) | {
+            "headers": [[name, v.decode("utf-8", errors="replace")] for name, v in o.headers],
+            "key": (o.key or b"").decode("utf-8", errors="replace"),
+            **original,
+        }
+        print(json.dumps(document, ensure_ascii=False))
+        return True
     print(json.dumps(describe(o), ensure_ascii=False, indent=2))
     print("headers:")
     for name, value in o.headers:
         print(f"  {name}: {value.decode('utf-8', errors='replace')}")
     print(f"key: {(o.key or b'').decode('utf-8', errors='replace')}")
     print("original value:")
-    value = o.value or b""
     try:
-        print(value.decode("utf-8"))
+        print(original_bytes.decode("utf-8"))
     except UnicodeDecodeError:
-        print(value.hex())
+        print(original_bytes.hex())
     return True
 
 

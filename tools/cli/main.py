@@ -127,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     q = dl.add_parser("show", help="show one dead letter: origin, reason, headers and original bytes")
     connection_args(q)
     q.add_argument("ref", help="TOPIC:PARTITION:OFFSET of the dead letter, as `list` prints it")
+    q.add_argument("--json", action="store_true", help="one JSON document (headers, key and original value in it)")
     q.add_argument("--idle", type=float, default=0.5)
     q.set_defaults(func=_cmd_dead_letters_show)
     q = dl.add_parser(
@@ -155,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--check", action="store_true", help="report drift only; exit 1 if there is any")
     q.set_defaults(func=_cmd_topics_ensure)
     q = tp.add_parser("list", help="the topics and what they carry")
+    q.add_argument("--json", action="store_true", help="one JSON line per topic")
     q.set_defaults(func=_cmd_topics_list)
 
     p = sub.add_parser("contract", help="the published event contract (JSON Schemas, AsyncAPI)")
@@ -252,7 +254,7 @@ def _cmd_dead_letters_show(args: argparse.Namespace) -> None:
     from tools.cli.inspect import show_dead_letter
 
     connection = resolve(args.bootstrap, args.topic_prefix, args.timeout)
-    found = asyncio.run(show_dead_letter(connection, args.ref, idle_s=args.idle))
+    found = asyncio.run(show_dead_letter(connection, args.ref, idle_s=args.idle, as_json=args.json))
     if not found:
         raise SystemExit(f"no dead letter at {args.ref}")
 
@@ -310,7 +312,10 @@ def _cmd_topics_list(args: argparse.Namespace) -> None:
     from shared.topics import all_topics
 
     for spec in all_topics():
-        print(f"{spec.name:24} {spec.partitions:3} partitions  {spec.purpose}")
+        if args.json:
+            print(json.dumps({"topic": spec.name, "partitions": spec.partitions, "carries": spec.purpose}))
+        else:
+            print(f"{spec.name:24} {spec.partitions:3} partitions  {spec.purpose}")
 
 
 def _definitions() -> Any:

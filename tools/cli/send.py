@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from shared.contract.envelope import STRUCTURED_CONTENT_TYPE, Envelope, EnvelopeError, new_envelope, parse_record
 from shared.contract.registry import REGISTRY
+from shared.messaging.stages import summarize
 from tools.cli.connection import Connection
 from tools.client import ProgrammeClient
 
@@ -35,7 +36,7 @@ def build_envelope(args: argparse.Namespace) -> Envelope:
             subject = spec.model.model_validate(data).subject()
         except ValidationError as exc:
             raise SystemExit(
-                f"the data is not a valid {args.type} ({exc.error_count()} errors); give --subject to send it anyway"
+                f"the data is not a valid {args.type}: {summarize(exc)}; give --subject to send it anyway"
             ) from exc
     return new_envelope(
         source=args.source,
