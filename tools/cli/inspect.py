@@ -140,16 +140,20 @@ async def list_dead_letters(connection: Connection, *, service: str | None, as_j
         print("no dead letters")
 
 
-async def show_dead_letter(connection: Connection, ref: str, *, idle_s: float, as_json: bool = False) -> bool:
+async def _dead_letter_at(connection: Connection, ref: str, idle_s: float) -> Observed | None:
+    """The record at TOPIC:PARTITION:OFFSET of a dead-letter topic, if there is one."""
     topic = ref.partition(":")[0]
     observer = await _read_all(connection, [topic.removeprefix(connection.topic_prefix)], idle_s)
     try:
-        match = [o for o in observer.seen if f"{o.topic}:{o.partition}:{o.offset}" == ref]
+        return next((o for o in observer.seen if f"{o.topic}:{o.partition}:{o.offset}" == ref), None)
     finally:
         await observer.stop()
-    if not match:
+
+
+async def show_dead_letter(connection: Connection, ref: str, *, idle_s: float, as_json: bool = False) -> bool:
+    o = await _dead_letter_at(connection, ref, idle_s)
+    if o is None:
         return False
-    o = match[0]
     original_bytes = o.value or b""
     if as_json:
         try:
@@ -185,15 +189,9 @@ async def replay_dead_letter(connection: Connection, ref: str, *, by: str, idle_
     The record keeps its key, bytes and original headers (the `dlt.*` ones removed) and gets
     `replay.of` (this dead letter) and `replay.by` (who asked): the consuming service tries an
     event it refused or dead-lettered again; one it already applied stays a no-op."""
-    topic = ref.partition(":")[0]
-    observer = await _read_all(connection, [topic.removeprefix(connection.topic_prefix)], idle_s)
-    try:
-        match = [o for o in observer.seen if f"{o.topic}:{o.partition}:{o.offset}" == ref]
-    finally:
-        await observer.stop()
-    if not match:
+    letter = await _dead_letter_at(connection, ref, idle_s)
+    if letter is None:
         return None
-    letter = match[0]
     origin = letter.header("dlt.origin.topic")
     if not origin:
         raise SystemExit(f"{ref} has no dlt.origin.topic header: not a dead letter")
