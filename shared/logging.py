@@ -2,7 +2,8 @@
 
 Standard-library loggers (FastStream, aiokafka, uvicorn) go through the same renderer, so
 an operator reads one format. Every line carries the service name; lines about a message
-carry event_type, event_id, subject and correlation_id (bound by the consumer pipeline).
+carry event_type, event_id, subject, correlation_id and trace_id (bound by the consumer pipeline;
+the trace id is the W3C one the event carries, so a line leads to the order's trace).
 """
 
 from __future__ import annotations

@@ -78,6 +78,10 @@ class ServiceSettings(BaseSettings):
     """Fallback poll of the outbox when no NOTIFY arrives (e.g. the listener reconnects)."""
     shutdown_grace_s: float = 15.0
     timers_enabled: bool = True
+    metrics_enabled: bool = True
+    """`METRICS_ENABLED`: count and time the pipeline for /metrics (off, /metrics answers 404 and
+    nothing is counted; the benchmarks measure the difference). Traces are switched by the
+    standard OTEL_TRACES_EXPORTER (shared/tracing.py)."""
     """Run the service's scheduled work (tests with a fixed clock turn it off and trigger it)."""
     authorized_sources: dict[str, list[str]] | None = None
     """`AUTHORIZED_SOURCES`: JSON object of event type -> source patterns, replacing the contract

@@ -174,8 +174,15 @@ async def running_service(
 
     (definition,) = [d for d in DEFINITIONS if d.name == name]
     clock = options.pop("clock", None)
-    settings = service_settings(await database_factory(name), **options)
-    runtime = ServiceRuntime(definition, settings, kafka_settings(infrastructure, topic_prefix), clock=clock)
+    tracer_provider = options.pop("tracer_provider", None)
+    settings = service_settings(await database_factory(options.pop("database", name)), **options)
+    runtime = ServiceRuntime(
+        definition,
+        settings,
+        kafka_settings(infrastructure, topic_prefix),
+        clock=clock,
+        tracer_provider=tracer_provider,
+    )
     await runtime.start()
     try:
         yield runtime

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,7 +36,10 @@ def envelope_for(
     time: datetime,
     correlation_id: str | None = None,
     event_id: str | None = None,
+    trace: Mapping[str, str] | None = None,
 ) -> Envelope:
+    """`trace`: the sender's W3C trace context (`traceparent`, `tracestate`), carried in the
+    CloudEvents distributed-tracing extension."""
     spec = REGISTRY.for_model(type(data))
     return new_envelope(
         source=source,
@@ -47,7 +50,16 @@ def envelope_for(
         correlation_id=correlation_id,
         event_id=event_id,
         dataschema=spec.dataschema,
+        extensions=trace,
     )
+
+
+def structured_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
+    """CloudEvents structured content mode; the trace context also as the `traceparent` header."""
+    headers = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
+    if traceparent := envelope.extensions.get("traceparent"):
+        headers.append(("traceparent", traceparent.encode()))
+    return headers
 
 
 def binary_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
@@ -138,26 +150,31 @@ class ProgrammeClient:
         correlation_id: str | None = None,
         event_id: str | None = None,
         binary: bool = False,
+        trace: Mapping[str, str] | None = None,
     ) -> Envelope:
         """Send one event as `source`, to the topic the registry names for its type."""
         envelope = envelope_for(
-            data, source=source, time=self.clock.now(), correlation_id=correlation_id, event_id=event_id
+            data, source=source, time=self.clock.now(), correlation_id=correlation_id, event_id=event_id, trace=trace
         )
         await self.send_envelope(envelope, binary=binary)
         return envelope
 
-    async def send_many(self, items: Iterable[tuple[EventData, str]]) -> list[Envelope]:
-        """Send many (data, source) pairs at once: handed to the producer together, then awaited."""
+    async def send_many(
+        self, items: Iterable[tuple[EventData, str]], *, traces: Sequence[Mapping[str, str] | None] | None = None
+    ) -> list[Envelope]:
+        """Send many (data, source) pairs at once: handed to the producer together, then awaited
+        (`traces`: each item's trace context, in the same order)."""
         envelopes, futures = [], []
-        for data, source in items:
-            envelope = envelope_for(data, source=source, time=self.clock.now())
+        for index, (data, source) in enumerate(items):
+            trace = traces[index] if traces is not None else None
+            envelope = envelope_for(data, source=source, time=self.clock.now(), trace=trace)
             spec = REGISTRY[envelope.type]
             futures.append(
                 await self._producer.send(
                     self.topic(spec.topic),
                     envelope.to_structured_json(),
                     key=envelope.subject.encode(),
-                    headers=[("content-type", STRUCTURED_CONTENT_TYPE.encode())],
+                    headers=structured_headers(envelope),
                 )
             )
             envelopes.append(envelope)
@@ -177,7 +194,7 @@ class ProgrammeClient:
             headers = binary_headers(envelope)
         else:
             value = envelope.to_structured_json()
-            headers = [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
+            headers = structured_headers(envelope)
         return await self.send_raw(self.topic(topic), value, key=envelope.subject.encode(), headers=headers)
 
     async def send_raw(

@@ -100,6 +100,7 @@ def new_envelope(
     causation_id: str | None = None,
     dataschema: str | None = None,
     event_id: str | None = None,
+    extensions: Mapping[str, str] | None = None,
 ) -> Envelope:
     if time.tzinfo is None:
         raise ValueError("event time must be timezone-aware")
@@ -114,6 +115,7 @@ def new_envelope(
         correlation_id=correlation_id or eid,
         causation_id=causation_id,
         dataschema=dataschema,
+        extensions=dict(extensions) if extensions else {},
     )
 
 

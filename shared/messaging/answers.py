@@ -12,6 +12,7 @@ from shared.contract.events.system import EventRejected
 from shared.contract.registry import EventRegistry
 from shared.db.types import Connection
 from shared.topics import deadletter, with_prefix
+from shared.tracing import NO_TRACING, Tracing
 
 from . import inbox, outbox
 from .context import MessageContext, emitted_event_id
@@ -24,8 +25,11 @@ ANSWER_ORDINAL = 0
 
 
 class Answers:
-    def __init__(self, *, service: str, clock: Clock, registry: EventRegistry, topic_prefix: str) -> None:
+    def __init__(
+        self, *, service: str, clock: Clock, registry: EventRegistry, topic_prefix: str, tracing: Tracing = NO_TRACING
+    ) -> None:
         self._service = service
+        self._tracing = tracing
         self._clock = clock
         self._registry = registry
         self._prefix = topic_prefix
@@ -80,6 +84,7 @@ class Answers:
             clock=self._clock,
             registry=self._registry,
             topic_prefix=self._prefix,
+            tracing=self._tracing,
         )
         context.emit(
             EventRejected(

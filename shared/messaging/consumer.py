@@ -45,6 +45,7 @@ from shared.policy import ProgrammePolicy
 from shared.retry import Backoff
 from shared.rules import RuleBroken
 from shared.topics import with_prefix
+from shared.tracing import NO_TRACING, Tracing, record_outcome, trace_id_of
 
 from . import inbox, outbox, stages
 from .answers import Answers
@@ -93,9 +94,11 @@ class EventConsumer:
         policy: ProgrammePolicy | None = None,
         settings: object = None,
         observer: ConsumerObserver | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         check_wiring(service, subscriptions, registry)
         self._observer = observer
+        self._tracing = tracing
         self.service = service
         self._policy_numbers = policy or ProgrammePolicy()
         self._settings = settings
@@ -110,7 +113,9 @@ class EventConsumer:
         self._prefix = topic_prefix
         self._max_attempts = max(1, max_attempts)
         self._retry_backoff_s = retry_backoff_s
-        self._answers = Answers(service=service, clock=clock, registry=registry, topic_prefix=topic_prefix)
+        self._answers = Answers(
+            service=service, clock=clock, registry=registry, topic_prefix=topic_prefix, tracing=tracing
+        )
         self.counts: dict[str, int] = {}
 
     @property
@@ -196,6 +201,23 @@ class EventConsumer:
             item.claim = claim
 
     async def _guarded(self, conn: Connection, item: Prepared, batch: _Batch) -> Outcome:
+        record = item.record
+        with self._tracing.consuming(record.topic, record.partition, record.offset, item.envelope) as span:
+            try:
+                outcome = await self._guarded_untraced(conn, item, batch)
+            except BaseException as exc:
+                if span is not None:
+                    span.set_attribute("expert_teams.outcome", f"not decided: {type(exc).__name__}")
+                    span.set_attribute(
+                        "expert_teams.abandoned",
+                        "this run of the batch was rolled back; the record is processed again",
+                    )
+                raise
+            letter = outcome.letter
+            record_outcome(span, outcome.kind, (letter.rule or letter.reason) if letter is not None else None)
+            return outcome
+
+    async def _guarded_untraced(self, conn: Connection, item: Prepared, batch: _Batch) -> Outcome:
         """A record that fails outside its handler (e.g. PostgreSQL refuses a value) must not
         stall its partition: in the careful run it is dead-lettered like a failing handler."""
         record = item.record
@@ -265,6 +287,7 @@ class EventConsumer:
             topic_prefix=self._prefix,
             policy=self._policy_numbers,
             settings=self._settings,
+            tracing=self._tracing,
         )
 
     async def _apply(
@@ -314,6 +337,7 @@ class EventConsumer:
                     event_id=envelope.id,
                     subject=envelope.subject,
                     correlation_id=envelope.correlation_id,
+                    trace_id=trace_id_of(envelope),
                     attempt=attempt,
                     error=f"{type(exc).__name__}: {exc}",
                 )
@@ -322,14 +346,15 @@ class EventConsumer:
         return await self._refuse(conn, record, envelope, letter, batch)
 
     async def _timed(self, handler: Handler, context: MessageContext, data: BaseModel) -> None:
-        if self._observer is None:
-            await handler(context, data)
-            return
-        started = time.perf_counter()
-        try:
-            await handler(context, data)
-        finally:
-            self._observer.handled(context.envelope.type, time.perf_counter() - started)
+        with self._tracing.handling(context.envelope.type):
+            if self._observer is None:
+                await handler(context, data)
+                return
+            started = time.perf_counter()
+            try:
+                await handler(context, data)
+            finally:
+                self._observer.handled(context.envelope.type, time.perf_counter() - started)
 
     async def _refuse(
         self, conn: Connection, record: Record, envelope: Envelope, letter: DeadLetter, batch: _Batch, **kw: bool

@@ -18,6 +18,7 @@ from shared.db.types import Connection
 from shared.policy import ProgrammePolicy
 from shared.rules import RuleBroken
 from shared.topics import with_prefix
+from shared.tracing import NO_TRACING, Tracing
 
 from . import outbox
 from .unit import UnitOfWork
@@ -50,8 +51,11 @@ class EmitContext:
         emitting: bool = True,
         policy: ProgrammePolicy | None = None,
         settings: object = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self.conn = conn
+        self.tracing = tracing
+        """Gives each emitted event its trace context (shared.tracing)."""
         self.policy = policy or ProgrammePolicy()
         """The programme policy, read once when the service started (shared.settings.load_policy)."""
         self.settings = settings
@@ -94,6 +98,7 @@ class EmitContext:
             causation_id=causation_id,
             dataschema=spec.dataschema,
             event_id=event_id,
+            extensions=self.tracing.emitted_context(self.cause),
         )
         if self._emitting:
             message = outbox.OutboxMessage.for_event(with_prefix(self._topic_prefix, spec.topic), envelope)
@@ -105,6 +110,11 @@ class EmitContext:
                 )
             self.emitted.append(message)
         return envelope
+
+    @property
+    def cause(self) -> Envelope | None:
+        """The event this work reacts to (None for a timer's run)."""
+        return None
 
     def note(self, message: str, **fields: Any) -> None:
         self.notes.append(Note(message, fields))
@@ -130,6 +140,10 @@ class MessageContext(EmitContext):
         super().__init__(**kwargs)
         self.envelope = envelope
         self._made = 0
+
+    @property
+    def cause(self) -> Envelope | None:
+        return self.envelope
 
     def emit(
         self,

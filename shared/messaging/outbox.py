@@ -9,6 +9,7 @@ from shared.contract.envelope import STRUCTURED_CONTENT_TYPE, Envelope
 from shared.db.types import Connection
 
 NOTIFY_CHANNEL = "outbox"
+_STRUCTURED = STRUCTURED_CONTENT_TYPE.encode()
 
 MAX_EVENT_BYTES = 900_000
 """The largest event a service may emit: Kafka refuses messages over 1 MiB by default (producer
@@ -30,12 +31,16 @@ class OutboxMessage:
 
     @classmethod
     def for_event(cls, topic: str, envelope: Envelope) -> OutboxMessage:
-        """A CloudEvent in structured mode, keyed by its subject."""
+        """A CloudEvent in structured mode, keyed by its subject; its trace context (the CloudEvents
+        distributed-tracing extension) also in the `traceparent` header, for Kafka tooling."""
+        headers: tuple[tuple[str, bytes], ...] = (("content-type", _STRUCTURED),)
+        if traceparent := envelope.extensions.get("traceparent"):
+            headers += (("traceparent", traceparent.encode()),)
         return cls(
             topic=topic,
             key=envelope.subject.encode(),
             value=envelope.to_structured_json(),
-            headers=(("content-type", STRUCTURED_CONTENT_TYPE.encode()),),
+            headers=headers,
             event_id=envelope.id,
             event_type=envelope.type,
             subject=envelope.subject,

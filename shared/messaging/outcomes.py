@@ -10,6 +10,7 @@ import structlog
 
 from shared.contract.envelope import Envelope
 from shared.db.types import Connection
+from shared.tracing import trace_id_of
 
 from . import inbox
 from .context import AfterCommit, Note
@@ -66,6 +67,7 @@ def log_outcome(service: str, outcome: Outcome) -> None:
             event_id=envelope.id,
             subject=envelope.subject,
             correlation_id=envelope.correlation_id,
+            trace_id=trace_id_of(envelope),
             source=envelope.source,
         )
     if outcome.kind == "applied":

@@ -29,6 +29,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from shared.faults import NO_CRASHES, CrashPoints
 from shared.retry import Backoff
+from shared.tracing import NO_TRACING, Tracing
 
 from .outbox import NOTIFY_CHANNEL
 
@@ -64,11 +65,14 @@ class OutboxRelay:
         max_backoff_s: float = 10.0,
         renew_producer: Callable[[AIOKafkaProducer], Awaitable[AIOKafkaProducer]] | None = None,
         crash_points: CrashPoints = NO_CRASHES,
-        on_published: Callable[[int, float], None] | None = None,
+        on_published: Callable[[Sequence[str], float], None] | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._pool = pool
+        self._tracing = tracing
         self._on_published = on_published
-        """Told how many rows each batch published and how long the broker took to acknowledge it."""
+        """Told the event types of the rows each batch published (a dead letter is "") and how long the
+        broker took to acknowledge the batch."""
         self._crash_points = crash_points
         self._connect = connect
         self._producer = producer
@@ -155,7 +159,7 @@ class OutboxRelay:
         if not rows:
             return 0
         futures = []
-        started = time.perf_counter()
+        started, started_ns = time.perf_counter(), time.time_ns()
         for row in rows:
             headers = list(zip(row["header_names"], row["header_values"], strict=True))
             try:
@@ -167,6 +171,7 @@ class OutboxRelay:
                     f"outbox row {row['seq']} ({row['event_type'] or 'dead letter'}, {len(row['value']):,} bytes) "
                     f"is larger than the broker takes: {exc}"
                 ) from exc
+        acked_ns = self._acknowledgement_times(futures)
         results = await asyncio.gather(*futures, return_exceptions=True)
         acknowledged_in = time.perf_counter() - started
         sent = _publishable_in_order(rows, results)
@@ -175,8 +180,13 @@ class OutboxRelay:
             async with self._pool.acquire() as conn:
                 await conn.execute(_MARK, sent)
             self.published_total += len(sent)
+            if acked_ns is not None:
+                self._trace(rows, sent, acked_ns, started_ns)
             if self._on_published is not None:
-                self._on_published(len(sent), acknowledged_in)
+                published = set(sent)
+                self._on_published(
+                    [row["event_type"] or "" for row in rows if row["seq"] in published], acknowledged_in
+                )
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
             raise RelayPublishError(
@@ -185,6 +195,26 @@ class OutboxRelay:
             )
         log.debug("outbox batch published", rows=len(sent), first_seq=rows[0]["seq"])
         return len(sent)
+
+    def _acknowledgement_times(self, futures: Sequence[asyncio.Future[Any]]) -> list[int] | None:
+        """When tracing, the moment the broker acknowledged each row (filled in as they come)."""
+        if not self._tracing.enabled:
+            return None
+        times = [0] * len(futures)
+
+        def acknowledged(index: int) -> Callable[[object], None]:
+            return lambda _: times.__setitem__(index, time.time_ns())
+
+        for index, future in enumerate(futures):
+            future.add_done_callback(acknowledged(index))
+        return times
+
+    def _trace(self, rows: Sequence[Any], sent: Sequence[int], acked_ns: Sequence[int], started_ns: int) -> None:
+        published = set(sent)
+        for row, acked in zip(rows, acked_ns, strict=True):
+            if row["seq"] in published:
+                headers = list(zip(row["header_names"], row["header_values"], strict=True))
+                self._tracing.published(row["topic"], headers, started_ns, acked or time.time_ns())
 
     @property
     def producer(self) -> AIOKafkaProducer:

@@ -4,6 +4,7 @@ registry per service runtime. FastStream's Prometheus middleware adds its own
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -71,6 +72,13 @@ class ServiceMetrics:
         self.relay_published = Counter(
             "expert_teams_relay_published_rows", "Outbox rows published", ["service"], registry=self.registry
         )
+        self.events_published = Counter(
+            "expert_teams_events_published",
+            "Events this service emitted that the broker acknowledged, by event type "
+            '(dead letters and rejections to senders are counted under their own types; a dead letter is "")',
+            ["service", "event_type"],
+            registry=self.registry,
+        )
         self.timer_runs = Counter(
             "expert_teams_timer_runs",
             "Runs of the service's timers, by outcome",
@@ -94,9 +102,11 @@ class ServiceMetrics:
 
     # ---- the relay, the watch, the timers -----------------------------------------------------
 
-    def published(self, rows: int, seconds: float) -> None:
+    def published(self, event_types: Sequence[str], seconds: float) -> None:
         self.relay_publish_seconds.labels(self.service).observe(seconds)
-        self.relay_published.labels(self.service).inc(rows)
+        self.relay_published.labels(self.service).inc(len(event_types))
+        for event_type, rows in collections.Counter(event_types).items():
+            self.events_published.labels(self.service, event_type).inc(rows)
 
     def progress(self, lag: Mapping[Partition, int], stalled: int) -> None:
         self.consumer_lag.clear()

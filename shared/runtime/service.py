@@ -22,6 +22,7 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.exceptions import NackMessage
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from opentelemetry.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from shared.clock import Clock, SystemClock
@@ -40,6 +41,7 @@ from shared.policy import ProgrammePolicy
 from shared.retry import Backoff, until_reachable
 from shared.settings import KafkaSettings, ServiceSettings, load_policy
 from shared.topics import SERVICES, all_topics, with_prefix
+from shared.tracing import Tracing, shut_down, tracer_provider_from_environment
 
 from .metrics import ServiceMetrics
 from .timers import Timer, run_timer_forever, run_timer_once
@@ -79,7 +81,10 @@ class ServiceRuntime:
         clock: Clock | None = None,
         policy: ProgrammePolicy | None = None,
         service_settings: object = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
+        """`tracer_provider`: where this service's spans go (tests give an in-memory one);
+        by default the one OTEL_TRACES_EXPORTER describes, or none (shared/tracing.py)."""
         self.definition = definition
         self.settings = settings
         self.kafka = kafka
@@ -107,9 +112,15 @@ class ServiceRuntime:
         self._subscriber: Any = None
         transport.install()
         self.metrics = ServiceMetrics(definition.name)
+        self._own_tracer_provider = None if tracer_provider else tracer_provider_from_environment(definition.name)
+        self.tracing = Tracing.of(tracer_provider or self._own_tracer_provider)
         self.broker = KafkaBroker(
             kafka.bootstrap_servers,
-            middlewares=[KafkaPrometheusMiddleware(registry=self.metrics.registry, app_name=definition.name)],
+            middlewares=(
+                [KafkaPrometheusMiddleware(registry=self.metrics.registry, app_name=definition.name)]
+                if settings.metrics_enabled
+                else []
+            ),
             client_id=f"expert-teams-{definition.name}",
             allow_auto_create_topics=False,
             graceful_timeout=settings.shutdown_grace_s,
@@ -322,7 +333,8 @@ class ServiceRuntime:
             source_policy=SourcePolicy.of(overrides=settings.authorized_sources),
             policy=self.policy,
             settings=self.service_settings,
-            observer=self.metrics,
+            observer=self.metrics if settings.metrics_enabled else None,
+            tracing=self.tracing,
         )
         self._producer = make_producer(self.kafka, client_id=f"expert-teams-{name}-relay")
         await start_with_retry(self._producer.start, "relay producer")
@@ -336,7 +348,8 @@ class ServiceRuntime:
             poll_interval_s=settings.outbox_poll_interval_s,
             max_backoff_s=settings.transient_retry_max_backoff_s,
             crash_points=self.crash_points,
-            on_published=self.metrics.published,
+            on_published=self.metrics.published if settings.metrics_enabled else None,
+            tracing=self.tracing,
         )
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{name}-outbox-relay")
         self._watch_task = asyncio.create_task(self._watch_forever(), name=f"{name}-progress-watch")
@@ -353,6 +366,7 @@ class ServiceRuntime:
                         policy=self.policy,
                         settings=self.service_settings,
                         observe=self.metrics.timer_ran,
+                        tracing=self.tracing,
                     ),
                     name=f"{name}-timer-{timer.name}",
                 )
@@ -381,6 +395,7 @@ class ServiceRuntime:
                     topic_prefix=self.kafka.topic_prefix,
                     policy=self.policy,
                     settings=self.service_settings,
+                    tracing=self.tracing,
                 )
                 for timer in self.timers
             ]
@@ -406,6 +421,8 @@ class ServiceRuntime:
         if self.pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.pool.close(), timeout=5)
+        with contextlib.suppress(Exception):
+            shut_down(self._own_tracer_provider)
         log.info("service stopped", service=self.definition.name)
 
     async def start(self) -> None:
@@ -488,6 +505,8 @@ class ServiceRuntime:
 
         @get(include_in_schema=False)
         async def metrics(scope: Any) -> AsgiResponse:
+            if not runtime.settings.metrics_enabled:
+                return AsgiResponse(b"metrics are off (METRICS_ENABLED=false)\n", 404)
             runtime.metrics.ready.labels(runtime.definition.name).set(
                 1 if runtime.is_ready(await runtime.readiness()) else 0
             )

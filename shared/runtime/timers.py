@@ -18,6 +18,7 @@ from shared.messaging import outbox
 from shared.messaging.consumer import TRANSIENT_ERRORS
 from shared.messaging.context import EmitContext
 from shared.policy import ProgrammePolicy
+from shared.tracing import NO_TRACING, Tracing
 
 log = structlog.get_logger("shared.runtime.timers")
 
@@ -39,8 +40,23 @@ async def run_timer_once(
     topic_prefix: str,
     policy: ProgrammePolicy | None = None,
     settings: object = None,
+    tracing: Tracing = NO_TRACING,
 ) -> int:
     """Run a timer in one transaction; returns the number of events it emitted."""
+    with tracing.timer_run(timer.name):
+        return await _run_once(pool, timer, service, clock, topic_prefix, policy, settings, tracing)
+
+
+async def _run_once(
+    pool: Any,
+    timer: Timer,
+    service: str,
+    clock: Clock,
+    topic_prefix: str,
+    policy: ProgrammePolicy | None,
+    settings: object,
+    tracing: Tracing,
+) -> int:
     async with pool.acquire() as conn:
         async with conn.transaction():
             ctx = EmitContext(
@@ -51,6 +67,7 @@ async def run_timer_once(
                 topic_prefix=topic_prefix,
                 policy=policy,
                 settings=settings,
+                tracing=tracing,
             )
             await timer.run(ctx)
             await ctx.unit.flush(conn)
@@ -73,13 +90,21 @@ async def run_timer_forever(
     policy: ProgrammePolicy | None = None,
     settings: object = None,
     observe: Callable[[str, str], None] | None = None,
+    tracing: Tracing = NO_TRACING,
 ) -> None:
     """Run the timer every `every_s` until stopping; `observe(timer, outcome)` after each run."""
     while not stopping.is_set():
         outcome = "ok"
         try:
             await run_timer_once(
-                pool, timer, service=service, clock=clock, topic_prefix=topic_prefix, policy=policy, settings=settings
+                pool,
+                timer,
+                service=service,
+                clock=clock,
+                topic_prefix=topic_prefix,
+                policy=policy,
+                settings=settings,
+                tracing=tracing,
             )
         except TRANSIENT_ERRORS as exc:
             outcome = "database_unreachable"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.topics import REJECTIONS, SERVICES, deadletter, events
+from shared.tracing import shut_down, tracer_provider_from_environment
 from tools.client import ProgrammeClient, TopicObserver
 from tools.scenario.cast import programme_start
 from tools.scenario.programme import ProgrammeRun
@@ -45,10 +46,20 @@ async def play_programme(
         ProgrammeClient(bootstrap_servers, topic_prefix=topic_prefix) as client,
         TopicObserver(bootstrap_servers, [f"{topic_prefix}{t}" for t in watched]) as observer,
     ):
+        provider = tracer_provider_from_environment("partner-scenario")
         run = ProgrammeRun(
-            client, observer, generate(orders, seed=seed), out=out, exports_dir=exports_dir, narrate=narrate
+            client,
+            observer,
+            generate(orders, seed=seed),
+            out=out,
+            exports_dir=exports_dir,
+            narrate=narrate,
+            tracer=provider.get_tracer("expert_teams.scenario") if provider is not None else None,
         )
-        return await run.play()
+        try:
+            return await run.play()
+        finally:
+            shut_down(provider)
 
 
 def run_demo(

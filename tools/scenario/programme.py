@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.trace import Tracer
+
 from shared.clock import local_date
 from shared.contract.envelope import Envelope
 from shared.contract.events.base import EventData
@@ -38,6 +40,7 @@ from tools.client import Observed, ProgrammeClient, TopicObserver, wait_until_co
 from tools.scenario.cast import BUREAU_SOURCE, BUREAU_STAFF, county_source
 from tools.scenario.report import Report, public_exports
 from tools.scenario.seed import CRITERIA, SeededOrder, SeedProgramme
+from tools.scenario.traces import OrderTraces
 
 REGISTRY_SOURCE = "/registry/talent"
 PORTAL_SOURCE = "/portal/applications"
@@ -73,8 +76,11 @@ class ProgrammeRun:
         exports_dir: Path | None = None,
         timeout_s: float = 120.0,
         narrate: bool = False,
+        tracer: Tracer | None = None,
     ) -> None:
         self.client = client
+        self.traces = OrderTraces(tracer) if tracer is not None else None
+        """With a tracer, every command about an order is sent in that order's trace."""
         self.observer = observer
         self.p = programme
         self.out = out
@@ -97,7 +103,8 @@ class ProgrammeRun:
         if not asks:
             return {}
         phase_started = time.monotonic()
-        envelopes = await self.client.send_many([(a.data, a.source) for a in asks])
+        traces = [self.traces.context_for(a.data) for a in asks] if self.traces is not None else None
+        envelopes = await self.client.send_many([(a.data, a.source) for a in asks], traces=traces)
         for envelope in envelopes:
             self.sent.setdefault(envelope.type, []).append(envelope)
         expected = {e.id: a for e, a in zip(envelopes, asks, strict=True)}
@@ -183,8 +190,12 @@ class ProgrammeRun:
     # ---- the programme ---------------------------------------------------------------------------
 
     async def play(self) -> Report:
-        await self.until_the_awards()
-        return await self.from_the_payments()
+        try:
+            await self.until_the_awards()
+            return await self.from_the_payments()
+        finally:
+            if self.traces is not None:
+                self.traces.close()
 
     async def until_the_awards(self) -> None:
         """The first half of the year: from the villages' needs to the teams' awards and grants."""
