@@ -3,16 +3,20 @@
     .venv/bin/python -m bench.observability [--events 6000] [--only orders,funding]
 
 For each service, the same workload as bench.services (N events written while it is down, then
-drained by the service as its own process) is run four times on one stack, changing only the
-service's environment:
+drained by the service as its own process) is run on one stack, changing only the service's
+environment between three settings:
 
     bare             METRICS_ENABLED=false, no tracing
     metrics          the default: Prometheus metrics on, no tracing
-    metrics+traces   metrics on and OTEL_TRACES_EXPORTER=otlp, to an OTLP/HTTP receiver in this
-                     process that decodes every request and counts the spans it received
-    bare again       the first setting once more: how far the machine drifted during the run
+    metrics+traces   metrics on and OTEL_TRACES_EXPORTER=otlp, every trace sampled, to an OTLP/HTTP
+                     receiver in this process that decodes every request and counts its spans
+    metrics+traces 10%   the same with OTEL_TRACES_SAMPLER=traceidratio, 0.1: one trace in ten kept
+                     (the decision follows the trace id, so every service keeps the same traces)
 
-Ratios are against the mean of the two bare runs.
+A first drain warms the stack up and is not counted; then the settings run in the order
+A B C D D C B A, so that a machine slowing down or speeding up during the run weighs on each setting
+alike. Each setting's figure is the mean of its two drains; ratios are against bare, and the
+spread between a setting's two drains says how much to trust a difference.
 """
 
 from __future__ import annotations
@@ -25,18 +29,25 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import asyncpg
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from bench.common import BENCH_DATA, write_result
-from bench.services import WORKLOADS, Workload, drain, preload
+from bench.services import WORKLOADS, Workload, preload
 from tools.stack.launcher import Stack
 
 SETTINGS: dict[str, dict[str, str]] = {
     "bare": {"METRICS_ENABLED": "false", "OTEL_TRACES_EXPORTER": "none"},
     "metrics": {"METRICS_ENABLED": "true", "OTEL_TRACES_EXPORTER": "none"},
-    "metrics+traces": {"METRICS_ENABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"},
-    "bare again": {"METRICS_ENABLED": "false", "OTEL_TRACES_EXPORTER": "none"},
+    "metrics+traces": {"METRICS_ENABLED": "true", "OTEL_TRACES_EXPORTER": "otlp", "OTEL_TRACES_SAMPLER": "always_on"},
+    "metrics+traces 10%": {
+        "METRICS_ENABLED": "true",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_TRACES_SAMPLER": "traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    },
 }
+ORDER = (*SETTINGS, *reversed(SETTINGS))
 
 
 class SpanSink:
@@ -86,10 +97,42 @@ async def one_setting(stack: Stack, workload: Workload, n: int, env: dict[str, s
     run = f"O{uuid.uuid4().hex[:6]}"
     await preload(stack, workload, n, run)
     stack.extra_env.update(env)
+    conn = await asyncpg.connect(stack.database_url(workload.service))
     try:
-        return await drain(stack, workload, n, run)
+        return await drain_measured_in_the_database(stack, workload, n, conn)
     finally:
         stack.stop_service(workload.service)
+        await conn.close()
+
+
+_OUTPUTS = """
+SELECT count(*), extract(epoch FROM max(published_at) - min(published_at)) FROM outbox
+WHERE seq > $1 AND event_type = $2 AND published_at IS NOT NULL
+"""
+_RECEIVED = """
+SELECT count(*), extract(epoch FROM max(received_at) - min(received_at)) FROM inbox WHERE received_at > $1
+"""
+
+
+async def drain_measured_in_the_database(stack: Stack, workload: Workload, n: int, conn: Any) -> float:
+    """Events/s between the first and the last of this drain's outputs, by the database's own
+    clock: the outbox's `published_at` (the broker acknowledged it), or, for a service that emits
+    nothing per event, the inbox's `received_at`. (Watching the topic instead would measure the
+    watcher, which reads every earlier drain's outputs first and then this one's in a burst.)"""
+    args: tuple[Any, ...]
+    if workload.output:
+        migrated = await conn.fetchval("SELECT to_regclass('outbox') IS NOT NULL")
+        after = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM outbox") if migrated else 0
+        query, args = _OUTPUTS, (after, workload.output)
+    else:
+        query, args = _RECEIVED, (await conn.fetchval("SELECT clock_timestamp()"),)
+    stack.start_service(workload.service)
+    stack.wait_ready(workload.service)
+    while True:
+        done, seconds = await conn.fetchrow(query, *args)
+        if done >= n:
+            return float(done - 1) / float(seconds)
+        await asyncio.sleep(0.1)
 
 
 def measure(workload: Workload, n: int, sink: SpanSink) -> dict[str, Any]:
@@ -104,23 +147,26 @@ def measure(workload: Workload, n: int, sink: SpanSink) -> dict[str, Any]:
         },
     )
     stack.start()
-    rates: dict[str, float] = {}
-    spans: dict[str, int] = {}
+    rates: dict[str, list[float]] = {name: [] for name in SETTINGS}
+    spans: dict[str, int] = dict.fromkeys(SETTINGS, 0)
     try:
-        for name, env in SETTINGS.items():
+        warm_up = asyncio.run(one_setting(stack, workload, n, SETTINGS["bare"]))
+        for name in ORDER:
             before = sink.spans
-            rates[name] = asyncio.run(one_setting(stack, workload, n, env))
-            spans[name] = sink.spans - before
+            rates[name].append(asyncio.run(one_setting(stack, workload, n, SETTINGS[name])))
+            spans[name] += sink.spans - before
     finally:
         stack.stop()
-    bare = (rates["bare"] + rates["bare again"]) / 2
+    mean = {name: sum(runs) / len(runs) for name, runs in rates.items()}
     return {
-        "events": n,
-        "events_per_s": {name: round(rate) for name, rate in rates.items()},
-        "ratio_to_bare": {name: round(rate / bare, 3) for name, rate in rates.items()},
-        "drift_between_bare_runs": round(abs(rates["bare"] - rates["bare again"]) / bare, 3),
+        "events_per_drain": n,
+        "warm_up_events_per_s": round(warm_up),
+        "events_per_s": {name: round(rate) for name, rate in mean.items()},
+        "drains": {name: [round(r) for r in runs] for name, runs in rates.items()},
+        "ratio_to_bare": {name: round(rate / mean["bare"], 3) for name, rate in mean.items()},
+        "spread_between_drains": {name: round((max(r) - min(r)) / mean[name], 3) for name, r in rates.items()},
         "spans_received": spans,
-        "spans_per_event_with_traces": round(spans["metrics+traces"] / n, 2),
+        "spans_per_event": {name: round(count / (2 * n), 2) for name, count in spans.items()},
     }
 
 

@@ -90,6 +90,13 @@ def table(summary: dict[str, Any]) -> list[str]:
             relay["relay_backlog_drain_rows_per_s"],
             relay["raw_producer"]["send_flush_msgs_per_s"],
         )
+    for service, r in summary.get("observability", {}).items():
+        if isinstance(r, dict) and "ratio_to_bare" in r:
+            for setting, ratio in r["ratio_to_bare"].items():
+                if setting != "bare":
+                    rates = r["events_per_s"]
+                    row(f"{service}: events/s with {setting} (bare)", rates[setting], rates["bare"])
+                    row(f"{service}: ratio {setting} / bare", ratio, f"spread {r['spread_between_drains'][setting]}")
     matching = summary.get("matching", {})
     if matching:
         lines.append(f"matching: see {RESULTS / 'matching.json'}")
@@ -147,6 +154,7 @@ def main() -> None:
         ("replay", ["--events", "1000000" if args.full else "100000", "--consumers", "2"]),
         ("relay_latency", ["--rows", "20000"]),
         ("matching", []),
+        ("observability", ["--events", "6000" if args.full else "3000", "--only", "orders,funding"]),
     ]
     for module, module_args in plan:
         if module not in skip:

@@ -38,6 +38,8 @@ TRACESTATE: Final = "tracestate"
 INSTRUMENTATION: Final = "expert_teams"
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
 _NOTHING: Final = contextlib.nullcontext(None)
+_SAMPLED: Final = ("1", "3", "5", "7", "9", "b", "d", "f")
+"""The last hex digit of a traceparent's flags when its `sampled` bit is set."""
 
 
 def trace_id_of(envelope: Envelope | None) -> str | None:
@@ -83,7 +85,6 @@ class Tracing:
             return _NOTHING
         attributes: dict[str, Any] = {
             "messaging.system": "kafka",
-            "messaging.operation.type": "process",
             "messaging.destination.name": topic,
             "messaging.destination.partition.id": str(partition),
             "messaging.kafka.offset": offset,
@@ -91,7 +92,6 @@ class Tracing:
         parent: Context | None = None
         if envelope is not None:
             attributes |= {
-                "messaging.message.id": envelope.id,
                 "cloudevents.event_id": envelope.id,
                 "cloudevents.event_type": envelope.type,
                 "cloudevents.event_source": envelope.source,
@@ -109,8 +109,9 @@ class Tracing:
         )
 
     def handling(self, event_type: str) -> contextlib.AbstractContextManager[Span | None]:
-        """The `handle <type>` span around a handler: its failures are recorded on it."""
-        if self._tracer is None:
+        """The `handle <type>` span around a handler: its failures are recorded on it. None when the
+        record's trace is not sampled (its process span records nothing): nobody would see it."""
+        if self._tracer is None or not trace.get_current_span().is_recording():
             return _NOTHING
         return self._tracer.start_as_current_span(
             f"handle {event_type}", attributes={"cloudevents.event_type": event_type}
@@ -141,6 +142,8 @@ class Tracing:
         if self._tracer is None:
             return
         carrier = {name: value.decode(errors="replace") for name, value in headers if name in (TRACEPARENT, TRACESTATE)}
+        if not carrier.get(TRACEPARENT, "").endswith(_SAMPLED):
+            return  # an event of a trace nobody records (or of none)
         carried = trace_context_of(carrier)
         if not carried:
             return
@@ -159,6 +162,26 @@ class Tracing:
 
 
 NO_TRACING: Final = Tracing(None)
+
+ENVIRONMENT: Final = (
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_SDK_DISABLED",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+)
+"""The standard variables a service's tracing reads (here, or in the OpenTelemetry SDK)."""
 
 
 def record_outcome(span: Span | None, kind: str, reason: str | None) -> None:

@@ -10,6 +10,7 @@ import yaml
 from services.matching.domain.scoring import MatchingWeights
 from services.reviews.domain.rubric import ReviewRubric
 from services.reviews.settings import ReviewsSettings
+from shared import tracing
 from shared.policy import ProgrammePolicy
 from shared.settings import KafkaSettings, ServiceSettings
 
@@ -27,4 +28,4 @@ def variables_read_by_services() -> set[str]:
     names |= {f"POLICY_{name.upper()}" for name in ProgrammePolicy.model_fields}
     names |= {f"MATCHING_{name.upper()}" for name in MatchingWeights.model_fields}
     names |= {f"REVIEWS_{name.upper()}" for name in (*ReviewsSettings.model_fields, *ReviewRubric.model_fields)}
-    return names | {"AUTHORIZED_SOURCES"}
+    return names | {"AUTHORIZED_SOURCES", *tracing.ENVIRONMENT}

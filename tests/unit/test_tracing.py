@@ -134,3 +134,20 @@ def test_the_console_exporter_makes_a_provider_named_after_the_service() -> None
 def test_an_exporter_this_build_cannot_make_fails_the_start_with_its_name(environ: dict[str, str], named: str) -> None:
     with pytest.raises(ValueError, match=named):
         tracer_provider_from_environment("funding", environ)
+
+
+def test_a_trace_the_sender_did_not_sample_makes_no_spans_here_and_stays_unsampled_downstream() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()  # parent-based: an unsampled parent is not sampled here either
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing.of(provider)
+    unsampled = W3C_EXAMPLE[:-2] + "00"
+    cause = endorsement(traceparent=unsampled)
+    ctx = context_of(cause, tracing)
+    with tracing.consuming("orders.inbound", 0, 7, cause), tracing.handling("DemandEndorsed") as handle:
+        emitted = ctx.emit(endorsed())
+    assert handle is None
+    tracing.published("orders.events", ctx.emitted[0].headers, 1, 2)
+    assert exporter.get_finished_spans() == ()
+    _, trace_id, _, flags = emitted.extensions["traceparent"].split("-")
+    assert (trace_id, flags) == ("4bf92f3577b34da6a3ce929d0e0e4736", "00")
