@@ -67,9 +67,10 @@ def log_outcome(service: str, outcome: Outcome) -> None:
             event_id=envelope.id,
             subject=envelope.subject,
             correlation_id=envelope.correlation_id,
-            trace_id=trace_id_of(envelope),
             source=envelope.source,
         )
+        if trace_id := trace_id_of(envelope):
+            bound = bound.bind(trace_id=trace_id)
     if outcome.kind == "applied":
         for note in outcome.notes:
             bound.info(note.message, **note.fields)
