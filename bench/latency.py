@@ -78,7 +78,7 @@ def accepted(order_id: str, run: str, i: int, place: Any, service_year: int = YE
         industry="中药材",
         service_period=ServicePeriod(start=date(service_year, 1, 1), months=12),
         funding_asked_fen=10_000_000,
-        call="latency",
+        call="2026年时延测试",
         awarded_by="bench",
         accepted_at=datetime(YEAR, 1, 1, tzinfo=UTC),
     )
@@ -124,7 +124,11 @@ async def review_latency(
         demand = template.demand.model_copy(update={"service_period": ServicePeriod(start=date(year, 1, 1), months=12)})
         await client.send(
             OrderPublished(
-                order_id=order_id, demand=demand, call="latency", published_by="bench", published_at=datetime.now(UTC)
+                order_id=order_id,
+                demand=demand,
+                call="2026年时延测试",
+                published_by="bench",
+                published_at=datetime.now(UTC),
             ),
             source="/services/orders",
         )

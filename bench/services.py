@@ -87,7 +87,7 @@ def _accepted(i: int, run: str) -> EventData:
         industry="中药材",
         service_period=ServicePeriod(start=date(2026, 12, 1), months=24),
         funding_asked_fen=10_000_000,
-        call="bench",
+        call="2026年基准测试",
         awarded_by="bench",
         accepted_at=datetime(2090, 1, 1, tzinfo=UTC),
     )
@@ -98,7 +98,7 @@ def _published(i: int, run: str) -> EventData:
     return OrderPublished(
         order_id=f"{order.county_code}-{run}-{i}",
         demand=order.demand,
-        call="bench",
+        call="2026年基准测试",
         published_by="bench",
         published_at=datetime.now(UTC),
     )

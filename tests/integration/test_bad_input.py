@@ -65,7 +65,7 @@ CASES: list[tuple[str, BadInput, str, str | None, bool]] = [
         lambda oid: ce(
             oid,
             type="PublishOrder",
-            data=PublishOrder(order_id=oid, published_by="县", call="2019").model_dump(mode="json"),
+            data=PublishOrder(order_id=oid, published_by="县", call="2019年第一批").model_dump(mode="json"),
         ),
         "unauthorized_source",
         None,

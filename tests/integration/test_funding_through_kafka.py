@@ -35,7 +35,7 @@ TREASURY = "/treasury/cq-finance"
 
 
 def team_accepted(*, funding_yuan: int = 150_000, accepted_at: datetime | None = None) -> TeamAccepted:
-    """A team's acceptance; its service starts in July of the year it is accepted (that year's budget)."""
+    """A team's acceptance in that year's call (that year's budget); its service starts in July."""
     order_id = new_order_id()
     accepted_at = accepted_at or datetime.now(UTC)
 
@@ -56,7 +56,7 @@ def team_accepted(*, funding_yuan: int = 150_000, accepted_at: datetime | None =
         industry="中药材",
         service_period=ServicePeriod(start=date(accepted_at.year, 7, 1), months=24),
         funding_asked_fen=funding_yuan * YUAN,
-        call="2019年第一批",
+        call=f"{accepted_at.year}年第一批",
         awarded_by="市人力社保局",
         accepted_at=accepted_at,
     )

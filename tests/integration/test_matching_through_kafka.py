@@ -236,7 +236,7 @@ async def test_a_large_assignment_comes_in_parts_that_each_fit_in_a_kafka_messag
 
 
 async def assign_a_call_of_two_orders(client: ProgrammeClient, observer: TopicObserver, parts: int = 1) -> None:
-    call = new_id("CALL")
+    call = f"2019年{new_id('第')}批"  # a call of its own, so the assignment sees only its orders
     orders = [await publish_tianma_order(client, observer, call) for _ in range(2)]
     teams = [await new_team(client, observer, "郭顺星"), await new_team(client, observer, "钟应富")]
     for order_id in orders:

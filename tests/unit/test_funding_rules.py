@@ -220,9 +220,23 @@ def test_ledger_entries_always_balance_and_move_positive_amounts() -> None:
         ledger.Entry("bad", "", (("a", 1), ("b", -2)))
 
 
-def test_a_grant_is_booked_to_the_budget_year_its_service_period_starts_in_whatever_day_it_was_accepted() -> None:
-    december = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # a 2027 call accepted in December 2026
-    next_year = accepted().model_copy(
-        update={"accepted_at": december, "service_period": ServicePeriod(start=date(2027, 1, 1), months=24)}
+def test_a_grant_is_booked_to_its_calls_budget_year_whatever_day_it_was_accepted_or_its_service_starts() -> None:
+    december = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # a 2027 call awarded in December 2026
+    awarded_early = accepted().model_copy(
+        update={
+            "call": "2027年第一批",
+            "accepted_at": december,
+            "service_period": ServicePeriod(start=date(2026, 12, 15), months=24),
+        }
     )
-    assert new_grant(next_year, POLICY).budget_year == 2027
+    assert new_grant(awarded_early, POLICY).budget_year == 2027
+    starts_next_year = awarded_early.model_copy(
+        update={"service_period": ServicePeriod(start=date(2028, 3, 1), months=12)}
+    )
+    assert new_grant(starts_next_year, POLICY).budget_year == 2027
+
+
+def test_a_call_that_names_no_year_cannot_be_booked_to_a_budget() -> None:
+    with pytest.raises(RuleBroken) as refused:
+        new_grant(accepted().model_copy(update={"call": "第一批"}), POLICY)
+    assert refused.value.rule == "call_without_year"

@@ -41,9 +41,7 @@ def refused_demand(**extensions: str) -> Outcome:
         extensions=extensions,
     )
     record = Record("orders.inbound", 2, 40, b"500240-2027-001", b"{}", ())
-    letter = DeadLetter(
-        "business_rule", "asked 250,000.00 元, over the range", rule="funding_out_of_range"
-    )
+    letter = DeadLetter("business_rule", "asked 250,000.00 元, over the range", rule="funding_out_of_range")
     return Outcome("rejected", record, envelope, letter=letter)
 
 

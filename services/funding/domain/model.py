@@ -32,6 +32,7 @@ from shared.contract.events.funding import (
     Tranche,
 )
 from shared.contract.events.matching import TeamAccepted
+from shared.contract.events.orders import call_year
 from shared.contract.events.reviews import ReviewCompleted
 from shared.policy import ProgrammePolicy, format_yuan
 from shared.rules import RuleBroken
@@ -137,6 +138,13 @@ def new_grant(accepted: TeamAccepted, policy: ProgrammePolicy) -> Grant:
             f"project {accepted.project_id} asks {format_yuan(amount)}, outside {format_yuan(policy.funding_min_fen)} "
             f"to {format_yuan(policy.funding_max_fen)}",
         )
+    budget_year = call_year(accepted.call)
+    if budget_year is None:
+        raise RuleBroken(
+            "call_without_year",
+            f"project {accepted.project_id} was awarded in call {accepted.call!r}, which names no year "
+            "(calls are named after their budget year, e.g. 2027年第一批)",
+        )
     people = (
         Person(accepted.lead.expert_id, accepted.lead.name, "lead"),
         *(Person(m.expert_id, m.name, "member") for m in accepted.members),
@@ -156,7 +164,7 @@ def new_grant(accepted: TeamAccepted, policy: ProgrammePolicy) -> Grant:
         lead_expert_id=accepted.lead.expert_id,
         people=people,
         amount_fen=amount,
-        budget_year=accepted.service_period.start.year,  # the year whose budget funds the service
+        budget_year=budget_year,  # the call's year (DOMAIN.md), whenever the service starts
         tranches=tranche_schedule(amount, policy.tranche_percentages),
         status=GrantStatus.HELD,
     )

@@ -10,6 +10,22 @@ from pydantic import AwareDatetime, Field
 
 from .base import CountyCode, EventData, Fen, Name, OrderId, Tag, Text, Value
 
+CallName = Annotated[
+    str,
+    Field(
+        min_length=5,
+        max_length=120,
+        pattern=r"^20[0-9]{2}年",
+        description="The call for teams, named after its year, e.g. 2027年第一批: the year's budget funds its grants",
+    ),
+]
+
+
+def call_year(call: str) -> int | None:
+    """The year a call belongs to (its budget year), from its name: 2027年第一批 -> 2027."""
+    head = call[:5]
+    return int(head[:4]) if len(head) == 5 and head[:4].isdigit() and head[4] == "年" else None
+
 
 class Place(Value):
     """Where the service happens (定点)."""
@@ -118,7 +134,7 @@ class PublishOrder(EventData):
     EVENT_TYPE = "PublishOrder"
     order_id: OrderId
     published_by: Name
-    call: Name = Field(description="The call for teams this order belongs to, e.g. 2019年第一批")
+    call: CallName
     applications_close_on: date | None = None
 
     def subject(self) -> str:
