@@ -30,7 +30,12 @@ class ProgrammePolicy(BaseModel):
     min_local_talents: int = 1
     excellent_min_score: float = 90.0
     qualified_min_score: float = 60.0
-    tranche_percentages: tuple[int, ...] = (50, 50)
+    first_tranche_percent_one_year: int = 50
+    """The share of a one-year project's grant released on acceptance (DOMAIN.md); the rest after
+    its year's passing review."""
+    first_tranche_percent_multi_year: int = 40
+    """The share of a longer project's grant released on acceptance; the rest is spread evenly over
+    its service years, each part released after that year's passing review."""
     rectification_days: int = 90
     suspension_days: int = 365
     review_min_panel_size: int = 3
@@ -42,6 +47,15 @@ class ProgrammePolicy(BaseModel):
     annual_envelope_fen: int = 7_000_000 * YUAN
     """Default yearly budget envelope (bureau staff set the real one with SetBudgetEnvelope)."""
 
+    def tranche_percentages(self, service_years: int) -> tuple[int, ...]:
+        """The grant's split: on acceptance, then one part per service year (whole percents; the
+        last year takes what division leaves), e.g. 1 year (50, 50), 2 years (40, 30, 30),
+        3 years (40, 20, 20, 20)."""
+        years = max(1, service_years)
+        first = self.first_tranche_percent_one_year if years == 1 else self.first_tranche_percent_multi_year
+        each = (100 - first) // years
+        return (first, *([each] * (years - 1)), 100 - first - each * (years - 1))
+
     @model_validator(mode="after")
     def _consistent(self) -> ProgrammePolicy:
         if not 0 < self.funding_min_fen <= self.funding_max_fen:
@@ -50,8 +64,9 @@ class ProgrammePolicy(BaseModel):
             raise ValueError("service period range must satisfy 0 < min <= max")
         if not 0 < self.team_size_min <= self.team_size_max:
             raise ValueError("team size range must satisfy 0 < min <= max")
-        if sum(self.tranche_percentages) != 100 or any(p <= 0 for p in self.tranche_percentages):
-            raise ValueError("tranche percentages must be positive and add up to 100")
+        for first in (self.first_tranche_percent_one_year, self.first_tranche_percent_multi_year):
+            if not 0 < first < 100:
+                raise ValueError("the first tranche must be more than 0 % and less than 100 % of a grant")
         if not self.qualified_min_score <= self.excellent_min_score:
             raise ValueError("the excellent threshold cannot be below the qualified threshold")
         return self

@@ -12,6 +12,10 @@ from typing import Any
 import asyncpg
 
 from services.funding.adapters.invariants import ledger_violations
+from services.funding.domain.model import service_years, tranche_schedule
+from shared.contract.events.funding import Tranche
+from shared.contract.events.orders import ServicePeriod
+from shared.policy import ProgrammePolicy
 from tools.scenario.seed import generate
 
 ORDERS = 8
@@ -52,23 +56,30 @@ async def state_of(db: Callable[[str], str], services: Sequence[str]) -> dict[st
     }
 
 
+def schedule_of(amount_fen: int, period: ServicePeriod) -> tuple[Tranche, ...]:
+    """The tranches funding must have made for a grant (the policy's defaults, DOMAIN.md)."""
+    return tranche_schedule(amount_fen, ProgrammePolicy().tranche_percentages(service_years(period)))
+
+
 def assert_a_consistent_year(report: Any, state: dict[str, Any], narration: str, orders: int, seed: int = 2019) -> None:
     """The report matches the seeded programme, and every service tells the same story."""
     assert report.failures == [], narration
     summary = report.as_dict()
     programme = generate(orders, seed=seed)  # the same seed: the same programme the services just ran
     graded = {o.order_id: o.grade for o in programme.orders}
-    first = {o.order_id: o.demand.funding_asked_fen * 50 // 100 for o in programme.orders}
-    second = {o.order_id: o.demand.funding_asked_fen - first[o.order_id] for o in programme.orders}
+    schedules = {o.order_id: schedule_of(o.demand.funding_asked_fen, o.demand.service_period) for o in programme.orders}
+    first = {order: tranches[0].amount_fen for order, tranches in schedules.items()}
+    first_year = {order: tranches[1].amount_fen for order, tranches in schedules.items()}
+    rest = {o.order_id: o.demand.funding_asked_fen - first[o.order_id] for o in programme.orders}
     passed = [order for order, grade in graded.items() if grade != "unqualified"]
     failed = [order for order, grade in graded.items() if grade == "unqualified"]
     assert summary["grades_count"] == dict(Counter(graded.values()))
     assert set(summary["grades_count"]) == {"excellent", "qualified", "unqualified"}
     assert summary["money_fen"] == {
         "granted": programme.total_funding_fen,
-        "released": sum(first.values()) + sum(second[o] for o in passed),
-        "paid": sum(first.values()) + sum(second[o] for o in passed),
-        "withheld": sum(second[o] for o in failed),
+        "released": sum(first.values()) + sum(first_year[o] for o in passed),
+        "paid": sum(first.values()) + sum(first_year[o] for o in passed),
+        "withheld": sum(rest[o] for o in failed),
     }
     people = {o.order_id: len(o.experts) for o in programme.orders}
     assert summary["incentives_by_kind"] == {
@@ -84,7 +95,17 @@ def assert_a_consistent_year(report: Any, state: dict[str, Any], narration: str,
 
     # every service tells the same story
     assert state["awarded_orders"] == state["projects"] == set(state["grants"]), "every TeamAccepted has a grant"
-    assert set(state["grants"].values()) == {"complete", "withheld"}
+    after_one_year = {
+        f"G-{o.order_id}": "withheld"
+        if o.grade == "unqualified"
+        else "complete"
+        if len(schedules[o.order_id]) == 2
+        else "open"
+        for o in programme.orders
+    }
+    assert {f"G-{order}": status for order, status in state["grants"].items()} == after_one_year, (
+        "a one-year project is fully paid after its passing review, a longer one keeps its later years' tranches"
+    )
     assert {f"G-{order}": grade for order, grade in state["reviews"].items()} == state["consequences"]
     released = {(order, tranche) for order, tranche, _ in state["releases"]}
     for order, grade in state["reviews"].items():

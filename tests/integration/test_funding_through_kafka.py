@@ -35,7 +35,7 @@ TREASURY = "/treasury/cq-finance"
 
 
 def team_accepted(*, funding_yuan: int = 150_000, accepted_at: datetime | None = None) -> TeamAccepted:
-    """A team's acceptance in that year's call (that year's budget); its service starts in July."""
+    """A team's acceptance in that year's call (that year's budget) of a one-year project from July."""
     order_id = new_order_id()
     accepted_at = accepted_at or datetime.now(UTC)
 
@@ -54,7 +54,7 @@ def team_accepted(*, funding_yuan: int = 150_000, accepted_at: datetime | None =
         place=tianma_demand().place,
         site="洗新乡保合村天麻示范园",
         industry="中药材",
-        service_period=ServicePeriod(start=date(accepted_at.year, 7, 1), months=24),
+        service_period=ServicePeriod(start=date(accepted_at.year, 7, 1), months=12),
         funding_asked_fen=funding_yuan * YUAN,
         call=f"{accepted_at.year}年第一批",
         awarded_by="市人力社保局",

@@ -30,7 +30,7 @@ NOW = datetime(2019, 7, 1, 2, 0, tzinfo=UTC)
 POLICY = ProgrammePolicy()
 
 
-def accepted(funding_yuan: int = 150_000) -> TeamAccepted:
+def accepted(funding_yuan: int = 150_000, months: int = 12) -> TeamAccepted:
     def ref(expert_id: str, name: str) -> ExpertRef:
         return ExpertRef(expert_id=expert_id, name=name, institution="重庆硒旺华宝生物科技有限公司")
 
@@ -46,7 +46,7 @@ def accepted(funding_yuan: int = 150_000) -> TeamAccepted:
         place=tianma_demand().place,
         site="洗新乡保合村天麻示范园",
         industry="中药材",
-        service_period=ServicePeriod(start=date(2019, 7, 1), months=24),
+        service_period=ServicePeriod(start=date(2019, 7, 1), months=months),
         funding_asked_fen=funding_yuan * YUAN,
         call="2019年第一批",
         awarded_by="市人力社保局",
@@ -54,8 +54,8 @@ def accepted(funding_yuan: int = 150_000) -> TeamAccepted:
     )
 
 
-def opened_grant(funding_yuan: int = 150_000) -> Opened:
-    decision = decide_envelope(new_grant(accepted(funding_yuan), POLICY), 7_000_000 * YUAN, 0, NOW)
+def opened_grant(funding_yuan: int = 150_000, months: int = 12) -> Opened:
+    decision = decide_envelope(new_grant(accepted(funding_yuan, months), POLICY), 7_000_000 * YUAN, 0, NOW)
     assert isinstance(decision, Opened)
     return decision
 
@@ -110,6 +110,33 @@ def test_a_grant_within_the_envelope_opens_and_releases_the_first_half() -> None
     assert opened.released.release_id == "R-500240-2019-001-1"
     assert opened.released.payee.lead_name == "郭顺星"
     assert opened.grant.budget_year == 2019
+
+
+def test_a_three_year_project_gets_two_fifths_on_acceptance_and_a_fifth_after_each_passing_year() -> None:
+    opened = opened_grant(150_000, months=36)
+    assert [(t.amount_fen, t.service_year) for t in opened.grant.tranches] == [
+        (6_000_000, None),
+        (3_000_000, 1),
+        (3_000_000, 2),
+        (3_000_000, 3),
+    ]
+    assert opened.released.amount_fen == 6_000_000
+    grant, paid = opened.grant, [opened.released.amount_fen]
+    for year, grade in ((2019, "qualified"), (2020, "excellent"), (2021, "qualified")):
+        done = consequences_of(review(grade, f"RV-{year}"), grant, POLICY, NOW)
+        assert done.release is not None, year
+        grant, paid = done.grant, [*paid, done.release[1].amount_fen]
+    assert paid == [6_000_000, 3_000_000, 3_000_000, 3_000_000]
+    assert grant.status is GrantStatus.COMPLETE and grant.released_fen == 15_000_000
+
+
+def test_a_multi_year_project_graded_unqualified_in_its_second_year_loses_what_is_left() -> None:
+    grant = opened_grant(150_000, months=24).grant  # 40 % now, 30 % after each year
+    first_year = consequences_of(review("qualified", "RV-2019"), grant, POLICY, NOW)
+    assert first_year.release is not None and first_year.release[1].amount_fen == 4_500_000
+    second_year = consequences_of(review("unqualified", "RV-2020"), first_year.grant, POLICY, NOW)
+    assert second_year.withheld is not None and second_year.withheld.amount_fen == 4_500_000
+    assert second_year.grant.released_fen + second_year.grant.withheld_fen == 15_000_000
 
 
 def test_a_grant_that_would_exceed_the_envelope_is_held_with_the_reason() -> None:

@@ -517,11 +517,13 @@ class ProgrammeRun:
             completed,
             {"FundingReleased", "FundingWithheld", "IncentiveGranted", "TeamSuspended"},
         )
-        # Each review's events land on several partitions: the money decision (every project of
-        # the year has its second tranche left) may be seen after its incentives. The treasury
-        # pays what it has seen, so wait for it.
+        # Each review's events land on several partitions: the money decision (every project has
+        # its first year's tranche left) may be seen after its incentives. The treasury pays what
+        # it has seen, so wait for it.
         await self.await_caused(
-            "second tranches released or withheld", completed, {"FundingReleased", "FundingWithheld"}
+            "first service year's tranches released, or what is left withheld",
+            completed,
+            {"FundingReleased", "FundingWithheld"},
         )
 
     def _report(self, order: SeededOrder, cycle: str) -> Ask:

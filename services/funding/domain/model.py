@@ -32,7 +32,7 @@ from shared.contract.events.funding import (
     Tranche,
 )
 from shared.contract.events.matching import TeamAccepted
-from shared.contract.events.orders import call_year
+from shared.contract.events.orders import ServicePeriod, call_year
 from shared.contract.events.reviews import ReviewCompleted
 from shared.policy import ProgrammePolicy, format_yuan
 from shared.rules import RuleBroken
@@ -59,7 +59,8 @@ class ReleaseStatus(StrEnum):
 
 def tranche_schedule(amount_fen: int, percentages: tuple[int, ...]) -> tuple[Tranche, ...]:
     """Split a grant into tranches by percent, in whole fen; the last tranche takes the remainder
-    so that the tranches always add up to the grant exactly."""
+    so that the tranches always add up to the grant exactly. The first is paid on acceptance,
+    the n-th after the passing review of service year n - 1."""
     amounts = [amount_fen * p // 100 for p in percentages[:-1]]
     amounts.append(amount_fen - sum(amounts))
     return tuple(
@@ -68,9 +69,15 @@ def tranche_schedule(amount_fen: int, percentages: tuple[int, ...]) -> tuple[Tra
             percent=p,
             amount_fen=a,
             condition="on_acceptance" if i == 0 else "after_passing_review",
+            service_year=i or None,
         )
         for i, (p, a) in enumerate(zip(percentages, amounts, strict=True))
     )
+
+
+def service_years(period: ServicePeriod) -> int:
+    """How many yearly reviews a service period has: one per started year (13 months: 2)."""
+    return -(-period.months // 12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +172,7 @@ def new_grant(accepted: TeamAccepted, policy: ProgrammePolicy) -> Grant:
         people=people,
         amount_fen=amount,
         budget_year=budget_year,  # the call's year (DOMAIN.md), whenever the service starts
-        tranches=tranche_schedule(amount, policy.tranche_percentages),
+        tranches=tranche_schedule(amount, policy.tranche_percentages(service_years(accepted.service_period))),
         status=GrantStatus.HELD,
     )
 

@@ -77,6 +77,9 @@ class Tranche(Value):
     percent: int = Field(ge=1, le=100)
     amount_fen: Fen
     condition: Literal["on_acceptance", "after_passing_review"]
+    service_year: int | None = Field(
+        default=None, ge=1, le=10, description="The service year whose passing review releases it (none: on acceptance)"
+    )
 
 
 class GrantOpened(EventData):
