@@ -31,7 +31,9 @@ async def play(stack: Stack, orders: int) -> tuple[Any, int]:
         ProgrammeClient(stack.bootstrap_servers, topic_prefix=stack.topic_prefix) as client,
         TopicObserver(stack.bootstrap_servers, watched) as observer,
     ):
-        run = ProgrammeRun(client, observer, generate(orders), out=io.StringIO(), timeout_s=3600)
+        run = ProgrammeRun(
+            client, observer, generate(orders), out=io.StringIO(), timeout_s=3600, clock_file=stack.clock_file
+        )
         report = await run.play()
         return report, len(observer.distinct)
 

@@ -4,6 +4,7 @@ invalid ones fail fast. Nothing below the runtime reads the environment: what a 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -78,6 +79,10 @@ class ServiceSettings(BaseSettings):
     """Fallback poll of the outbox when no NOTIFY arrives (e.g. the listener reconnects)."""
     shutdown_grace_s: float = 15.0
     timers_enabled: bool = True
+    clock_file: Path | None = None
+    """`CLOCK_FILE`, for the demo and the tests only, never in production: the programme's date is
+    read from this file, which a scenario sets as it plays the calendar (shared.clock.DrivenClock);
+    without the file, the system clock. The service logs a warning at start when it is set."""
     metrics_enabled: bool = True
     """`METRICS_ENABLED`: count and time the pipeline for /metrics (off, /metrics answers 404 and
     nothing is counted; the benchmarks measure the difference). Traces are switched by the

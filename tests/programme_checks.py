@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from services.funding.domain.model import service_years, tranche_schedule
 from shared.contract.events.funding import Tranche
 from shared.contract.events.orders import ServicePeriod
 from shared.policy import ProgrammePolicy
+from tools.scenario.calendar import PROGRAMME_START, ProgrammeCalendar
 from tools.scenario.seed import generate
 
 ORDERS = 8
@@ -56,16 +58,33 @@ async def state_of(db: Callable[[str], str], services: Sequence[str]) -> dict[st
     }
 
 
+def assert_on_the_programme_calendar(report: Any, orders: int, seed: int = 2019) -> None:
+    """A programme played on its calendar (tools/scenario/calendar.py) dates everything by it,
+    whatever day it is run: the call's budget year, and consequences counted from the day the
+    panel graded (January after the year of service), not from the day the test ran."""
+    summary = report.as_dict()
+    programme = generate(orders, seed=seed, start=PROGRAMME_START)
+    graded_on = ProgrammeCalendar(PROGRAMME_START).steps()["panel scores"]
+    policy = ProgrammePolicy()
+    assert summary["granted_by_budget_year"] == {str(PROGRAMME_START.year): programme.total_funding_fen}
+    assert {r["deadline"] for r in summary["rectifications"]} == {
+        str(graded_on + timedelta(days=policy.rectification_days))
+    }
+    assert {s["until"] for s in summary["suspensions"]} == {str(graded_on + timedelta(days=policy.suspension_days))}
+
+
 def schedule_of(amount_fen: int, period: ServicePeriod) -> tuple[Tranche, ...]:
     """The tranches funding must have made for a grant (the policy's defaults, DOMAIN.md)."""
     return tranche_schedule(amount_fen, ProgrammePolicy().tranche_percentages(service_years(period)))
 
 
-def assert_a_consistent_year(report: Any, state: dict[str, Any], narration: str, orders: int, seed: int = 2019) -> None:
+def assert_a_consistent_year(
+    report: Any, state: dict[str, Any], narration: str, orders: int, seed: int = 2019, start: date | None = None
+) -> None:
     """The report matches the seeded programme, and every service tells the same story."""
     assert report.failures == [], narration
     summary = report.as_dict()
-    programme = generate(orders, seed=seed)  # the same seed: the same programme the services just ran
+    programme = generate(orders, seed=seed, start=start)  # the same seed: the programme the services just ran
     graded = {o.order_id: o.grade for o in programme.orders}
     schedules = {o.order_id: schedule_of(o.demand.funding_asked_fen, o.demand.service_period) for o in programme.orders}
     first = {order: tranches[0].amount_fen for order, tranches in schedules.items()}

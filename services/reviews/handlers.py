@@ -39,6 +39,8 @@ from shared.rules import RuleBroken
 from shared.runtime.timers import Timer
 
 MISSING_REPORTS = "missing-reports"
+"""The timer that grades what the submission deadline made due: reviews without a report (per
+policy) and reviews whose panel completed before the deadline (by their panel)."""
 PUBLIC_EXPORTS = "public-exports"
 
 
@@ -215,17 +217,24 @@ async def on_panel_score_submitted(ctx: MessageContext, data: PanelScoreSubmitte
 
 
 async def grade_missing_reports(ctx: EmitContext) -> None:
-    """Grade per policy every open review whose cycle's deadline (a Chongqing date) passed
-    without a report. Idempotent: a graded review is no longer open."""
+    """Once a cycle's deadline (a Chongqing date) has passed: grade per policy every open review
+    without a report, and by its panel every open review whose report and panel were complete
+    before it. Idempotent: a graded review is no longer open."""
     repo, now = ReviewRepository.of(ctx), ctx.now()
     rubric, policy = config_of(ctx).rubric, ctx.policy
+    cause = Cause.timer(MISSING_REPORTS)
     for cycle in await repo.open_cycles_past_deadline(local_date(now)):
         for review in await repo.open_reviews_without_report(cycle.cycle_id):
             if not missing_report_due(review, cycle, now):
                 continue
             graded, event = grade_missing_report(review, cycle, rubric, policy, now)
-            cause = Cause.timer(MISSING_REPORTS)
             await _record_completion(ctx, repo, graded, event, cause, "no report by the deadline; project graded")
+        for review in await repo.open_reviews_with_report(cycle.cycle_id):
+            completion = complete_if_ready(review, cycle, rubric, policy, now)
+            if completion is not None:
+                graded, event = completion
+                message = "submission deadline passed: project graded by its panel"
+                await _record_completion(ctx, repo, graded, event, cause, message)
 
 
 INBOUND = [

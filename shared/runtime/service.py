@@ -43,6 +43,7 @@ from shared.settings import KafkaSettings, ServiceSettings, load_policy
 from shared.topics import SERVICES, all_topics, with_prefix
 from shared.tracing import Tracing, shut_down, tracer_provider_from_environment
 
+from .clock_file import DrivenClock
 from .metrics import ServiceMetrics
 from .timers import Timer, run_timer_forever, run_timer_once
 from .watch import Partition, PartitionWatch, Stall
@@ -93,7 +94,14 @@ class ServiceRuntime:
         self.service_settings = service_settings if service_settings is not None else definition.settings()
         timers = definition.timers
         self.timers: Sequence[Timer] = timers(self.service_settings) if callable(timers) else timers
-        self.clock = clock or SystemClock()
+        self.clock = clock or (DrivenClock(settings.clock_file) if settings.clock_file else SystemClock())
+        if clock is None and settings.clock_file is not None:
+            log.warning(
+                "the programme's clock is driven from a file: a demo or test stack, not production",
+                service=definition.name,
+                clock_file=str(settings.clock_file),
+                now=self.clock.now().isoformat(),
+            )
         self.pool: asyncpg.Pool[Any] | None = None
         self.consumer: EventConsumer | None = None
         self.relay: OutboxRelay | None = None

@@ -28,6 +28,8 @@ def test_a_programme_year_runs_on_the_compose_stack() -> None:
             orders=ORDERS,
             out=narration,
             exports_dir=Path(os.environ["E2E_REVIEWS_EXPORT_DIR"]),
+            # The services' CLOCK_FILE, shared with this container (a volume), for the calendar.
+            clock_file=Path(os.environ["E2E_CLOCK_FILE"]) if "E2E_CLOCK_FILE" in os.environ else None,
         )
     )
     state = asyncio.run(state_of(databases.__getitem__, SERVICES))

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Infrastructure
-from tests.programme_checks import ORDERS, assert_a_consistent_year, state_of
+from tests.programme_checks import ORDERS, assert_a_consistent_year, assert_on_the_programme_calendar, state_of
+from tools.scenario.calendar import PROGRAMME_START
 from tools.scenario.demo import play_programme
 from tools.stack.launcher import Stack
 
@@ -41,6 +42,7 @@ def test_a_programme_year_flows_through_four_service_processes_and_every_service
                 orders=ORDERS,
                 out=narration,
                 exports_dir=tmp_path / "exports",
+                clock_file=stack.clock_file,
             )
         )
         state = asyncio.run(state_of(stack.database_url, stack.services))
@@ -48,5 +50,6 @@ def test_a_programme_year_flows_through_four_service_processes_and_every_service
     finally:
         stack.stop()
 
-    assert_a_consistent_year(report, state, narration.getvalue(), ORDERS)
+    assert_a_consistent_year(report, state, narration.getvalue(), ORDERS, start=PROGRAMME_START)
+    assert_on_the_programme_calendar(report, ORDERS)
     assert exit_codes == {"orders": 0, "matching": 0, "funding": 0, "reviews": 0}

@@ -55,7 +55,12 @@ def test_a_stack_stopped_and_started_again_loses_nothing_and_finishes_the_year(
             TopicObserver(stack.bootstrap_servers, watched) as observer,
         ):
             run = ProgrammeRun(
-                client, observer, generate(ORDERS, seed=2019), out=narration, exports_dir=tmp_path / "exports"
+                client,
+                observer,
+                generate(ORDERS, seed=2019),
+                out=narration,
+                exports_dir=tmp_path / "exports",
+                clock_file=stack.clock_file,
             )
             await run.until_the_awards()
             await observer.settle(1.0)

@@ -66,7 +66,13 @@ def test_a_programme_survives_every_service_being_killed_at_random_moments(fault
         async with session(stack) as (client, observer):
             chaos = faulty.chaos(kills_per_service=1, within_s=12.0, seed=KILL_ROUND_SEED)
             run = ProgrammeRun(
-                client, observer, programme, out=narration, exports_dir=stack.data_dir / "exports", timeout_s=180
+                client,
+                observer,
+                programme,
+                out=narration,
+                exports_dir=stack.data_dir / "exports",
+                timeout_s=180,
+                clock_file=stack.clock_file,
             )
             report = await run.play()
             await asyncio.to_thread(chaos.join, 30)

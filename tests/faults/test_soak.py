@@ -67,7 +67,13 @@ def play_with(faulty: FaultyStack, orders: int, seed: int, during: Callable[[], 
             fault = threading.Thread(target=during, name="fault", daemon=True)
             fault.start()
             run = ProgrammeRun(
-                client, observer, programme, out=narration, exports_dir=stack.data_dir / "exports", timeout_s=900
+                client,
+                observer,
+                programme,
+                out=narration,
+                exports_dir=stack.data_dir / "exports",
+                timeout_s=900,
+                clock_file=stack.clock_file,
             )
             report = await run.play()
             await asyncio.to_thread(fault.join, 600)

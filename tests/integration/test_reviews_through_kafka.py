@@ -205,6 +205,12 @@ async def test_a_cycle_grades_its_projects_excellent_qualified_and_unqualified_w
     await score(reviews, cycle_id, excellent.order_id, 95, 92, 90.5)
     await score(reviews, cycle_id, qualified.order_id, mixed, 70, 75)
     await score(reviews, cycle_id, added.order_id, 50, 40, 45)
+    waiting = await reviews.runtime.pool.fetch(  # type: ignore[union-attr]
+        "SELECT status FROM reviews WHERE cycle_id = $1", cycle_id
+    )
+    assert {w["status"] for w in waiting} == {"open"}, "complete panels wait for the submission deadline"
+    reviews.clock.set(after_the_deadline(year))
+    await reviews.runtime.run_timers_once()
 
     completed = {
         o.subject: o.data
@@ -324,6 +330,7 @@ async def test_a_redelivered_score_is_recorded_once_and_the_grade_does_not_chang
     order_id = accepted.order_id
     cycle_id, _ = await open_cycle(reviews, year)
     await report(reviews, cycle_id, order_id)
+    reviews.clock.set(after_the_deadline(year))  # the panel scores after the deadline: graded at once
     sent = [
         await reviews.client.send(panel_score(cycle_id, order_id, reviewer(), points), source=PANEL)
         for points in (88, 91, 93)
@@ -396,7 +403,7 @@ async def test_closing_grades_what_is_open_publishes_the_results_and_writes_the_
     await report(reviews, cycle_id, graded.order_id)
     for by, points in zip(panel, (96, 94, 92), strict=True):
         await reviews.client.send(panel_score(cycle_id, graded.order_id, by, points), source=PANEL)
-    await reviews.seen.wait_for(about(graded.order_id, "ReviewCompleted"))
+    await reviews.seen.wait_for(about(graded.order_id, "PanelScoreRecorded"), count=3)  # graded at the deadline
     await report(reviews, cycle_id, incomplete.order_id)
     await score(reviews, cycle_id, incomplete.order_id, 78)
 

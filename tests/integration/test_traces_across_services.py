@@ -41,7 +41,7 @@ def provider_for(service: str, exporter: InMemorySpanExporter) -> TracerProvider
 
 @contextlib.asynccontextmanager
 async def four_traced_services(
-    infrastructure: Infrastructure, prefix: str, database_factory: Any, exporter: InMemorySpanExporter
+    infrastructure: Infrastructure, prefix: str, database_factory: Any, exporter: InMemorySpanExporter, clock: Path
 ) -> AsyncIterator[None]:
     async with contextlib.AsyncExitStack() as stack:
         for name in SERVICES:
@@ -53,6 +53,7 @@ async def four_traced_services(
                     database_factory,
                     database=f"traced_{name}",
                     tracer_provider=provider_for(name, exporter),
+                    clock_file=clock,
                 )
             )
         yield
@@ -104,12 +105,19 @@ async def test_one_orders_year_is_one_trace_from_the_county_to_the_review_and_it
     partner = provider_for("county-and-bureau-systems", exporter)
     watched = [f"{prefix}{t}" for t in (*(events(s) for s in SERVICES), REJECTIONS, *map(deadletter, SERVICES))]
     async with (
-        four_traced_services(infrastructure, prefix, database_factory, exporter),
+        four_traced_services(infrastructure, prefix, database_factory, exporter, tmp_path / "programme-clock"),
         ProgrammeClient(infrastructure.kafka_bootstrap, topic_prefix=prefix) as client,
         TopicObserver(infrastructure.kafka_bootstrap, watched) as observer,
     ):
         programme = generate(ORDERS)
-        run = ProgrammeRun(client, observer, programme, out=io.StringIO(), tracer=partner.get_tracer("scenario"))
+        run = ProgrammeRun(
+            client,
+            observer,
+            programme,
+            out=io.StringIO(),
+            tracer=partner.get_tracer("scenario"),
+            clock_file=tmp_path / "programme-clock",
+        )
         report = await run.play()
         assert report.failures == []
         order_id = an_order_paid_on_acceptance_and_after_its_review(programme, observer)

@@ -128,3 +128,11 @@ def test_a_deadline_before_today_in_chongqing_is_refused() -> None:
     evening = datetime(2020, 1, 31, 16, 30, tzinfo=UTC)  # 00:30 on 1 February in Chongqing
     assert refused(tianma, now=evening) == "deadline_in_past"
     assert opened(tianma, now=datetime(2020, 1, 31, 15, 30, tzinfo=UTC)).reviews, "the deadline day itself is fine"
+
+
+def test_a_years_cycle_cannot_open_before_that_year_has_begun_in_chongqing() -> None:
+    tianma = project("500240-2027-001", date(2027, 1, 1), months=24)
+    new_years_eve = datetime(2026, 12, 31, 15, 59, tzinfo=UTC)  # 23:59 on 31 December in Chongqing
+    early: dict[str, Any] = {"cycle_id": "2027", "year": 2027, "submission_deadline": date(2027, 12, 31)}
+    assert refused(tianma, now=new_years_eve, **early) == "year_not_begun"
+    assert opened(tianma, now=datetime(2026, 12, 31, 16, 0, tzinfo=UTC), **early).reviews, "from 1 January on"

@@ -32,15 +32,18 @@ POLICY = ProgrammePolicy()
 RUBRIC = ReviewRubric()
 
 
-def scored(review: Review, *scores: float, policy: ProgrammePolicy = POLICY) -> tuple[Review, ReviewCompleted | None]:
-    """Record the scores one by one, as the handler does, completing the review when it is ready."""
+def scored(
+    review: Review, *scores: float, policy: ProgrammePolicy = POLICY, at: datetime = AFTER_DEADLINE
+) -> tuple[Review, ReviewCompleted | None]:
+    """Record the scores one by one, as the handler does, completing the review when it is ready
+    (by default after the submission deadline, when a complete panel grades at once)."""
     cycle, _ = opened_review()
     completed = None
     for score in scores:
         review, _ = record_score(
-            review, cycle, panel_score(cycle.cycle_id, review.order_id, reviewer(), score), RUBRIC, NOW
+            review, cycle, panel_score(cycle.cycle_id, review.order_id, reviewer(), score), RUBRIC, at
         )
-        completion = complete_if_ready(review, cycle, RUBRIC, policy, NOW)
+        completion = complete_if_ready(review, cycle, RUBRIC, policy, at)
         if completion is not None:
             review, completed = completion
     return review, completed
@@ -117,7 +120,7 @@ def test_a_report_completing_an_already_full_panel_grades_the_review() -> None:
     cycle, review = opened_review()
     review, _ = scored(review, 40, 50, 45)
     review = reported(review)
-    review, completed = complete_if_ready(review, cycle, RUBRIC, POLICY, NOW) or (review, None)
+    review, completed = complete_if_ready(review, cycle, RUBRIC, POLICY, AFTER_DEADLINE) or (review, None)
     assert completed is not None
     assert completed.grade == "unqualified"
     assert completed.reason.endswith("45.00 < 60: unqualified (不合格)")
@@ -178,9 +181,19 @@ def test_closing_grades_every_open_review_and_cannot_happen_before_the_deadline_
     assert twice.value.rule == "cycle_closed"
 
 
-def test_a_cycle_whose_reviews_are_all_graded_may_close_before_the_deadline() -> None:
+def test_a_complete_panel_waits_for_the_submission_deadline_and_is_graded_the_day_after() -> None:
+    cycle, review = opened_review()  # deadline 2020-01-31, a Chongqing date
+    waiting, completed = scored(reported(review), 95, 92.5, 90, at=NOW)
+    assert completed is None and waiting.status is ReviewStatus.OPEN, "other teams may still report until the deadline"
+    on_the_deadline = datetime(2020, 1, 31, 15, 59, tzinfo=UTC)  # 23:59 in Chongqing
+    assert complete_if_ready(waiting, cycle, RUBRIC, POLICY, on_the_deadline) is None
+    graded = complete_if_ready(waiting, cycle, RUBRIC, POLICY, datetime(2020, 1, 31, 16, 0, tzinfo=UTC))
+    assert graded is not None and graded[1].grade == "excellent"
+
+
+def test_a_cycle_whose_reviews_are_all_graded_closes_without_grading_any_again() -> None:
     cycle, review = opened_review()
     review, _ = scored(reported(review), 90, 90, 90)
-    closing = close_cycle(cycle, [review], RUBRIC, POLICY, NOW)
+    closing = close_cycle(cycle, [review], RUBRIC, POLICY, AFTER_DEADLINE)
     assert closing.graded == ()
     assert [(r.grade, r.score) for r in closing.published.results] == [("excellent", 90.0)]

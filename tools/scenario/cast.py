@@ -6,20 +6,17 @@ person, number and team is synthetic."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
-from shared.clock import local_date
 from shared.contract.events.matching import ExpertRegistered, TeamComposition
 from shared.contract.events.orders import Demand, OutcomeTarget, Place, ServicePeriod
 from shared.policy import YUAN
+from tools.scenario.calendar import PROGRAMME_START
 
 
 def programme_start() -> date:
-    """Service starts on the first day of next month (Chongqing calendar): the demo plays the
-    article's programme in the present, so that no period starts in the past."""
-    today = local_date(datetime.now(UTC))
-    year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
-    return date(year, month, 1)
+    """Service starts on 1 January of the call's year, on the programme's own calendar."""
+    return PROGRAMME_START
 
 
 def tianma_demand() -> Demand:

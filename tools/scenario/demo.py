@@ -19,7 +19,7 @@ from typing import Any
 from shared.topics import REJECTIONS, SERVICES, deadletter, events
 from shared.tracing import shut_down, tracer_provider_from_environment
 from tools.client import ProgrammeClient, TopicObserver
-from tools.scenario.cast import programme_start
+from tools.scenario.calendar import PROGRAMME_START, next_month
 from tools.scenario.programme import ProgrammeRun
 from tools.scenario.report import Report, print_report
 from tools.scenario.seed import generate
@@ -39,7 +39,11 @@ async def play_programme(
     out: Any = sys.stdout,
     exports_dir: Path | None = None,
     narrate: bool = False,
+    clock_file: Path | None = None,
 ) -> Report:
+    """Play the seeded programme. With `clock_file` (the one the services' clocks read), on the
+    programme's own calendar from 1 January 2027, the same report whatever day it is run; without,
+    now, with service from the first of next month."""
 
     watched = [*(events(s) for s in SERVICES), REJECTIONS, *(deadletter(s) for s in SERVICES)]
     async with (
@@ -50,7 +54,8 @@ async def play_programme(
         run = ProgrammeRun(
             client,
             observer,
-            generate(orders, seed=seed),
+            generate(orders, seed=seed, start=PROGRAMME_START if clock_file is not None else next_month()),
+            clock_file=clock_file,
             out=out,
             exports_dir=exports_dir,
             narrate=narrate,
@@ -101,6 +106,7 @@ def run_demo(
                     seed=seed,
                     exports_dir=exports,
                     narrate=story,
+                    clock_file=stack.clock_file,
                 )
             )
         print_report(report)
@@ -114,7 +120,7 @@ def run_demo(
         target = report_path or stack.data_dir / "demo-report.json"
         target.write_text(json.dumps(document, ensure_ascii=False, indent=2))
         print(f"Machine-readable report: {target}")
-        followed = f"500240-{programme_start().year}-001"
+        followed = f"500240-{PROGRAMME_START.year}-001"
         if keep_running:
             print(f"The stack keeps running (Ctrl-C stops it). Try: .venv/bin/expert-teams follow {followed}")
             while True:

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from shared.contract.events.reviews import (
 )
 from shared.policy import YUAN, format_yuan
 from tools.client import Observed, ProgrammeClient, TopicObserver, wait_until_consumed
+from tools.scenario.calendar import CalendarDriver, ProgrammeCalendar
 from tools.scenario.cast import BUREAU_SOURCE, BUREAU_STAFF, county_source
 from tools.scenario.report import Report, public_exports
 from tools.scenario.seed import CRITERIA, SeededOrder, SeedProgramme
@@ -77,7 +78,14 @@ class ProgrammeRun:
         timeout_s: float = 120.0,
         narrate: bool = False,
         tracer: Tracer | None = None,
+        clock_file: Path | None = None,
     ) -> None:
+        self.calendar = CalendarDriver(clock_file, ProgrammeCalendar(programme.start)) if clock_file else None
+        """With the services' clock file, each step happens on its date of the programme's calendar
+        (tools/scenario/calendar.py); without, everything happens now, and the yearly review waits
+        for its real deadline."""
+        if self.calendar is not None:
+            client.clock = self.calendar.clock  # the partners' events are dated by the programme's calendar
         self.client = client
         self.traces = OrderTraces(tracer) if tracer is not None else None
         """With a tracer, every command about an order is sent in that order's trace."""
@@ -97,6 +105,20 @@ class ProgrammeRun:
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
+
+    def on_date(self, step: str) -> None:
+        """Within a step: the programme's date moves to the next part of it (said when it moves)."""
+        if self.calendar is not None:
+            day = self.calendar.step(step)
+            self.say(f"   {day.year}年{day.month}月{day.day}日: {step}")
+
+    def say_on(self, step: str, heading: str) -> None:
+        """A step's heading; with a calendar, the programme's date moves to the step's first."""
+        if self.calendar is None:
+            self.say(heading)
+            return
+        day = self.calendar.step(step)
+        self.say(f"{heading} — {day.year}年{day.month}月{day.day}日")
 
     async def exchange(self, title: str, asks: Sequence[Ask]) -> dict[str, Observed]:
         """Send every ask, wait for each answer, count what differs from the expectation."""
@@ -214,9 +236,9 @@ class ProgrammeRun:
     async def from_the_payments(self) -> Report:
         """The second half: payments, the yearly review and its consequences, the published results."""
         p = self.p
-        await self.treasury_pays()
+        await self.treasury_pays("first payments")
         await self.yearly_review()
-        await self.treasury_pays()
+        await self.treasury_pays("year's payments")
         await self.bureau_publishes_results()
         await self.partner_guarantees()
         await self.observer.settle(0.5)
@@ -231,7 +253,7 @@ class ProgrammeRun:
         return self.p.orders[2], self.p.orders[min(3, len(self.p.orders) - 1)]
 
     async def villages_raise_needs(self) -> None:
-        self.say("\n1. Villages raise needs; county systems submit them (基层乡村提出订单)")
+        self.say_on("demands", "\n1. Villages raise needs; county systems submit them (基层乡村提出订单)")
         mistaken, _ = self._demo_orders()
         too_much = mistaken.demand.model_copy(update={"funding_asked_fen": 250_000 * YUAN})
         await self.exchange(
@@ -257,7 +279,7 @@ class ProgrammeRun:
         )
 
     async def counties_decide(self) -> None:
-        self.say("\n2. Counties collect and endorse (区县汇总)")
+        self.say_on("counties", "\n2. Counties collect and endorse (区县汇总)")
         _, returned = self._demo_orders()
         source = county_source(returned.county_code)
         await self.exchange(
@@ -297,14 +319,16 @@ class ProgrammeRun:
         )
 
     async def registry_announces_experts(self) -> None:
-        self.say("\n3. The talent registry announces experts")
+        self.say_on("registry", "\n3. The talent registry announces experts")
         await self.exchange(
             "experts recorded",
             [Ask(e, REGISTRY_SOURCE, "ExpertProfileRecorded") for e in self.p.experts],
         )
 
     async def bureau_publishes(self) -> None:
-        self.say("\n4. The bureau publishes the orders (统一发布订单); matching recommends candidates")
+        self.say_on(
+            "publication", "\n4. The bureau publishes the orders (统一发布订单); matching recommends candidates"
+        )
         await self.exchange(
             f"budget envelope {self.p.year} set to {format_yuan(self.p.envelope_first_fen)}",
             [
@@ -330,7 +354,7 @@ class ProgrammeRun:
         await self.await_caused("candidates recommended for each order", published, {"CandidatesRecommended"})
 
     async def teams_apply(self) -> None:
-        self.say("\n5. Lead experts apply with 1+N+1 teams (专家组团接单)")
+        self.say_on("applications", "\n5. Lead experts apply with 1+N+1 teams (专家组团接单)")
         target, _ = self._demo_orders()
         spares = [
             e
@@ -374,7 +398,7 @@ class ProgrammeRun:
         )
 
     async def bureau_awards(self) -> None:
-        self.say("\n6. The bureau takes the optimal assignment's advice and awards (确定承接团队)")
+        self.say_on("awards", "\n6. The bureau takes the optimal assignment's advice and awards (确定承接团队)")
         answers = await self.exchange(
             "optimal assignment of the call",
             [
@@ -428,13 +452,13 @@ class ProgrammeRun:
             opened = sum(1 for x in self.observer.answers_to(cause[0]) if x.type == "GrantOpened")
             self.say(f"  ✓ held grants opened within the raised envelope: {opened}")
 
-    async def treasury_pays(self) -> None:
+    async def treasury_pays(self, step: str) -> None:
         released = self.observer.distinct_of_type("FundingReleased")
         paid = {o.data["release_id"] for o in self.observer.distinct_of_type("ReleasePaid")}
         unpaid = [o for o in released if o.data["release_id"] not in paid]
         if not unpaid:
             return
-        self.say("\n   The treasury pays what funding released (资助经费)")
+        self.say_on(step, "\n   The treasury pays what funding released (资助经费)")
         if not self.observer.distinct_of_type("PaymentRetryRequested"):
             first = unpaid[0].data
             await self.exchange(
@@ -447,7 +471,7 @@ class ProgrammeRun:
                     )
                 ],
             )
-        today = local_date(datetime.now(UTC))
+        today = local_date(self.client.clock.now())
         await self.exchange(
             f"payments confirmed ({format_yuan(sum(o.data['amount_fen'] for o in unpaid))})",
             [
@@ -468,8 +492,14 @@ class ProgrammeRun:
     async def yearly_review(self) -> None:
         p = self.p
         cycle = str(p.year)
-        self.say(f"\n7. A year of service later: the yearly assessment (每年进行考核评估), cycle {cycle}")
-        deadline = local_date(datetime.now(UTC)) + timedelta(days=30)
+        self.say_on(
+            "review opened", f"\n7. A year of service later: the yearly assessment (每年进行考核评估), cycle {cycle}"
+        )
+        deadline = (
+            self.calendar.calendar.report_deadline
+            if self.calendar is not None
+            else local_date(self.client.clock.now()) + timedelta(days=30)
+        )
         # A year passes in seconds here: the reviews service (perhaps just restarted) must have
         # read every TeamAccepted before the cycle decides which projects it reviews.
         await wait_until_consumed(
@@ -488,7 +518,9 @@ class ProgrammeRun:
                 )
             ],
         )
+        self.on_date("reports")
         await self.exchange("outcome reports accepted", [self._report(o, cycle) for o in p.orders])
+        self.on_date("panel scores")
         if p.conflicted is not None:
             reviewer, order = p.conflicted
             await self.exchange(
@@ -561,7 +593,7 @@ class ProgrammeRun:
         )
 
     async def bureau_publishes_results(self) -> None:
-        self.say("\n8. The cycle closes; the results are published (考核结果向社会公布)")
+        self.say_on("results published", "\n8. The cycle closes; the results are published (考核结果向社会公布)")
         answers = await self.exchange(
             "results published",
             [

@@ -46,6 +46,7 @@ class Report:
     applications: dict[str, str] = field(default_factory=dict)
     projects: list[dict[str, Any]] = field(default_factory=list)
     money_fen: Counter[str] = field(default_factory=Counter)
+    granted_by_budget_year: Counter[int] = field(default_factory=Counter)
     grades: dict[str, dict[str, Any]] = field(default_factory=dict)
     incentives: Counter[str] = field(default_factory=Counter)
     continued_funding: list[str] = field(default_factory=list)
@@ -78,6 +79,8 @@ class Report:
             self.applications[d["application_id"]] = APPLICATION_STATE_OF[t]
         if t in MONEY_OF:
             self.money_fen[MONEY_OF[t]] += int(d["amount_fen"])
+            if t == "GrantOpened":
+                self.granted_by_budget_year[int(d["budget_year"])] += int(d["amount_fen"])
         if t == "TeamAccepted":
             self.projects.append(
                 {
@@ -126,6 +129,7 @@ class Report:
             "applications_by_state": dict(Counter(self.applications.values())),
             "projects": self.projects,
             "money_fen": {k: self.money_fen.get(k, 0) for k in ("granted", "released", "paid", "withheld")},
+            "granted_by_budget_year": {str(y): fen for y, fen in sorted(self.granted_by_budget_year.items())},
             "payment_retries": self.payment_retries,
             "payments_escalated": self.payments_escalated,
             "grades": self.grades,
@@ -169,6 +173,8 @@ def print_report(report: Report, out: Any = sys.stdout) -> None:
     line(f"Projects (定点、定人、定服务期): {len(d['projects'])} teams of 1+N+1, {people} people")
     money = d["money_fen"]
     line("Money: " + ", ".join(f"{k} {format_yuan(v)}" for k, v in money.items()))
+    by_year = d["granted_by_budget_year"]
+    line("Granted by budget year: " + ", ".join(f"{year}: {format_yuan(fen)}" for year, fen in by_year.items()))
     line(f"Payments: {d['payment_retries']} retried, {d['payments_escalated']} escalated")
     line(f"Grades: {counts(d['grades_count'])}")
     line(f"Incentives: {counts(d['incentives_by_kind'])}")

@@ -71,6 +71,10 @@ class Stack:
 
     fresh: bool = False
     """Clear the embedded broker's and the service databases' data before starting."""
+    programme_clock: bool = True
+    """The services read the programme's time from `clock_file` (a demo or test stack: a scenario
+    sets it as it plays the calendar; without the file, the system clock). A fresh stack starts
+    without it."""
     kafka_heap: str = "256m"
 
     postgres: EmbeddedPostgres | None = None
@@ -82,8 +86,14 @@ class Stack:
 
     # ---- start ------------------------------------------------------------------------------
 
+    @property
+    def clock_file(self) -> Path:
+        return self.data_dir / "programme-clock"
+
     def start(self, ready_timeout_s: float = 90.0) -> Stack:
         started = time.monotonic()
+        if self.fresh:
+            self.clock_file.unlink(missing_ok=True)
         try:
             self._start_database()
             self._start_broker()
@@ -145,6 +155,8 @@ class Stack:
             }
         )
         env.setdefault("REVIEWS_EXPORT_DIR", str(self.data_dir / "exports"))
+        if self.programme_clock:
+            env.setdefault("CLOCK_FILE", str(self.clock_file))
         env.setdefault("LOG_FORMAT", "console" if self.logs_to_console and sys.stderr.isatty() else "json")
         env.update(self.extra_env)
         return env

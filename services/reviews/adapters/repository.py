@@ -60,6 +60,10 @@ _REVIEWS_WITHOUT_REPORT = (
     _REVIEWS
     + "WHERE r.cycle_id = $1 AND r.status = 'open' AND r.report_id IS NULL ORDER BY r.review_id FOR UPDATE OF r"
 )
+_REVIEWS_WITH_REPORT = (
+    _REVIEWS
+    + "WHERE r.cycle_id = $1 AND r.status = 'open' AND r.report_id IS NOT NULL ORDER BY r.review_id FOR UPDATE OF r"
+)
 _CYCLE = "SELECT * FROM review_cycles WHERE cycle_id = $1 "
 _CYCLE_SHARED = _CYCLE + "FOR SHARE"
 _CYCLE_EXCLUSIVE = _CYCLE + "FOR UPDATE"
@@ -223,6 +227,9 @@ class ReviewRepository(Repository):
 
     async def open_reviews_without_report(self, cycle_id: str) -> list[Review]:
         return await self._reviews(await (await self.reading()).fetch(_REVIEWS_WITHOUT_REPORT, cycle_id))
+
+    async def open_reviews_with_report(self, cycle_id: str) -> list[Review]:
+        return await self._reviews(await (await self.reading()).fetch(_REVIEWS_WITH_REPORT, cycle_id))
 
     async def save_report(self, review: Review, at: datetime, cause: Cause) -> None:
         report = review.report

@@ -156,6 +156,12 @@ def open_cycle(
     if cycle_of_year is not None:
         raise RuleBroken("year_has_cycle", f"year {request.year} is already reviewed by cycle {cycle_of_year}")
     today = local_date(now)
+    if today < date(request.year, 1, 1):
+        raise RuleBroken(
+            "year_not_begun",
+            f"the {request.year} cycle reviews service given in {request.year}; it can be opened from "
+            f"{date(request.year, 1, 1)} on, not on {today}",
+        )
     if request.submission_deadline < today:
         raise RuleBroken(
             "deadline_in_past", f"submission deadline {request.submission_deadline} is before today ({today})"
@@ -275,10 +281,12 @@ def record_score(
 def complete_if_ready(
     review: Review, cycle: Cycle, rubric: ReviewRubric, policy: ProgrammePolicy, now: datetime
 ) -> tuple[Review, ReviewCompleted] | None:
-    """Grade the review by its panel once the report is in and the panel is complete."""
+    """Grade the review by its panel once the report is in, the panel is complete and the cycle's
+    submission deadline has passed (every team has had until then to report: no project is graded
+    before the others could be); the `grade-due-reviews` timer grades what became ready earlier."""
     if review.status is ReviewStatus.COMPLETED or review.report is None:
         return None
-    if len(review.panel) < policy.review_min_panel_size:
+    if len(review.panel) < policy.review_min_panel_size or not cycle.deadline_passed(now):
         return None
     return _complete(review, cycle, _by_panel(review, rubric, policy, ""), now)
 
