@@ -18,6 +18,7 @@ import json
 import time
 import uuid
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -35,6 +36,7 @@ from shared.contract.events.reviews import (
     Reviewer,
     WorkDone,
 )
+from shared.runtime.clock_file import set_programme_time
 from shared.topics import SERVICES, events
 from tools.client import ProgrammeClient, TopicObserver, envelope_for
 from tools.scenario.seed import CRITERIA, generate
@@ -113,7 +115,13 @@ async def recorded_by_reviews(database_url: str, order_ids: list[str], timeout_s
 
 
 async def review_latency(
-    client: ProgrammeClient, observer: TopicObserver, samples: int, run: str, reviews_db: str, year: int
+    client: ProgrammeClient,
+    observer: TopicObserver,
+    samples: int,
+    run: str,
+    reviews_db: str,
+    year: int,
+    clock_file: Path,
 ) -> list[float]:
     """The review cycle of `year` (one per year) over `samples` projects serving that year."""
     template = generate(3).orders[2]
@@ -135,9 +143,12 @@ async def review_latency(
         await client.send(accepted(order_id, run, 10_000 + i, demand.place, year), source="/services/matching")
         orders.append((order_id, demand))
     await recorded_by_reviews(reviews_db, [order_id for order_id, _ in orders])
+    # The programme's calendar (the stack's clock file): the cycle opens in December of its year,
+    # reports and the first scores come before the deadline, the last scores after it.
+    set_programme_time(clock_file, datetime(year, 12, 1, 1, 30, tzinfo=UTC))
     opened, _ = await send(
         client,
-        OpenReviewCycle(cycle_id=cycle, year=year, submission_deadline=date(2099, 1, 1), opened_by="bench"),
+        OpenReviewCycle(cycle_id=cycle, year=year, submission_deadline=date(year, 12, 31), opened_by="bench"),
         "/bureau/hrss",
     )
     await caused(observer, opened, "ReviewCycleOpened", timeout_s=120)
@@ -165,6 +176,7 @@ async def review_latency(
         for reviewer in reviewers[:2]:
             await client.send(score(cycle, order_id, reviewer), source="/reviewers/panel")
     await asyncio.sleep(2.0)  # reports and the first two scores are in
+    set_programme_time(clock_file, datetime(year + 1, 1, 5, 1, 30, tzinfo=UTC))  # the deadline has passed
     out = []
     for order_id, _ in orders:
         event_id, sent_ms = await send(client, score(cycle, order_id, reviewers[2]), "/reviewers/panel")
@@ -224,7 +236,9 @@ async def run(stack: Stack, samples: int, load: float) -> dict[str, Any]:
             loader = asyncio.create_task(background_load(client, rate, tag, stop)) if rate else None
             await asyncio.sleep(1.0 if rate else 0)
             funding = await funding_latency(client, observer, samples, tag)
-            review = await review_latency(client, observer, samples, tag, stack.database_url("reviews"), year)
+            review = await review_latency(
+                client, observer, samples, tag, stack.database_url("reviews"), year, stack.clock_file
+            )
             stop.set()
             sent = await loader if loader else 0
             result[label] = {
