@@ -1,6 +1,8 @@
-"""Use cases of the funding service: one handler per event type it consumes, and its timer."""
+"""Use cases of the funding service: one handler per event type it consumes, and its timers."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from services.funding.adapters.repository import FundingRepository, prefetch_grant_owners
 from services.funding.domain import ledger
@@ -11,18 +13,25 @@ from services.funding.domain.model import (
     confirm_payment,
     consequences_of,
     decide_envelope,
+    decide_rectification,
+    miss_deadline,
     new_grant,
     open_grant,
     payment_failed,
+    rectification_of,
+    submit_rectification_report,
 )
 from shared import topics
 from shared.clock import local_date
 from shared.contract.events.funding import (
     BudgetEnvelopeSet,
+    DecideRectification,
     GrantHeld,
     PaymentConfirmed,
     PaymentFailed,
     PaymentRetryRequested,
+    ProjectEnded,
+    RectificationReportSubmitted,
     SetBudgetEnvelope,
     SuspensionLifted,
 )
@@ -224,11 +233,120 @@ async def _apply(
         ctx.emit(outcome.continued_funding)
     if outcome.rectification is not None:
         r = outcome.rectification
-        await repo.add_rectification(r.review_id, r.order_id, r.team_id, r.deadline, r.reason, now)
-        ctx.emit(r)
+        required = ctx.emit(r)
+        await repo.add_rectification(
+            rectification_of(r, review.year), r.reason, now, ctx.envelope.correlation_id, required.id
+        )
     if outcome.suspension is not None:
         suspended = ctx.emit(outcome.suspension)
         await repo.add_suspension(outcome.suspension, ctx.envelope.correlation_id, suspended.id)
+
+
+# ---- rectification (限期整改): the team's report, the bureau's decision, a missed deadline ---------
+
+
+async def on_rectification_report_submitted(ctx: MessageContext, data: RectificationReportSubmitted) -> None:
+    repo = FundingRepository.of(ctx)
+    grant = await repo.grant_for_order(data.order_id)
+    rectification = await repo.rectification(data.review_id) if grant is not None else None
+    if grant is None or rectification is None:
+        raise RuleBroken(
+            "no_open_rectification", f"order {data.order_id} has no rectification required by review {data.review_id}"
+        )
+    rectification, recorded = submit_rectification_report(grant, rectification, data, ctx.now())
+    repo.update_rectification(rectification)
+    ctx.emit(recorded)
+    ctx.note(
+        "rectification report recorded; it waits for the bureau's decision",
+        order_id=data.order_id,
+        review_id=data.review_id,
+        deadline=str(rectification.deadline),
+        by=data.submitted_by,
+    )
+
+
+async def on_decide_rectification(ctx: MessageContext, data: DecideRectification) -> None:
+    repo = FundingRepository.of(ctx)
+    grant = await repo.grant_for_order(data.order_id)
+    rectification = await repo.rectification(data.review_id) if grant is not None else None
+    if grant is None or rectification is None:
+        raise RuleBroken(
+            "no_open_rectification", f"order {data.order_id} has no rectification required by review {data.review_id}"
+        )
+    decided = decide_rectification(grant, rectification, data, ctx.now())
+    grant, cause, now = decided.grant, ctx.envelope.id, ctx.now()
+    repo.update_rectification(decided.rectification)
+    ctx.emit(decided.decided)
+    if decided.restored_fen:
+        repo.post(
+            ledger.restore(grant.grant_id, data.review_id, decided.restored_fen),
+            at=now,
+            grant_id=grant.grant_id,
+            cause_event_id=cause,
+        )
+    if decided.release is not None:
+        release, released = decided.release
+        repo.post(
+            ledger.release(grant.grant_id, release.release_id, release.amount_fen),
+            at=now,
+            grant_id=grant.grant_id,
+            cause_event_id=cause,
+        )
+        repo.add_release(release, now)
+        ctx.emit(released)
+    if decided.ended is not None:
+        _forfeit(repo, grant.grant_id, decided.ended, now, cause)
+        ctx.emit(decided.ended)
+    repo.save_grant(grant, now)
+    ctx.note(
+        "rectification accepted: withheld money restored" if data.accepted else "rectification rejected: project ended",
+        order_id=data.order_id,
+        review_id=data.review_id,
+        by=data.decided_by,
+        restored=format_yuan(decided.restored_fen),
+        released=format_yuan(decided.release[0].amount_fen) if decided.release else None,
+        forfeited=format_yuan(decided.ended.forfeited_fen) if decided.ended else None,
+    )
+
+
+def _forfeit(repo: FundingRepository, grant_id: str, ended: ProjectEnded, now: datetime, cause: str | None) -> None:
+    if ended.forfeited_fen:
+        repo.post(
+            ledger.forfeit(grant_id, ended.review_id, ended.forfeited_fen),
+            at=now,
+            grant_id=grant_id,
+            cause_event_id=cause,
+        )
+
+
+async def end_projects_past_rectification_deadline(ctx: EmitContext) -> None:
+    """Every open rectification whose deadline (a Chongqing date) passed with no report ends its
+    project: the withheld money is forfeited. Once: the rectification is closed in the same
+    transaction, and a concurrent run waits on the grant's lock and then finds it closed."""
+    repo = FundingRepository.of(ctx)
+    now = ctx.now()
+    for row in await repo.due_rectifications(local_date(now)):
+        grant = await repo.grant_for_order(row["order_id"])
+        rectification = await repo.rectification(row["review_id"])
+        if grant is None or rectification is None:
+            continue
+        missed = miss_deadline(grant, rectification, now)
+        if missed is None:
+            continue
+        rectification, grant, ended = missed
+        repo.update_rectification(rectification)
+        if ended is None:
+            continue
+        _forfeit(repo, grant.grant_id, ended, now, row["cause_event_id"])
+        repo.save_grant(grant, now)
+        ctx.emit(ended, correlation_id=row["correlation_id"], causation_id=row["cause_event_id"])
+        ctx.note(
+            "PROJECT ENDED: no rectification report by the deadline; withheld money forfeited",
+            order_id=grant.order_id,
+            review_id=rectification.review_id,
+            deadline=str(rectification.deadline),
+            forfeited=format_yuan(ended.forfeited_fen),
+        )
 
 
 # ---- suspensions lift themselves on their date -------------------------------------------------
@@ -261,6 +379,8 @@ INBOUND = [
     on(PaymentConfirmed, on_payment_confirmed),
     on(PaymentFailed, on_payment_failed),
     on(SetBudgetEnvelope, on_set_budget_envelope),
+    on(RectificationReportSubmitted, on_rectification_report_submitted),
+    on(DecideRectification, on_decide_rectification),
 ]
 
 SUBSCRIPTIONS = [
@@ -269,4 +389,7 @@ SUBSCRIPTIONS = [
     Subscription(topics.events("reviews"), [on(ReviewCompleted, on_review_completed)]),
 ]
 
-TIMERS = [Timer("lift-due-suspensions", every_s=60.0, run=lift_due_suspensions)]
+TIMERS = [
+    Timer("lift-due-suspensions", every_s=60.0, run=lift_due_suspensions),
+    Timer("end-projects-past-rectification-deadline", every_s=60.0, run=end_projects_past_rectification_deadline),
+]

@@ -1,5 +1,6 @@
 """Funding on the real broker and PostgreSQL: grants, releases, the treasury, each review grade's
-consequence, suspensions honoured by matching and lifted on their date, redelivery, the ledger."""
+consequence, rectification accepted, rejected or missed, suspensions honoured by matching and
+lifted on their date, redelivery, the ledger."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ import pytest
 
 from services.funding.adapters.invariants import ledger_violations
 from shared.clock import FixedClock, local_date
-from shared.contract.events.funding import PaymentConfirmed, PaymentFailed, SetBudgetEnvelope
+from shared.contract.events.funding import (
+    DecideRectification,
+    PaymentConfirmed,
+    PaymentFailed,
+    RectificationReportSubmitted,
+    SetBudgetEnvelope,
+)
 from shared.contract.events.matching import AwardOrder, ExpertRef, TeamAccepted
 from shared.contract.events.orders import ServicePeriod
 from shared.contract.events.reviews import ReviewCompleted
@@ -172,6 +179,156 @@ async def test_each_grade_has_its_consequence(
     assert await ledger_violations(funding_service.pool) == []
 
 
+async def failed_review(client: ProgrammeClient, observer: TopicObserver) -> tuple[TeamAccepted, ReviewCompleted]:
+    """A one-year 天麻 project graded unqualified: 7,500 元 released, 7,500 元 withheld, rectification required."""
+    accepted = await open_grant(client, observer)
+    review = completed(accepted, "unqualified")
+    await client.send(review, source=REVIEWS)
+    await observer.wait_for(about(accepted.order_id, "RectificationRequired"))
+    return accepted, review
+
+
+def rectification_report(review: ReviewCompleted) -> RectificationReportSubmitted:
+    return RectificationReportSubmitted(
+        order_id=review.order_id,
+        review_id=review.review_id,
+        summary="补种天麻示范园30亩，完成3期技术培训，建立种源档案",
+        submitted_by=review.lead_name,
+    )
+
+
+def decision(review: ReviewCompleted, accepted: bool) -> DecideRectification:
+    return DecideRectification(
+        order_id=review.order_id,
+        review_id=review.review_id,
+        accepted=accepted,
+        reason="整改到位" if accepted else "示范园未恢复，整改不到位",
+        decided_by="市人力社保局",
+    )
+
+
+async def grant_row(funding: Any, order_id: str) -> dict[str, Any]:
+    row = await funding.pool.fetchrow(
+        "SELECT g.status, g.released_tranches, g.withheld_fen, g.forfeited_fen, r.status AS rectification "
+        "FROM grants g JOIN rectifications r USING (order_id) WHERE g.order_id = $1",
+        order_id,
+    )
+    return dict(row)
+
+
+async def test_an_accepted_rectification_releases_the_withheld_tranche(
+    funding_service: Any, client: ProgrammeClient, observer: TopicObserver
+) -> None:
+    accepted, review = await failed_review(client, observer)
+    early = await client.send(decision(review, True), source=BUREAU)
+    assert (await rejection_of(observer, early.id, "funding"))["reason_code"] == "no_rectification_report"
+
+    await client.send(rectification_report(review), source=PORTAL)
+    (recorded,) = await observer.wait_for(about(accepted.order_id, "RectificationReportRecorded"))
+    assert recorded.data["submitted_by"] == "郭顺星"
+    again = await client.send(rectification_report(review), source=PORTAL)
+    assert (await rejection_of(observer, again.id, "funding"))["reason_code"] == "rectification_already_submitted"
+
+    await client.send(decision(review, True), source=BUREAU)
+    (decided,) = await observer.wait_for(about(accepted.order_id, "RectificationAccepted"))
+    assert decided.data["restored_fen"] == 7_500_000
+    released = await observer.wait_for(about(accepted.order_id, "FundingReleased"), count=2)
+    assert [(r.data["tranche"], r.data["amount_fen"]) for r in released] == [(1, 7_500_000), (2, 7_500_000)]
+    assert released[1].data["reason"] == "2019年度整改通过：第2期资金"
+    twice = await client.send(decision(review, False), source=BUREAU)
+    assert (await rejection_of(observer, twice.id, "funding"))["reason_code"] == "rectification_already_decided"
+    await observer.settle(0.3)
+    assert not observer.matching(about(accepted.order_id, "ProjectEnded"))
+    assert await grant_row(funding_service, accepted.order_id) == {
+        "status": "complete",
+        "released_tranches": 2,
+        "withheld_fen": 0,
+        "forfeited_fen": 0,
+        "rectification": "accepted",
+    }
+    assert await balances(funding_service, f"G-{accepted.order_id}") == {"released": 15_000_000}
+    lifted = await funding_service.pool.fetchval(
+        "SELECT lifted_at FROM suspensions WHERE review_id = $1", review.review_id
+    )
+    assert lifted is None, "the suspension stays (暂停1年申报资格)"
+    assert await ledger_violations(funding_service.pool) == []
+
+
+async def test_a_rejected_rectification_ends_the_project_and_forfeits_the_withheld_money(
+    funding_service: Any, client: ProgrammeClient, observer: TopicObserver
+) -> None:
+    accepted, review = await failed_review(client, observer)
+    unknown = await client.send(
+        rectification_report(review).model_copy(update={"review_id": new_id("RV")}), source=PORTAL
+    )
+    assert (await rejection_of(observer, unknown.id, "funding"))["reason_code"] == "no_open_rectification"
+    await client.send(rectification_report(review), source=PORTAL)
+    await observer.wait_for(about(accepted.order_id, "RectificationReportRecorded"))
+    await client.send(decision(review, False), source=BUREAU)
+    (rejected,) = await observer.wait_for(about(accepted.order_id, "RectificationRejected"))
+    (ended,) = await observer.wait_for(about(accepted.order_id, "ProjectEnded"))
+    assert rejected.data["reason"] == "示范园未恢复，整改不到位"
+    assert ended.data["forfeited_fen"] == 7_500_000
+    assert ended.data["reason"] == "rectification rejected: 示范园未恢复，整改不到位"
+    assert (ended.data["project_id"], ended.data["team_id"]) == (accepted.project_id, accepted.team_id)
+    assert await grant_row(funding_service, accepted.order_id) == {
+        "status": "ended",
+        "released_tranches": 1,
+        "withheld_fen": 0,
+        "forfeited_fen": 7_500_000,
+        "rectification": "rejected",
+    }
+    grant_id = f"G-{accepted.order_id}"
+    assert await balances(funding_service, grant_id) == {"released": 7_500_000, "forfeited": 7_500_000}
+    later = await client.send(
+        completed(accepted, "qualified").model_copy(update={"year": 2020, "cycle_id": "2020"}), source=REVIEWS
+    )
+    assert (await rejection_of(observer, later.id, "funding"))["reason_code"] == "project_ended"
+    assert await ledger_violations(funding_service.pool) == []
+
+
+async def test_no_rectification_report_by_the_deadline_ends_the_project_once(
+    funding_service: Any, funding_clock: FixedClock, client: ProgrammeClient, observer: TopicObserver
+) -> None:
+    accepted, review = await failed_review(client, observer)
+    (required,) = observer.matching(about(accepted.order_id, "RectificationRequired"))
+    started = funding_clock.now()
+    try:
+        funding_clock.set(started + timedelta(days=90))  # the deadline day: still open
+        await funding_service.run_timers_once()
+        assert await grant_row(funding_service, accepted.order_id) == {
+            "status": "withheld",
+            "released_tranches": 1,
+            "withheld_fen": 7_500_000,
+            "forfeited_fen": 0,
+            "rectification": "open",
+        }
+        funding_clock.set(started + timedelta(days=91))
+        late = await client.send(rectification_report(review), source=PORTAL)
+        assert (await rejection_of(observer, late.id, "funding"))["reason_code"] == "rectification_deadline_passed"
+        assert await funding_service.run_timers_once() >= 1, "this project (and any other left unreported) ends"
+        (ended,) = await observer.wait_for(about(accepted.order_id, "ProjectEnded"))
+        assert ended.data["reason"] == f"no rectification report by {required.data['deadline']}"
+        assert ended.data["forfeited_fen"] == 7_500_000
+        assert required.envelope is not None and ended.envelope is not None
+        assert ended.envelope.causation_id == required.envelope.id
+        assert await funding_service.run_timers_once() == 0, "ended once"
+        assert await grant_row(funding_service, accepted.order_id) == {
+            "status": "ended",
+            "released_tranches": 1,
+            "withheld_fen": 0,
+            "forfeited_fen": 7_500_000,
+            "rectification": "missed",
+        }
+        assert await balances(funding_service, f"G-{accepted.order_id}") == {
+            "released": 7_500_000,
+            "forfeited": 7_500_000,
+        }
+        assert await ledger_violations(funding_service.pool) == []
+    finally:
+        funding_clock.set(started)
+
+
 async def test_the_same_acceptance_or_review_delivered_twice_moves_money_once(
     funding_service: Any, client: ProgrammeClient, observer: TopicObserver
 ) -> None:
@@ -274,7 +431,12 @@ async def test_an_unqualified_team_is_refused_by_matching_until_its_suspension_l
     started = (funding_clock.now(), matching_clock.now())
     try:
         funding_clock.advance(timedelta(days=364))
+        await funding_service.run_timers_once()  # ends the projects whose rectification deadline passed unreported
         assert await funding_service.run_timers_once() == 0, "not yet due"
+        lifted_at = await funding_service.pool.fetchval(
+            "SELECT lifted_at FROM suspensions WHERE team_id = $1", team.team_id
+        )
+        assert lifted_at is None, "not yet due"
         funding_clock.advance(timedelta(days=1))
         assert await funding_service.run_timers_once() >= 1, "due today (with any other team suspended the same day)"
         (lifted,) = await observer.wait_for(about(team.team_id, "SuspensionLifted"))

@@ -11,15 +11,29 @@ CHECKS: dict[str, str] = {
         SELECT 'entry ' || entry_id || ' sums to ' || sum(amount_fen)
         FROM journal_lines GROUP BY entry_id HAVING sum(amount_fen) <> 0
     """,
-    "no budget, committed, released, paid or withheld balance is negative": """
+    "no budget, committed, released, paid, withheld or forfeited balance is negative": """
         SELECT account || ' = ' || balance_fen FROM account_balances
-        WHERE kind IN ('budget', 'committed', 'released', 'paid', 'withheld') AND balance_fen < 0
+        WHERE kind IN ('budget', 'committed', 'released', 'paid', 'withheld', 'forfeited') AND balance_fen < 0
     """,
-    "an open grant's money is all accounted for (committed + released + paid + withheld = grant)": """
+    "an open grant's money is all accounted for (committed + released + paid + withheld + forfeited = grant)": """
         SELECT g.grant_id || ': ' || coalesce(sum(b.balance_fen), 0) || ' of ' || g.amount_fen
         FROM grants g LEFT JOIN account_balances b ON b.owner = g.grant_id
         WHERE g.status <> 'held' GROUP BY g.grant_id, g.amount_fen
         HAVING coalesce(sum(b.balance_fen), 0) <> g.amount_fen
+    """,
+    "a grant's withheld and forfeited money is what the ledger holds in withheld:<grant> and forfeited:<grant>": """
+        SELECT g.grant_id || ': withheld ' || g.withheld_fen || ' vs ledger ' || coalesce(w.balance_fen, 0)
+               || ', forfeited ' || g.forfeited_fen || ' vs ledger ' || coalesce(f.balance_fen, 0)
+        FROM grants g
+        LEFT JOIN account_balances w ON w.account = 'withheld:' || g.grant_id
+        LEFT JOIN account_balances f ON f.account = 'forfeited:' || g.grant_id
+        WHERE g.withheld_fen <> coalesce(w.balance_fen, 0) OR g.forfeited_fen <> coalesce(f.balance_fen, 0)
+    """,
+    "an ended grant has nothing committed or withheld left, and only an ended grant forfeited money": """
+        SELECT g.grant_id || ' (' || g.status || '): ' || b.kind || ' ' || b.balance_fen
+        FROM grants g JOIN account_balances b ON b.owner = g.grant_id
+        WHERE (g.status = 'ended' AND b.kind IN ('committed', 'withheld') AND b.balance_fen <> 0)
+           OR (g.status <> 'ended' AND b.kind = 'forfeited' AND b.balance_fen <> 0)
     """,
     "a held grant has no money": """
         SELECT g.grant_id || ' holds ' || sum(b.balance_fen)

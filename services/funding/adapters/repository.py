@@ -15,7 +15,15 @@ from datetime import datetime
 from typing import Any
 
 from services.funding.domain import ledger
-from services.funding.domain.model import Grant, GrantStatus, Person, Release, ReleaseStatus
+from services.funding.domain.model import (
+    Grant,
+    GrantStatus,
+    Person,
+    Rectification,
+    RectificationStatus,
+    Release,
+    ReleaseStatus,
+)
 from shared.contract.envelope import Envelope
 from shared.contract.events.funding import IncentiveGranted, Payee, TeamSuspended, Tranche
 from shared.db.types import Connection
@@ -38,11 +46,11 @@ _YEAR = "SELECT envelope_fen, committed_fen FROM budget_years WHERE year = $1 FO
 _SAVE_GRANT = """
 INSERT INTO grants (grant_id, project_id, order_id, team_id, payee, lead_expert_id, people, amount_fen,
                     budget_year, tranches, status, released_tranches, withheld_fen, held_reason,
-                    created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+                    created_at, updated_at, forfeited_fen)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
 ON CONFLICT (grant_id) DO UPDATE SET status = EXCLUDED.status,
     released_tranches = EXCLUDED.released_tranches, withheld_fen = EXCLUDED.withheld_fen,
-    held_reason = EXCLUDED.held_reason, updated_at = EXCLUDED.updated_at
+    forfeited_fen = EXCLUDED.forfeited_fen, held_reason = EXCLUDED.held_reason, updated_at = EXCLUDED.updated_at
 """
 
 _ADD_RELEASE = """
@@ -210,6 +218,7 @@ class FundingRepository(Repository):
                 grant.withheld_fen,
                 held_reason,
                 at,
+                grant.forfeited_fen,
             )
         )
 
@@ -304,18 +313,53 @@ class FundingRepository(Repository):
         )
 
     async def add_rectification(
-        self, review_id: str, order_id: str, team_id: str, deadline: Any, reason: str, at: datetime
+        self, rectification: Rectification, reason: str, at: datetime, correlation_id: str, cause_event_id: str
     ) -> None:
+        """A required rectification, with the event that required it (the timer's events follow it)."""
         self.write(
-            "INSERT INTO rectifications (review_id, order_id, team_id, deadline, reason, created_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
-            review_id,
-            order_id,
-            team_id,
-            deadline,
+            "INSERT INTO rectifications (review_id, order_id, team_id, deadline, reason, created_at, year, status, "
+            "correlation_id, cause_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            rectification.review_id,
+            rectification.order_id,
+            rectification.team_id,
+            rectification.deadline,
             reason,
             at,
+            rectification.year,
+            rectification.status.value,
+            correlation_id,
+            cause_event_id,
         )
+
+    async def rectification(self, review_id: str) -> Rectification | None:
+        """The rectification a review required, locked for this transaction."""
+        conn = await self.reading()
+        row = await conn.fetchrow("SELECT * FROM rectifications WHERE review_id = $1 FOR UPDATE", review_id)
+        return _rectification(row) if row else None
+
+    def update_rectification(self, rectification: Rectification) -> None:
+        self.write(
+            "UPDATE rectifications SET status = $2, report_summary = $3, submitted_by = $4, submitted_at = $5, "
+            "decided_by = $6, decision_reason = $7, decided_at = $8 WHERE review_id = $1",
+            rectification.review_id,
+            rectification.status.value,
+            rectification.report_summary,
+            rectification.submitted_by,
+            rectification.submitted_at,
+            rectification.decided_by,
+            rectification.decision_reason,
+            rectification.decided_at,
+        )
+
+    async def due_rectifications(self, today: Any) -> list[Any]:
+        """Open rectifications whose deadline is before `today` (no report came): review and order ids
+        and the event that required each (the caller locks the grant, then the rectification)."""
+        rows: list[Any] = await (await self.reading()).fetch(
+            "SELECT review_id, order_id, correlation_id, cause_event_id FROM rectifications "
+            "WHERE status = 'open' AND deadline < $1 ORDER BY deadline, review_id",
+            today,
+        )
+        return rows
 
     async def add_suspension(self, suspension: TeamSuspended, correlation_id: str, cause_event_id: str) -> None:
         self.write(
@@ -361,6 +405,24 @@ def _grant(row: Any) -> Grant:
         status=GrantStatus(row["status"]),
         released_tranches=row["released_tranches"],
         withheld_fen=row["withheld_fen"],
+        forfeited_fen=row["forfeited_fen"],
+    )
+
+
+def _rectification(row: Any) -> Rectification:
+    return Rectification(
+        review_id=row["review_id"],
+        order_id=row["order_id"],
+        team_id=row["team_id"],
+        deadline=row["deadline"],
+        year=row["year"],
+        status=RectificationStatus(row["status"]),
+        report_summary=row["report_summary"],
+        submitted_by=row["submitted_by"],
+        submitted_at=row["submitted_at"],
+        decided_by=row["decided_by"],
+        decision_reason=row["decision_reason"],
+        decided_at=row["decided_at"],
     )
 
 

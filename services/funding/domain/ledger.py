@@ -7,7 +7,13 @@ Accounts (balances in fen; every entry's lines add up to zero):
     committed:<grant>     granted, not yet released
     released:<grant>      released to the treasury, not yet confirmed paid
     paid:<grant>          paid by the treasury
-    withheld:<grant>      withheld after an unqualified review
+    withheld:<grant>      withheld after an unqualified review, until its rectification is decided
+    forfeited:<grant>     withheld money the project lost when it ended (rectification rejected or
+                          no report by the deadline); never released, never returned to the budget
+
+Rectification (限期整改) moves withheld money one of two ways: accepted, `restore` moves it back
+to committed:<grant> (and the failed year's tranche is then released as usual); rejected or
+missed, `forfeit` moves it to forfeited:<grant> and the project ends.
 """
 
 from __future__ import annotations
@@ -55,3 +61,25 @@ def pay(grant_id: str, release_id: str, amount_fen: int) -> Entry:
 
 def withhold(grant_id: str, review_id: str, amount_fen: int) -> Entry:
     return _move("withhold", f"withheld after {review_id}", f"committed:{grant_id}", f"withheld:{grant_id}", amount_fen)
+
+
+def restore(grant_id: str, review_id: str, amount_fen: int) -> Entry:
+    """Withheld money committed to the grant again after its rectification was accepted."""
+    return _move(
+        "restore",
+        f"restored after the rectification of {review_id} was accepted",
+        f"withheld:{grant_id}",
+        f"committed:{grant_id}",
+        amount_fen,
+    )
+
+
+def forfeit(grant_id: str, review_id: str, amount_fen: int) -> Entry:
+    """Withheld money the project lost when it ended after a failed rectification."""
+    return _move(
+        "forfeit",
+        f"forfeited: the rectification of {review_id} failed",
+        f"withheld:{grant_id}",
+        f"forfeited:{grant_id}",
+        amount_fen,
+    )

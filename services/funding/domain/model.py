@@ -6,6 +6,10 @@ passing review (excellent / qualified) -> next tranche released, incentives per 
                                           excellent: eligible for continued funding
 unqualified review -> remaining tranches withheld, rectification deadline, team and lead
                       suspended from applying (lifted on its date)
+rectification (限期整改): report by the deadline (RectificationReportSubmitted), then the bureau
+    decides (DecideRectification): accepted -> withheld money restored, the failed year's tranche
+    released, the grant open again; rejected, or no report by the deadline -> the project ends
+    (ProjectEnded), the withheld money is forfeited, the grant is ended. The suspension stays.
 treasury: PaymentConfirmed -> release paid; PaymentFailed -> retry, then escalate
 """
 
@@ -18,6 +22,7 @@ from enum import StrEnum
 from shared.clock import local_date
 from shared.contract.events.funding import (
     ContinuedFundingEligible,
+    DecideRectification,
     FundingReleased,
     FundingWithheld,
     GrantHeld,
@@ -26,6 +31,11 @@ from shared.contract.events.funding import (
     Payee,
     PaymentEscalated,
     PaymentRetryRequested,
+    ProjectEnded,
+    RectificationAccepted,
+    RectificationRejected,
+    RectificationReportRecorded,
+    RectificationReportSubmitted,
     RectificationRequired,
     ReleasePaid,
     TeamSuspended,
@@ -48,6 +58,8 @@ class GrantStatus(StrEnum):
     OPEN = "open"
     COMPLETE = "complete"
     WITHHELD = "withheld"
+    ENDED = "ended"
+    """The project ended after a failed rectification: its withheld money was forfeited."""
 
 
 class ReleaseStatus(StrEnum):
@@ -102,6 +114,7 @@ class Grant:
     status: GrantStatus
     released_tranches: int = 0
     withheld_fen: int = 0
+    forfeited_fen: int = 0
 
     @property
     def released_fen(self) -> int:
@@ -109,7 +122,7 @@ class Grant:
 
     @property
     def remaining_fen(self) -> int:
-        return self.amount_fen - self.released_fen - self.withheld_fen
+        return self.amount_fen - self.released_fen - self.withheld_fen - self.forfeited_fen
 
     @property
     def next_tranche(self) -> Tranche | None:
@@ -321,6 +334,8 @@ def consequences_of(review: ReviewCompleted, grant: Grant, policy: ProgrammePoli
     """What each grade means (DOMAIN.md, step 5)."""
     if grant.status is GrantStatus.HELD:
         raise RuleBroken("grant_held", f"grant {grant.grant_id} is held for budget; no review consequence applies yet")
+    if grant.status is GrantStatus.ENDED:
+        raise RuleBroken("project_ended", f"project {grant.project_id} has ended; no review consequence applies")
     if review.grade == "unqualified":
         return _unqualified(review, grant, policy, now)
     consequences = Consequences(grant=grant)
@@ -414,3 +429,201 @@ def _unqualified(review: ReviewCompleted, grant: Grant, policy: ProgrammePolicy,
     return Consequences(
         grant=grant, withheld=withheld, rectification=rectification, suspension=suspension, summary=summary
     )
+
+
+# ---- rectification (限期整改) ---------------------------------------------------------------------
+
+
+class RectificationStatus(StrEnum):
+    OPEN = "open"
+    """Required; no report yet."""
+    SUBMITTED = "submitted"
+    """The team's report arrived by the deadline; the bureau has not decided."""
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    MISSED = "missed"
+    """No report by the deadline: the project ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rectification:
+    review_id: str
+    order_id: str
+    team_id: str
+    deadline: date
+    year: int | None
+    """The year of the unqualified review (None only for rectifications recorded before it was kept)."""
+    status: RectificationStatus = RectificationStatus.OPEN
+    report_summary: str | None = None
+    submitted_by: str | None = None
+    submitted_at: datetime | None = None
+    decided_by: str | None = None
+    decision_reason: str | None = None
+    decided_at: datetime | None = None
+
+
+def rectification_of(required: RectificationRequired, year: int) -> Rectification:
+    return Rectification(
+        review_id=required.review_id,
+        order_id=required.order_id,
+        team_id=required.team_id,
+        deadline=required.deadline,
+        year=year,
+    )
+
+
+def _required(rectification: Rectification | None, order_id: str, review_id: str) -> Rectification:
+    if rectification is None or rectification.order_id != order_id:
+        raise RuleBroken(
+            "no_open_rectification", f"order {order_id} has no rectification required by review {review_id}"
+        )
+    if rectification.status in (RectificationStatus.ACCEPTED, RectificationStatus.REJECTED):
+        raise RuleBroken(
+            "rectification_already_decided",
+            f"the rectification of review {review_id} was already {rectification.status} by {rectification.decided_by}",
+        )
+    if rectification.status is RectificationStatus.MISSED:
+        raise RuleBroken(
+            "rectification_already_decided",
+            f"the rectification of review {review_id} failed: no report by {rectification.deadline}; the project ended",
+        )
+    return rectification
+
+
+def submit_rectification_report(
+    grant: Grant, rectification: Rectification | None, report: RectificationReportSubmitted, now: datetime
+) -> tuple[Rectification, RectificationReportRecorded]:
+    """The team's report, accepted until the deadline day (a Chongqing date) inclusive, once."""
+    rectification = _required(rectification, report.order_id, report.review_id)
+    if rectification.status is RectificationStatus.SUBMITTED:
+        raise RuleBroken(
+            "rectification_already_submitted",
+            f"the rectification report for review {report.review_id} was already submitted by "
+            f"{rectification.submitted_by}; it waits for the bureau's decision",
+        )
+    today = local_date(now)
+    if today > rectification.deadline:
+        raise RuleBroken(
+            "rectification_deadline_passed",
+            f"the rectification of review {report.review_id} was due by {rectification.deadline}; today is {today}",
+        )
+    rectification = replace(
+        rectification,
+        status=RectificationStatus.SUBMITTED,
+        report_summary=report.summary,
+        submitted_by=report.submitted_by,
+        submitted_at=now,
+    )
+    recorded = RectificationReportRecorded(
+        order_id=grant.order_id,
+        project_id=grant.project_id,
+        team_id=rectification.team_id,
+        review_id=rectification.review_id,
+        deadline=rectification.deadline,
+        submitted_by=report.submitted_by,
+        recorded_at=now,
+    )
+    return rectification, recorded
+
+
+@dataclass(frozen=True, slots=True)
+class RectificationDecided:
+    rectification: Rectification
+    grant: Grant
+    decided: RectificationAccepted | RectificationRejected
+    restored_fen: int = 0
+    """Withheld money committed to the grant again (accepted)."""
+    release: tuple[Release, FundingReleased] | None = None
+    """The failed year's tranche, released again (accepted)."""
+    ended: ProjectEnded | None = None
+    """The project's end, its withheld money forfeited (rejected)."""
+
+
+def decide_rectification(
+    grant: Grant, rectification: Rectification | None, decision: DecideRectification, now: datetime
+) -> RectificationDecided:
+    """The bureau's decision on a submitted report: accepted restores the withheld money and releases
+    the failed year's tranche (later years' tranches wait for their reviews); rejected ends the project."""
+    rectification = _required(rectification, decision.order_id, decision.review_id)
+    if rectification.status is not RectificationStatus.SUBMITTED:
+        raise RuleBroken(
+            "no_rectification_report",
+            f"the team has not submitted its rectification report for review {decision.review_id} "
+            f"(due by {rectification.deadline})",
+        )
+    if grant.status is GrantStatus.ENDED:
+        raise RuleBroken("project_ended", f"project {grant.project_id} has already ended")
+    rectification = replace(
+        rectification,
+        status=RectificationStatus.ACCEPTED if decision.accepted else RectificationStatus.REJECTED,
+        decided_by=decision.decided_by,
+        decision_reason=decision.reason,
+        decided_at=now,
+    )
+    if not decision.accepted:
+        rejected = RectificationRejected(
+            order_id=grant.order_id,
+            project_id=grant.project_id,
+            team_id=grant.team_id,
+            review_id=rectification.review_id,
+            reason=decision.reason,
+            decided_by=decision.decided_by,
+            decided_at=now,
+        )
+        grant, ended = end_project(grant, rectification.review_id, f"rectification rejected: {decision.reason}", now)
+        return RectificationDecided(rectification, grant, rejected, ended=ended)
+    restored = grant.withheld_fen
+    release = None
+    if restored > 0:
+        status = GrantStatus.OPEN if grant.status is GrantStatus.WITHHELD else grant.status
+        grant = replace(grant, withheld_fen=0, status=status)
+        tranche = grant.next_tranche
+        if grant.status is GrantStatus.OPEN and tranche is not None:
+            year = f"{rectification.year}年度" if rectification.year else ""
+            grant, instructed, released = release_next(grant, f"{year}整改通过：第{tranche.number}期资金", now)
+            release = (instructed, released)
+    accepted = RectificationAccepted(
+        order_id=grant.order_id,
+        project_id=grant.project_id,
+        team_id=grant.team_id,
+        review_id=rectification.review_id,
+        restored_fen=restored,
+        reason=decision.reason,
+        decided_by=decision.decided_by,
+        decided_at=now,
+    )
+    return RectificationDecided(rectification, grant, accepted, restored_fen=restored, release=release)
+
+
+def end_project(grant: Grant, review_id: str, reason: str, now: datetime) -> tuple[Grant, ProjectEnded]:
+    """The project ends: what was withheld is forfeited (ledger: withheld -> forfeited)."""
+    if grant.status is GrantStatus.ENDED:
+        raise RuleBroken("project_ended", f"project {grant.project_id} has already ended")
+    forfeited = grant.withheld_fen
+    grant = replace(grant, withheld_fen=0, forfeited_fen=grant.forfeited_fen + forfeited, status=GrantStatus.ENDED)
+    ended = ProjectEnded(
+        order_id=grant.order_id,
+        project_id=grant.project_id,
+        team_id=grant.team_id,
+        review_id=review_id,
+        reason=reason,
+        forfeited_fen=forfeited,
+        ended_at=now,
+    )
+    return grant, ended
+
+
+def miss_deadline(
+    grant: Grant, rectification: Rectification, now: datetime
+) -> tuple[Rectification, Grant, ProjectEnded | None] | None:
+    """An open rectification whose deadline (a Chongqing date) has passed without a report ends the
+    project; None when it is not (or no longer) due. A project already ended only closes it."""
+    if rectification.status is not RectificationStatus.OPEN or local_date(now) <= rectification.deadline:
+        return None
+    rectification = replace(rectification, status=RectificationStatus.MISSED, decided_at=now)
+    if grant.status is GrantStatus.ENDED:
+        return rectification, grant, None
+    grant, ended = end_project(
+        grant, rectification.review_id, f"no rectification report by {rectification.deadline}", now
+    )
+    return rectification, grant, ended

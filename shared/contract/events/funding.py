@@ -55,6 +55,35 @@ class SetBudgetEnvelope(EventData):
         return f"budget-{self.year}"
 
 
+class RectificationReportSubmitted(EventData):
+    """限期整改: a team, through the portal, reports how it rectified after an unqualified review.
+    Accepted until the rectification deadline (a Chongqing date; the deadline day itself counts)."""
+
+    EVENT_TYPE = "RectificationReportSubmitted"
+    order_id: OrderId
+    review_id: Name = Field(description="The unqualified review that required the rectification")
+    summary: Text = Field(description="What the team rectified, in words")
+    submitted_by: Name
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class DecideRectification(EventData):
+    """Bureau staff decide a submitted rectification report: accepted releases the withheld money
+    again (the failed year's tranche is released); rejected ends the project and forfeits it."""
+
+    EVENT_TYPE = "DecideRectification"
+    order_id: OrderId
+    review_id: Name
+    accepted: bool
+    reason: Text
+    decided_by: Name
+
+    def subject(self) -> str:
+        return self.order_id
+
+
 # ---- emitted by funding ------------------------------------------------------------------------
 
 
@@ -288,3 +317,70 @@ class SuspensionLifted(EventData):
 
     def subject(self) -> str:
         return self.team_id
+
+
+class RectificationReportRecorded(EventData):
+    """The team's rectification report arrived in time; it waits for the bureau's decision."""
+
+    EVENT_TYPE = "RectificationReportRecorded"
+    order_id: OrderId
+    project_id: Name
+    team_id: TeamId
+    review_id: Name
+    deadline: date
+    submitted_by: Name
+    recorded_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class RectificationAccepted(EventData):
+    """The bureau accepted the rectification: the withheld money is restored to the grant and the
+    failed year's tranche released (FundingReleased follows); the suspension stays."""
+
+    EVENT_TYPE = "RectificationAccepted"
+    order_id: OrderId
+    project_id: Name
+    team_id: TeamId
+    review_id: Name
+    restored_fen: Fen = Field(description="Withheld money committed to the grant again")
+    reason: Text
+    decided_by: Name
+    decided_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class RectificationRejected(EventData):
+    """The bureau rejected the rectification: the project ends (ProjectEnded follows)."""
+
+    EVENT_TYPE = "RectificationRejected"
+    order_id: OrderId
+    project_id: Name
+    team_id: TeamId
+    review_id: Name
+    reason: Text
+    decided_by: Name
+    decided_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class ProjectEnded(EventData):
+    """The project ends early after a failed rectification (rejected, or no report by the
+    deadline): the withheld money is forfeited and no later tranche is released."""
+
+    EVENT_TYPE = "ProjectEnded"
+    order_id: OrderId
+    project_id: Name
+    team_id: TeamId
+    review_id: Name = Field(description="The unqualified review whose rectification failed")
+    reason: Text
+    forfeited_fen: Fen
+    ended_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
