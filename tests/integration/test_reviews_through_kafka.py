@@ -413,10 +413,10 @@ async def test_closing_grades_what_is_open_publishes_the_results_and_writes_the_
     await reviews.client.send(CloseReviewCycle(cycle_id=cycle_id, closed_by="市人力社保局"), source=BUREAU)
     (published,) = await reviews.seen.wait_for(about(cycle_id, "ReviewResultsPublished"))
 
-    at_closing = {
+    at_closing = {  # on the orders' partitions: they may arrive after the cycle's publication
         o.subject: o.data
-        for o in reviews.seen.matching(
-            lambda o: o.type == "ReviewCompleted" and o.subject in {incomplete.order_id, silent.order_id}
+        for o in await reviews.seen.wait_for(
+            lambda o: o.type == "ReviewCompleted" and o.subject in {incomplete.order_id, silent.order_id}, count=2
         )
     }
     assert (at_closing[incomplete.order_id]["grade"], at_closing[incomplete.order_id]["score"]) == ("qualified", 78.0)
