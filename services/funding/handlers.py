@@ -10,6 +10,7 @@ from services.funding.domain.model import (
     Consequences,
     Grant,
     Opened,
+    Rectification,
     confirm_payment,
     consequences_of,
     decide_envelope,
@@ -245,14 +246,20 @@ async def _apply(
 # ---- rectification (限期整改): the team's report, the bureau's decision, a missed deadline ---------
 
 
-async def on_rectification_report_submitted(ctx: MessageContext, data: RectificationReportSubmitted) -> None:
-    repo = FundingRepository.of(ctx)
-    grant = await repo.grant_for_order(data.order_id)
-    rectification = await repo.rectification(data.review_id) if grant is not None else None
+async def _rectification_of(repo: FundingRepository, order_id: str, review_id: str) -> tuple[Grant, Rectification]:
+    """The order's grant and the rectification its review required, or the refusal for neither."""
+    grant = await repo.grant_for_order(order_id)
+    rectification = await repo.rectification(review_id) if grant is not None else None
     if grant is None or rectification is None:
         raise RuleBroken(
-            "no_open_rectification", f"order {data.order_id} has no rectification required by review {data.review_id}"
+            "no_open_rectification", f"order {order_id} has no rectification required by review {review_id}"
         )
+    return grant, rectification
+
+
+async def on_rectification_report_submitted(ctx: MessageContext, data: RectificationReportSubmitted) -> None:
+    repo = FundingRepository.of(ctx)
+    grant, rectification = await _rectification_of(repo, data.order_id, data.review_id)
     rectification, recorded = submit_rectification_report(grant, rectification, data, ctx.now())
     repo.update_rectification(rectification)
     ctx.emit(recorded)
@@ -267,12 +274,7 @@ async def on_rectification_report_submitted(ctx: MessageContext, data: Rectifica
 
 async def on_decide_rectification(ctx: MessageContext, data: DecideRectification) -> None:
     repo = FundingRepository.of(ctx)
-    grant = await repo.grant_for_order(data.order_id)
-    rectification = await repo.rectification(data.review_id) if grant is not None else None
-    if grant is None or rectification is None:
-        raise RuleBroken(
-            "no_open_rectification", f"order {data.order_id} has no rectification required by review {data.review_id}"
-        )
+    grant, rectification = await _rectification_of(repo, data.order_id, data.review_id)
     decided = decide_rectification(grant, rectification, data, ctx.now())
     grant, cause, now = decided.grant, ctx.envelope.id, ctx.now()
     repo.update_rectification(decided.rectification)

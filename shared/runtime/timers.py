@@ -44,36 +44,23 @@ async def run_timer_once(
 ) -> int:
     """Run a timer in one transaction; returns the number of events it emitted."""
     with tracing.timer_run(timer.name):
-        return await _run_once(pool, timer, service, clock, topic_prefix, policy, settings, tracing)
-
-
-async def _run_once(
-    pool: Any,
-    timer: Timer,
-    service: str,
-    clock: Clock,
-    topic_prefix: str,
-    policy: ProgrammePolicy | None,
-    settings: object,
-    tracing: Tracing,
-) -> int:
-    async with pool.acquire() as conn:
-        async with conn.transaction():
-            ctx = EmitContext(
-                conn=conn,
-                service=service,
-                clock=clock,
-                registry=REGISTRY,
-                topic_prefix=topic_prefix,
-                policy=policy,
-                settings=settings,
-                tracing=tracing,
-            )
-            await timer.run(ctx)
-            await ctx.unit.flush(conn)
-            await outbox.append(conn, ctx.emitted)
-        for work in ctx.work_after_commit:
-            await work(conn)
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                ctx = EmitContext(
+                    conn=conn,
+                    service=service,
+                    clock=clock,
+                    registry=REGISTRY,
+                    topic_prefix=topic_prefix,
+                    policy=policy,
+                    settings=settings,
+                    tracing=tracing,
+                )
+                await timer.run(ctx)
+                await ctx.unit.flush(conn)
+                await outbox.append(conn, ctx.emitted)
+            for work in ctx.work_after_commit:
+                await work(conn)
     for note in ctx.notes:
         log.info(note.message, service=service, timer=timer.name, **note.fields)
     return len(ctx.emitted)
