@@ -8,9 +8,13 @@ environment. Money is integer fen.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from shared.contract.events.matching import TitleGrade
+from shared.working_days import WorkingCalendar
 
 YUAN = 100
 """Fen per yuan."""
@@ -46,6 +50,19 @@ class ProgrammePolicy(BaseModel):
     """Treasury attempts of one release before it is escalated to bureau staff."""
     annual_envelope_fen: int = 7_000_000 * YUAN
     """Default yearly budget envelope (bureau staff set the real one with SetBudgetEnvelope)."""
+    public_notice_working_days: int = 5
+    """公示: award lists and review results are publicly noticed for this many working days
+    (Chongqing calendar, shared/working_days.py) before they take effect; 0 = no notice."""
+    extra_days_off: tuple[date, ...] = ()
+    """Bridging days off the State Council announced (调休放假) beyond the statutory holidays."""
+    extra_working_days: tuple[date, ...] = ()
+    """Weekend days the State Council turned into working days (调休上班)."""
+    early_title_evaluation_grades: tuple[TitleGrade, ...] = ("deputy_senior", "intermediate", "junior")
+    """Title grades whose holders may be evaluated for the next title a year early (提前1年评定上一级
+    职称): everyone below the top grade (正高级 has no higher title); an unknown grade is not eligible."""
+    talent_priority_roles: tuple[Literal["lead", "member", "local_talent"], ...] = ("local_talent",)
+    """Who gets priority in talent selection and training (优先纳入人才选拔培养项目): by default the
+    local talent the team trains (传帮带), the people the programme means to grow."""
 
     def tranche_percentages(self, service_years: int) -> tuple[int, ...]:
         """The grant's split: on acceptance, then one part per service year (whole percents; the
@@ -55,6 +72,13 @@ class ProgrammePolicy(BaseModel):
         first = self.first_tranche_percent_one_year if years == 1 else self.first_tranche_percent_multi_year
         each = (100 - first) // years
         return (first, *([each] * (years - 1)), 100 - first - each * (years - 1))
+
+    def working_calendar(self) -> WorkingCalendar:
+        return WorkingCalendar.of(self.extra_days_off, self.extra_working_days)
+
+    def notice_ends_on(self, published_on: date) -> date:
+        """The last day of a public notice published on `published_on`."""
+        return self.working_calendar().add_working_days(published_on, self.public_notice_working_days)
 
     @model_validator(mode="after")
     def _consistent(self) -> ProgrammePolicy:
@@ -67,6 +91,8 @@ class ProgrammePolicy(BaseModel):
         for first in (self.first_tranche_percent_one_year, self.first_tranche_percent_multi_year):
             if not 0 < first < 100:
                 raise ValueError("the first tranche must be more than 0 % and less than 100 % of a grant")
+        if self.public_notice_working_days < 0:
+            raise ValueError("the public notice cannot last a negative number of working days")
         if not self.qualified_min_score <= self.excellent_min_score:
             raise ValueError("the excellent threshold cannot be below the qualified threshold")
         return self

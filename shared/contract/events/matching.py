@@ -36,6 +36,8 @@ QualificationCode = Literal[
     "young_talent",
     "local_backbone",
 ]
+TitleGrade = Literal["senior", "deputy_senior", "intermediate", "junior"]
+"""Grade of a professional title (职称级别): 正高级, 副高级, 中级, 初级."""
 
 
 # ---- from the talent registry -------------------------------------------------------------------
@@ -52,6 +54,9 @@ class ExpertRegistered(EventData):
     name: Name
     institution: Name
     title: Name | None = Field(default=None, description="Professional title (职称), e.g. 研究员")
+    title_grade: TitleGrade | None = Field(
+        default=None, description="Title grade: senior 正高级, deputy_senior 副高级, intermediate 中级, junior 初级"
+    )
     qualifications: tuple[QualificationCode, ...] = Field(default=(), max_length=9)
     specialties: tuple[Tag, ...] = Field(min_length=1, max_length=20, description="Industry and expertise tags")
     local_county_code: CountyCode | None = Field(
@@ -92,6 +97,11 @@ class TeamApplicationSubmitted(EventData):
     site: Name = Field(description="Where the team will serve (定点), e.g. 洗新乡保合村天麻示范园")
     service_period: ServicePeriod
     funding_asked_fen: Fen
+    continued_support_of: Name | None = Field(
+        default=None,
+        description="继续支持: the earlier project whose excellent review lets this team apply for continued "
+        "support (ContinuedFundingEligible), e.g. P-500240-2027-001",
+    )
 
     def subject(self) -> str:
         return self.order_id
@@ -147,6 +157,8 @@ class ExpertRef(Value):
     institution: Name
     qualifications: tuple[QualificationCode, ...] = ()
     local_county_code: CountyCode | None = None
+    title: Name | None = None
+    title_grade: TitleGrade | None = None
 
 
 class ExpertProfileRecorded(EventData):
@@ -227,6 +239,9 @@ class TeamAccepted(EventData):
     call: Name
     awarded_by: Name
     accepted_at: AwareDatetime
+    continued_support_of: Name | None = Field(
+        default=None, description="The earlier project with an excellent review this project continues (继续支持)"
+    )
 
     def subject(self) -> str:
         return self.order_id
