@@ -79,6 +79,9 @@ class ServiceSettings(BaseSettings):
     """Fallback poll of the outbox when no NOTIFY arrives (e.g. the listener reconnects)."""
     shutdown_grace_s: float = 15.0
     timers_enabled: bool = True
+    timers_every_s: float | None = Field(default=None, gt=0)
+    """`TIMERS_EVERY_S`: run every timer this often instead of its own interval. For stacks whose
+    programme clock a scenario drives (a month passes in a second there), never needed in production."""
     clock_file: Path | None = None
     """`CLOCK_FILE`, for the demo and the tests only, never in production: the programme's date is
     read from this file, which a scenario sets as it plays the calendar (shared.clock.DrivenClock);

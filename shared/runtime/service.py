@@ -11,7 +11,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -366,7 +366,7 @@ class ServiceRuntime:
                 asyncio.create_task(
                     run_timer_forever(
                         self.pool,
-                        timer,
+                        timer if settings.timers_every_s is None else replace(timer, every_s=settings.timers_every_s),
                         service=name,
                         clock=self.clock,
                         topic_prefix=self.kafka.topic_prefix,

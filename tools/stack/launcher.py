@@ -157,6 +157,7 @@ class Stack:
         env.setdefault("REVIEWS_EXPORT_DIR", str(self.data_dir / "exports"))
         if self.programme_clock:
             env.setdefault("CLOCK_FILE", str(self.clock_file))
+            env.setdefault("TIMERS_EVERY_S", "1")
         env.setdefault("LOG_FORMAT", "console" if self.logs_to_console and sys.stderr.isatty() else "json")
         env.update(self.extra_env)
         return env
