@@ -9,6 +9,9 @@ announces each November for the following year. Those announcements are configur
 (`POLICY_EXTRA_DAYS_OFF`, `POLICY_EXTRA_WORKING_DAYS`), not code, because they are not known when
 the code is written. The `chinesecalendar` package knows announced years only (to 2026 in its
 latest release), and the programme runs 2027 and later, so the statutory table is kept here.
+
+A year missing from the table is not refused (a cycle must still close): its fixed-date holidays
+(元旦, 劳动节, 国庆) are known, the lunar ones are not, and `knows(year)` lets the caller warn.
 """
 
 from __future__ import annotations
@@ -57,8 +60,10 @@ STATUTORY_HOLIDAYS: dict[int, frozenset[date]] = {
 """Statutory holidays by year (dates of the lunar festivals computed for each year)."""
 
 
-class UnknownCalendarYear(ValueError):
-    """A working-day count reached a year whose holidays nobody configured."""
+def _fixed_date_holidays(year: int) -> frozenset[date]:
+    return frozenset(
+        {date(year, 1, 1), date(year, 5, 1), date(year, 5, 2), date(year, 10, 1), date(year, 10, 2), date(year, 10, 3)}
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +80,13 @@ class WorkingCalendar:
             return True
         if day in self.extra_days_off:
             return False
-        holidays = STATUTORY_HOLIDAYS.get(day.year)
-        if holidays is None:
-            raise UnknownCalendarYear(
-                f"no holiday calendar for {day.year}: add the year to shared/working_days.py "
-                "(statutory holidays) and the State Council's bridging days to the policy"
-            )
+        holidays = STATUTORY_HOLIDAYS.get(day.year) or _fixed_date_holidays(day.year)
         return day.weekday() < 5 and day not in holidays
+
+    @staticmethod
+    def knows(year: int) -> bool:
+        """Whether the year's lunar holidays (春节, 清明, 端午, 中秋) are in the table."""
+        return year in STATUTORY_HOLIDAYS
 
     def add_working_days(self, start: date, count: int) -> date:
         """The last day of a period of `count` working days that begins the working day after

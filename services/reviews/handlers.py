@@ -9,24 +9,32 @@ from services.reviews.domain.facts import OrderFacts, Project
 from services.reviews.domain.grading import GRADE_LABELS
 from services.reviews.domain.model import (
     Cycle,
+    Graded,
     Review,
     accept_report,
     close_cycle,
     complete_if_ready,
+    decide_objection,
     declare_conflict,
+    finalize,
     grade_missing_report,
+    lodge_objection,
     missing_report_due,
     open_cycle,
     record_score,
+    takes_effect,
 )
 from services.reviews.domain.publication import export_name
 from services.reviews.settings import ReviewsConfig, config_of
 from shared import topics
 from shared.clock import local_date
+from shared.contract.events.funding import ProjectEnded
 from shared.contract.events.matching import TeamAccepted
 from shared.contract.events.orders import OrderPublished
 from shared.contract.events.reviews import (
     CloseReviewCycle,
+    DecideObjection,
+    LodgeObjection,
     OpenReviewCycle,
     OutcomeReportSubmitted,
     PanelScoreSubmitted,
@@ -37,17 +45,25 @@ from shared.messaging.context import EmitContext, MessageContext
 from shared.messaging.routing import Subscription, on
 from shared.rules import RuleBroken
 from shared.runtime.timers import Timer
+from shared.working_days import WorkingCalendar
 
 MISSING_REPORTS = "missing-reports"
 """The timer that grades what the submission deadline made due: reviews without a report (per
 policy) and reviews whose panel completed before the deadline (by their panel)."""
 PUBLIC_EXPORTS = "public-exports"
+END_OF_NOTICE = "end-public-notices"
+"""The timer that puts into effect (ReviewCompleted) the results whose public notice is over."""
 
 
-async def _open_cycle(repo: ReviewRepository, cycle_id: str, *, exclusive: bool = False) -> Cycle:
+async def _cycle(repo: ReviewRepository, cycle_id: str, *, exclusive: bool = False) -> Cycle:
     cycle = await repo.cycle(cycle_id, exclusive=exclusive)
     if cycle is None:
         raise RuleBroken("unknown_cycle", f"there is no review cycle {cycle_id}")
+    return cycle
+
+
+async def _open_cycle(repo: ReviewRepository, cycle_id: str, *, exclusive: bool = False) -> Cycle:
+    cycle = await _cycle(repo, cycle_id, exclusive=exclusive)
     cycle.require_open()
     return cycle
 
@@ -59,10 +75,9 @@ async def _review(repo: ReviewRepository, cycle: Cycle, order_id: str) -> Review
     return review
 
 
-async def _record_completion(
-    ctx: EmitContext, repo: ReviewRepository, review: Review, event: ReviewCompleted, cause: Cause, message: str
-) -> None:
-    await repo.complete(review, ctx.now(), cause)
+async def _record_grading(ctx: EmitContext, repo: ReviewRepository, graded: Graded, cause: Cause, message: str) -> None:
+    review, event = graded.review, graded.graded
+    await repo.grade(review, ctx.now(), cause)
     ctx.emit(event)
     ctx.note(
         message,
@@ -71,15 +86,33 @@ async def _record_completion(
         team=event.team_name,
         grade=f"{event.grade} ({GRADE_LABELS[event.grade]})",
         score=event.score,
+        round=event.round,
         reason=event.reason,
+    )
+    if graded.completed is not None:
+        await _record_effect(ctx, repo, review, graded.completed, cause, "re-review by a new panel: grade in effect")
+
+
+async def _record_effect(
+    ctx: EmitContext, repo: ReviewRepository, review: Review, event: ReviewCompleted, cause: Cause, message: str
+) -> None:
+    await repo.finalize(review, ctx.now(), cause)
+    ctx.emit(event)
+    ctx.note(
+        message,
+        review_id=event.review_id,
+        order_id=event.order_id,
+        team=event.team_name,
+        grade=f"{event.grade} ({GRADE_LABELS[event.grade]})",
+        notice_ended_on=str(event.notice_ended_on),
+        objection_id=event.objection_id,
     )
 
 
 async def _complete_if_ready(ctx: MessageContext, repo: ReviewRepository, cycle: Cycle, review: Review) -> None:
-    completion = complete_if_ready(review, cycle, config_of(ctx).rubric, ctx.policy, ctx.now())
-    if completion is not None:
-        graded, event = completion
-        await _record_completion(ctx, repo, graded, event, Cause.of(ctx.envelope), "project graded by its panel")
+    graded = complete_if_ready(review, cycle, config_of(ctx).rubric, ctx.policy, ctx.now())
+    if graded is not None:
+        await _record_grading(ctx, repo, graded, Cause.of(ctx.envelope), "project graded by its panel")
 
 
 # ---- upstream facts (read models) -------------------------------------------------------------
@@ -140,8 +173,9 @@ async def on_close_review_cycle(ctx: MessageContext, data: CloseReviewCycle) -> 
     closing = close_cycle(
         cycle, await repo.reviews_of_cycle(cycle.cycle_id), config_of(ctx).rubric, ctx.policy, ctx.now()
     )
-    for review, completed in closing.graded:
-        await _record_completion(ctx, repo, review, completed, Cause.of(ctx.envelope), "project graded at closing")
+    cause = Cause.of(ctx.envelope)
+    for graded in closing.graded:
+        await _record_grading(ctx, repo, graded, cause, "project graded at closing")
     await repo.close_cycle(closing.cycle, data.closed_by, ctx.now())
     for part in closing.published.in_parts():
         ctx.emit(part)
@@ -150,14 +184,37 @@ async def on_close_review_cycle(ctx: MessageContext, data: CloseReviewCycle) -> 
     ctx.after_commit(export_after_commit(closing.published, export_dir, ctx.clock.now))
     grades = [r.grade for r in closing.published.results]
     ctx.note(
-        "review cycle closed; results published to the public",
+        "review cycle closed; results published for public notice (公示)",
         cycle_id=cycle.cycle_id,
+        notice_ends_on=str(closing.cycle.notice_ends_on),
+        working_days=_calendar_note(closing.cycle),
         graded_at_closing=len(closing.graded),
         excellent=grades.count("excellent"),
         qualified=grades.count("qualified"),
         unqualified=grades.count("unqualified"),
         exports=[str(export_dir / export_name(cycle.cycle_id, form)) for form in ("json", "csv")],
     )
+    if ctx.policy.public_notice_working_days == 0:
+        await _put_into_effect(ctx, repo, closing.cycle, cause)
+
+
+def _calendar_note(cycle: Cycle) -> str:
+    years = sorted({d.year for d in (cycle.published_on, cycle.notice_ends_on) if d is not None})
+    unknown = [y for y in years if not WorkingCalendar.knows(y)]
+    if unknown:
+        return f"PROVISIONAL: no holiday table for {unknown} in shared/working_days.py; lunar holidays not counted"
+    return "Chongqing working days (statutory holidays and the policy's bridging days)"
+
+
+async def _put_into_effect(ctx: EmitContext, repo: ReviewRepository, cycle: Cycle, cause: Cause) -> int:
+    """Every graded result of the cycle whose notice is over with no objection pending takes effect."""
+    done = 0
+    for review in await repo.graded_reviews(cycle.cycle_id):
+        if takes_effect(review, cycle, ctx.policy, ctx.now()):
+            final, completed = finalize(review, cycle, ctx.now())
+            await _record_effect(ctx, repo, final, completed, cause, "public notice over: grade in effect")
+            done += 1
+    return done
 
 
 # ---- teams (portal) and reviewers ------------------------------------------------------------
@@ -182,7 +239,7 @@ async def on_outcome_report_submitted(ctx: MessageContext, data: OutcomeReportSu
 
 async def on_reviewer_conflict_declared(ctx: MessageContext, data: ReviewerConflictDeclared) -> None:
     repo = ReviewRepository.of(ctx)
-    cycle = await _open_cycle(repo, data.cycle_id)
+    cycle = await _cycle(repo, data.cycle_id)
     review = declare_conflict(await _review(repo, cycle, data.order_id), cycle, data.reviewer_id)
     new = await repo.add_conflict(review, data.reviewer_id, data.reason, ctx.now(), Cause.of(ctx.envelope))
     ctx.note(
@@ -196,8 +253,9 @@ async def on_reviewer_conflict_declared(ctx: MessageContext, data: ReviewerConfl
 
 
 async def on_panel_score_submitted(ctx: MessageContext, data: PanelScoreSubmitted) -> None:
+    """Scores go to an open cycle's reviews, and to a re-review after the cycle closed."""
     repo = ReviewRepository.of(ctx)
-    cycle = await _open_cycle(repo, data.cycle_id)
+    cycle = await _cycle(repo, data.cycle_id)
     review, recorded = record_score(
         await _review(repo, cycle, data.order_id), cycle, data, config_of(ctx).rubric, ctx.now()
     )
@@ -209,8 +267,66 @@ async def on_panel_score_submitted(ctx: MessageContext, data: PanelScoreSubmitte
         reviewer_id=recorded.reviewer_id,
         weighted_score=recorded.weighted_score,
         panel_size=recorded.panel_size,
+        round=review.round,
     )
     await _complete_if_ready(ctx, repo, cycle, review)
+
+
+# ---- objections (异议) during the public notice --------------------------------------------------
+
+
+async def on_lodge_objection(ctx: MessageContext, data: LodgeObjection) -> None:
+    repo = ReviewRepository.of(ctx)
+    cycle = await _cycle(repo, data.cycle_id)
+    review, lodged = lodge_objection(await _review(repo, cycle, data.order_id), cycle, data, ctx.now())
+    await repo.add_objection(review, ctx.now(), Cause.of(ctx.envelope))
+    ctx.emit(lodged)
+    ctx.note(
+        "objection lodged; the result waits for the bureau's decision",
+        review_id=review.review_id,
+        objection_id=data.objection_id,
+        grade=lodged.grade,
+        by=data.lodged_by,
+        notice_ends_on=str(lodged.notice_ends_on),
+    )
+
+
+async def on_decide_objection(ctx: MessageContext, data: DecideObjection) -> None:
+    repo = ReviewRepository.of(ctx)
+    cycle = await _cycle(repo, data.cycle_id)
+    review = await _review(repo, cycle, data.order_id)
+    decided = decide_objection(
+        review, cycle, data.objection_id, data.upheld, data.reason, data.decided_by, ctx.policy, ctx.now()
+    )
+    cause = Cause.of(ctx.envelope)
+    await repo.decide_objection(decided.review, data.decided_by, data.reason, ctx.now(), cause)
+    ctx.emit(decided.decided)
+    ctx.note(
+        "objection upheld: a new panel reviews the project again"
+        if data.upheld
+        else "objection rejected: the published grade stands",
+        review_id=review.review_id,
+        objection_id=data.objection_id,
+        by=data.decided_by,
+        reason=data.reason,
+    )
+    if decided.completed is not None:
+        await _record_effect(
+            ctx, repo, decided.review, decided.completed, cause, "objection rejected after the notice: grade in effect"
+        )
+
+
+# ---- from funding ------------------------------------------------------------------------------------
+
+
+async def on_project_ended(ctx: MessageContext, data: ProjectEnded) -> None:
+    ended_on = local_date(data.ended_at)
+    known = await ReviewRepository.of(ctx).end_project(data.order_id, ended_on)
+    ctx.note(
+        "project ended: later review cycles do not review it" if known else "ended project was never reviewed here",
+        order_id=data.order_id,
+        ended_on=str(ended_on),
+    )
 
 
 # ---- on a schedule -------------------------------------------------------------------------------
@@ -227,14 +343,22 @@ async def grade_missing_reports(ctx: EmitContext) -> None:
         for review in await repo.open_reviews_without_report(cycle.cycle_id):
             if not missing_report_due(review, cycle, now):
                 continue
-            graded, event = grade_missing_report(review, cycle, rubric, policy, now)
-            await _record_completion(ctx, repo, graded, event, cause, "no report by the deadline; project graded")
+            graded = grade_missing_report(review, cycle, rubric, policy, now)
+            await _record_grading(ctx, repo, graded, cause, "no report by the deadline; project graded")
         for review in await repo.open_reviews_with_report(cycle.cycle_id):
-            completion = complete_if_ready(review, cycle, rubric, policy, now)
-            if completion is not None:
-                graded, event = completion
+            ready = complete_if_ready(review, cycle, rubric, policy, now)
+            if ready is not None:
                 message = "submission deadline passed: project graded by its panel"
-                await _record_completion(ctx, repo, graded, event, cause, message)
+                await _record_grading(ctx, repo, ready, cause, message)
+
+
+async def end_public_notices(ctx: EmitContext) -> None:
+    """Once a closed cycle's public notice is over (the day after `notice_ends_on`, Chongqing
+    date), every graded result with no objection pending takes effect: ReviewCompleted.
+    Idempotent: a result in effect is no longer graded."""
+    repo = ReviewRepository.of(ctx)
+    for cycle in await repo.closed_cycles_past_notice(local_date(ctx.now())):
+        await _put_into_effect(ctx, repo, cycle, Cause.timer(END_OF_NOTICE))
 
 
 INBOUND = [
@@ -243,12 +367,15 @@ INBOUND = [
     on(ReviewerConflictDeclared, on_reviewer_conflict_declared),
     on(PanelScoreSubmitted, on_panel_score_submitted),
     on(CloseReviewCycle, on_close_review_cycle),
+    on(LodgeObjection, on_lodge_objection),
+    on(DecideObjection, on_decide_objection),
 ]
 
 SUBSCRIPTIONS = [
     Subscription(topics.inbound("reviews"), INBOUND, strict=True),
     Subscription(topics.events("orders"), [on(OrderPublished, on_order_published)]),
     Subscription(topics.events("matching"), [on(TeamAccepted, on_team_accepted)]),
+    Subscription(topics.events("funding"), [on(ProjectEnded, on_project_ended)]),
 ]
 
 
@@ -264,4 +391,5 @@ def timers(config: ReviewsConfig) -> list[Timer]:
     return [
         Timer(MISSING_REPORTS, every_s=config.deadline_check_every_s, run=grade_missing_reports),
         Timer(PUBLIC_EXPORTS, every_s=config.export_check_every_s, run=write_unwritten_exports),
+        Timer(END_OF_NOTICE, every_s=config.deadline_check_every_s, run=end_public_notices),
     ]

@@ -64,6 +64,11 @@ from .events.orders import (
 )
 from .events.reviews import (
     CloseReviewCycle,
+    DecideObjection,
+    LodgeObjection,
+    ObjectionLodged,
+    ObjectionRejected,
+    ObjectionUpheld,
     OpenReviewCycle,
     OutcomeReportAccepted,
     OutcomeReportSubmitted,
@@ -72,6 +77,7 @@ from .events.reviews import (
     ReviewCompleted,
     ReviewCycleOpened,
     ReviewerConflictDeclared,
+    ReviewGraded,
     ReviewResultsPublished,
 )
 from .events.system import EventRejected
@@ -209,11 +215,17 @@ REGISTRY = EventRegistry(
         _inbound("reviews", ReviewerConflictDeclared, (*REVIEWERS, *BUREAU_STAFF), "a reviewer declares a conflict"),
         _inbound("reviews", PanelScoreSubmitted, REVIEWERS, "a reviewer scores a project"),
         _inbound("reviews", CloseReviewCycle, BUREAU_STAFF, "the bureau closes a review cycle"),
+        _inbound("reviews", LodgeObjection, APPLICATION_PORTAL, "a team objects to its published result (异议)"),
+        _inbound("reviews", DecideObjection, BUREAU_STAFF, "the bureau upholds or rejects an objection"),
         _emits("reviews", ReviewCycleOpened, "a review cycle opened, with its reviews"),
         _emits("reviews", OutcomeReportAccepted, "a team's outcome report was accepted"),
         _emits("reviews", PanelScoreRecorded, "a reviewer's score was recorded"),
-        _emits("reviews", ReviewCompleted, "a project's yearly grade (优秀/合格/不合格)"),
-        _emits("reviews", ReviewResultsPublished, "the cycle's results, published to the public"),
+        _emits("reviews", ReviewGraded, "the panel graded a project; in effect only after the public notice"),
+        _emits("reviews", ReviewCompleted, "a project's yearly grade in effect (优秀/合格/不合格)"),
+        _emits("reviews", ReviewResultsPublished, "the cycle's results, published for public notice (公示)"),
+        _emits("reviews", ObjectionLodged, "a team objected to its published result"),
+        _emits("reviews", ObjectionUpheld, "an objection stands: a new panel reviews the project again"),
+        _emits("reviews", ObjectionRejected, "an objection failed: the published grade takes effect"),
         EventSpec(
             EventRejected,
             topics.REJECTIONS,

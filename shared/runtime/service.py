@@ -9,11 +9,13 @@ import contextlib
 import json
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import asyncpg
 import structlog
@@ -58,6 +60,17 @@ def _no_settings() -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class Page:
+    """A page the service serves over HTTP beside its health endpoints (e.g. the public results).
+    `render(pool, query, settings, now)` reads with the pool and answers (status, content type,
+    body); `query` holds the URL's query parameters (the last value of each), `now` is the
+    service's clock."""
+
+    path: str
+    render: Callable[[Any, Mapping[str, str], Any, datetime], Awaitable[tuple[int, str, bytes]]]
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceDefinition:
     name: str
     subscriptions: Sequence[Subscription]
@@ -68,6 +81,7 @@ class ServiceDefinition:
     settings: Callable[[], object] = _no_settings
     """Reads the service's own settings from the environment; called once, at start. Its handlers
     and timers find the result in `ctx.settings`, beside the programme policy in `ctx.policy`."""
+    pages: Sequence[Page] = ()
 
 
 class ServiceRuntime:
@@ -522,12 +536,32 @@ class ServiceRuntime:
 
         app = AsgiFastStream(
             self.broker,
-            asgi_routes=[("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)],
+            asgi_routes=[
+                ("/health/live", live),
+                ("/health/ready", ready),
+                ("/metrics", metrics),
+                *((page.path, self._page_handler(page)) for page in self.definition.pages),
+            ],
             lifespan=lifespan,
             after_startup=[self._log_ready],
             logger=logging.getLogger(f"{self.definition.name}.faststream"),
         )
         return app
+
+    def _page_handler(self, page: Page) -> Any:
+        runtime = self
+
+        @get(include_in_schema=False)
+        async def handle(scope: Any) -> AsgiResponse:
+            query = dict(parse_qsl(scope.get("query_string", b"").decode("utf-8", errors="replace")))
+            if runtime.pool is None:
+                return AsgiResponse(b"starting\n", 503)
+            status, content_type, body = await page.render(
+                runtime.pool, query, runtime.service_settings, runtime.clock.now()
+            )
+            return AsgiResponse(body, status, headers={"content-type": content_type})
+
+        return handle
 
 
 _UNPUBLISHED = """

@@ -214,7 +214,7 @@ async def test_a_cycle_grades_its_projects_excellent_qualified_and_unqualified_w
 
     completed = {
         o.subject: o.data
-        for o in await reviews.seen.wait_for(lambda o: o.type == "ReviewCompleted" and o.subject in reviewed, count=3)
+        for o in await reviews.seen.wait_for(lambda o: o.type == "ReviewGraded" and o.subject in reviewed, count=3)
     }
     top = completed[excellent.order_id]
     assert (top["grade"], top["score"], top["panel_scores"]) == ("excellent", 92.5, [95.0, 92.0, 90.5])
@@ -243,7 +243,7 @@ async def test_a_cycle_grades_its_projects_excellent_qualified_and_unqualified_w
     grades = await reviews.runtime.pool.fetch(  # type: ignore[union-attr]
         "SELECT order_id, status, grade, score FROM reviews WHERE cycle_id = $1 ORDER BY order_id", cycle_id
     )
-    assert [(g["status"], g["grade"]) for g in grades] == [("completed", completed[o]["grade"]) for o in reviewed]
+    assert [(g["status"], g["grade"]) for g in grades] == [("graded", completed[o]["grade"]) for o in reviewed]
 
 
 async def test_a_reviewer_of_the_team_of_the_leads_institution_or_with_a_declared_conflict_is_refused(
@@ -309,19 +309,19 @@ async def test_a_team_without_a_report_by_the_deadline_is_graded_by_the_timer_an
     assert f"{year + 1}-01-31" in answer["reason"]
 
     await reviews.runtime.run_timers_once()
-    (graded,) = await reviews.seen.wait_for(about(silent.order_id, "ReviewCompleted"))
+    (graded,) = await reviews.seen.wait_for(about(silent.order_id, "ReviewGraded"))
     assert (graded.data["grade"], graded.data["score"], graded.data["indicator_results"]) == ("unqualified", None, [])
     assert graded.data["reason"] == (
         f"no outcome report by the submission deadline {year + 1}-01-31: graded unqualified (不合格) "
         "per policy missing_report_grade"
     )
-    assert graded.data["completed_at"].startswith(f"{year + 1}-01-31T16:30")
-    cause = "SELECT cause_source FROM review_history WHERE review_id = $1 AND event_type = 'ReviewCompleted'"
+    assert graded.data["graded_at"].startswith(f"{year + 1}-01-31T16:30")
+    cause = "SELECT cause_source FROM review_history WHERE review_id = $1 AND event_type = 'ReviewGraded'"
     assert await reviews.fetchval(cause, silent_review) == "timer:missing-reports", "the audit trail names the timer"
     await reviews.runtime.run_timers_once()
     await reviews.seen.settle(0.3)
-    assert len(reviews.seen.matching(about(silent.order_id, "ReviewCompleted"))) == 1, "the timer is idempotent"
-    assert reviews.seen.matching(about(reporting.order_id, "ReviewCompleted")) == [], "reported: open until closing"
+    assert len(reviews.seen.matching(about(silent.order_id, "ReviewGraded"))) == 1, "the timer is idempotent"
+    assert reviews.seen.matching(about(reporting.order_id, "ReviewGraded")) == [], "reported: open until closing"
     assert await reviews.fetchval(status, f"RV-{cycle_id}-{reporting.order_id}") == "open"
 
 
@@ -335,7 +335,7 @@ async def test_a_redelivered_score_is_recorded_once_and_the_grade_does_not_chang
         await reviews.client.send(panel_score(cycle_id, order_id, reviewer(), points), source=PANEL)
         for points in (88, 91, 93)
     ]
-    (completed,) = await reviews.seen.wait_for(about(order_id, "ReviewCompleted"))
+    (completed,) = await reviews.seen.wait_for(about(order_id, "ReviewGraded"))
     assert (completed.data["grade"], completed.data["score"]) == ("excellent", 90.67)
 
     for envelope in (sent[2], sent[0]):
@@ -344,7 +344,7 @@ async def test_a_redelivered_score_is_recorded_once_and_the_grade_does_not_chang
     assert (await rejection_of(reviews, marker.id))["reason_code"] == "review_completed"
     await reviews.seen.settle(0.3)
     assert len(reviews.seen.matching(about(order_id, "PanelScoreRecorded"))) == 3
-    assert len(reviews.seen.matching(about(order_id, "ReviewCompleted"))) == 1
+    assert len(reviews.seen.matching(about(order_id, "ReviewGraded"))) == 1
     review_id = completed.data["review_id"]
     assert await reviews.panel_size(review_id) == 3
     assert await reviews.fetchval("SELECT grade FROM reviews WHERE review_id = $1", review_id) == "excellent"
@@ -416,7 +416,7 @@ async def test_closing_grades_what_is_open_publishes_the_results_and_writes_the_
     at_closing = {  # on the orders' partitions: they may arrive after the cycle's publication
         o.subject: o.data
         for o in await reviews.seen.wait_for(
-            lambda o: o.type == "ReviewCompleted" and o.subject in {incomplete.order_id, silent.order_id}, count=2
+            lambda o: o.type == "ReviewGraded" and o.subject in {incomplete.order_id, silent.order_id}, count=2
         )
     }
     assert (at_closing[incomplete.order_id]["grade"], at_closing[incomplete.order_id]["score"]) == ("qualified", 78.0)

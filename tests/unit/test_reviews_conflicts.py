@@ -90,10 +90,9 @@ def test_a_score_after_the_review_is_completed_is_refused() -> None:
             completed, cycle, panel_score("2019", completed.order_id, reviewer(), 75), RUBRIC, NOW
         )
     after_the_deadline = datetime(2020, 2, 1, 2, 0, tzinfo=UTC)
-    completed, _ = complete_if_ready(completed, cycle, RUBRIC, ProgrammePolicy(), after_the_deadline) or (
-        completed,
-        None,
-    )
+    ready = complete_if_ready(completed, cycle, RUBRIC, ProgrammePolicy(), after_the_deadline)
+    assert ready is not None
+    completed = ready.review
     assert refused_score(reviewer(), completed) == "review_completed"
 
 

@@ -21,7 +21,7 @@ from services.reviews.domain.model import (
     record_score,
 )
 from services.reviews.domain.rubric import ReviewRubric
-from shared.contract.events.reviews import ReviewCompleted
+from shared.contract.events.reviews import ReviewGraded
 from shared.policy import ProgrammePolicy
 from shared.rules import RuleBroken
 from tests.reviews_builders import opened_review, outcome_report, panel_score, reviewer
@@ -34,7 +34,7 @@ RUBRIC = ReviewRubric()
 
 def scored(
     review: Review, *scores: float, policy: ProgrammePolicy = POLICY, at: datetime = AFTER_DEADLINE
-) -> tuple[Review, ReviewCompleted | None]:
+) -> tuple[Review, ReviewGraded | None]:
     """Record the scores one by one, as the handler does, completing the review when it is ready
     (by default after the submission deadline, when a complete panel grades at once)."""
     cycle, _ = opened_review()
@@ -45,7 +45,7 @@ def scored(
         )
         completion = complete_if_ready(review, cycle, RUBRIC, policy, at)
         if completion is not None:
-            review, completed = completion
+            review, completed = completion.review, completion.graded
     return review, completed
 
 
@@ -81,7 +81,7 @@ def test_a_review_is_graded_once_the_report_is_in_and_three_panel_scores_are_rec
     review = reported(review)
     review, completed = scored(review, 95, 92.5, 90)
     assert completed is not None
-    assert review.status is ReviewStatus.COMPLETED
+    assert review.status is ReviewStatus.GRADED
     assert completed.grade == "excellent"
     assert completed.score == 92.5
     assert completed.panel_scores == (95.0, 92.5, 90.0)
@@ -120,8 +120,9 @@ def test_a_report_completing_an_already_full_panel_grades_the_review() -> None:
     cycle, review = opened_review()
     review, _ = scored(review, 40, 50, 45)
     review = reported(review)
-    review, completed = complete_if_ready(review, cycle, RUBRIC, POLICY, AFTER_DEADLINE) or (review, None)
-    assert completed is not None
+    ready = complete_if_ready(review, cycle, RUBRIC, POLICY, AFTER_DEADLINE)
+    assert ready is not None
+    completed = ready.graded
     assert completed.grade == "unqualified"
     assert completed.reason.endswith("45.00 < 60: unqualified (不合格)")
 
@@ -135,19 +136,20 @@ def test_a_missing_report_is_due_only_after_the_deadline_as_a_chongqing_date() -
 
 def test_a_missing_report_is_graded_per_policy_with_the_reason() -> None:
     cycle, review = opened_review()
-    review, completed = grade_missing_report(review, cycle, RUBRIC, POLICY, AFTER_DEADLINE)
-    assert review.status is ReviewStatus.COMPLETED
+    graded = grade_missing_report(review, cycle, RUBRIC, POLICY, AFTER_DEADLINE)
+    review, completed = graded.review, graded.graded
+    assert review.status is ReviewStatus.GRADED
     assert (completed.grade, completed.score, completed.indicator_results) == ("unqualified", None, ())
     assert "no outcome report by the submission deadline 2020-01-31" in completed.reason
     assert "missing_report_grade" in completed.reason
     lenient = ProgrammePolicy(missing_report_grade="qualified")
-    assert grade_missing_report(opened_review()[1], cycle, RUBRIC, lenient, AFTER_DEADLINE)[1].grade == "qualified"
+    assert grade_missing_report(opened_review()[1], cycle, RUBRIC, lenient, AFTER_DEADLINE).graded.grade == "qualified"
 
 
 def test_at_closing_an_incomplete_panel_is_graded_on_the_scores_present_by_default() -> None:
     cycle, review = opened_review()
     review, _ = scored(reported(review), 70, 80)
-    _, completed = grade_at_closing(review, cycle, RUBRIC, POLICY, AFTER_DEADLINE)
+    completed = grade_at_closing(review, cycle, RUBRIC, POLICY, AFTER_DEADLINE).graded
     assert (completed.grade, completed.score) == ("qualified", 75.0)
     assert completed.reason.startswith(
         "panel incomplete at closing (2 of 3 panel scores), graded on the scores present"
@@ -158,10 +160,10 @@ def test_at_closing_an_incomplete_panel_may_be_unqualified_by_configuration_and_
     cycle, review = opened_review()
     two = scored(reported(review), 95, 95)[0]
     strict = ReviewRubric(incomplete_panel="unqualified")
-    _, completed = grade_at_closing(two, cycle, strict, POLICY, AFTER_DEADLINE)
+    completed = grade_at_closing(two, cycle, strict, POLICY, AFTER_DEADLINE).graded
     assert (completed.grade, completed.score, completed.panel_scores) == ("unqualified", None, (95.0, 95.0))
     assert "incomplete_panel=unqualified" in completed.reason
-    _, completed = grade_at_closing(reported(review), cycle, RUBRIC, POLICY, AFTER_DEADLINE)
+    completed = grade_at_closing(reported(review), cycle, RUBRIC, POLICY, AFTER_DEADLINE).graded
     assert (completed.grade, completed.score) == ("unqualified", None)
     assert "0 of 3 panel scores" in completed.reason and "no panel score" in completed.reason
 
@@ -172,8 +174,9 @@ def test_closing_grades_every_open_review_and_cannot_happen_before_the_deadline_
         close_cycle(cycle, [review], RUBRIC, POLICY, NOW)
     assert early.value.rule == "deadline_not_passed"
     closing = close_cycle(cycle, [review], RUBRIC, POLICY, AFTER_DEADLINE)
-    ((graded, completed),) = closing.graded
-    assert graded.status is ReviewStatus.COMPLETED
+    (at_closing,) = closing.graded
+    graded, completed = at_closing.review, at_closing.graded
+    assert graded.status is ReviewStatus.GRADED
     assert completed.grade == "unqualified" and "no outcome report" in completed.reason
     assert [r.grade for r in closing.published.results] == ["unqualified"]
     with pytest.raises(RuleBroken) as twice:
@@ -188,7 +191,7 @@ def test_a_complete_panel_waits_for_the_submission_deadline_and_is_graded_the_da
     on_the_deadline = datetime(2020, 1, 31, 15, 59, tzinfo=UTC)  # 23:59 in Chongqing
     assert complete_if_ready(waiting, cycle, RUBRIC, POLICY, on_the_deadline) is None
     graded = complete_if_ready(waiting, cycle, RUBRIC, POLICY, datetime(2020, 1, 31, 16, 0, tzinfo=UTC))
-    assert graded is not None and graded[1].grade == "excellent"
+    assert graded is not None and graded.graded.grade == "excellent"
 
 
 def test_a_cycle_whose_reviews_are_all_graded_closes_without_grading_any_again() -> None:

@@ -38,7 +38,8 @@ def published_cycle() -> ReviewResultsPublished:
     graded, _ = accept_report(graded, cycle, outcome_report("2019", graded.order_id), NOW)
     for by, score in zip(REVIEWERS, (93, 91.5, 90), strict=True):
         graded, _ = record_score(graded, cycle, panel_score("2019", graded.order_id, by, score), RUBRIC, NOW)
-    graded, _ = complete_if_ready(graded, cycle, RUBRIC, POLICY, NOW) or (graded, None)
+    ready = complete_if_ready(graded, cycle, RUBRIC, POLICY, NOW)
+    graded = ready.review if ready else graded
     _, silent = opened_review("500240-2019-002")
     return close_cycle(cycle, [silent, graded], RUBRIC, POLICY, CLOSED_AT).published
 

@@ -87,6 +87,6 @@ def test_nothing_can_be_reported_to_a_closed_cycle() -> None:
     after = datetime(2020, 2, 10, 2, 0, tzinfo=UTC)
     closing = close_cycle(cycle, [review], ReviewRubric(), ProgrammePolicy(), after)
     with pytest.raises(RuleBroken) as caught:
-        accept_report(closing.graded[0][0], closing.cycle, outcome_report("2019", ORDER), NOW)
+        accept_report(closing.graded[0].review, closing.cycle, outcome_report("2019", ORDER), NOW)
     assert caught.value.rule == "cycle_closed"
     assert closing.cycle.submission_deadline == date(2020, 1, 31)

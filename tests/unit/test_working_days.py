@@ -3,10 +3,8 @@ State Council's bridging days are skipped."""
 
 from datetime import date
 
-import pytest
-
 from shared.policy import ProgrammePolicy
-from shared.working_days import UnknownCalendarYear, WorkingCalendar
+from shared.working_days import WorkingCalendar
 
 
 def test_five_working_days_from_a_thursday_skip_the_weekend() -> None:
@@ -30,6 +28,9 @@ def test_no_notice_takes_effect_the_same_day() -> None:
     assert ProgrammePolicy(public_notice_working_days=0).notice_ends_on(date(2027, 5, 1)) == date(2027, 5, 1)
 
 
-def test_a_year_without_a_holiday_calendar_is_refused_with_what_to_configure() -> None:
-    with pytest.raises(UnknownCalendarYear, match="no holiday calendar for 2029"):
-        WorkingCalendar().add_working_days(date(2028, 12, 29), 5)
+def test_a_year_missing_from_the_table_still_counts_its_fixed_date_holidays() -> None:
+    calendar = WorkingCalendar()
+    assert not calendar.knows(2029)
+    # 2029-09-28 is a Friday; 1-3 October 2029 are off even without the year's table
+    assert calendar.add_working_days(date(2029, 9, 28), 3) == date(2029, 10, 8)
+    assert calendar.knows(2028)

@@ -12,6 +12,8 @@ from services.reviews.domain.model import (
     Cycle,
     CycleStatus,
     Grading,
+    Objection,
+    ObjectionStatus,
     PanelScore,
     Report,
     Review,
@@ -47,12 +49,15 @@ class Cause:
 
 
 _REVIEWS = """
-SELECT r.*, c.year, p.project_id, p.team_id, p.team_name, p.lead_expert_id, p.lead_name, p.institution, p.people,
+SELECT r.*, c.year, ob.objection_id, ob.grounds AS objection_grounds, ob.lodged_by AS objection_lodged_by,
+       ob.status AS objection_status, p.project_id, p.team_id, p.team_name, p.lead_expert_id, p.lead_name,
+       p.institution, p.people,
        p.service_start, p.service_months, o.title, o.county_code, o.county_name, o.outcome_targets
 FROM reviews r
 JOIN review_cycles c USING (cycle_id)
 JOIN projects p USING (order_id)
 JOIN published_orders o USING (order_id)
+LEFT JOIN objections ob USING (review_id)
 """
 _REVIEW = _REVIEWS + "WHERE r.cycle_id = $1 AND r.order_id = $2 FOR UPDATE OF r"
 _REVIEWS_OF_CYCLE = _REVIEWS + "WHERE r.cycle_id = $1 ORDER BY r.review_id FOR UPDATE OF r"
@@ -64,6 +69,7 @@ _REVIEWS_WITH_REPORT = (
     _REVIEWS
     + "WHERE r.cycle_id = $1 AND r.status = 'open' AND r.report_id IS NOT NULL ORDER BY r.review_id FOR UPDATE OF r"
 )
+_GRADED_REVIEWS = _REVIEWS + "WHERE r.cycle_id = $1 AND r.status = 'graded' ORDER BY r.review_id FOR UPDATE OF r"
 _CYCLE = "SELECT * FROM review_cycles WHERE cycle_id = $1 "
 _CYCLE_SHARED = _CYCLE + "FOR SHARE"
 _CYCLE_EXCLUSIVE = _CYCLE + "FOR UPDATE"
@@ -131,11 +137,19 @@ class ReviewRepository(Repository):
         """Projects that started before the year ended, and the ones named: the domain decides
         which of them were in service during the year (membership.py)."""
         rows = await (await self.reading()).fetch(
-            _PROJECTS + "WHERE service_start < make_date($1 + 1, 1, 1) OR order_id = ANY($2::text[])",
+            _PROJECTS
+            + "WHERE (service_start < make_date($1 + 1, 1, 1) AND ended_on IS NULL) OR order_id = ANY($2::text[])",
             year,
             list(additional_order_ids),
         )
         return [_project(row) for row in rows]
+
+    async def end_project(self, order_id: str, ended_on: date) -> bool:
+        """The project ended (ProjectEnded): later cycles do not review it. False if unknown."""
+        updated = await (await self.reading()).fetchval(
+            "UPDATE projects SET ended_on = $2 WHERE order_id = $1 RETURNING 1", order_id, ended_on
+        )
+        return bool(updated)
 
     async def orders(self, order_ids: Iterable[str]) -> dict[str, OrderFacts]:
         rows = await (await self.reading()).fetch(
@@ -155,6 +169,16 @@ class ReviewRepository(Repository):
         """Open cycles whose submission deadline is before `today` (a Chongqing date), locked shared."""
         rows = await (await self.reading()).fetch(
             "SELECT * FROM review_cycles WHERE status = 'open' AND submission_deadline < $1 "
+            "ORDER BY cycle_id FOR SHARE",
+            today,
+        )
+        return [_cycle(row) for row in rows]
+
+    async def closed_cycles_past_notice(self, today: date) -> list[Cycle]:
+        """Closed cycles whose public notice ended before `today` and that still have graded reviews."""
+        rows = await (await self.reading()).fetch(
+            "SELECT * FROM review_cycles c WHERE status = 'closed' AND notice_ends_on < $1 "
+            "AND EXISTS (SELECT 1 FROM reviews r WHERE r.cycle_id = c.cycle_id AND r.status = 'graded') "
             "ORDER BY cycle_id FOR SHARE",
             today,
         )
@@ -186,11 +210,14 @@ class ReviewRepository(Repository):
 
     async def close_cycle(self, cycle: Cycle, closed_by: str, at: datetime) -> None:
         self.write(
-            "UPDATE review_cycles SET status = $2, closed_by = $3, closed_at = $4 WHERE cycle_id = $1",
+            "UPDATE review_cycles SET status = $2, closed_by = $3, closed_at = $4, published_on = $5, "
+            "notice_ends_on = $6 WHERE cycle_id = $1",
             cycle.cycle_id,
             cycle.status.value,
             closed_by,
             at,
+            cycle.published_on,
+            cycle.notice_ends_on,
         )
 
     # ---- public exports -----------------------------------------------------------------------
@@ -231,6 +258,10 @@ class ReviewRepository(Repository):
     async def open_reviews_with_report(self, cycle_id: str) -> list[Review]:
         return await self._reviews(await (await self.reading()).fetch(_REVIEWS_WITH_REPORT, cycle_id))
 
+    async def graded_reviews(self, cycle_id: str) -> list[Review]:
+        """Graded reviews whose grade has not taken effect, locked."""
+        return await self._reviews(await (await self.reading()).fetch(_GRADED_REVIEWS, cycle_id))
+
     async def save_report(self, review: Review, at: datetime, cause: Cause) -> None:
         report = review.report
         assert report is not None
@@ -254,8 +285,8 @@ class ReviewRepository(Repository):
         self.write(
             """
             INSERT INTO panel_scores (review_id, reviewer_id, reviewer_name, reviewer_institution, scores,
-                                      weighted_score, rubric_version, comment, recorded_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                      weighted_score, rubric_version, comment, recorded_at, round)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             """,
             review.review_id,
             reviewer.reviewer_id,
@@ -266,8 +297,9 @@ class ReviewRepository(Repository):
             score.rubric_version,
             score.comment,
             at,
+            review.round,
         )
-        note = f"reviewer {reviewer.reviewer_id}: {score.weighted_score}"
+        note = f"reviewer {reviewer.reviewer_id}: {score.weighted_score} (round {review.round})"
         await self._history(review.review_id, "PanelScoreRecorded", cause, note, at)
 
     async def add_conflict(self, review: Review, reviewer_id: str, reason: str, at: datetime, cause: Cause) -> bool:
@@ -285,7 +317,8 @@ class ReviewRepository(Repository):
             await self._history(review.review_id, "ReviewerConflictDeclared", cause, f"reviewer {reviewer_id}", at)
         return bool(inserted)
 
-    async def complete(self, review: Review, at: datetime, cause: Cause) -> None:
+    async def grade(self, review: Review, at: datetime, cause: Cause) -> None:
+        """The panel's grade (status graded; or final when a re-review's grade took effect at once)."""
         grading = review.grading
         assert grading is not None
         self.write(
@@ -299,15 +332,65 @@ class ReviewRepository(Repository):
             grading.rule_version,
             at,
         )
-        await self._history(review.review_id, "ReviewCompleted", cause, f"{grading.grade}: {grading.reason}", at)
+        note = f"round {review.round}: {grading.grade}: {grading.reason}"
+        await self._history(review.review_id, "ReviewGraded", cause, note, at)
+
+    async def finalize(self, review: Review, at: datetime, cause: Cause) -> None:
+        self.write("UPDATE reviews SET status = 'final', final_at = $2 WHERE review_id = $1", review.review_id, at)
+        assert review.grading is not None
+        await self._history(review.review_id, "ReviewCompleted", cause, f"in effect: {review.grading.grade}", at)
+
+    async def add_objection(self, review: Review, at: datetime, cause: Cause) -> None:
+        objection, grading = review.objection, review.grading
+        assert objection is not None
+        assert grading is not None
+        self.write(
+            "INSERT INTO objections (objection_id, review_id, grade, grounds, lodged_by, status, lodged_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            objection.objection_id,
+            review.review_id,
+            grading.grade,
+            objection.grounds,
+            objection.lodged_by,
+            objection.status.value,
+            at,
+        )
+        await self._history(
+            review.review_id, "ObjectionLodged", cause, f"{objection.objection_id}: {objection.grounds}", at
+        )
+
+    async def decide_objection(self, review: Review, decided_by: str, reason: str, at: datetime, cause: Cause) -> None:
+        objection = review.objection
+        assert objection is not None
+        self.write(
+            "UPDATE objections SET status = $2, decided_by = $3, decision_reason = $4, decided_at = $5 "
+            "WHERE objection_id = $1",
+            objection.objection_id,
+            objection.status.value,
+            decided_by,
+            reason,
+            at,
+        )
+        if review.status is ReviewStatus.RE_REVIEW:
+            self.write(
+                "UPDATE reviews SET status = 're_review', round = $2, earlier_reviewers = $3, grade = NULL, "
+                "score = NULL, reason = NULL, rule_version = NULL, completed_at = NULL WHERE review_id = $1",
+                review.review_id,
+                review.round,
+                sorted(review.earlier_reviewers),
+            )
+        event = "ObjectionUpheld" if objection.status is ObjectionStatus.UPHELD else "ObjectionRejected"
+        await self._history(review.review_id, event, cause, f"{objection.objection_id} by {decided_by}: {reason}", at)
 
     async def _reviews(self, rows: Sequence[Any]) -> list[Review]:
         ids = [row["review_id"] for row in rows]
         panels: dict[str, list[PanelScore]] = {review_id: [] for review_id in ids}
+        rounds = {row["review_id"]: row["round"] for row in rows}
         for score in await (await self.reading()).fetch(
             "SELECT * FROM panel_scores WHERE review_id = ANY($1::text[]) ORDER BY seq", ids
         ):
-            panels[score["review_id"]].append(_panel_score(score))
+            if score["round"] == rounds[score["review_id"]]:
+                panels[score["review_id"]].append(_panel_score(score))
         conflicts: dict[str, set[str]] = {review_id: set() for review_id in ids}
         for conflict in await (await self.reading()).fetch(
             "SELECT review_id, reviewer_id FROM reviewer_conflicts WHERE review_id = ANY($1::text[])", ids
@@ -324,6 +407,9 @@ class ReviewRepository(Repository):
                 panel=tuple(panels[row["review_id"]]),
                 conflicts=frozenset(conflicts[row["review_id"]]),
                 grading=_grading(row),
+                round=row["round"],
+                earlier_reviewers=frozenset(row["earlier_reviewers"]),
+                objection=_objection(row),
             )
             for row in rows
         ]
@@ -339,6 +425,8 @@ def _cycle(row: Any) -> Cycle:
         submission_deadline=row["submission_deadline"],
         opened_by=row["opened_by"],
         status=CycleStatus(row["status"]),
+        published_on=row["published_on"],
+        notice_ends_on=row["notice_ends_on"],
     )
 
 
@@ -393,3 +481,14 @@ def _grading(row: Any) -> Grading | None:
     if row["grade"] is None:
         return None
     return Grading(grade=row["grade"], score=row["score"], reason=row["reason"], rule_version=row["rule_version"])
+
+
+def _objection(row: Any) -> Objection | None:
+    if row["objection_id"] is None:
+        return None
+    return Objection(
+        objection_id=row["objection_id"],
+        grounds=row["objection_grounds"],
+        lodged_by=row["objection_lodged_by"],
+        status=ObjectionStatus(row["objection_status"]),
+    )

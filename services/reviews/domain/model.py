@@ -1,13 +1,21 @@
-"""Review cycles and reviews: the yearly assessment (DOMAIN.md, step 5: 每年进行考核评估). Pure: no I/O.
+"""Review cycles and reviews: the yearly assessment (DOMAIN.md, step 5: 每年进行考核评估), its
+public notice (公示) and objections (异议). Pure: no I/O.
 
-cycle:   open --CloseReviewCycle--> closed (every review graded, results published)
+cycle:   open --CloseReviewCycle--> closed: every review graded, results published for public notice
+                                    until `notice_ends_on` (policy.public_notice_working_days)
 
-review:  open --report in and policy.review_min_panel_size panel scores--> completed: graded by the panel
-           |--no report and the deadline passed (timer), or at closing----> completed: policy.missing_report_grade
-           \\--report in, panel incomplete, at closing-------------------> completed: rubric.incomplete_panel
+review:  open --report in and policy.review_min_panel_size panel scores--> graded by the panel
+           |--no report and the deadline passed (timer), or at closing----> graded: policy.missing_report_grade
+           \\--report in, panel incomplete, at closing-------------------> graded: rubric.incomplete_panel
+         graded --notice over, no objection pending (timer)--------------> final (ReviewCompleted)
+         graded --LodgeObjection within the notice--> objection pending
+                   --DecideObjection rejected--> final at the notice's end (at once if it is over)
+                   --DecideObjection upheld----> re_review: a new panel (none of the earlier reviewers)
+         re_review --policy.review_min_panel_size new scores--> final (ReviewGraded round 2, ReviewCompleted)
 
-A completed review takes no more input (`review_completed`); a closed cycle takes nothing
-(`cycle_closed`). Each review is identified by `RV-<cycle id>-<order id>`.
+A graded or final review takes no more report, declaration or score (`review_completed`); a closed
+cycle takes nothing but a re-review's scores (`cycle_closed`). Only ReviewCompleted has
+consequences. Each review is identified by `RV-<cycle id>-<order id>`.
 """
 
 from __future__ import annotations
@@ -23,6 +31,10 @@ from shared.contract.events.reviews import (
     CriterionScore,
     Grade,
     IndicatorResult,
+    LodgeObjection,
+    ObjectionLodged,
+    ObjectionRejected,
+    ObjectionUpheld,
     OpenReviewCycle,
     OutcomeReportAccepted,
     OutcomeReportSubmitted,
@@ -32,6 +44,7 @@ from shared.contract.events.reviews import (
     ReviewCompleted,
     ReviewCycleOpened,
     Reviewer,
+    ReviewGraded,
     ReviewResultsPublished,
     ReviewSummary,
     WorkDone,
@@ -54,7 +67,26 @@ class CycleStatus(StrEnum):
 
 class ReviewStatus(StrEnum):
     OPEN = "open"
-    COMPLETED = "completed"
+    GRADED = "graded"
+    """Graded by its panel; not in effect until the public notice ends."""
+    RE_REVIEW = "re_review"
+    """An objection was upheld: a new panel scores the project again."""
+    FINAL = "final"
+    """In effect: ReviewCompleted was emitted."""
+
+
+class ObjectionStatus(StrEnum):
+    PENDING = "pending"
+    UPHELD = "upheld"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Objection:
+    objection_id: str
+    grounds: str
+    lodged_by: str
+    status: ObjectionStatus = ObjectionStatus.PENDING
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +96,12 @@ class Cycle:
     submission_deadline: date
     opened_by: str
     status: CycleStatus = CycleStatus.OPEN
+    published_on: date | None = None
+    notice_ends_on: date | None = None
+    """Last day of the public notice of the cycle's results (set when it closes)."""
+
+    def notice_over(self, now: datetime) -> bool:
+        return self.notice_ends_on is not None and local_date(now) > self.notice_ends_on
 
     def require_open(self) -> None:
         if self.status is CycleStatus.CLOSED:
@@ -113,6 +151,11 @@ class Review:
     conflicts: frozenset[str] = frozenset()
     """Reviewer ids that declared a conflict with this review."""
     grading: Grading | None = None
+    round: int = 1
+    """1, or the round of a re-review by a new panel after an upheld objection."""
+    earlier_reviewers: frozenset[str] = frozenset()
+    """Reviewers of earlier rounds: none of them may sit on the new panel."""
+    objection: Objection | None = None
 
     @property
     def order_id(self) -> str:
@@ -122,8 +165,12 @@ class Review:
     def scorers(self) -> frozenset[str]:
         return frozenset(s.reviewer.reviewer_id for s in self.panel)
 
+    @property
+    def objection_pending(self) -> bool:
+        return self.objection is not None and self.objection.status is ObjectionStatus.PENDING
+
     def require_open(self) -> None:
-        if self.status is ReviewStatus.COMPLETED:
+        if self.status in (ReviewStatus.GRADED, ReviewStatus.FINAL):
             assert self.grading is not None
             raise RuleBroken(
                 "review_completed",
@@ -239,8 +286,7 @@ def accept_report(
 def declare_conflict(review: Review, cycle: Cycle, reviewer_id: str) -> Review:
     """The reviewer will not score this review. A reviewer who already scored it cannot take
     the score back this way (`conflict_after_scoring`): bureau staff must handle it."""
-    cycle.require_open()
-    review.require_open()
+    _require_taking_scores(review, cycle)
     if reviewer_id in review.scorers:
         raise RuleBroken(
             "conflict_after_scoring",
@@ -252,8 +298,13 @@ def declare_conflict(review: Review, cycle: Cycle, reviewer_id: str) -> Review:
 def record_score(
     review: Review, cycle: Cycle, submission: PanelScoreSubmitted, rubric: ReviewRubric, now: datetime
 ) -> tuple[Review, PanelScoreRecorded]:
-    cycle.require_open()
-    review.require_open()
+    _require_taking_scores(review, cycle)
+    if submission.reviewer.reviewer_id in review.earlier_reviewers:
+        raise RuleBroken(
+            "reviewer_in_earlier_panel",
+            f"reviewer {submission.reviewer.reviewer_id} sat on an earlier panel of {review.review_id}; "
+            f"the re-review (round {review.round}) needs a new panel",
+        )
     check_reviewer_may_score(review.project, submission.reviewer, review.conflicts, review.scorers)
     score = PanelScore(
         reviewer=submission.reviewer,
@@ -275,16 +326,31 @@ def record_score(
     return updated, event
 
 
+def _require_taking_scores(review: Review, cycle: Cycle) -> None:
+    """An open cycle's open reviews take scores, and so does a re-review after the cycle closed."""
+    if review.status is not ReviewStatus.RE_REVIEW:
+        cycle.require_open()
+    review.require_open()
+
+
 # ---- grading -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Graded:
+    review: Review
+    graded: ReviewGraded
+    completed: ReviewCompleted | None = None
+    """A re-review's grade takes effect at once (it answers the objection)."""
 
 
 def complete_if_ready(
     review: Review, cycle: Cycle, rubric: ReviewRubric, policy: ProgrammePolicy, now: datetime
-) -> tuple[Review, ReviewCompleted] | None:
+) -> Graded | None:
     """Grade the review by its panel once the report is in, the panel is complete and the cycle's
     submission deadline has passed (every team has had until then to report: no project is graded
     before the others could be); the `grade-due-reviews` timer grades what became ready earlier."""
-    if review.status is ReviewStatus.COMPLETED or review.report is None:
+    if review.status not in (ReviewStatus.OPEN, ReviewStatus.RE_REVIEW) or review.report is None:
         return None
     if len(review.panel) < policy.review_min_panel_size or not cycle.deadline_passed(now):
         return None
@@ -303,7 +369,7 @@ def missing_report_due(review: Review, cycle: Cycle, now: datetime) -> bool:
 
 def grade_missing_report(
     review: Review, cycle: Cycle, rubric: ReviewRubric, policy: ProgrammePolicy, now: datetime
-) -> tuple[Review, ReviewCompleted]:
+) -> Graded:
     grade = policy.missing_report_grade
     reason = (
         f"no outcome report by the submission deadline {cycle.submission_deadline}: graded {graded(grade)} "
@@ -314,7 +380,7 @@ def grade_missing_report(
 
 def grade_at_closing(
     review: Review, cycle: Cycle, rubric: ReviewRubric, policy: ProgrammePolicy, now: datetime
-) -> tuple[Review, ReviewCompleted]:
+) -> Graded:
     """A review still open when the bureau closes the cycle is graded with what is there."""
     if review.report is None:
         return grade_missing_report(review, cycle, rubric, policy, now)
@@ -341,28 +407,155 @@ def _by_panel(review: Review, rubric: ReviewRubric, policy: ProgrammePolicy, pre
     )
 
 
-def _complete(review: Review, cycle: Cycle, grading: Grading, now: datetime) -> tuple[Review, ReviewCompleted]:
-    project = review.project
+def _complete(review: Review, cycle: Cycle, grading: Grading, now: datetime) -> Graded:
+    graded_review = replace(review, status=ReviewStatus.GRADED, grading=grading)
+    event = ReviewGraded(**_result_fields(graded_review, cycle), graded_at=now)
+    if review.status is ReviewStatus.RE_REVIEW:
+        final, completed = finalize(graded_review, cycle, now)
+        return Graded(final, event, completed)
+    return Graded(graded_review, event)
+
+
+def _result_fields(review: Review, cycle: Cycle) -> dict[str, object]:
+    grading, project = review.grading, review.project
+    assert grading is not None
+    return {
+        "review_id": review.review_id,
+        "cycle_id": cycle.cycle_id,
+        "year": cycle.year,
+        "order_id": review.order_id,
+        "project_id": project.project_id,
+        "team_id": project.team_id,
+        "team_name": project.team_name,
+        "lead_expert_id": project.lead_expert_id,
+        "lead_name": project.lead_name,
+        "institution": project.institution,
+        "grade": grading.grade,
+        "score": None if grading.score is None else as_score(grading.score),
+        "panel_scores": tuple(as_score(s.weighted_score) for s in review.panel),
+        "indicator_results": review.report.indicators if review.report else (),
+        "reason": grading.reason,
+        "rule_version": grading.rule_version,
+        "round": review.round,
+    }
+
+
+# ---- the grade takes effect ----------------------------------------------------------------------
+
+
+def finalize(review: Review, cycle: Cycle, now: datetime) -> tuple[Review, ReviewCompleted]:
+    """The grade takes effect: ReviewCompleted, on which funding and the partners act."""
+    if review.status is ReviewStatus.FINAL:
+        raise ValueError(f"review {review.review_id} is already final")
     event = ReviewCompleted(
-        review_id=review.review_id,
-        cycle_id=cycle.cycle_id,
-        year=cycle.year,
-        order_id=review.order_id,
-        project_id=project.project_id,
-        team_id=project.team_id,
-        team_name=project.team_name,
-        lead_expert_id=project.lead_expert_id,
-        lead_name=project.lead_name,
-        institution=project.institution,
-        grade=grading.grade,
-        score=None if grading.score is None else as_score(grading.score),
-        panel_scores=tuple(as_score(s.weighted_score) for s in review.panel),
-        indicator_results=review.report.indicators if review.report else (),
-        reason=grading.reason,
-        rule_version=grading.rule_version,
+        **_result_fields(review, cycle),
+        notice_ended_on=cycle.notice_ends_on,
+        objection_id=review.objection.objection_id if review.objection else None,
         completed_at=now,
     )
-    return replace(review, status=ReviewStatus.COMPLETED, grading=grading), event
+    return replace(review, status=ReviewStatus.FINAL), event
+
+
+def takes_effect(review: Review, cycle: Cycle, policy: ProgrammePolicy, now: datetime) -> bool:
+    """A graded result takes effect once its cycle's notice is over (or there is no notice) and
+    no objection to it is pending; an upheld objection's re-review takes effect when graded."""
+    if review.status is not ReviewStatus.GRADED or review.objection_pending:
+        return False
+    if cycle.status is not CycleStatus.CLOSED:
+        return False
+    return policy.public_notice_working_days == 0 or cycle.notice_over(now)
+
+
+# ---- objections (异议) ---------------------------------------------------------------------------
+
+
+def lodge_objection(
+    review: Review, cycle: Cycle, request: LodgeObjection, now: datetime
+) -> tuple[Review, ObjectionLodged]:
+    if cycle.status is not CycleStatus.CLOSED or cycle.notice_ends_on is None:
+        raise RuleBroken(
+            "results_not_published",
+            f"the results of cycle {cycle.cycle_id} are not published yet; nothing to object to",
+        )
+    if review.objection is not None:
+        raise RuleBroken(
+            "objection_exists",
+            f"objection {review.objection.objection_id} to {review.review_id} was already lodged "
+            f"({review.objection.status}); one objection per result",
+        )
+    if review.status is not ReviewStatus.GRADED or cycle.notice_over(now):
+        raise RuleBroken(
+            "notice_period_over",
+            f"the public notice of cycle {cycle.cycle_id} ended on {cycle.notice_ends_on} (Chongqing date); "
+            f"today is {local_date(now)}: the result is in effect",
+        )
+    assert review.grading is not None
+    objection = Objection(request.objection_id, request.grounds, request.lodged_by)
+    event = ObjectionLodged(
+        objection_id=request.objection_id,
+        review_id=review.review_id,
+        cycle_id=cycle.cycle_id,
+        order_id=review.order_id,
+        grade=review.grading.grade,
+        grounds=request.grounds,
+        lodged_by=request.lodged_by,
+        notice_ends_on=cycle.notice_ends_on,
+        lodged_at=now,
+    )
+    return replace(review, objection=objection), event
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectionDecided:
+    review: Review
+    decided: ObjectionUpheld | ObjectionRejected
+    completed: ReviewCompleted | None = None
+    """A rejection after the notice ended lets the grade take effect at once."""
+
+
+def decide_objection(
+    review: Review,
+    cycle: Cycle,
+    objection_id: str,
+    upheld: bool,
+    reason: str,
+    decided_by: str,
+    policy: ProgrammePolicy,
+    now: datetime,
+) -> ObjectionDecided:
+    objection = review.objection
+    if objection is None or objection.objection_id != objection_id:
+        raise RuleBroken("unknown_objection", f"no objection {objection_id} was lodged against {review.review_id}")
+    if objection.status is not ObjectionStatus.PENDING:
+        raise RuleBroken("objection_already_decided", f"objection {objection_id} was already {objection.status}")
+    common = {
+        "objection_id": objection_id,
+        "review_id": review.review_id,
+        "cycle_id": cycle.cycle_id,
+        "order_id": review.order_id,
+        "reason": reason,
+        "decided_by": decided_by,
+        "decided_at": now,
+    }
+    if upheld:
+        earlier = review.earlier_reviewers | review.scorers
+        reopened = replace(
+            review,
+            status=ReviewStatus.RE_REVIEW,
+            objection=replace(objection, status=ObjectionStatus.UPHELD),
+            round=review.round + 1,
+            earlier_reviewers=earlier,
+            panel=(),
+            grading=None,
+        )
+        upheld_event = ObjectionUpheld(**common, round=reopened.round, earlier_reviewer_ids=tuple(sorted(earlier)))
+        return ObjectionDecided(reopened, upheld_event)
+    rejected = replace(review, objection=replace(objection, status=ObjectionStatus.REJECTED))
+    event = ObjectionRejected(**common)
+    if takes_effect(rejected, cycle, policy, now):
+        final, completed = finalize(rejected, cycle, now)
+        return ObjectionDecided(final, event, completed)
+    return ObjectionDecided(rejected, event)
 
 
 # ---- closing -------------------------------------------------------------------------------------
@@ -371,7 +564,7 @@ def _complete(review: Review, cycle: Cycle, grading: Grading, now: datetime) -> 
 @dataclass(frozen=True, slots=True)
 class Closing:
     cycle: Cycle
-    graded: tuple[tuple[Review, ReviewCompleted], ...]
+    graded: tuple[Graded, ...]
     """Reviews that were still open, graded at closing."""
     published: ReviewResultsPublished
 
@@ -392,14 +585,18 @@ def close_cycle(
             f"{cycle.submission_deadline} has not passed",
         )
     graded_now = tuple(grade_at_closing(r, cycle, rubric, policy, now) for r in still_open)
-    final = {r.review_id: r for r in reviews} | {r.review_id: r for r, _ in graded_now}
+    final = {r.review_id: r for r in reviews} | {g.review.review_id: g.review for g in graded_now}
+    today = local_date(now)
+    notice_ends_on = policy.notice_ends_on(today)
     published = ReviewResultsPublished(
         cycle_id=cycle.cycle_id,
         year=cycle.year,
         results=tuple(public_result(r) for r in sorted(final.values(), key=lambda r: r.order_id)),
+        notice_ends_on=notice_ends_on,
         published_at=now,
     )
-    return Closing(replace(cycle, status=CycleStatus.CLOSED), graded_now, published)
+    closed = replace(cycle, status=CycleStatus.CLOSED, published_on=today, notice_ends_on=notice_ends_on)
+    return Closing(closed, graded_now, published)
 
 
 def public_result(review: Review) -> PublicResult:

@@ -42,6 +42,7 @@ def render_json(event: ReviewResultsPublished) -> str:
         "cycle_id": event.cycle_id,
         "year": event.year,
         "published_at": event.published_at.isoformat(),
+        "notice_ends_on": None if event.notice_ends_on is None else event.notice_ends_on.isoformat(),
         "results": [_row(result) for result in event.results],
     }
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"

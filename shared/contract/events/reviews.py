@@ -175,10 +175,9 @@ class PanelScoreRecorded(EventData):
         return self.order_id
 
 
-class ReviewCompleted(EventData):
-    """A project's yearly grade, with everything needed to re-derive it (design-card event)."""
+class _ReviewResult(EventData):
+    """A project's yearly grade, with everything needed to re-derive it."""
 
-    EVENT_TYPE = "ReviewCompleted"
     review_id: Name
     cycle_id: CycleId
     year: int
@@ -195,10 +194,31 @@ class ReviewCompleted(EventData):
     indicator_results: tuple[IndicatorResult, ...]
     reason: Text
     rule_version: Name = Field(description="Policy and rubric versions used, to re-derive the grade")
-    completed_at: AwareDatetime
+    round: int = Field(default=1, ge=1, description="1: the first panel; 2: the new panel of a re-review (复核)")
 
     def subject(self) -> str:
         return self.order_id
+
+
+class ReviewGraded(_ReviewResult):
+    """The panel graded a project. Not yet in effect: the results are published for public
+    notice (公示) when the cycle closes, and only `ReviewCompleted` has consequences."""
+
+    EVENT_TYPE = "ReviewGraded"
+    graded_at: AwareDatetime
+
+
+class ReviewCompleted(_ReviewResult):
+    """A project's yearly grade in effect (design-card event): the public notice ended with no
+    objection pending, an objection was rejected, or a re-review by a new panel graded it. Funding,
+    the title and talent systems act on this event alone."""
+
+    EVENT_TYPE = "ReviewCompleted"
+    notice_ended_on: date | None = Field(
+        default=None, description="Last day of the public notice of the cycle's results (公示期满)"
+    )
+    objection_id: Name | None = Field(default=None, description="The objection this result answers, if any")
+    completed_at: AwareDatetime
 
 
 class PublicResult(Value):
@@ -229,6 +249,10 @@ class ReviewResultsPublished(EventData):
     part: int = Field(default=1, ge=1, description="This part's number, from 1")
     parts: int = Field(default=1, ge=1, description="How many parts the cycle's results have")
     results: tuple[PublicResult, ...]
+    notice_ends_on: date | None = Field(
+        default=None,
+        description="公示: the results take effect after this day (Chongqing calendar) unless a team objects by it",
+    )
     published_at: AwareDatetime
 
     def in_parts(self) -> list[ReviewResultsPublished]:
@@ -251,3 +275,86 @@ class ReviewResultsPublished(EventData):
 
     def subject(self) -> str:
         return self.cycle_id
+
+
+# ---- objections to published results (异议) ---------------------------------------------------
+
+
+class LodgeObjection(EventData):
+    """A team objects to its published result within the public notice (异议)."""
+
+    EVENT_TYPE = "LodgeObjection"
+    objection_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{1,59}$")]
+    cycle_id: CycleId
+    order_id: OrderId
+    grounds: Text
+    lodged_by: Name
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class DecideObjection(EventData):
+    """Bureau staff decide an objection: upheld means a re-review by a new panel."""
+
+    EVENT_TYPE = "DecideObjection"
+    objection_id: Name
+    cycle_id: CycleId
+    order_id: OrderId
+    upheld: bool
+    reason: Text
+    decided_by: Name
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class ObjectionLodged(EventData):
+    EVENT_TYPE = "ObjectionLodged"
+    objection_id: Name
+    review_id: Name
+    cycle_id: CycleId
+    order_id: OrderId
+    grade: Grade = Field(description="The published grade objected to")
+    grounds: Text
+    lodged_by: Name
+    notice_ends_on: date
+    lodged_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class ObjectionUpheld(EventData):
+    """The objection stands: the project is reviewed again by a new panel (none of the first
+    panel's reviewers may score it); the published grade has no effect."""
+
+    EVENT_TYPE = "ObjectionUpheld"
+    objection_id: Name
+    review_id: Name
+    cycle_id: CycleId
+    order_id: OrderId
+    reason: Text
+    decided_by: Name
+    round: int = Field(ge=2, description="The re-review's round")
+    earlier_reviewer_ids: tuple[ReviewerId, ...] = Field(description="Who may not sit on the new panel")
+    decided_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class ObjectionRejected(EventData):
+    """The objection fails: the published grade takes effect (at once if the notice is over)."""
+
+    EVENT_TYPE = "ObjectionRejected"
+    objection_id: Name
+    review_id: Name
+    cycle_id: CycleId
+    order_id: OrderId
+    reason: Text
+    decided_by: Name
+    decided_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
