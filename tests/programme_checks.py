@@ -100,11 +100,27 @@ def assert_a_consistent_year(
         "paid": sum(first.values()) + sum(first_year[o] for o in passed),
         "withheld": sum(rest[o] for o in failed),
     }
-    people = {o.order_id: len(o.experts) for o in programme.orders}
-    assert summary["incentives_by_kind"] == {
-        "early_title_evaluation": sum(people[o] for o in passed),
-        "talent_programme_priority": sum(people[o] for o in passed),
+    # incentives as policy (services/funding/README.md), the year's only review being each project's
+    # first: early title evaluation for the grades the policy names (an unknown grade is not
+    # eligible), priority for the roles it names (by default the team's local talent)
+    policy = ProgrammePolicy()
+    passed_orders = [o for o in programme.orders if o.grade != "unqualified"]
+
+    def people_in(order: Any, role: str) -> int:
+        team = order.team
+        return {"lead": 1, "member": len(team.member_expert_ids), "local_talent": len(team.local_talent_expert_ids)}[
+            role
+        ]
+
+    incentives = {
+        "early_title_evaluation": sum(
+            1 for o in passed_orders for e in o.experts if e.title_grade in policy.early_title_evaluation_grades
+        ),
+        "talent_programme_priority": sum(
+            people_in(o, role) for o in passed_orders for role in policy.talent_priority_roles
+        ),
     }
+    assert summary["incentives_by_kind"] == {kind: n for kind, n in incentives.items() if n}
     excellent_teams = {o.team.team_id for o in programme.orders if o.grade == "excellent"}
     assert set(summary["continued_funding_eligible"]) == excellent_teams
     failed_teams = {o.team.team_id for o in programme.orders if o.grade == "unqualified"}

@@ -17,7 +17,7 @@ from services.funding.domain.model import (
     decide_rectification,
     miss_deadline,
     new_grant,
-    open_grant,
+    open_held,
     payment_failed,
     rectification_of,
     submit_rectification_report,
@@ -71,6 +71,7 @@ async def _open(ctx: MessageContext, repo: FundingRepository, opened: Opened) ->
         grant=format_yuan(grant.amount_fen),
         released=format_yuan(opened.release.amount_fen),
         release_id=opened.release.release_id,
+        continued_support_of=grant.continued_support_of,
     )
 
 
@@ -95,6 +96,7 @@ async def on_team_accepted(ctx: MessageContext, data: TeamAccepted) -> None:
             order_id=grant.order_id,
             grant=format_yuan(grant.amount_fen),
             reason=decision.reason,
+            continued_support_of=grant.continued_support_of,
         )
         return
     await _open(ctx, repo, decision)
@@ -116,14 +118,16 @@ async def on_set_budget_envelope(ctx: MessageContext, data: SetBudgetEnvelope) -
         )
     )
     ctx.note("budget envelope set", year=data.year, envelope=format_yuan(data.amount_fen), by=data.set_by)
-    opened = 0
-    for grant in await repo.held_grants(data.year):
-        if grant.amount_fen > data.amount_fen - await repo.committed(data.year):
-            continue
-        await _open(ctx, repo, open_grant(grant, ctx.now()))
-        opened += 1
+    opened = open_held(await repo.held_grants(data.year), data.amount_fen, committed, ctx.now())
+    for one in opened:  # continued-support grants (继续支持) first
+        await _open(ctx, repo, one)
     if opened:
-        ctx.note("held grants opened within the new envelope", year=data.year, grants=opened)
+        ctx.note(
+            "held grants opened within the new envelope",
+            year=data.year,
+            grants=len(opened),
+            continued_support=sum(1 for one in opened if one.grant.continued_support_of),
+        )
 
 
 # ---- the treasury ------------------------------------------------------------------------------
@@ -241,6 +245,8 @@ async def _apply(
     if outcome.suspension is not None:
         suspended = ctx.emit(outcome.suspension)
         await repo.add_suspension(outcome.suspension, ctx.envelope.correlation_id, suspended.id)
+    if outcome.incentives_decided is not None:  # last: the ids of the events above keep their place
+        ctx.emit(outcome.incentives_decided)
 
 
 # ---- rectification (限期整改): the team's report, the bureau's decision, a missed deadline ---------

@@ -15,6 +15,7 @@ BUSINESS_KEY = {
     "ReleasePaid": "release_id",
     "FundingWithheld": "grant_id",
     "IncentiveGranted": "incentive_id",
+    "IncentivesDecided": "review_id",
     "TeamAccepted": "order_id",
     "OrderAwarded": "order_id",
     "ReviewCompleted": "review_id",

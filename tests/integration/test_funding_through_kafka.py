@@ -1,6 +1,7 @@
 """Funding on the real broker and PostgreSQL: grants, releases, the treasury, each review grade's
-consequence, rectification accepted, rejected or missed, suspensions honoured by matching and
-lifted on their date, redelivery, the ledger."""
+consequence, incentives as policy (who got what and why not, once per project), continued-support
+grants opened first, rectification accepted, rejected or missed, suspensions honoured by matching
+and lifted on their date, redelivery, the ledger."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from shared.contract.events.funding import (
     RectificationReportSubmitted,
     SetBudgetEnvelope,
 )
-from shared.contract.events.matching import AwardOrder, ExpertRef, TeamAccepted
+from shared.contract.events.matching import AwardOrder, ExpertRef, TeamAccepted, TitleGrade
 from shared.contract.events.orders import ServicePeriod
 from shared.contract.events.reviews import ReviewCompleted
 from shared.policy import YUAN
@@ -41,13 +42,22 @@ REVIEWS = "/services/reviews"
 TREASURY = "/treasury/cq-finance"
 
 
-def team_accepted(*, funding_yuan: int = 150_000, accepted_at: datetime | None = None) -> TeamAccepted:
-    """A team's acceptance in that year's call (that year's budget) of a one-year project from July."""
+def team_accepted(
+    *,
+    funding_yuan: int = 150_000,
+    accepted_at: datetime | None = None,
+    months: int = 12,
+    continued_support_of: str | None = None,
+) -> TeamAccepted:
+    """A team's acceptance in that year's call (that year's budget) of a project from July (one year
+    unless said): 郭顺星 (正高级), a 副高级 member, a member of unknown grade, a 中级 local talent."""
     order_id = new_order_id()
     accepted_at = accepted_at or datetime.now(UTC)
 
-    def ref(name: str) -> ExpertRef:
-        return ExpertRef(expert_id=new_id("EXP"), name=name, institution="重庆硒旺华宝生物科技有限公司")
+    def ref(name: str, grade: TitleGrade | None = None) -> ExpertRef:
+        return ExpertRef(
+            expert_id=new_id("EXP"), name=name, institution="重庆硒旺华宝生物科技有限公司", title_grade=grade
+        )
 
     return TeamAccepted(
         project_id=f"P-{order_id}",
@@ -55,17 +65,18 @@ def team_accepted(*, funding_yuan: int = 150_000, accepted_at: datetime | None =
         application_id=new_id("APP"),
         team_id=new_id("TEAM"),
         team_name="郭顺星团队",
-        lead=ref("郭顺星"),
-        members=(ref("成员甲"), ref("成员乙")),
-        local_talents=(ref("本地骨干丙"),),
+        lead=ref("郭顺星", "senior"),
+        members=(ref("成员甲", "deputy_senior"), ref("成员乙")),
+        local_talents=(ref("本地骨干丙", "intermediate"),),
         place=tianma_demand().place,
         site="洗新乡保合村天麻示范园",
         industry="中药材",
-        service_period=ServicePeriod(start=date(accepted_at.year, 7, 1), months=12),
+        service_period=ServicePeriod(start=date(accepted_at.year, 7, 1), months=months),
         funding_asked_fen=funding_yuan * YUAN,
         call=f"{accepted_at.year}年第一批",
         awarded_by="市人力社保局",
         accepted_at=accepted_at,
+        continued_support_of=continued_support_of,
     )
 
 
@@ -143,15 +154,21 @@ async def test_each_grade_has_its_consequence(
     accepted = await open_grant(client, observer)
     review = completed(accepted, grade)
     await client.send(review, source=REVIEWS)
-    expected = {"excellent": 9, "qualified": 8, "unqualified": 3}[grade]
+    # IncentivesDecided always; IncentiveGranted for 成员甲 (副高级: title) and 本地骨干丙 (中级, local
+    # talent: title and priority); ContinuedFundingEligible when excellent
+    expected = {"excellent": 5, "qualified": 4, "unqualified": 4}[grade]
     caused = await observer.wait_for(
         lambda o: o.topic.endswith("funding.events") and o.data.get("review_id") == review.review_id, count=expected
     )
     types = sorted(o.type or "" for o in caused)
     grant_id = f"G-{accepted.order_id}"
     assert len(caused) == expected
+    (decided,) = [o for o in caused if o.type == "IncentivesDecided"]
+    assert decided.subject == accepted.order_id
+    assert len(decided.data["decisions"]) == 8
     if grade == "unqualified":
-        assert types == ["FundingWithheld", "RectificationRequired", "TeamSuspended"]
+        assert types == ["FundingWithheld", "IncentivesDecided", "RectificationRequired", "TeamSuspended"]
+        assert decided.data["granted"] == 0
         (withheld,) = [o for o in caused if o.type == "FundingWithheld"]
         assert withheld.data["amount_fen"] == 7_500_000
         (suspended,) = [o for o in caused if o.type == "TeamSuspended"]
@@ -163,20 +180,112 @@ async def test_each_grade_has_its_consequence(
         incentives = [
             o for o in observer.seen if o.type == "IncentiveGranted" and o.data["review_id"] == review.review_id
         ]
-        assert len(incentives) == 8
-        assert {o.subject for o in incentives} == {
-            accepted.lead.expert_id,
-            *(m.expert_id for m in accepted.members),
-            *(m.expert_id for m in accepted.local_talents),
-        }
+        member, local = accepted.members[0].expert_id, accepted.local_talents[0].expert_id
+        assert sorted((o.subject, o.data["kind"]) for o in incentives) == sorted(
+            [
+                (member, "early_title_evaluation"),
+                (local, "early_title_evaluation"),
+                (local, "talent_programme_priority"),
+            ]
+        )
+        assert decided.data["granted"] == 3
         eligible = observer.matching(about(accepted.order_id, "ContinuedFundingEligible"))
         assert len(eligible) == (1 if grade == "excellent" else 0)
         assert await balances(funding_service, grant_id) == {"released": 15_000_000}
         recorded = await funding_service.pool.fetchval(
             "SELECT count(*) FROM incentives WHERE review_id = $1", review.review_id
         )
-        assert recorded == 8
+        assert recorded == 3
     assert await ledger_violations(funding_service.pool) == []
+
+
+def decided_for(review: ReviewCompleted) -> Any:
+    return lambda o: o.type == "IncentivesDecided" and o.data["review_id"] == review.review_id
+
+
+def granted_for(accepted: TeamAccepted) -> Any:
+    return lambda o: o.type == "IncentiveGranted" and o.data["order_id"] == accepted.order_id
+
+
+async def test_incentives_are_decided_for_everyone_and_granted_once_in_a_two_year_project(
+    funding_service: Any, client: ProgrammeClient, observer: TopicObserver
+) -> None:
+    accepted = await open_grant(client, observer, months=24)
+    order, member, local = accepted.order_id, accepted.members[0].expert_id, accepted.local_talents[0].expert_id
+    first = completed(accepted, "qualified")
+    await client.send(first, source=REVIEWS)
+    (decided,) = await observer.wait_for(decided_for(first))
+    granted = await observer.wait_for(granted_for(accepted), count=3)
+    assert decided.subject == order and decided.data["granted"] == 3
+    assert sorted(o.data["incentive_id"] for o in granted) == sorted(
+        [f"I-{order}-{member}-title", f"I-{order}-{local}-title", f"I-{order}-{local}-talent"]
+    )
+    assert {o.subject for o in granted} == {member, local}, "IncentiveGranted stays keyed by the expert"
+    why = {(d["expert_name"], d["kind"]): (d["granted"], d["reason"]) for d in decided.data["decisions"]}
+    assert why[("郭顺星", "early_title_evaluation")] == (False, "正高级：已是最高职称")
+    assert why[("成员乙", "early_title_evaluation")][0] is False
+    assert why[("成员乙", "early_title_evaluation")][1].startswith("职称级别未知")
+    assert why[("郭顺星", "talent_programme_priority")] == (
+        False,
+        "领衔专家：not in talent_priority_roles（仅当地人才）",
+    )
+    assert why[("本地骨干丙", "talent_programme_priority")] == (
+        True,
+        "2019年度考核合格，本地骨干丙（当地人才，中级）基层服务：优先纳入人才选拔培养项目",
+    )
+
+    second = completed(accepted, "excellent").model_copy(update={"year": 2020, "cycle_id": "2020"})
+    await client.send(second, source=REVIEWS)
+    (again,) = await observer.wait_for(decided_for(second))
+    await observer.wait_for(about(order, "FundingReleased"), count=3)  # 40 % + 30 % + 30 %
+    await observer.settle(0.3)
+    assert again.data["granted"] == 0
+    already = [d for d in again.data["decisions"] if d["reason"] == f"本服务期已获得（项目 {accepted.project_id}）"]
+    assert sorted((d["expert_id"], d["kind"]) for d in already) == sorted(
+        [(member, "early_title_evaluation"), (local, "early_title_evaluation"), (local, "talent_programme_priority")]
+    )
+    assert len(observer.matching(granted_for(accepted))) == 3, "nothing new in the second year"
+    rows = await funding_service.pool.fetch("SELECT review_id FROM incentives WHERE order_id = $1", order)
+    assert [r["review_id"] for r in rows] == [first.review_id] * 3
+    assert await ledger_violations(funding_service.pool) == []
+
+
+async def test_a_grant_stored_before_the_incentive_policy_reads_as_unknown_grades_and_its_old_incentives_count(
+    funding_service: Any, client: ProgrammeClient, observer: TopicObserver
+) -> None:
+    accepted = await open_grant(client, observer)
+    local = accepted.local_talents[0]
+    # the shapes written before migration 0004: people without titles, incentive ids per review
+    await funding_service.pool.execute(
+        "UPDATE grants SET people = (SELECT jsonb_agg(p - 'title_grade' - 'title') "
+        "FROM jsonb_array_elements(people) p) WHERE order_id = $1",
+        accepted.order_id,
+    )
+    await funding_service.pool.execute(
+        "INSERT INTO incentives (incentive_id, expert_id, expert_name, kind, project_id, order_id, review_id, grade, "
+        "reason, granted_at) VALUES ($1, $2, $3, 'talent_programme_priority', $4, $5, 'RV-before', 'qualified', "
+        "'旧规则', now())",
+        f"I-RV-before-{local.expert_id}-talent_programme_priority",
+        local.expert_id,
+        local.name,
+        accepted.project_id,
+        accepted.order_id,
+    )
+    review = completed(accepted, "qualified")
+    await client.send(review, source=REVIEWS)
+    (decided,) = await observer.wait_for(decided_for(review))
+    await observer.settle(0.3)
+    assert decided.data["granted"] == 0
+    assert not observer.matching(granted_for(accepted))
+    early = [d for d in decided.data["decisions"] if d["kind"] == "early_title_evaluation"]
+    assert {d["title_grade"] for d in early} == {None}
+    assert all(d["reason"].startswith("职称级别未知") for d in early)
+    (priority,) = [
+        d
+        for d in decided.data["decisions"]
+        if d["expert_id"] == local.expert_id and d["kind"] == "talent_programme_priority"
+    ]
+    assert priority["reason"] == f"本服务期已获得（项目 {accepted.project_id}）"
 
 
 async def failed_review(client: ProgrammeClient, observer: TopicObserver) -> tuple[TeamAccepted, ReviewCompleted]:
@@ -397,6 +506,53 @@ async def test_a_grant_over_the_envelope_is_held_until_the_bureau_raises_it(
     assert (await rejection_of(observer, lowered.id, "funding"))["reason_code"] == "envelope_below_committed"
     envelope = await funding_service.pool.fetchval("SELECT envelope_fen FROM budget_years WHERE year = $1", year)
     assert envelope == 400_000 * YUAN
+    assert await ledger_violations(funding_service.pool) == []
+
+
+async def test_held_continued_support_grants_are_opened_first_when_the_bureau_raises_the_envelope(
+    funding_service: Any, funding_clock: FixedClock, client: ProgrammeClient, observer: TopicObserver
+) -> None:
+    year = 2032
+    at = datetime(year, 3, 1, tzinfo=UTC)
+    await client.send(SetBudgetEnvelope(year=year, amount_fen=100_000 * YUAN, set_by="市人力社保局"), source=BUREAU)
+    await observer.wait_for(about(f"budget-{year}", "BudgetEnvelopeSet"))
+    earlier = team_accepted(accepted_at=at)
+    await client.send(earlier, source=MATCHING)
+    (held_first,) = await observer.wait_for(about(earlier.order_id, "GrantHeld"))
+    assert held_first.data["continued_support_of"] is None
+    continued = team_accepted(accepted_at=at, continued_support_of=f"P-{new_order_id()}")  # 郭顺星's excellent 天麻
+    started = funding_clock.now()
+    try:
+        funding_clock.advance(timedelta(minutes=1))  # held a minute after the other one
+        await client.send(continued, source=MATCHING)
+        (held,) = await observer.wait_for(about(continued.order_id, "GrantHeld"))
+    finally:
+        funding_clock.set(started)
+    assert held.data["continued_support_of"] == continued.continued_support_of
+    assert held.data["budget_year"] == year, "the same envelope as every grant of its call's year"
+
+    await client.send(SetBudgetEnvelope(year=year, amount_fen=250_000 * YUAN, set_by="市人力社保局"), source=BUREAU)
+    (opened,) = await observer.wait_for(about(continued.order_id, "GrantOpened"))
+    (released,) = await observer.wait_for(about(continued.order_id, "FundingReleased"))
+    await observer.settle(0.3)
+    assert opened.data["continued_support_of"] == continued.continued_support_of
+    assert released.data["amount_fen"] == 7_500_000
+    assert not observer.matching(about(earlier.order_id, "GrantOpened")), (
+        "held earlier, but after the continued-support grant only 100,000.00 元 is left of 250,000.00 元"
+    )
+    rows = await funding_service.pool.fetch(
+        "SELECT order_id, status, continued_support_of FROM grants WHERE budget_year = $1", year
+    )
+    assert {r["order_id"]: (r["status"], r["continued_support_of"]) for r in rows} == {
+        earlier.order_id: ("held", None),
+        continued.order_id: ("open", continued.continued_support_of),
+    }
+    committed = await funding_service.pool.fetchval("SELECT committed_fen FROM budget_years WHERE year = $1", year)
+    assert committed == 150_000 * YUAN
+
+    await client.send(SetBudgetEnvelope(year=year, amount_fen=300_000 * YUAN, set_by="市人力社保局"), source=BUREAU)
+    (later,) = await observer.wait_for(about(earlier.order_id, "GrantOpened"))
+    assert later.data["continued_support_of"] is None
     assert await ledger_violations(funding_service.pool) == []
 
 

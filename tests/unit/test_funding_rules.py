@@ -19,7 +19,7 @@ from services.funding.domain.model import (
     tranche_schedule,
 )
 from shared.contract.events.funding import GrantHeld, PaymentEscalated, PaymentRetryRequested
-from shared.contract.events.matching import ExpertRef, TeamAccepted
+from shared.contract.events.matching import ExpertRef, TeamAccepted, TitleGrade
 from shared.contract.events.orders import ServicePeriod
 from shared.contract.events.reviews import ReviewCompleted
 from shared.policy import YUAN, ProgrammePolicy
@@ -31,8 +31,17 @@ POLICY = ProgrammePolicy()
 
 
 def accepted(funding_yuan: int = 150_000, months: int = 12) -> TeamAccepted:
-    def ref(expert_id: str, name: str) -> ExpertRef:
-        return ExpertRef(expert_id=expert_id, name=name, institution="重庆硒旺华宝生物科技有限公司")
+    """郭顺星's 天麻 team: the lead at the top title grade (正高级), a 副高级 member, a member whose
+    grade the registry did not give, and a 中级 local talent."""
+
+    def ref(expert_id: str, name: str, title: str | None = None, grade: TitleGrade | None = None) -> ExpertRef:
+        return ExpertRef(
+            expert_id=expert_id,
+            name=name,
+            institution="重庆硒旺华宝生物科技有限公司",
+            title=title,
+            title_grade=grade,
+        )
 
     return TeamAccepted(
         project_id="P-500240-2019-001",
@@ -40,9 +49,9 @@ def accepted(funding_yuan: int = 150_000, months: int = 12) -> TeamAccepted:
         application_id="APP-1",
         team_id="TEAM-guo",
         team_name="郭顺星团队",
-        lead=ref("EXP-guo", "郭顺星"),
-        members=(ref("EXP-m1", "成员甲"), ref("EXP-m2", "成员乙")),
-        local_talents=(ref("EXP-l1", "本地骨干丙"),),
+        lead=ref("EXP-guo", "郭顺星", "研究员", "senior"),
+        members=(ref("EXP-m1", "成员甲", "副研究员", "deputy_senior"), ref("EXP-m2", "成员乙")),
+        local_talents=(ref("EXP-l1", "本地骨干丙", "农艺师", "intermediate"),),
         place=tianma_demand().place,
         site="洗新乡保合村天麻示范园",
         industry="中药材",
@@ -159,9 +168,13 @@ def test_an_excellent_review_releases_the_next_tranche_grants_incentives_and_con
     assert (release.tranche, release.amount_fen) == (2, 7_500_000)
     assert outcome.grant.status is GrantStatus.COMPLETE
     assert outcome.continued_funding is not None
-    assert len(outcome.incentives) == 4 * 2, "two incentives for each of the four experts"
-    assert {i.kind for i in outcome.incentives} == {"early_title_evaluation", "talent_programme_priority"}
-    assert {i.expert_name for i in outcome.incentives} == {"郭顺星", "成员甲", "成员乙", "本地骨干丙"}
+    assert {(i.expert_name, i.kind) for i in outcome.incentives} == {
+        ("成员甲", "early_title_evaluation"),  # 副高级
+        ("本地骨干丙", "early_title_evaluation"),  # 中级
+        ("本地骨干丙", "talent_programme_priority"),  # local talent
+    }, "郭顺星 is 正高级, 成员乙's grade is unknown, only local talent gets priority (policy defaults)"
+    assert outcome.incentives_decided is not None and outcome.incentives_decided.granted == 3
+    assert len(outcome.incentives_decided.decisions) == 4 * 2, "every person, every kind"
     assert outcome.suspension is None and outcome.withheld is None
     assert "优秀" in released.reason
 
@@ -173,11 +186,18 @@ def test_a_qualified_review_releases_and_grants_incentives_without_continued_fun
     assert {i.grade for i in outcome.incentives} == {"qualified"}
 
 
-def test_a_passing_review_of_a_fully_released_grant_still_grants_incentives() -> None:
+def test_a_passing_review_of_a_fully_released_grant_grants_no_incentive_a_second_time() -> None:
     complete = consequences_of(review("qualified", "RV-1"), opened_grant().grant, POLICY, NOW).grant
     later = consequences_of(review("qualified", "RV-2"), complete, POLICY, NOW)
     assert later.release is None
-    assert len(later.incentives) == 8
+    assert later.incentives == ()
+    assert later.incentives_decided is not None
+    already = [d for d in later.incentives_decided.decisions if d.reason.startswith("本服务期已获得")]
+    assert {(d.expert_name, d.kind) for d in already} == {
+        ("成员甲", "early_title_evaluation"),
+        ("本地骨干丙", "early_title_evaluation"),
+        ("本地骨干丙", "talent_programme_priority"),
+    }
 
 
 def test_an_unqualified_review_withholds_sets_a_deadline_and_suspends_for_a_year() -> None:
@@ -193,6 +213,8 @@ def test_an_unqualified_review_withholds_sets_a_deadline_and_suspends_for_a_year
     )
     assert outcome.suspension.lead_expert_id == "EXP-guo"
     assert outcome.incentives == () and outcome.release is None
+    assert outcome.incentives_decided is not None and outcome.incentives_decided.granted == 0
+    assert {d.reason for d in outcome.incentives_decided.decisions} == {"2019年度考核不合格：不授予激励"}
 
 
 def test_the_rectification_deadline_and_suspension_are_policy() -> None:

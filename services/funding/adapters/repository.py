@@ -46,12 +46,20 @@ _YEAR = "SELECT envelope_fen, committed_fen FROM budget_years WHERE year = $1 FO
 _SAVE_GRANT = """
 INSERT INTO grants (grant_id, project_id, order_id, team_id, payee, lead_expert_id, people, amount_fen,
                     budget_year, tranches, status, released_tranches, withheld_fen, held_reason,
-                    created_at, updated_at, forfeited_fen)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
+                    created_at, updated_at, forfeited_fen, continued_support_of)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)
 ON CONFLICT (grant_id) DO UPDATE SET status = EXCLUDED.status,
     released_tranches = EXCLUDED.released_tranches, withheld_fen = EXCLUDED.withheld_fen,
     forfeited_fen = EXCLUDED.forfeited_fen, held_reason = EXCLUDED.held_reason, updated_at = EXCLUDED.updated_at
 """
+
+_GRANT = """
+SELECT g.*, coalesce((SELECT jsonb_agg(jsonb_build_array(i.expert_id, i.kind)) FROM incentives i
+                     WHERE i.project_id = g.project_id), '[]') AS incentives_granted
+FROM grants g
+"""
+"""A grant with the (expert, kind) of every incentive its project granted (once per service period;
+rows from before the per-project incentive ids count too: they are found by project)."""
 
 _ADD_RELEASE = """
 INSERT INTO releases (release_id, grant_id, order_id, tranche, amount_fen, status, attempts, released_at, updated_at)
@@ -187,13 +195,14 @@ class FundingRepository(Repository):
 
     async def grant_for_order(self, order_id: str) -> Grant | None:
         conn = await self.reading()
-        row = await conn.fetchrow("SELECT * FROM grants WHERE order_id = $1 FOR UPDATE", order_id)
+        row = await conn.fetchrow(f"{_GRANT} WHERE g.order_id = $1 FOR UPDATE OF g", order_id)
         return _grant(row) if row else None
 
     async def held_grants(self, year: int) -> list[Grant]:
         conn = await self.reading()
         rows = await conn.fetch(
-            "SELECT * FROM grants WHERE budget_year = $1 AND status = 'held' ORDER BY created_at, grant_id FOR UPDATE",
+            f"{_GRANT} WHERE g.budget_year = $1 AND g.status = 'held' "
+            "ORDER BY g.created_at, g.grant_id FOR UPDATE OF g",
             year,
         )
         return [_grant(r) for r in rows]
@@ -209,7 +218,16 @@ class FundingRepository(Repository):
                 grant.team_id,
                 grant.payee.model_dump(mode="json"),
                 grant.lead_expert_id,
-                [{"expert_id": p.expert_id, "name": p.name, "role": p.role} for p in grant.people],
+                [
+                    {
+                        "expert_id": p.expert_id,
+                        "name": p.name,
+                        "role": p.role,
+                        "title_grade": p.title_grade,
+                        "title": p.title,
+                    }
+                    for p in grant.people
+                ],
                 grant.amount_fen,
                 grant.budget_year,
                 [t.model_dump(mode="json") for t in grant.tranches],
@@ -219,6 +237,7 @@ class FundingRepository(Repository):
                 held_reason,
                 at,
                 grant.forfeited_fen,
+                grant.continued_support_of,
             )
         )
 
@@ -390,7 +409,7 @@ class FundingRepository(Repository):
 
 
 def _grant(row: Any) -> Grant:
-    payee = row["payee"] if isinstance(row["payee"], dict) else json.loads(row["payee"])
+    payee = _json(row["payee"])
     return Grant(
         grant_id=row["grant_id"],
         project_id=row["project_id"],
@@ -398,7 +417,9 @@ def _grant(row: Any) -> Grant:
         team_id=row["team_id"],
         payee=Payee.model_validate(payee),
         lead_expert_id=row["lead_expert_id"],
-        people=tuple(Person(p["expert_id"], p["name"], p["role"]) for p in row["people"]),
+        people=tuple(  # rows from before 0004 have no title: unknown, never guessed
+            Person(p["expert_id"], p["name"], p["role"], p.get("title_grade"), p.get("title")) for p in row["people"]
+        ),
         amount_fen=row["amount_fen"],
         budget_year=row["budget_year"],
         tranches=tuple(Tranche.model_validate(t) for t in row["tranches"]),
@@ -406,7 +427,13 @@ def _grant(row: Any) -> Grant:
         released_tranches=row["released_tranches"],
         withheld_fen=row["withheld_fen"],
         forfeited_fen=row["forfeited_fen"],
+        continued_support_of=row["continued_support_of"],
+        incentives_granted=frozenset((expert_id, kind) for expert_id, kind in _json(row["incentives_granted"])),
     )
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _rectification(row: Any) -> Rectification:

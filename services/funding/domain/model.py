@@ -2,8 +2,10 @@
 
 TeamAccepted --fits the envelope--> grant open --tranche 1 released (FundingReleased)
      \\--exceeds it--> grant held (GrantHeld) --SetBudgetEnvelope raises it--> open
-passing review (excellent / qualified) -> next tranche released, incentives per expert,
-                                          excellent: eligible for continued funding
+                     (continued-support grants, 继续支持, first; then the others in their order)
+passing review (excellent / qualified) -> next tranche released, excellent: eligible for continued
+                                          funding; incentives per person as the policy allows,
+                                          once per person, kind and project (IncentivesDecided)
 unqualified review -> remaining tranches withheld, rectification deadline, team and lead
                       suspended from applying (lifted on its date)
 rectification (限期整改): report by the deadline (RectificationReportSubmitted), then the bureau
@@ -27,7 +29,10 @@ from shared.contract.events.funding import (
     FundingWithheld,
     GrantHeld,
     GrantOpened,
+    IncentiveDecision,
     IncentiveGranted,
+    IncentiveKind,
+    IncentivesDecided,
     Payee,
     PaymentEscalated,
     PaymentRetryRequested,
@@ -38,19 +43,31 @@ from shared.contract.events.funding import (
     RectificationReportSubmitted,
     RectificationRequired,
     ReleasePaid,
+    TeamRole,
     TeamSuspended,
     Tranche,
 )
-from shared.contract.events.matching import TeamAccepted
+from shared.contract.events.matching import ExpertRef, TeamAccepted, TitleGrade
 from shared.contract.events.orders import ServicePeriod, call_year
 from shared.contract.events.reviews import ReviewCompleted
 from shared.policy import ProgrammePolicy, format_yuan
 from shared.rules import RuleBroken
 
-INCENTIVES = {
+INCENTIVES: dict[IncentiveKind, str] = {
     "early_title_evaluation": "可提前1年评定上一级职称",
     "talent_programme_priority": "优先纳入人才选拔培养项目",
 }
+_INCENTIVE_ID_SUFFIX: dict[IncentiveKind, str] = {
+    "early_title_evaluation": "title",
+    "talent_programme_priority": "talent",
+}
+TITLE_GRADE_NAMES: dict[TitleGrade, str] = {
+    "senior": "正高级",
+    "deputy_senior": "副高级",
+    "intermediate": "中级",
+    "junior": "初级",
+}
+ROLE_NAMES: dict[TeamRole, str] = {"lead": "领衔专家", "member": "团队成员", "local_talent": "当地人才"}
 
 
 class GrantStatus(StrEnum):
@@ -94,9 +111,19 @@ def service_years(period: ServicePeriod) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Person:
+    """One of the team's fixed people (定人), as accepted: their role and title grade decide the
+    incentives they may get."""
+
     expert_id: str
     name: str
-    role: str
+    role: TeamRole
+    title_grade: TitleGrade | None = None
+    """None: the registry gave no grade (kept as unknown, never guessed)."""
+    title: str | None = None
+
+    @classmethod
+    def of(cls, ref: ExpertRef, role: TeamRole) -> Person:
+        return cls(ref.expert_id, ref.name, role, ref.title_grade, ref.title)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +142,12 @@ class Grant:
     released_tranches: int = 0
     withheld_fen: int = 0
     forfeited_fen: int = 0
+    continued_support_of: str | None = None
+    """继续支持: the earlier project with an excellent review this one continues (funded from the same
+    envelope; opened first among the held grants when the envelope is raised)."""
+    incentives_granted: frozenset[tuple[str, IncentiveKind]] = field(default=frozenset(), compare=False)
+    """(expert id, kind) of every incentive this project already granted: once per service period.
+    Kept by the incentives themselves (not a change of the grant's own row)."""
 
     @property
     def released_fen(self) -> int:
@@ -166,9 +199,9 @@ def new_grant(accepted: TeamAccepted, policy: ProgrammePolicy) -> Grant:
             "(calls are named after their budget year, e.g. 2027年第一批)",
         )
     people = (
-        Person(accepted.lead.expert_id, accepted.lead.name, "lead"),
-        *(Person(m.expert_id, m.name, "member") for m in accepted.members),
-        *(Person(m.expert_id, m.name, "local_talent") for m in accepted.local_talents),
+        Person.of(accepted.lead, "lead"),
+        *(Person.of(m, "member") for m in accepted.members),
+        *(Person.of(m, "local_talent") for m in accepted.local_talents),
     )
     return Grant(
         grant_id=f"G-{accepted.order_id}",
@@ -187,6 +220,7 @@ def new_grant(accepted: TeamAccepted, policy: ProgrammePolicy) -> Grant:
         budget_year=budget_year,  # the call's year (DOMAIN.md), whenever the service starts
         tranches=tranche_schedule(amount, policy.tranche_percentages(service_years(accepted.service_period))),
         status=GrantStatus.HELD,
+        continued_support_of=accepted.continued_support_of,
     )
 
 
@@ -216,8 +250,29 @@ def decide_envelope(grant: Grant, envelope_fen: int, committed_fen: int, now: da
                 f"left; this grant needs {format_yuan(grant.amount_fen)}"
             ),
             held_at=now,
+            continued_support_of=grant.continued_support_of,
         )
     return open_grant(grant, now)
+
+
+def opening_order(held: list[Grant]) -> list[Grant]:
+    """The order in which held grants are opened when their year's envelope is raised:
+    continued-support grants (继续支持: an excellent team's next project) first, then the others,
+    each group in the order given (the order the grants were held)."""
+    return sorted(held, key=lambda grant: grant.continued_support_of is None)
+
+
+def open_held(held: list[Grant], envelope_fen: int, committed_fen: int, now: datetime) -> list[Opened]:
+    """The held grants of one year that fit a raised envelope, in `opening_order`: each one that fits
+    what is left opens; one that does not stays held and the next is tried. No extra money: a
+    continued-support grant is funded from the same envelope as every other grant of its year."""
+    opened = []
+    for grant in opening_order(held):
+        if grant.amount_fen > envelope_fen - committed_fen:
+            continue
+        opened.append(open_grant(grant, now))
+        committed_fen += grant.amount_fen
+    return opened
 
 
 def open_grant(grant: Grant, now: datetime) -> Opened:
@@ -232,6 +287,7 @@ def open_grant(grant: Grant, now: datetime) -> Opened:
         budget_year=grant.budget_year,
         tranches=grant.tranches,
         opened_at=now,
+        continued_support_of=grant.continued_support_of,
     )
     grant = replace(grant, status=GrantStatus.OPEN)
     grant, release, released = release_next(grant, "项目承接：首期资金 (on acceptance)", now)
@@ -323,6 +379,7 @@ class Consequences:
     grant: Grant
     release: tuple[Release, FundingReleased] | None = None
     incentives: tuple[IncentiveGranted, ...] = ()
+    incentives_decided: IncentivesDecided | None = None
     continued_funding: ContinuedFundingEligible | None = None
     withheld: FundingWithheld | None = None
     rectification: RectificationRequired | None = None
@@ -347,9 +404,11 @@ def consequences_of(review: ReviewCompleted, grant: Grant, policy: ProgrammePoli
         )
         consequences = replace(consequences, grant=grant, release=(release, released))
         summary.append(f"tranche {tranche.number} released ({format_yuan(tranche.amount_fen)})")
-    incentives = tuple(_incentives(review, grant, now))
-    consequences = replace(consequences, incentives=incentives)
-    summary.append(f"{len(incentives)} incentives for {len(grant.people)} experts")
+    grant, decided, incentives = decide_incentives(review, grant, policy, now)
+    consequences = replace(consequences, grant=grant, incentives=incentives, incentives_decided=decided)
+    summary.append(
+        f"{len(incentives)} incentives granted of {len(decided.decisions)} decided for {len(grant.people)} people"
+    )
     if review.grade == "excellent":
         eligible = ContinuedFundingEligible(
             team_id=grant.team_id,
@@ -367,25 +426,99 @@ def consequences_of(review: ReviewCompleted, grant: Grant, policy: ProgrammePoli
 _GRADE_NAME = {"excellent": "优秀", "qualified": "合格", "unqualified": "不合格"}
 
 
-def _incentives(review: ReviewCompleted, grant: Grant, now: datetime) -> list[IncentiveGranted]:
-    grade = review.grade
-    assert grade != "unqualified"
-    return [
-        IncentiveGranted(
-            incentive_id=f"I-{review.review_id}-{person.expert_id}-{kind}",
-            expert_id=person.expert_id,
-            expert_name=person.name,
-            kind=kind,
-            project_id=grant.project_id,
-            order_id=grant.order_id,
-            review_id=review.review_id,
-            grade=grade,
-            reason=f"{review.year}年度考核{_GRADE_NAME[grade]}，{person.name}基层服务：{label}",
-            granted_at=now,
-        )
-        for person in grant.people
-        for kind, label in INCENTIVES.items()
-    ]
+def incentive_id(order_id: str, expert_id: str, kind: IncentiveKind) -> str:
+    """One per person, kind and project (the order's grant): whatever review grants it."""
+    return f"I-{order_id}-{expert_id}-{_INCENTIVE_ID_SUFFIX[kind]}"
+
+
+def decide_incentives(
+    review: ReviewCompleted, grant: Grant, policy: ProgrammePolicy, now: datetime
+) -> tuple[Grant, IncentivesDecided, tuple[IncentiveGranted, ...]]:
+    """Every person and every kind of incentive after one review (DOMAIN.md, "Funding and
+    incentives"): granted when the review passed, the policy makes the person eligible and the
+    project has not granted it to them yet (once per service period); otherwise the reason."""
+    decisions, granted = [], []
+    for person in grant.people:
+        for kind, label in INCENTIVES.items():
+            why_not = _why_not(review, person, kind, grant, policy)
+            if why_not is not None:
+                decisions.append(_decision(person, kind, granted=False, reason=why_not))
+                continue
+            assert review.grade != "unqualified"
+            incentive = IncentiveGranted(
+                incentive_id=incentive_id(grant.order_id, person.expert_id, kind),
+                expert_id=person.expert_id,
+                expert_name=person.name,
+                kind=kind,
+                project_id=grant.project_id,
+                order_id=grant.order_id,
+                review_id=review.review_id,
+                grade=review.grade,
+                reason=f"{review.year}年度考核{_GRADE_NAME[review.grade]}，{person.name}"
+                f"（{_who(person)}）基层服务：{label}",
+                granted_at=now,
+            )
+            granted.append(incentive)
+            decisions.append(
+                _decision(person, kind, granted=True, reason=incentive.reason, incentive_id=incentive.incentive_id)
+            )
+    decided = IncentivesDecided(
+        order_id=grant.order_id,
+        project_id=grant.project_id,
+        team_id=grant.team_id,
+        review_id=review.review_id,
+        year=review.year,
+        grade=review.grade,
+        decisions=tuple(decisions),
+        granted=len(granted),
+        decided_at=now,
+    )
+    if granted:
+        grant = replace(grant, incentives_granted=grant.incentives_granted | {(i.expert_id, i.kind) for i in granted})
+    return grant, decided, tuple(granted)
+
+
+def _why_not(
+    review: ReviewCompleted, person: Person, kind: IncentiveKind, grant: Grant, policy: ProgrammePolicy
+) -> str | None:
+    """Why this person does not get this incentive after this review; None: they do."""
+    if review.grade == "unqualified":
+        return f"{review.year}年度考核不合格：不授予激励"
+    if (person.expert_id, kind) in grant.incentives_granted:
+        return f"本服务期已获得（项目 {grant.project_id}）"
+    if kind == "early_title_evaluation":
+        grade = person.title_grade
+        if grade is None:
+            return "职称级别未知：不能认定可提前评定的上一级职称"
+        if grade not in policy.early_title_evaluation_grades:
+            if grade == "senior":
+                return "正高级：已是最高职称"
+            return f"{TITLE_GRADE_NAMES[grade]}：不在 early_title_evaluation_grades 之内"
+        return None
+    if person.role not in policy.talent_priority_roles:
+        roles = "、".join(ROLE_NAMES[r] for r in policy.talent_priority_roles) or "无"
+        return f"{ROLE_NAMES[person.role]}：not in talent_priority_roles（仅{roles}）"
+    return None
+
+
+def _who(person: Person) -> str:
+    grade = TITLE_GRADE_NAMES[person.title_grade] if person.title_grade else "职称级别未知"
+    return f"{ROLE_NAMES[person.role]}，{grade}"
+
+
+def _decision(
+    person: Person, kind: IncentiveKind, *, granted: bool, reason: str, incentive_id: str | None = None
+) -> IncentiveDecision:
+    return IncentiveDecision(
+        expert_id=person.expert_id,
+        expert_name=person.name,
+        role=person.role,
+        title_grade=person.title_grade,
+        kind=kind,
+        granted=granted,
+        incentive_id=incentive_id,
+        reason=reason,
+    )
 
 
 def _unqualified(review: ReviewCompleted, grant: Grant, policy: ProgrammePolicy, now: datetime) -> Consequences:
@@ -421,13 +554,20 @@ def _unqualified(review: ReviewCompleted, grant: Grant, policy: ProgrammePolicy,
         reason=f"{review.year}年度考核不合格，暂停申报资格{policy.suspension_days}天",
         suspended_at=now,
     )
+    grant, decided, _ = decide_incentives(review, grant, policy, now)  # none granted: the reasons say so
     summary = [
         f"{format_yuan(remaining)} withheld" if withheld else "nothing left to withhold",
         f"rectify by {rectification.deadline}",
         f"team and lead suspended until {suspension.suspended_until}",
+        "no incentives",
     ]
     return Consequences(
-        grant=grant, withheld=withheld, rectification=rectification, suspension=suspension, summary=summary
+        grant=grant,
+        withheld=withheld,
+        rectification=rectification,
+        suspension=suspension,
+        incentives_decided=decided,
+        summary=summary,
     )
 
 

@@ -8,11 +8,20 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field
 
 from .base import EventData, Fen, Name, OrderId, Text, Value
-from .matching import ExpertId, TeamId
+from .matching import ExpertId, TeamId, TitleGrade
 
 GrantId = Annotated[str, Field(min_length=1, max_length=80, description="G-<order id>")]
 ReleaseId = Annotated[str, Field(min_length=1, max_length=80, description="R-<order id>-<tranche>")]
 IncentiveKind = Literal["early_title_evaluation", "talent_programme_priority"]
+TeamRole = Literal["lead", "member", "local_talent"]
+"""A person's place in a "1+N+1" team: the lead expert, a member the lead recruited, local talent."""
+ContinuedSupportOf = Annotated[
+    Name | None,
+    Field(
+        description="继续支持: the earlier project (with an excellent review) this project continues; such a grant "
+        "is funded from the same budget-year envelope and, when held, is opened first when the envelope is raised"
+    ),
+]
 
 
 # ---- sent in by the treasury and bureau staff -------------------------------------------------
@@ -123,6 +132,7 @@ class GrantOpened(EventData):
     budget_year: int
     tranches: tuple[Tranche, ...]
     opened_at: AwareDatetime
+    continued_support_of: ContinuedSupportOf = None
 
     def subject(self) -> str:
         return self.order_id
@@ -143,6 +153,7 @@ class GrantHeld(EventData):
     committed_fen: Fen
     reason: Text
     held_at: AwareDatetime
+    continued_support_of: ContinuedSupportOf = None
 
     def subject(self) -> str:
         return self.order_id
@@ -266,8 +277,10 @@ class ContinuedFundingEligible(EventData):
 
 
 class IncentiveGranted(EventData):
-    """A per-expert incentive after a passing review, for the professional-title and
-    talent-programme systems to act on."""
+    """A per-expert incentive, for the professional-title and talent-programme systems to act on:
+    granted at the project's first passing review to the people the policy makes eligible, once per
+    person, kind and project (the id is per project, not per review). IncentivesDecided says who
+    got what and why not."""
 
     EVENT_TYPE = "IncentiveGranted"
     incentive_id: Name
@@ -285,6 +298,39 @@ class IncentiveGranted(EventData):
 
     def subject(self) -> str:
         return self.expert_id
+
+
+class IncentiveDecision(Value):
+    """One person, one kind of incentive: granted or not, and why, in words."""
+
+    expert_id: ExpertId
+    expert_name: Name
+    role: TeamRole
+    title_grade: TitleGrade | None = Field(description="The title grade the team was accepted with (None: unknown)")
+    kind: IncentiveKind
+    granted: bool
+    incentive_id: Name | None = Field(default=None, description="The IncentiveGranted's id when granted")
+    reason: Text = Field(description="Why granted or not, e.g. 正高级：已是最高职称; 本服务期已获得; 职称级别未知")
+
+
+class IncentivesDecided(EventData):
+    """Funding's incentive decision for every person of the team and every kind of incentive after
+    one applied yearly review (one event per review, unqualified reviews included: nothing is granted
+    then). The granted ones are also sent as IncentiveGranted, the event partners act on."""
+
+    EVENT_TYPE = "IncentivesDecided"
+    order_id: OrderId
+    project_id: Name
+    team_id: TeamId
+    review_id: Name
+    year: int
+    grade: Literal["excellent", "qualified", "unqualified"]
+    decisions: tuple[IncentiveDecision, ...]
+    granted: int = Field(ge=0, description="How many of the decisions granted an incentive")
+    decided_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
 
 
 class TeamSuspended(EventData):
