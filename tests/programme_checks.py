@@ -58,19 +58,25 @@ async def state_of(db: Callable[[str], str], services: Sequence[str]) -> dict[st
     }
 
 
-def assert_on_the_programme_calendar(report: Any, orders: int, seed: int = 2019) -> None:
+def assert_on_the_programme_calendar(report: Any, orders: int, seed: int = 2019, two_years: bool = True) -> None:
     """A programme played on its calendar (tools/scenario/calendar.py) dates everything by it,
     whatever day it is run: the call's budget year, and consequences counted from the day the
-    panel graded (January after the year of service), not from the day the test ran."""
+    results took effect (the public notice of January's results over, past the Spring Festival),
+    not from the day the panel graded nor the day the test ran."""
     summary = report.as_dict()
     programme = generate(orders, seed=seed, start=PROGRAMME_START)
-    graded_on = ProgrammeCalendar(PROGRAMME_START).steps()["panel scores"]
+    in_effect = ProgrammeCalendar(PROGRAMME_START).steps()["results in effect"]
     policy = ProgrammePolicy()
-    assert summary["granted_by_budget_year"] == {str(PROGRAMME_START.year): programme.total_funding_fen}
+    by_year = {str(PROGRAMME_START.year): programme.total_funding_fen}
+    if two_years and programme.story is not None:
+        by_year[str(PROGRAMME_START.year + 1)] = sum(
+            c.order.demand.funding_asked_fen for c in programme.story.second_call
+        )
+    assert summary["granted_by_budget_year"] == by_year
     assert {r["deadline"] for r in summary["rectifications"]} == {
-        str(graded_on + timedelta(days=policy.rectification_days))
+        str(in_effect + timedelta(days=policy.rectification_days))
     }
-    assert {s["until"] for s in summary["suspensions"]} == {str(graded_on + timedelta(days=policy.suspension_days))}
+    assert {s["until"] for s in summary["suspensions"]} == {str(in_effect + timedelta(days=policy.suspension_days))}
 
 
 def schedule_of(amount_fen: int, period: ServicePeriod) -> tuple[Tranche, ...]:
@@ -79,13 +85,22 @@ def schedule_of(amount_fen: int, period: ServicePeriod) -> tuple[Tranche, ...]:
 
 
 def assert_a_consistent_year(
-    report: Any, state: dict[str, Any], narration: str, orders: int, seed: int = 2019, start: date | None = None
+    report: Any,
+    state: dict[str, Any],
+    narration: str,
+    orders: int,
+    seed: int = 2019,
+    start: date | None = None,
+    two_years: bool = False,
 ) -> None:
-    """The report matches the seeded programme, and every service tells the same story."""
+    """The report matches the seeded programme, and every service tells the same story. Grades are
+    the ones in effect (an upheld objection's re-review); `two_years`: the demo's next year was
+    played too (rectifications decided or missed, the next year's second call)."""
     assert report.failures == [], narration
     summary = report.as_dict()
     programme = generate(orders, seed=seed, start=start)  # the same seed: the programme the services just ran
-    graded = {o.order_id: o.grade for o in programme.orders}
+    story = programme.story
+    graded = {o.order_id: o.final_grade for o in programme.orders}
     schedules = {o.order_id: schedule_of(o.demand.funding_asked_fen, o.demand.service_period) for o in programme.orders}
     first = {order: tranches[0].amount_fen for order, tranches in schedules.items()}
     first_year = {order: tranches[1].amount_fen for order, tranches in schedules.items()}
@@ -94,17 +109,28 @@ def assert_a_consistent_year(
     failed = [order for order, grade in graded.items() if grade == "unqualified"]
     assert summary["grades_count"] == dict(Counter(graded.values()))
     assert set(summary["grades_count"]) == {"excellent", "qualified", "unqualified"}
+    second_call = [c.order for c in story.second_call] if two_years and story is not None else []
+    restored = story.rectification_accepted if two_years and story is not None else None
+    second_first = sum(
+        schedule_of(o.demand.funding_asked_fen, o.demand.service_period)[0].amount_fen for o in second_call
+    )
+    released = (
+        sum(first.values())
+        + sum(first_year[o] for o in passed)
+        + second_first
+        + (first_year[restored.order_id] if restored is not None else 0)
+    )
     assert summary["money_fen"] == {
-        "granted": programme.total_funding_fen,
-        "released": sum(first.values()) + sum(first_year[o] for o in passed),
-        "paid": sum(first.values()) + sum(first_year[o] for o in passed),
+        "granted": programme.total_funding_fen + sum(o.demand.funding_asked_fen for o in second_call),
+        "released": released,
+        "paid": released,
         "withheld": sum(rest[o] for o in failed),
     }
     # incentives as policy (services/funding/README.md), the year's only review being each project's
     # first: early title evaluation for the grades the policy names (an unknown grade is not
     # eligible), priority for the roles it names (by default the team's local talent)
     policy = ProgrammePolicy()
-    passed_orders = [o for o in programme.orders if o.grade != "unqualified"]
+    passed_orders = [o for o in programme.orders if o.final_grade != "unqualified"]
 
     def people_in(order: Any, role: str) -> int:
         team = order.team
@@ -121,9 +147,9 @@ def assert_a_consistent_year(
         ),
     }
     assert summary["incentives_by_kind"] == {kind: n for kind, n in incentives.items() if n}
-    excellent_teams = {o.team.team_id for o in programme.orders if o.grade == "excellent"}
+    excellent_teams = {o.team.team_id for o in programme.orders if o.final_grade == "excellent"}
     assert set(summary["continued_funding_eligible"]) == excellent_teams
-    failed_teams = {o.team.team_id for o in programme.orders if o.grade == "unqualified"}
+    failed_teams = {o.team.team_id for o in programme.orders if o.final_grade == "unqualified"}
     assert {s["team_id"] for s in summary["suspensions"]} == failed_teams
     assert len(summary["published_results"]) == orders
     assert sorted(Path(p).suffix for p in summary["public_exports"]) == [".csv", ".json"]
@@ -132,19 +158,27 @@ def assert_a_consistent_year(
     assert state["awarded_orders"] == state["projects"] == set(state["grants"]), "every TeamAccepted has a grant"
     after_one_year = {
         f"G-{o.order_id}": "withheld"
-        if o.grade == "unqualified"
+        if o.final_grade == "unqualified"
         else "complete"
         if len(schedules[o.order_id]) == 2
         else "open"
         for o in programme.orders
     }
+    if two_years and story is not None:
+        for o in programme.orders:
+            if o.final_grade == "unqualified":
+                after_one_year[f"G-{o.order_id}"] = "ended"
+        if restored is not None:
+            after_one_year[f"G-{restored.order_id}"] = "complete" if len(schedules[restored.order_id]) == 2 else "open"
+        after_one_year |= {f"G-{o.order_id}": "open" for o in second_call}
     assert {f"G-{order}": status for order, status in state["grants"].items()} == after_one_year, (
         "a one-year project is fully paid after its passing review, a longer one keeps its later years' tranches"
     )
     assert {f"G-{order}": grade for order, grade in state["reviews"].items()} == state["consequences"]
-    released = {(order, tranche) for order, tranche, _ in state["releases"]}
+    released_tranches = {(order, tranche) for order, tranche, _ in state["releases"]}
     for order, grade in state["reviews"].items():
-        assert ((order, 2) in released) == (grade != "unqualified"), "released money matches the grade"
+        paid_again = restored is not None and order == restored.order_id
+        assert ((order, 2) in released_tranches) == (grade != "unqualified" or paid_again), "released money matches"
     assert {status for _, _, status in state["releases"]} == {"paid"}
     assert state["suspended_in_matching"] == failed_teams, "matching honours funding's suspension"
     assert state["ledger_violations"] == []

@@ -1,5 +1,6 @@
-"""The whole programme for a year, through the four services running as separate processes:
-the demo scenario, then the final state of every service and the consistency across them."""
+"""The whole programme over two programme years, through the four services running as separate
+processes: the demo scenario (2027 call, review, 公示 and objections, consequences, rectification,
+the 2028 second call), then the final state of every service and the consistency across them."""
 
 from __future__ import annotations
 
@@ -50,6 +51,6 @@ def test_a_programme_year_flows_through_four_service_processes_and_every_service
     finally:
         stack.stop()
 
-    assert_a_consistent_year(report, state, narration.getvalue(), ORDERS, start=PROGRAMME_START)
+    assert_a_consistent_year(report, state, narration.getvalue(), ORDERS, start=PROGRAMME_START, two_years=True)
     assert_on_the_programme_calendar(report, ORDERS)
     assert exit_codes == {"orders": 0, "matching": 0, "funding": 0, "reviews": 0}

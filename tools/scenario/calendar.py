@@ -2,9 +2,12 @@
 Chongqing date, from the day service starts (1 January of the call's year in the demo).
 
 Before the call's year: villages raise needs, counties endorse them, the bureau publishes the
-call, teams apply, the bureau awards and funding pays the first tranches. In the year: the
-service. At its end: the yearly review (opened once the year has begun, reports by 31 December),
-graded by the panel in January, the first year's tranches paid, the results published.
+call, teams apply, the bureau awards (公示, 5 working days) and funding pays the first tranches.
+In the year: the service. At its end: the yearly review (opened once the year has begun, reports
+by 31 December), graded by the panel in January, the results published for public notice (公示,
+5 working days, past the Spring Festival in 2028), objections decided, the results in effect, the
+first year's tranches paid. The next year (the demo's second): rectification reports and
+decisions, the deadline passing, and the next year's second call from needs to first payments.
 """
 
 from __future__ import annotations
@@ -59,12 +62,25 @@ class ProgrammeCalendar:
             "publication": self.before_service(60),
             "applications": self.before_service(45),
             "awards": self.before_service(21),
+            "awards in effect": self.before_service(11),
             "first payments": self.before_service(10),
             "review opened": self.review_opened,
             "reports": self.report_deadline - timedelta(days=16),
             "panel scores": date(self.year + 1, 1, 8),
-            "year's payments": date(self.year + 1, 1, 15),
             "results published": date(self.year + 1, 1, 20),
+            "objections": date(self.year + 1, 1, 24),
+            "objections decided": date(self.year + 1, 1, 31),
+            "results in effect": date(self.year + 1, 2, 3),
+            "re-review": date(self.year + 1, 2, 10),
+            "year's payments": date(self.year + 1, 2, 15),
+            "second call: needs": date(self.year + 1, 3, 1),
+            "rectification reports": date(self.year + 1, 3, 15),
+            "second call: publication": date(self.year + 1, 3, 20),
+            "rectification decisions": date(self.year + 1, 3, 27),
+            "second call: applications": date(self.year + 1, 4, 10),
+            "second call: awards": date(self.year + 1, 4, 24),
+            "second call: awards in effect": date(self.year + 1, 5, 8),
+            "rectification deadline passed": date(self.year + 1, 5, 20),
         }
 
 

@@ -26,8 +26,10 @@ from tools.scenario.seed import generate
 from tools.stack.embedded import DATA_DIR
 from tools.stack.launcher import Stack
 
-STORY_ORDERS = 4
-"""The story's programme: the two real projects and two synthetic ones."""
+STORY_ORDERS = 8
+"""The story's programme: the two real projects and six synthetic ones (the fewest that give every
+part of the two years: an objection upheld and one rejected, a rectification accepted and one
+rejected, a suspended team refused, continued support)."""
 
 
 async def play_programme(
@@ -40,10 +42,12 @@ async def play_programme(
     exports_dir: Path | None = None,
     narrate: bool = False,
     clock_file: Path | None = None,
+    two_years: bool = True,
 ) -> Report:
     """Play the seeded programme. With `clock_file` (the one the services' clocks read), on the
-    programme's own calendar from 1 January 2027, the same report whatever day it is run; without,
-    now, with service from the first of next month."""
+    programme's own calendar from 1 January 2027, the same report whatever day it is run, and on
+    into 2028 (rectification, the 2028 second call) unless `two_years` is off; without, now, with
+    service from the first of next month, one year."""
 
     watched = [*(events(s) for s in SERVICES), REJECTIONS, *(deadletter(s) for s in SERVICES)]
     async with (
@@ -60,6 +64,7 @@ async def play_programme(
             exports_dir=exports_dir,
             narrate=narrate,
             tracer=provider.get_tracer("expert_teams.scenario") if provider is not None else None,
+            two_years=two_years and clock_file is not None,
         )
         try:
             return await run.play()

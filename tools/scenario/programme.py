@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,7 +18,13 @@ from opentelemetry.trace import Tracer
 from shared.clock import local_date
 from shared.contract.envelope import Envelope
 from shared.contract.events.base import EventData
-from shared.contract.events.funding import PaymentConfirmed, PaymentFailed, SetBudgetEnvelope
+from shared.contract.events.funding import (
+    DecideRectification,
+    PaymentConfirmed,
+    PaymentFailed,
+    RectificationReportSubmitted,
+    SetBudgetEnvelope,
+)
 from shared.contract.events.matching import (
     AwardOrder,
     RecommendAssignment,
@@ -28,7 +35,9 @@ from shared.contract.events.orders import DemandEndorsed, DemandReturned, Demand
 from shared.contract.events.reviews import (
     CloseReviewCycle,
     CriterionScore,
+    DecideObjection,
     IndicatorResult,
+    LodgeObjection,
     OpenReviewCycle,
     OutcomeReportSubmitted,
     PanelScoreSubmitted,
@@ -40,7 +49,7 @@ from tools.client import Observed, ProgrammeClient, TopicObserver, wait_until_co
 from tools.scenario.calendar import CalendarDriver, ProgrammeCalendar
 from tools.scenario.cast import BUREAU_SOURCE, BUREAU_STAFF, county_source
 from tools.scenario.report import Report, public_exports
-from tools.scenario.seed import CRITERIA, SeededOrder, SeedProgramme
+from tools.scenario.seed import CRITERIA, SecondCallOrder, SeededOrder, SeedProgramme
 from tools.scenario.traces import OrderTraces
 
 REGISTRY_SOURCE = "/registry/talent"
@@ -79,6 +88,7 @@ class ProgrammeRun:
         narrate: bool = False,
         tracer: Tracer | None = None,
         clock_file: Path | None = None,
+        two_years: bool = False,
     ) -> None:
         self.calendar = CalendarDriver(clock_file, ProgrammeCalendar(programme.start)) if clock_file else None
         """With the services' clock file, each step happens on its date of the programme's calendar
@@ -96,7 +106,9 @@ class ProgrammeRun:
         self.timeout_s = timeout_s
         self.narrate = narrate
         """Show every event sent and what answered it (the demo's --story), not only each phase's count."""
-        self.report = Report()
+        self.two_years = two_years
+        """Play on into the next year: rectification, and the next year's second call (the demo)."""
+        self.report = Report(real_orders={o.order_id for o in programme.orders if o.real})
         self.tty = bool(getattr(out, "isatty", lambda: False)())
         self.sent: dict[str, list[Envelope]] = {}
         self.started = time.monotonic()
@@ -238,8 +250,12 @@ class ProgrammeRun:
         p = self.p
         await self.treasury_pays("first payments")
         await self.yearly_review()
-        await self.treasury_pays("year's payments")
         await self.bureau_publishes_results()
+        await self.teams_object()
+        await self.results_take_effect()
+        await self.treasury_pays("year's payments")
+        if self.two_years and p.story is not None and p.story.second_call:
+            await self.the_next_year()
         await self.partner_guarantees()
         await self.observer.settle(0.5)
         self.report.summarize(self.observer.distinct)
@@ -417,20 +433,8 @@ class ProgrammeRun:
             f"        advice: {len(pairs)} pairs, total mismatch {advice.data.get('total_mismatch')}, "
             f"{len(unassigned)} orders unassigned ({len(parts)} part{'s' if len(parts) > 1 else ''})"
         )
-        accepted = await self.exchange(
-            "orders awarded: TeamAccepted",
-            [
-                Ask(
-                    AwardOrder(
-                        order_id=pair["order_id"], application_id=pair["application_id"], awarded_by=BUREAU_STAFF
-                    ),
-                    BUREAU_SOURCE,
-                    "TeamAccepted",
-                )
-                for pair in pairs
-            ],
-        )
-        causes = [o.envelope.id for o in accepted.values() if o.envelope is not None]
+        accepted = await self.award(pairs, "awards in effect")
+        causes = [o.envelope.id for o in accepted if o.envelope is not None]
         await self.await_caused("grants opened or held by funding", causes, {"GrantOpened", "GrantHeld"})
         held = len(self.observer.distinct_of_type("GrantHeld"))
         self.say(f"        {held} grants held: the {self.p.year} envelope is exhausted")
@@ -451,6 +455,40 @@ class ProgrammeRun:
             )
             opened = sum(1 for x in self.observer.answers_to(cause[0]) if x.type == "GrantOpened")
             self.say(f"  ✓ held grants opened within the raised envelope: {opened}")
+
+    async def award(self, pairs: Sequence[dict[str, Any]], in_effect: str) -> list[Observed]:
+        """Award each pair; the award list is publicly noticed (公示) and takes effect when the
+        notice ends: matching then emits TeamAccepted. Returns the TeamAccepted events."""
+        answers = await self.exchange(
+            "orders awarded; the award list is publicly noticed (公示)",
+            [
+                Ask(
+                    AwardOrder(
+                        order_id=pair["order_id"], application_id=pair["application_id"], awarded_by=BUREAU_STAFF
+                    ),
+                    BUREAU_SOURCE,
+                    "AwardAnnounced",
+                )
+                for pair in pairs
+            ],
+        )
+        announced = [o for o in answers.values() if o.type == "AwardAnnounced"]
+        ends = sorted({o.data["notice_ends_on"] for o in announced})
+        self.say(f"        notice of {len(announced)} awards until {', '.join(ends)}")
+        orders = {o.data["order_id"] for o in announced}
+        self.on_date(in_effect)
+
+        def accepted() -> list[Observed]:
+            return [o for o in self.observer.distinct_of_type("TeamAccepted") if o.data["order_id"] in orders]
+
+        try:
+            await self.observer.wait_until(lambda: len(accepted()) >= len(orders), timeout_s=self.timeout_s)
+            self.say(f"  ✓ notice over with no objection: {len(accepted())} teams accepted their orders (TeamAccepted)")
+        except TimeoutError:
+            missing = len(orders) - len(accepted())
+            self.report.failures.append(f"awards in effect: {missing} of {len(orders)} not accepted")
+            self.say(f"  ✗ awards in effect: {missing} of {len(orders)} not accepted")
+        return accepted()
 
     async def treasury_pays(self, step: str) -> None:
         released = self.observer.distinct_of_type("FundingReleased")
@@ -539,24 +577,21 @@ class ProgrammeRun:
             for r, s in o.panel
         ]
         await self.exchange("panel scores recorded", scores)
-        await self.observer.wait_until(
-            lambda: len(self.observer.distinct_of_type("ReviewCompleted")) >= len(p.orders), timeout_s=self.timeout_s
+        try:
+            await self.observer.wait_until(
+                lambda: len(self._of_cycle("ReviewGraded")) >= len(p.orders), timeout_s=self.timeout_s
+            )
+        except TimeoutError:
+            self.report.failures.append(f"graded: {len(self._of_cycle('ReviewGraded'))} of {len(p.orders)}")
+        grades = Counter(o.data["grade"] for o in self._of_cycle("ReviewGraded"))
+        self.say(
+            f"  ✓ projects graded by their panels: {sum(grades.values())} ({dict(sorted(grades.items()))}); "
+            "no consequence before the results are public"
         )
-        completed = [o.envelope.id for o in self.observer.distinct_of_type("ReviewCompleted") if o.envelope]
-        self.say(f"  ✓ projects graded: {len(completed)}")
-        await self.await_caused(
-            "consequences applied by funding (tranche, incentives, withholding, suspension)",
-            completed,
-            {"FundingReleased", "FundingWithheld", "IncentiveGranted", "TeamSuspended"},
-        )
-        # Each review's events land on several partitions: the money decision (every project has
-        # its first year's tranche left) may be seen after its incentives. The treasury pays what
-        # it has seen, so wait for it.
-        await self.await_caused(
-            "first service year's tranches released, or what is left withheld",
-            completed,
-            {"FundingReleased", "FundingWithheld"},
-        )
+
+    def _of_cycle(self, event_type: str) -> list[Observed]:
+        cycle = str(self.p.year)
+        return [o for o in self.observer.distinct_of_type(event_type) if o.data.get("cycle_id") == cycle]
 
     def _report(self, order: SeededOrder, cycle: str) -> Ask:
         indicators = tuple(
@@ -593,7 +628,9 @@ class ProgrammeRun:
         )
 
     async def bureau_publishes_results(self) -> None:
-        self.say_on("results published", "\n8. The cycle closes; the results are published (考核结果向社会公布)")
+        self.say_on(
+            "results published", "\n8. The cycle closes; the results are published for public notice (考核结果公示)"
+        )
         answers = await self.exchange(
             "results published",
             [
@@ -607,7 +644,266 @@ class ProgrammeRun:
         for asked, answer in answers.items():
             if answer.type == "ReviewResultsPublished":
                 parts = await self.observer.all_parts(asked, "ReviewResultsPublished", timeout_s=self.timeout_s)
-                self.say(f"        {sum(len(p.data['results']) for p in parts)} results in {len(parts)} part(s)")
+                self.say(
+                    f"        {sum(len(p.data['results']) for p in parts)} results in {len(parts)} part(s), "
+                    f"under public notice until {answer.data.get('notice_ends_on')}"
+                )
+
+    async def teams_object(self) -> None:
+        story = self.p.story
+        if story is None or (story.objection_upheld is None and story.objection_rejected is None):
+            return
+        cycle = str(self.p.year)
+        objected = [
+            (o, upheld) for o, upheld in ((story.objection_upheld, True), (story.objection_rejected, False)) if o
+        ]
+        self.on_date("objections")
+        await self.exchange(
+            "teams object to their published results (异议)",
+            [
+                Ask(
+                    LodgeObjection(
+                        objection_id=f"OBJ-{cycle}-{o.order_id}",
+                        cycle_id=cycle,
+                        order_id=o.order_id,
+                        grounds="示范面积与带动就业人数经县级部门核实高于报告所列，请求复核"
+                        if upheld
+                        else "认为成果应评为优秀，请求复核",
+                        lodged_by=o.team.name,
+                    ),
+                    PORTAL_SOURCE,
+                    "ObjectionLodged",
+                )
+                for o, upheld in objected
+            ],
+        )
+        self.on_date("objections decided")
+        await self.exchange(
+            "the bureau decides the objections",
+            [
+                Ask(
+                    DecideObjection(
+                        objection_id=f"OBJ-{cycle}-{o.order_id}",
+                        cycle_id=cycle,
+                        order_id=o.order_id,
+                        upheld=upheld,
+                        reason="核实材料与报告不符，由新的评审组复核" if upheld else "复查评分与材料一致，维持原评定",
+                        decided_by=BUREAU_STAFF,
+                    ),
+                    BUREAU_SOURCE,
+                    "ObjectionUpheld" if upheld else "ObjectionRejected",
+                )
+                for o, upheld in objected
+            ],
+        )
+
+    async def results_take_effect(self) -> None:
+        p = self.p
+        upheld = p.story.objection_upheld if p.story is not None else None
+        self.say_on(
+            "results in effect", "\n   The notice is over: the results take effect; funding applies the consequences"
+        )
+        await self._consequences(len(p.orders) - (1 if upheld else 0), "results in effect")
+        if upheld is None:
+            return
+        self.on_date("re-review")
+        cycle = str(p.year)
+        await self.exchange(
+            f"a new panel re-reviews {upheld.order_id} (复核)",
+            [
+                Ask(self._score(upheld, r, score, cycle), REVIEWER_SOURCE, "PanelScoreRecorded")
+                for r, score in upheld.rereview
+            ],
+        )
+        await self._consequences(len(p.orders), "re-reviewed result in effect")
+
+    async def _consequences(self, expected: int, title: str) -> None:
+        try:
+            await self.observer.wait_until(
+                lambda: len(self._of_cycle("ReviewCompleted")) >= expected, timeout_s=self.timeout_s
+            )
+        except TimeoutError:
+            self.report.failures.append(f"{title}: {len(self._of_cycle('ReviewCompleted'))} of {expected}")
+        completed = [o.envelope.id for o in self._of_cycle("ReviewCompleted") if o.envelope]
+        grades = Counter(o.data["grade"] for o in self._of_cycle("ReviewCompleted"))
+        self.say(f"  ✓ {title}: {len(completed)} grades in effect ({dict(sorted(grades.items()))})")
+        # Each review's events land on several partitions: the money decision (every project has
+        # its first year's tranche left) may be seen after its incentives. The treasury pays what
+        # it has seen, so wait for it.
+        await self.await_caused(
+            "consequences applied by funding: first service year's tranche released, or what is left withheld",
+            completed,
+            {"FundingReleased", "FundingWithheld"},
+        )
+
+    # ---- the next year (the demo): rectification and the next year's second call ----------------
+
+    async def the_next_year(self) -> None:
+        story = self.p.story
+        assert story is not None
+        cycle = str(self.p.year)
+        self.say_on("second call: needs", f"\n10. {self.p.year + 1}: the next call ({story.second_call_name}) opens")
+        await self.exchange(
+            "the talent registry announces the new teams' experts",
+            [Ask(e, REGISTRY_SOURCE, "ExpertProfileRecorded") for e in story.second_call_experts],
+        )
+        orders = [c.order for c in story.second_call]
+        await self.exchange(
+            "villages' needs submitted",
+            [
+                Ask(
+                    DemandSubmitted(order_id=o.order_id, demand=o.demand, submitted_by=o.submitted_by),
+                    county_source(o.county_code),
+                    "OrderSubmitted",
+                )
+                for o in orders
+            ],
+        )
+        await self.exchange(
+            "and endorsed by their counties",
+            [
+                Ask(
+                    DemandEndorsed(order_id=o.order_id, endorsed_by=o.submitted_by),
+                    county_source(o.county_code),
+                    "OrderEndorsed",
+                )
+                for o in orders
+            ],
+        )
+        failing = [o for o in (story.rectification_accepted, story.rectification_rejected) if o is not None]
+        self.say_on("rectification reports", "\n11. Unqualified teams rectify within the deadline (限期整改)")
+        await self.exchange(
+            "rectification reports submitted",
+            [
+                Ask(
+                    RectificationReportSubmitted(
+                        order_id=o.order_id,
+                        review_id=f"RV-{cycle}-{o.order_id}",
+                        summary="补种示范园、增设培训班，整改后主要指标达到年度目标的90%以上",
+                        submitted_by=o.team.name,
+                    ),
+                    PORTAL_SOURCE,
+                    "RectificationReportRecorded",
+                )
+                for o in failing
+            ],
+        )
+        year = self.p.year + 1
+        self.say_on("second call: publication", f"\n12. The bureau publishes the {story.second_call_name} call")
+        envelope = sum(o.demand.funding_asked_fen for o in orders)
+        await self.exchange(
+            f"budget envelope {year} set to {format_yuan(envelope)}",
+            [
+                Ask(
+                    SetBudgetEnvelope(year=year, amount_fen=envelope, set_by=BUREAU_STAFF),
+                    BUREAU_SOURCE,
+                    "BudgetEnvelopeSet",
+                )
+            ],
+        )
+        await self.exchange(
+            "orders published",
+            [
+                Ask(
+                    PublishOrder(order_id=o.order_id, published_by=BUREAU_STAFF, call=story.second_call_name),
+                    BUREAU_SOURCE,
+                    "OrderPublished",
+                )
+                for o in orders
+            ],
+        )
+        self.on_date("rectification decisions")
+        await self.exchange(
+            "the bureau decides the rectifications",
+            [
+                Ask(
+                    DecideRectification(
+                        order_id=o.order_id,
+                        review_id=f"RV-{cycle}-{o.order_id}",
+                        accepted=o is story.rectification_accepted,
+                        reason="整改到位，恢复拨付"
+                        if o is story.rectification_accepted
+                        else "整改措施未落实，终止项目",
+                        decided_by=BUREAU_STAFF,
+                    ),
+                    BUREAU_SOURCE,
+                    "RectificationAccepted" if o is story.rectification_accepted else "RectificationRejected",
+                )
+                for o in failing
+            ],
+        )
+        self.say_on(
+            "second call: applications",
+            "\n13. Teams apply; a suspended team is refused, an excellent one applies for continued support",
+        )
+        await self.exchange(
+            "applications",
+            [self._second_call_application(c, n) for c in story.second_call for n in range(len(c.applications))],
+        )
+        self.say_on("second call: awards", "\n14. The bureau takes the assignment's advice and awards")
+        answers = await self.exchange(
+            "optimal assignment of the call",
+            [
+                Ask(
+                    RecommendAssignment(call=story.second_call_name, requested_by=BUREAU_STAFF),
+                    BUREAU_SOURCE,
+                    "AssignmentRecommended",
+                )
+            ],
+        )
+        ((asked, _),) = answers.items()
+        parts = await self.observer.all_parts(asked, "AssignmentRecommended", timeout_s=self.timeout_s)
+        pairs = [pair for part in parts for pair in part.data.get("pairs", [])]
+        accepted = await self.award(pairs, "second call: awards in effect")
+        causes = [o.envelope.id for o in accepted if o.envelope is not None]
+        await self.await_caused("grants opened by funding", causes, {"GrantOpened", "GrantHeld"})
+        for o in accepted:
+            if o.data.get("continued_support_of"):
+                self.say(
+                    f"        {o.data['team_name']} continues {o.data['continued_support_of']} (继续支持) "
+                    f"on {o.data['order_id']}"
+                )
+        await self.treasury_pays("second call: awards in effect")
+        self.say_on("rectification deadline passed", "\n15. The rectification deadline passes")
+        silent = [
+            o.order_id
+            for o in self.p.orders
+            if o.final_grade == "unqualified" and o not in (story.rectification_accepted, story.rectification_rejected)
+        ]
+        ended = {o.data["order_id"] for o in self.observer.distinct_of_type("ProjectEnded")}
+        expected = set(silent) | ({story.rectification_rejected.order_id} if story.rectification_rejected else set())
+        try:
+            await self.observer.wait_until(
+                lambda: expected <= {o.data["order_id"] for o in self.observer.distinct_of_type("ProjectEnded")},
+                timeout_s=self.timeout_s,
+            )
+            ended = {o.data["order_id"] for o in self.observer.distinct_of_type("ProjectEnded")}
+            self.say(
+                f"  ✓ projects ended, withheld money forfeited: {len(ended)} "
+                f"({len(silent)} sent no report by the deadline)"
+            )
+        except TimeoutError:
+            self.report.failures.append(f"projects ended: {sorted(ended)} of {sorted(expected)}")
+            self.say(f"  ✗ projects ended: {len(ended)} of {len(expected)}")
+
+    def _second_call_application(self, call: SecondCallOrder, number: int) -> Ask:
+        team, continued, expect = call.applications[number]
+        order = call.order
+        return Ask(
+            TeamApplicationSubmitted(
+                application_id=f"APP-{order.order_id}-{number + 1}",
+                order_id=order.order_id,
+                team=team,
+                plan=f"{team.name}："
+                + ("在前期优秀项目基础上继续支持，延伸产业链" if continued else "编制项目规划、培养本地人才"),
+                site=order.site,
+                service_period=order.demand.service_period,
+                funding_asked_fen=order.demand.funding_asked_fen,
+                continued_support_of=continued,
+            ),
+            PORTAL_SOURCE,
+            expect,
+        )
 
     async def partner_guarantees(self) -> None:
         self.say("\n9. What partners can rely on")

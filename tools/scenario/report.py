@@ -61,6 +61,17 @@ class Report:
     dead_letters: Counter[str] = field(default_factory=Counter)
     events_seen: int = 0
     exports: list[str] = field(default_factory=list)
+    real_orders: set[str] = field(default_factory=set)
+    """The article's two real projects: real place, industry and targets; synthetic team and scores."""
+    ledger: dict[str, Counter[str]] = field(default_factory=dict)
+    """Per order: granted, released, withheld, restored, forfeited (fen), from funding's events."""
+    budget_year_of: dict[str, int] = field(default_factory=dict)
+    places: dict[str, dict[str, Any]] = field(default_factory=dict)
+    objections: list[dict[str, Any]] = field(default_factory=list)
+    rectification_outcomes: dict[str, str] = field(default_factory=dict)
+    incentive_reasons: Counter[str] = field(default_factory=Counter)
+    incentive_decisions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    continued_support_grants: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -70,6 +81,79 @@ class Report:
         for o in seen:
             self.events_seen += 1
             self._one(o)
+            self._money_and_outcomes(o)
+
+    def _money_and_outcomes(self, o: Observed) -> None:
+        t, d = o.type or "", o.data
+        order = str(d.get("order_id", ""))
+        money = {
+            "GrantOpened": ("granted", "amount_fen"),
+            "FundingReleased": ("released", "amount_fen"),
+            "FundingWithheld": ("withheld", "amount_fen"),
+            "RectificationAccepted": ("restored", "restored_fen"),
+            "ProjectEnded": ("forfeited", "forfeited_fen"),
+        }
+        if t in money:
+            kind, amount = money[t]
+            self.ledger.setdefault(order, Counter())[kind] += int(d[amount])
+        if t == "GrantOpened":
+            self.budget_year_of[order] = int(d["budget_year"])
+            if d.get("continued_support_of"):
+                self.continued_support_grants.append(
+                    {"order_id": order, "continues": d["continued_support_of"], "amount_fen": d["amount_fen"]}
+                )
+        elif t == "TeamAccepted":
+            place = d["place"]
+            self.places[order] = {
+                "place": f"{place['county_name']}{place['township']}{place['village']}",
+                "industry": d["industry"],
+                "continued_support_of": d.get("continued_support_of"),
+            }
+        elif t == "ObjectionLodged":
+            self.objections.append({"order_id": order, "grade": d["grade"], "outcome": "pending"})
+        elif t in ("ObjectionUpheld", "ObjectionRejected"):
+            outcome = "upheld: re-reviewed by a new panel" if t == "ObjectionUpheld" else "rejected"
+            for objection in self.objections:
+                if objection["order_id"] == order:
+                    objection["outcome"] = outcome
+        elif t == "RectificationAccepted":
+            self.rectification_outcomes[order] = "accepted: withheld money restored"
+        elif t == "RectificationRejected":
+            self.rectification_outcomes[order] = "rejected"
+        elif t == "ProjectEnded":
+            self.rectification_outcomes[order] = (
+                self.rectification_outcomes.get(order, "no report by the deadline") + "; project ended"
+            )
+        elif t == "IncentivesDecided":
+            decisions = [
+                {k: x[k] for k in ("expert_name", "role", "title_grade", "kind", "granted", "reason")}
+                for x in d["decisions"]
+            ]
+            self.incentive_decisions.setdefault(order, []).extend(decisions)
+            for x in decisions:
+                self.incentive_reasons[
+                    f"{x['kind']} {'granted' if x['granted'] else 'not granted'}: {x['reason']}"
+                ] += 1
+
+    def money_by_budget_year(self) -> dict[int, dict[str, int]]:
+        """Granted = released + withheld (net of what was restored) + forfeited + committed for later years."""
+        years: dict[int, Counter[str]] = {}
+        for order, ledger in self.ledger.items():
+            year = self.budget_year_of.get(order)
+            if year is None:
+                continue
+            years.setdefault(year, Counter()).update(ledger)
+        table = {}
+        for year, c in sorted(years.items()):
+            withheld = c["withheld"] - c["restored"] - c["forfeited"]
+            table[year] = {
+                "granted": c["granted"],
+                "released": c["released"],
+                "withheld": withheld,
+                "forfeited": c["forfeited"],
+                "committed_later": c["granted"] - c["released"] - withheld - c["forfeited"],
+            }
+        return table
 
     def _one(self, o: Observed) -> None:
         t, d = o.type or "", o.data
@@ -94,7 +178,15 @@ class Report:
                 }
             )
         elif t == "ReviewCompleted":
-            self.grades[d["order_id"]] = {"team": d["team_name"], "grade": d["grade"], "score": d["score"]}
+            self.grades[d["order_id"]] = {
+                "team": d["team_name"],
+                "grade": d["grade"],
+                "score": d["score"],
+                "round": d.get("round", 1),
+                "indicators": [
+                    f"{i['label']} {i['actual']:g}/{i['target']:g} {i['unit']}" for i in d["indicator_results"]
+                ],
+            }
         elif t == "IncentiveGranted":
             self.incentives[d["kind"]] += 1
         elif t == "ContinuedFundingEligible":
@@ -120,6 +212,27 @@ class Report:
         elif o.header("dlt.reason"):
             self.dead_letters[o.header("dlt.rule") or o.header("dlt.reason") or "?"] += 1
 
+    def project_details(self) -> list[dict[str, Any]]:
+        details = []
+        for order, place in sorted(self.places.items()):
+            ledger = self.ledger.get(order, Counter())
+            details.append(
+                {
+                    "order_id": order,
+                    **place,
+                    "real": order in self.real_orders,
+                    "budget_year": self.budget_year_of.get(order),
+                    "grade": self.grades.get(order, {}).get("grade"),
+                    "score": self.grades.get(order, {}).get("score"),
+                    "re_reviewed": self.grades.get(order, {}).get("round", 1) > 1,
+                    "indicators": self.grades.get(order, {}).get("indicators", []),
+                    "granted_fen": ledger["granted"],
+                    "released_fen": ledger["released"],
+                    "rectification": self.rectification_outcomes.get(order),
+                }
+            )
+        return details
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
@@ -139,6 +252,13 @@ class Report:
             "rectifications": self.rectifications,
             "suspensions": self.suspensions,
             "published_results": self.published_results,
+            "money_by_budget_year": {str(y): v for y, v in self.money_by_budget_year().items()},
+            "objections": self.objections,
+            "rectification_outcomes": self.rectification_outcomes,
+            "incentive_decisions_by_reason": dict(self.incentive_reasons),
+            "incentive_decisions": self.incentive_decisions,
+            "continued_support_grants": self.continued_support_grants,
+            "project_details": self.project_details(),
             "public_exports": self.exports,
             "experts_recorded": self.experts_recorded,
             "orders_with_recommendations": self.recommendations,
@@ -163,21 +283,47 @@ def print_report(report: Report, out: Any = sys.stdout) -> None:
     rule = "=" * 78
     line(f"\n{rule}\nReport\n{rule}")
     line(f"Orders by state: {counts(d['orders_by_state'])}")
-    for order_id, state in sorted(d["orders"].items())[:listed]:
-        g = d["grades"].get(order_id, {})
-        graded = f"{g['grade']:12} {g['score']!s:>6}  {g['team']}" if g else ""
-        line(f"    {order_id}  {COUNTIES.get(order_id[:6], order_id[:6])}  {state:10} {graded}")
+    line("Projects (village, industry; grade in effect; outcome indicators reported/target; money):")
+    for p in d["project_details"][:listed]:
+        real = "  [real project from the article; team and scores synthetic]" if p["real"] else ""
+        grade = f"{p['grade']} {p['score']}" if p["grade"] else "not graded"
+        grade += " (re-reviewed after an upheld objection)" if p["re_reviewed"] else ""
+        line(f"  {p['order_id']}  {p['place']}  {p['industry']}{real}")
+        line(f"      {grade}; {'; '.join(p['indicators']) or 'no indicators reported yet'}")
+        money = (
+            f"granted {format_yuan(p['granted_fen'])} ({p['budget_year']}), released {format_yuan(p['released_fen'])}"
+        )
+        extra = f"; continues {p['continued_support_of']} (继续支持)" if p["continued_support_of"] else ""
+        extra += f"; rectification {p['rectification']}" if p["rectification"] else ""
+        line(f"      {money}{extra}")
+    for order_id, state in sorted(d["orders"].items()):
+        if order_id not in {p["order_id"] for p in d["project_details"]} and len(d["project_details"]) < listed:
+            line(f"  {order_id}  {COUNTIES.get(order_id[:6], order_id[:6])}  {state}")
     line(f"Experts recorded: {d['experts_recorded']}   orders with recommendations: {d['orders_with_recommendations']}")
     line(f"Applications: {counts(d['applications_by_state'])}")
     people = sum(p["people"] for p in d["projects"])
     line(f"Projects (定点、定人、定服务期): {len(d['projects'])} teams of 1+N+1, {people} people")
     money = d["money_fen"]
     line("Money: " + ", ".join(f"{k} {format_yuan(v)}" for k, v in money.items()))
-    by_year = d["granted_by_budget_year"]
-    line("Granted by budget year: " + ", ".join(f"{year}: {format_yuan(fen)}" for year, fen in by_year.items()))
+    for year, m in d["money_by_budget_year"].items():
+        line(
+            f"Budget year {year}: granted {format_yuan(m['granted'])} = released {format_yuan(m['released'])}"
+            f" + withheld {format_yuan(m['withheld'])} + forfeited {format_yuan(m['forfeited'])}"
+            f" + committed for later service years {format_yuan(m['committed_later'])}"
+        )
     line(f"Payments: {d['payment_retries']} retried, {d['payments_escalated']} escalated")
     line(f"Grades: {counts(d['grades_count'])}")
     line(f"Incentives: {counts(d['incentives_by_kind'])}")
+    for reason, n in sorted(d["incentive_decisions_by_reason"].items(), key=lambda x: -x[1])[:12]:
+        line(f"    {n:4} × {reason}")
+    for o in d["objections"]:
+        line(f"Objection to {o['order_id']} ({o['grade']}): {o['outcome']}")
+    for order_id, outcome in sorted(d["rectification_outcomes"].items()):
+        line(f"Rectification of {order_id}: {outcome}")
+    for g in d["continued_support_grants"]:
+        line(
+            f"Continued support (继续支持): {g['order_id']} continues {g['continues']}, {format_yuan(g['amount_fen'])}"
+        )
     eligible = d["continued_funding_eligible"]
     line(
         f"Eligible for continued funding: {len(eligible)} teams ({', '.join(eligible[:8])}{' …' * (len(eligible) > 8)})"

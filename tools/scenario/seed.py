@@ -1,18 +1,25 @@
 """A seeded, reproducible programme at the article's scale (45 orders, 300+ experts, 45 teams).
 
-Real: the two projects and team leads the article names (石柱县洗新乡保合村 天麻, 郭顺星;
-巫溪县红池坝镇茶园村 茶叶, 钟应富), their outcomes, the city's deep-poverty townships and the
-county codes. Synthetic (generated from the seed, marked so in the report): every other
-village, person, team, institution assignment, amount, score and outcome.
+Real: the two projects the article names, their places and industries and the outcomes it
+states (石柱县洗新乡保合村 天麻; 巫溪县红池坝镇茶园村 茶叶), the city's deep-poverty townships and
+the county codes. Synthetic (generated from the seed, marked so in the report): every other
+village, and every person, team, institution assignment, amount, score and outcome, including
+the teams and scores of the two real projects (the real team leaders' names are not used with
+invented scores).
+
+The story of the programme's second year (the demo) is picked from the seed too: which result
+is objected to (upheld, re-reviewed; or rejected), which unqualified teams rectify (accepted;
+rejected; or no report, project ended), and the second call of the next year, where a suspended
+team applies and an excellent team applies for continued support (继续支持).
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
-from shared.contract.events.matching import ExpertRegistered, TeamComposition
+from shared.contract.events.matching import ExpertRegistered, TeamComposition, TitleGrade
 from shared.contract.events.orders import Demand, OutcomeTarget, Place, ServicePeriod
 from shared.contract.events.reviews import Reviewer
 from shared.contract.places import COUNTIES, DEEP_POVERTY_TOWNSHIPS
@@ -76,6 +83,12 @@ LEAD_QUALIFICATIONS = (
     "other_municipal_title",
 )
 MEMBER_QUALIFICATIONS = ("academic_leader", "postdoctoral_researcher", "young_talent")
+MEMBER_TITLES: tuple[tuple[str, TitleGrade], ...] = (
+    ("研究员（合成）", "senior"),
+    ("副研究员（合成）", "deputy_senior"),
+    ("副研究员（合成）", "deputy_senior"),
+    ("助理研究员（合成）", "intermediate"),
+)
 GRADE_BANDS = {"excellent": (91.0, 97.0), "qualified": (64.0, 86.0), "unqualified": (35.0, 55.0)}
 CRITERIA = (
     "outcomes_achieved",
@@ -99,10 +112,46 @@ class SeededOrder:
     panel: tuple[tuple[Reviewer, float], ...]
     actuals: dict[str, float]
     real: bool = False
+    rereview: tuple[tuple[Reviewer, float], ...] = ()
+    """A new panel's scores after an upheld objection (异议), if the story has one for this order."""
 
     @property
     def county_code(self) -> str:
         return self.demand.place.county_code
+
+    @property
+    def final_grade(self) -> str:
+        """The grade in effect: the re-review's when an objection was upheld."""
+        if not self.rereview:
+            return self.grade
+        mean = sum(score for _, score in self.rereview) / len(self.rereview)
+        return "excellent" if mean >= 90 else "qualified" if mean >= 60 else "unqualified"
+
+
+@dataclass(frozen=True)
+class SecondCallOrder:
+    """An order of the next year's call, and who applies for it: (team, continued_support_of, expect)."""
+
+    order: SeededOrder
+    applications: tuple[tuple[TeamComposition, str | None, str], ...]
+
+
+@dataclass(frozen=True)
+class Story:
+    """Who does what after the first year's review (the demo's second programme year)."""
+
+    objection_upheld: SeededOrder | None
+    objection_rejected: SeededOrder | None
+    rectification_accepted: SeededOrder | None
+    rectification_rejected: SeededOrder | None
+    continued_support: SeededOrder | None
+    """An excellent one-year project whose team applies for continued support in the next call."""
+    second_call: tuple[SecondCallOrder, ...] = ()
+    second_call_experts: tuple[ExpertRegistered, ...] = ()
+
+    @property
+    def second_call_name(self) -> str:
+        return self.second_call[0].order.order_id.split("-")[1] + "年第二批" if self.second_call else ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +166,7 @@ class SeedProgramme:
     envelope_first_fen: int
     envelope_raised_fen: int
     conflicted: tuple[Reviewer, SeededOrder] | None = None
+    story: Story | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -160,6 +210,20 @@ def generate(
     for number, (county, township, village) in enumerate(places, start=1):
         real = number <= 2
         seeded.append(_order(rng, names, number, county, township, village, start, grades[number - 1], reviewers, real))
+    seeded = _objections(seeded, reviewers)
+    story = _story(rng, names, seeded, start)
+    seeded = [
+        replace(o, demand=o.demand.model_copy(update={"service_period": ServicePeriod(start=start, months=12)}))
+        if story.continued_support is not None and o.order_id == story.continued_support.order_id
+        else o
+        for o in seeded
+    ]
+    story = replace(
+        story,
+        continued_support=next(
+            (o for o in seeded if story.continued_support and o.order_id == story.continued_support.order_id), None
+        ),
+    )
     spares = tuple(_spare_expert(rng, names, i) for i in range(1, spare_experts + 1))
     total = sum(o.demand.funding_asked_fen for o in seeded)
     first = (total * 85 // 100) // (10_000 * YUAN) * (10_000 * YUAN)
@@ -177,6 +241,69 @@ def generate(
         envelope_first_fen=first,
         envelope_raised_fen=raised,
         conflicted=(conflicted, conflicted_order),
+        story=story,
+    )
+
+
+def _objections(orders: list[SeededOrder], reviewers: tuple[Reviewer, ...]) -> list[SeededOrder]:
+    """The first synthetic unqualified project's objection is upheld: a new panel (none of the
+    first's reviewers, none of the lead's institution) scores it qualified."""
+    upheld = next((o for o in orders[2:] if o.grade == "unqualified"), None)
+    if upheld is None:
+        return orders
+    earlier = {r.reviewer_id for r, _ in upheld.panel}
+    new_panel = [r for r in reviewers if r.reviewer_id not in earlier and r.institution != upheld.lead_institution][:3]
+    rescored = replace(upheld, rereview=tuple(zip(new_panel, (70.0, 72.5, 68.0), strict=True)))
+    return [rescored if o.order_id == upheld.order_id else o for o in orders]
+
+
+def _story(rng: random.Random, names: _Names, orders: list[SeededOrder], start: date) -> Story:
+    synthetic = orders[2:]
+    failing = [o for o in synthetic if o.final_grade == "unqualified"]
+    qualified = [o for o in synthetic if o.grade == "qualified" and not o.rereview]
+    excellent = [o for o in synthetic if o.grade == "excellent"]
+    continued = excellent[0] if excellent else None
+    upheld = next((o for o in synthetic if o.rereview), None)
+    accepted = failing[0] if failing else None
+    rejected = failing[1] if len(failing) > 1 else None
+    next_year = date(start.year + 1, 7, 1)
+    calls: list[SecondCallOrder] = []
+    experts: list[ExpertRegistered] = []
+    if continued is not None and accepted is not None:
+        places = [("500238", "红池坝镇", "茶园二村"), ("500240", "洗新乡", "保合二村")]
+        for number, (county, township, village) in enumerate(places, start=1):
+            industry = continued.demand.industry if number == 1 else rng.choice(sorted(INDUSTRIES))
+            demand = _demand(rng, county, township, village, industry, next_year)
+            demand = demand.model_copy(update={"service_period": ServicePeriod(start=next_year, months=12)})
+            order_id = f"{county}-{next_year.year}-2{number:02d}"
+            _, rivals, rival_team = _team(rng, names, order_id, county, industry, demand, False)
+            experts.extend(rivals)
+            order = SeededOrder(
+                order_id=order_id,
+                demand=demand,
+                submitted_by=f"{COUNTIES[county]}人力社保局",
+                team=rival_team,
+                experts=rivals,
+                lead_institution=rivals[0].institution,
+                site=f"{township}{village}{industry}服务点",
+                grade="qualified",
+                panel=(),
+                actuals={},
+            )
+            applications: tuple[tuple[TeamComposition, str | None, str], ...]
+            if number == 1:
+                applications = (
+                    (continued.team, f"P-{continued.order_id}", "ApplicationReceived"),
+                    (rival_team, None, "ApplicationReceived"),
+                )
+            else:
+                applications = (
+                    (accepted.team, None, "EventRejected(team_suspended)"),
+                    (rival_team, None, "ApplicationReceived"),
+                )
+            calls.append(SecondCallOrder(order, applications))
+    return Story(
+        upheld, qualified[0] if qualified else None, accepted, rejected, continued, tuple(calls), tuple(experts)
     )
 
 
@@ -200,7 +327,7 @@ def _places(rng: random.Random, orders: int) -> list[tuple[str, str, str]]:
 def _grades(rng: random.Random, orders: int) -> list[str]:
     """The two real projects excellent; the rest ~20% excellent, ~10% unqualified, every grade present."""
     rest = orders - 2
-    unqualified = max(1, round(rest * 0.1))
+    unqualified = max(1 if rest < 6 else 3, round(rest * 0.1))
     excellent = max(0, round(rest * 0.2))
     qualified = max(1, rest - unqualified - excellent)
     pool = ["excellent"] * excellent + ["qualified"] * qualified + ["unqualified"] * unqualified
@@ -229,7 +356,7 @@ def _order(
     else:
         industry = rng.choice(sorted(INDUSTRIES))
         demand = _demand(rng, county, township, village, industry, start)
-    lead_institution, experts, team = _team(rng, names, order_id, county, industry, demand, real)
+    lead_institution, experts, team = _team(rng, names, order_id, county, industry, demand, False)
     center = rng.uniform(*GRADE_BANDS[grade])
     eligible = [r for r in reviewers if r.institution != lead_institution]
     panel_reviewers = rng.sample(eligible, 3)
@@ -304,7 +431,8 @@ def _team(
         expert_id=f"EXP-{suffix}-L",
         name=names.person(),
         institution=institution,
-        title="研究员（合成）",
+        title="研究员（合成）" if (senior := rng.random() < 0.8) else "副研究员（合成）",
+        title_grade="senior" if senior else "deputy_senior",
         qualifications=(rng.choice(LEAD_QUALIFICATIONS),),
         specialties=wanted,
     )
@@ -313,18 +441,20 @@ def _team(
             expert_id=f"EXP-{suffix}-M{i}",
             name=names.person(),
             institution=institution,
-            title="副研究员（合成）",
+            title=title,
+            title_grade=grade,
             qualifications=(rng.choice(MEMBER_QUALIFICATIONS),),
             specialties=(industry, *rng.sample(demand.needs, 1)),
         )
-        for i in range(1, rng.randint(3, 7) + 1)
+        for i, (title, grade) in enumerate((rng.choice(MEMBER_TITLES) for _ in range(rng.randint(3, 7))), start=1)
     )
     locals_ = tuple(
         ExpertRegistered(
             expert_id=f"EXP-{suffix}-T{i}",
             name=names.person(),
             institution=f"{COUNTIES[county]}农业农村委",
-            title="农艺师（合成）",
+            title="农艺师（合成）" if (middle := rng.random() < 0.6) else "助理农艺师（合成）",
+            title_grade="intermediate" if middle else "junior",
             qualifications=("local_backbone",),
             specialties=(industry,),
             local_county_code=county,
