@@ -29,7 +29,7 @@ from shared.contract.events.matching import (
     TeamApplicationSubmitted,
     TeamComposition,
 )
-from shared.contract.events.orders import Demand, OrderPublished, ServicePeriod
+from shared.contract.events.orders import Demand, OrderCancelled, OrderPublished, ServicePeriod
 from shared.messaging.kafka import ensure_topics
 from shared.policy import YUAN, ProgrammePolicy
 from shared.runtime.service import ServiceRuntime
@@ -356,6 +356,43 @@ async def test_a_late_objection_and_one_by_the_awarded_team_are_refused(notice: 
 
     await n.matching.run_timers_once()
     await n.seen.wait_for(about(order_id, "TeamAccepted"))
+
+
+async def test_an_order_cancelled_during_the_notice_revokes_its_award_and_declines_the_awarded_team(
+    notice: Notice,
+) -> None:
+    n = notice
+    n.at(MONDAY)
+    order_id = await published(n)
+    chosen, other = await applied(n, order_id, await team(n, "郭顺星"), await team(n, "钟应富"))
+    await awarded(n, order_id, chosen)
+    lodged = await objection(n, order_id, other)
+    await n.seen.wait_for(about(order_id, "AwardObjectionLodged"))
+
+    await n.client.send(
+        OrderCancelled(
+            order_id=order_id,
+            county_code=SHIZHU,
+            cancelled_by=BUREAU_STAFF,
+            reason="村委会另行安排",
+            previous_state="published",
+            cancelled_at=n.clock.now(),
+        ),
+        source=ORDERS,
+    )
+
+    (revoked,) = await n.seen.wait_for(about(order_id, "AwardRevoked"))
+    assert (revoked.data["application_id"], revoked.data["objection_id"]) == (chosen.application_id, None)
+    assert revoked.data["moot_objection_ids"] == [lodged.data["objection_id"]]
+    declined = await n.seen.wait_for(about(order_id, "ApplicationDeclined"), count=2)
+    assert declined[-1].data["application_id"] == chosen.application_id
+    assert declined[-1].data["reason"] == "订单已取消：村委会另行安排"
+    n.at(THE_DAY_AFTER)
+    await n.matching.run_timers_once()
+    await n.seen.settle(0.5)
+    assert accepted_of(n, order_id) == []
+    assert await n.fetchval("SELECT status FROM published_orders WHERE order_id = $1", order_id) == "cancelled"
+    assert await n.fetchval("SELECT count(*) FROM projects WHERE order_id = $1", order_id) == 0
 
 
 async def test_continued_support_is_recognised_after_continued_funding_eligible_and_refused_without_it(
