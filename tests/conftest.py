@@ -28,6 +28,7 @@ from shared.clock import FixedClock
 from shared.db.pool import drop_database, ensure_database, with_database
 from shared.logging import configure_logging
 from shared.messaging.kafka import ensure_topics
+from shared.policy import ProgrammePolicy
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.topics import REJECTIONS, all_topics, deadletter, events
 from tools.client import ProgrammeClient, TopicObserver
@@ -35,6 +36,11 @@ from tools.stack.embedded import DATA_DIR, EmbeddedPostgres
 from tools.stack.kafka import KafkaBroker
 
 log = structlog.get_logger("tests")
+
+NO_PUBLIC_NOTICE = ProgrammePolicy(public_notice_working_days=0)
+"""The programme policy of a matching service in tests that are not about the award's public notice
+(公示): AwardOrder makes TeamAccepted at once, as before the notice existed. The notice itself is
+tested in tests/integration/test_award_notice_through_kafka.py."""
 
 
 @dataclass(frozen=True)
@@ -168,19 +174,22 @@ async def observer(infrastructure: Infrastructure, topics_ready: str) -> AsyncIt
 async def running_service(
     name: str, infrastructure: Infrastructure, topic_prefix: str, database_factory: Any, **options: Any
 ) -> AsyncIterator[Any]:
-    """One of the four services, in this process, on the test infrastructure and its own database."""
+    """One of the four services, in this process, on the test infrastructure and its own database
+    (`policy`: its programme policy, by default the environment's)."""
     from services.catalog import DEFINITIONS
     from shared.runtime.service import ServiceRuntime
 
     (definition,) = [d for d in DEFINITIONS if d.name == name]
     clock = options.pop("clock", None)
     tracer_provider = options.pop("tracer_provider", None)
+    policy = options.pop("policy", None)
     settings = service_settings(await database_factory(options.pop("database", name)), **options)
     runtime = ServiceRuntime(
         definition,
         settings,
         kafka_settings(infrastructure, topic_prefix),
         clock=clock,
+        policy=policy,
         tracer_provider=tracer_provider,
     )
     await runtime.start()
@@ -208,8 +217,10 @@ async def matching_clock() -> FixedClock:
 async def matching_service(
     infrastructure: Infrastructure, topics_ready: str, database_factory: Any, matching_clock: FixedClock
 ) -> AsyncIterator[Any]:
+    """Without the award's public notice (NO_PUBLIC_NOTICE): the tests it serves are about taking
+    orders, funding and suspensions, and read TeamAccepted right after AwardOrder."""
     async with running_service(
-        "matching", infrastructure, topics_ready, database_factory, clock=matching_clock
+        "matching", infrastructure, topics_ready, database_factory, clock=matching_clock, policy=NO_PUBLIC_NOTICE
     ) as runtime:
         yield runtime
 

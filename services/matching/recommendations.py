@@ -28,8 +28,11 @@ async def recommend_candidates(
     profile = order.profile()
     experts = await repo.candidate_experts(profile, weights.expert_shortlist)
     teams = await repo.available_teams(profile, weights.team_shortlist)
+    eligible = await repo.continued_support(t.team_id for t in teams)
     (expert_recs,) = recommend_experts([profile], experts, weights)
-    (team_recs,) = recommend_teams([profile], teams, weights)
+    (team_recs,) = recommend_teams(
+        [profile], teams, weights, continued_support={team: projects[0] for team, projects in eligible.items()}
+    )
     expert_names = {e.expert_id: e.name for e in experts}
     team_names = {t.team_id: t.name for t in teams}
     return CandidatesRecommended(
@@ -72,8 +75,13 @@ async def recommend_assignment(
     application_of = {
         (a.order_id, a.team.team_id): a.application_id for a in applications if a.application_id in team_of_application
     }
+    continued_support = {
+        (a.order_id, a.team.team_id): a.continued_support_of
+        for a in applications
+        if a.continued_support_of is not None and a.application_id in team_of_application
+    }
     profiles = [o.profile() for o in orders]
-    candidates = candidate_pairs(profiles, list(teams.values()), application_of, weights)
+    candidates = candidate_pairs(profiles, list(teams.values()), application_of, weights, continued_support)
     plan = optimal_assignment(profiles, list(teams.values()), candidates, weights)
     pairs = [
         AssignmentPair(

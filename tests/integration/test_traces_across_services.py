@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from shared.contract.events.orders import DemandSubmitted
 from shared.topics import REJECTIONS, SERVICES, deadletter, events
 from tests.builders import SHIZHU, new_order_id, tianma_demand
-from tests.conftest import Infrastructure, running_service
+from tests.conftest import NO_PUBLIC_NOTICE, Infrastructure, running_service
 from tools.client import ProgrammeClient, TopicObserver, about
 from tools.scenario.cast import county_source
 from tools.scenario.programme import ProgrammeRun
@@ -54,6 +54,9 @@ async def four_traced_services(
                     database=f"traced_{name}",
                     tracer_provider=provider_for(name, exporter),
                     clock_file=clock,
+                    # the scenario reads TeamAccepted right after AwardOrder; with the notice, the
+                    # TeamAccepted a timer makes would start a trace of its own
+                    policy=NO_PUBLIC_NOTICE if name == "matching" else None,
                 )
             )
         yield

@@ -7,13 +7,13 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from services.matching.domain.awards import award
 from services.matching.domain.model import (
     Application,
     ApplicationStatus,
     Eligibility,
     OrderStatus,
     PublishedOrder,
-    award,
     close_order,
     receive_application,
     withdraw,
@@ -27,6 +27,8 @@ from tests.builders import tianma_demand
 
 NOW = datetime(2019, 6, 10, 2, 0, tzinfo=UTC)
 POLICY = ProgrammePolicy()
+NO_PUBLIC_NOTICE = ProgrammePolicy(public_notice_working_days=0)
+"""The awards of these tests take effect at once (the notice: test_matching_award_notice.py)."""
 
 
 def expert(expert_id: str, name: str, *quals: Qualification, local: str | None = None) -> ExpertProfile:
@@ -188,8 +190,12 @@ def pending(application_id: str, team_id: str) -> Application:
 
 def test_awarding_fixes_site_people_and_period_and_declines_the_other_applications() -> None:
     chosen, other = pending("APP-1", "TEAM-guo"), pending("APP-2", "TEAM-other")
-    decision = award(tianma_order(), "500240-2019-001", chosen, (chosen, other), free(), "市人力社保局", NOW)
-    accepted = decision.accepted_event
+    decision = award(
+        tianma_order(), "500240-2019-001", chosen, (chosen, other), free(), "市人力社保局", NO_PUBLIC_NOTICE, NOW
+    )
+    accepted = decision.accepted
+    assert accepted is not None
+    assert decision.announced is None, "no public notice: no award list"
     assert accepted.team_id == "TEAM-guo"
     assert accepted.site == "洗新乡保合村天麻示范园"
     assert accepted.place.village == "保合村"
@@ -197,7 +203,7 @@ def test_awarding_fixes_site_people_and_period_and_declines_the_other_applicatio
     assert [m.name for m in accepted.members] == ["成员甲", "成员乙"]
     assert [m.local_county_code for m in accepted.local_talents] == ["500240"]
     assert decision.order.status is OrderStatus.AWARDED
-    assert decision.accepted.status is ApplicationStatus.ACCEPTED
+    assert decision.awarded.status is ApplicationStatus.ACCEPTED
     ((declined, event),) = decision.declined
     assert declined.application_id == "APP-2"
     assert declined.status is ApplicationStatus.DECLINED
@@ -207,7 +213,7 @@ def test_awarding_fixes_site_people_and_period_and_declines_the_other_applicatio
 def test_a_withdrawn_application_cannot_be_awarded() -> None:
     withdrawn, _ = withdraw(pending("APP-1", "TEAM-guo"), "另有安排", NOW)
     with pytest.raises(RuleBroken) as caught:
-        award(tianma_order(), "500240-2019-001", withdrawn, (), free(), "市人力社保局", NOW)
+        award(tianma_order(), "500240-2019-001", withdrawn, (), free(), "市人力社保局", NO_PUBLIC_NOTICE, NOW)
     assert caught.value.rule == "application_withdrawn"
 
 
@@ -220,6 +226,7 @@ def test_an_awarded_order_cannot_be_awarded_again() -> None:
             (),
             free(),
             "市人力社保局",
+            NO_PUBLIC_NOTICE,
             NOW,
         )
 
@@ -233,14 +240,24 @@ def test_an_expert_who_joined_an_active_team_meanwhile_blocks_the_award() -> Non
             (),
             free(on_active_teams={"EXP-l1"}),
             "市人力社保局",
+            NO_PUBLIC_NOTICE,
             NOW,
         )
 
 
 def test_a_decided_application_cannot_be_withdrawn() -> None:
-    decision = award(tianma_order(), "500240-2019-001", pending("APP-1", "TEAM-guo"), (), free(), "市人力社保局", NOW)
+    decision = award(
+        tianma_order(),
+        "500240-2019-001",
+        pending("APP-1", "TEAM-guo"),
+        (),
+        free(),
+        "市人力社保局",
+        NO_PUBLIC_NOTICE,
+        NOW,
+    )
     with pytest.raises(RuleBroken, match="application_already_decided"):
-        withdraw(decision.accepted, "改变主意", NOW)
+        withdraw(decision.awarded, "改变主意", NOW)
 
 
 def test_cancelling_an_order_declines_its_pending_applications() -> None:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from services.matching.domain.awards import Award, AwardStatus, Objection, ObjectionStatus
 from services.matching.domain.model import (
     Application,
     ApplicationStatus,
@@ -15,34 +16,39 @@ from services.matching.domain.model import (
 )
 from services.matching.domain.profiles import ExpertProfile, OrderProfile, Qualification, TeamProfile
 from shared.clock import local_date
-from shared.contract.events.funding import TeamSuspended
-from shared.contract.events.matching import ExpertRegistered, TeamAccepted, TeamComposition
+from shared.contract.events.funding import ContinuedFundingEligible, TeamSuspended
+from shared.contract.events.matching import ExpertRegistered, TeamComposition
 from shared.contract.events.orders import Place, ServicePeriod, service_end
 from shared.db.types import Connection
 from shared.messaging.unit import Repository, UnitContext
 
-_EXPERTS = """
-SELECT e.expert_id, e.name, e.institution, e.qualifications, e.specialties, e.local_county_code,
+_BINDING = "p.status IN ('under_notice', 'active')"
+"""Projects that bind their people: in service, or awarded and under public notice."""
+_EXPERTS = f"""
+SELECT e.expert_id, e.name, e.institution, e.title, e.title_grade, e.qualifications, e.specialties,
+       e.local_county_code,
        (SELECT count(*) FROM project_members m JOIN projects p USING (project_id)
-         WHERE m.expert_id = e.expert_id AND p.status = 'active' AND $1 < p.service_end) AS active_teams
+         WHERE m.expert_id = e.expert_id AND {_BINDING} AND $1 < p.service_end) AS active_teams
 FROM experts e
-"""
-_SAVE_EXPERT = """
+"""  # noqa: S608 - constant fragments only
+_SAVE_EXPERT = f"""
 WITH saved AS (
-    INSERT INTO experts (expert_id, name, institution, title, qualifications, specialties,
+    INSERT INTO experts (expert_id, name, institution, title, title_grade, qualifications, specialties,
                          local_county_code, registered_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+    VALUES ($1, $2, $3, $4, $10, $5, $6, $7, $8, $8)
     ON CONFLICT (expert_id) DO UPDATE SET
         name = EXCLUDED.name, institution = EXCLUDED.institution, title = EXCLUDED.title,
-        qualifications = EXCLUDED.qualifications, specialties = EXCLUDED.specialties,
-        local_county_code = EXCLUDED.local_county_code, updated_at = EXCLUDED.updated_at
-    RETURNING expert_id, name, institution, qualifications, specialties, local_county_code, (xmax = 0) AS new
+        title_grade = EXCLUDED.title_grade, qualifications = EXCLUDED.qualifications,
+        specialties = EXCLUDED.specialties, local_county_code = EXCLUDED.local_county_code,
+        updated_at = EXCLUDED.updated_at
+    RETURNING expert_id, name, institution, title, title_grade, qualifications, specialties, local_county_code,
+              (xmax = 0) AS new
 )
 SELECT saved.*,
        (SELECT count(*) FROM project_members m JOIN projects p USING (project_id)
-         WHERE m.expert_id = saved.expert_id AND p.status = 'active' AND $9 < p.service_end) AS active_teams
+         WHERE m.expert_id = saved.expert_id AND {_BINDING} AND $9 < p.service_end) AS active_teams
 FROM saved
-"""
+"""  # noqa: S608 - constant fragments only
 _EXPERTS_BY_ID = _EXPERTS + "WHERE e.expert_id = ANY($2::text[])"
 _EXPERTS_BY_ID_LOCKED = _EXPERTS_BY_ID + " ORDER BY e.expert_id FOR UPDATE OF e"
 _SHORTLIST = """
@@ -72,6 +78,8 @@ def _expert(row: Any) -> ExpertProfile:
         specialties=frozenset(row["specialties"]),
         local_county=row["local_county_code"],
         active_teams=int(row["active_teams"]),
+        title=row["title"],
+        title_grade=row["title_grade"],
     )
 
 
@@ -106,6 +114,7 @@ class MatchingRepository(Repository):
             expert.local_county_code,
             at,
             self._today,
+            expert.title_grade,
         )
         assert row is not None
         return bool(row["new"]), _expert(row)
@@ -138,6 +147,7 @@ class MatchingRepository(Repository):
             on_active_teams=busy,
             suspended=suspended,
             pending_teams_for_order={r["team_id"] for r in pending},
+            continued_support=frozenset((await self.continued_support([team.team_id])).get(team.team_id, ())),
         )
 
     # ---- orders -------------------------------------------------------------------------------
@@ -200,8 +210,8 @@ class MatchingRepository(Repository):
             """
             INSERT INTO applications (application_id, order_id, team_id, team_name, lead_expert_id, member_ids,
                                       local_talent_ids, plan, site, service_start, service_months,
-                                      funding_asked_fen, status, received_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                      funding_asked_fen, status, received_at, continued_support_of)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
             """,
             application.application_id,
             application.order_id,
@@ -217,6 +227,7 @@ class MatchingRepository(Repository):
             application.funding_asked_fen,
             application.status.value,
             at,
+            application.continued_support_of,
         )
 
     async def decide(self, application: Application, reason: str, at: datetime) -> None:
@@ -230,23 +241,164 @@ class MatchingRepository(Repository):
 
     # ---- projects and teams -------------------------------------------------------------------
 
-    async def add_project(self, accepted: TeamAccepted) -> None:
-        period = accepted.service_period
+    async def reopen(self, applications: Iterable[Application]) -> None:
+        """Applications pending again after their order's award was revoked."""
+        self.write_many(
+            "UPDATE applications SET status = $2, decided_reason = NULL, decided_at = NULL WHERE application_id = $1",
+            [(a.application_id, a.status.value) for a in applications],
+        )
+
+    # ---- awards and their public notice -------------------------------------------------------
+
+    async def add_award(self, award: Award, application: Application) -> None:
+        """The award and its project, which binds its people from now on (under notice or active)."""
+        self.write(
+            """
+            INSERT INTO awards (award_id, order_id, round, application_id, status, announced_on, notice_ends_on,
+                                awarded_by, announced_at, decided_at, correlation_id, announced_event_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            """,
+            award.award_id,
+            award.order_id,
+            award.round,
+            award.application_id,
+            award.status.value,
+            award.announced_on,
+            award.notice_ends_on,
+            award.awarded_by,
+            award.announced_at,
+            award.announced_at if award.status is AwardStatus.ACCEPTED else None,
+            award.correlation_id,
+            award.announced_event_id,
+        )
+        accepted = award.status is AwardStatus.ACCEPTED
+        period = application.service_period
         self.write(
             "INSERT INTO projects (project_id, order_id, application_id, team_id, status, accepted_at, "
-            "service_start, service_end) VALUES ($1, $2, $3, $4, 'active', $5, $6, $7)",
-            accepted.project_id,
-            accepted.order_id,
-            accepted.application_id,
-            accepted.team_id,
-            accepted.accepted_at,
+            "service_start, service_end) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            award.project_id,
+            award.order_id,
+            application.application_id,
+            application.team.team_id,
+            "active" if accepted else "under_notice",
+            award.announced_at if accepted else None,
             period.start,
             service_end(period),
         )
-        members = [(accepted.project_id, accepted.lead.expert_id, "lead")]
-        members += [(accepted.project_id, m.expert_id, "member") for m in accepted.members]
-        members += [(accepted.project_id, m.expert_id, "local_talent") for m in accepted.local_talents]
+        team = application.team
+        members = [(award.project_id, team.lead_expert_id, "lead")]
+        members += [(award.project_id, e, "member") for e in team.member_expert_ids]
+        members += [(award.project_id, e, "local_talent") for e in team.local_talent_expert_ids]
         self.write_many("INSERT INTO project_members (project_id, expert_id, role) VALUES ($1, $2, $3)", members)
+
+    async def accept_award(self, award: Award, at: datetime) -> None:
+        """The award took effect: its project is active."""
+        self.write("UPDATE awards SET status = $2, decided_at = $3 WHERE award_id = $1", award.award_id, "accepted", at)
+        self.write(
+            "UPDATE projects SET status = 'active', accepted_at = $2 WHERE project_id = $1", award.project_id, at
+        )
+
+    async def revoke_award(self, award: Award, at: datetime) -> None:
+        """The award is void: its project never existed, its people are free again."""
+        self.write("UPDATE awards SET status = $2, decided_at = $3 WHERE award_id = $1", award.award_id, "revoked", at)
+        self.write("DELETE FROM project_members WHERE project_id = $1", award.project_id)
+        self.write("DELETE FROM projects WHERE project_id = $1 AND status = 'under_notice'", award.project_id)
+
+    async def latest_award(self, order_id: str) -> Award | None:
+        """The order's latest award (revoked or not), locked; call after locking the order."""
+        row = await (await self.reading()).fetchrow(
+            "SELECT * FROM awards WHERE order_id = $1 ORDER BY round DESC LIMIT 1 FOR UPDATE", order_id
+        )
+        return _award(row) if row else None
+
+    async def awards_of_order(self, order_id: str) -> int:
+        count = await (await self.reading()).fetchval("SELECT count(*) FROM awards WHERE order_id = $1", order_id)
+        return int(count)
+
+    async def orders_whose_notice_ended(self, today: date) -> list[str]:
+        """Orders whose award is under notice, the notice's last day before `today`, and no
+        objection pending: the awards that take effect now."""
+        rows = await (await self.reading()).fetch(
+            """
+            SELECT w.order_id FROM awards w
+            WHERE w.status = 'under_notice' AND w.notice_ends_on < $1
+              AND NOT EXISTS (SELECT 1 FROM award_objections o WHERE o.award_id = w.award_id AND o.status = 'pending')
+            ORDER BY w.order_id
+            """,
+            today,
+        )
+        return [r["order_id"] for r in rows]
+
+    # ---- objections ---------------------------------------------------------------------------
+
+    async def objection(self, objection_id: str) -> Objection | None:
+        row = await (await self.reading()).fetchrow(
+            "SELECT * FROM award_objections WHERE objection_id = $1 FOR UPDATE", objection_id
+        )
+        return _objection(row) if row else None
+
+    async def objections_to(self, award_id: str) -> list[Objection]:
+        rows = await (await self.reading()).fetch(
+            "SELECT * FROM award_objections WHERE award_id = $1 ORDER BY lodged_at, objection_id", award_id
+        )
+        return [_objection(r) for r in rows]
+
+    async def add_objection(self, objection: Objection) -> None:
+        self.write(
+            """
+            INSERT INTO award_objections (objection_id, award_id, order_id, application_id, team_id, grounds,
+                                          lodged_by, lodged_at, status)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            """,
+            objection.objection_id,
+            objection.award_id,
+            objection.order_id,
+            objection.application_id,
+            objection.team_id,
+            objection.grounds,
+            objection.lodged_by,
+            objection.lodged_at,
+            objection.status.value,
+        )
+
+    async def decide_objections(self, objections: Iterable[Objection]) -> None:
+        self.write_many(
+            "UPDATE award_objections SET status = $2, decided_by = $3, reason = $4, decided_at = $5 "
+            "WHERE objection_id = $1",
+            [(o.objection_id, o.status.value, o.decided_by, o.reason, o.decided_at) for o in objections],
+        )
+
+    # ---- continued support (继续支持) ------------------------------------------------------------
+
+    async def record_continued_support(self, event: ContinuedFundingEligible) -> None:
+        """The team may apply for continued support through the project (its latest excellent review)."""
+        self.write(
+            """
+            INSERT INTO continued_support (team_id, project_id, order_id, review_id, year, eligible_at)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (team_id, project_id) DO UPDATE SET review_id = EXCLUDED.review_id, year = EXCLUDED.year,
+                eligible_at = EXCLUDED.eligible_at
+            WHERE continued_support.year <= EXCLUDED.year
+            """,
+            event.team_id,
+            event.project_id,
+            event.order_id,
+            event.review_id,
+            event.year,
+            event.eligible_at,
+        )
+
+    async def continued_support(self, team_ids: Iterable[str]) -> dict[str, list[str]]:
+        """For each of these teams eligible for continued support, its projects, latest review first."""
+        rows = await (await self.reading()).fetch(
+            "SELECT team_id, project_id FROM continued_support WHERE team_id = ANY($1::text[]) "
+            "ORDER BY team_id, year DESC, project_id",
+            sorted(set(team_ids)),
+        )
+        eligible: dict[str, list[str]] = {}
+        for r in rows:
+            eligible.setdefault(r["team_id"], []).append(r["project_id"])
+        return eligible
 
     async def available_teams(self, order: OrderProfile, limit: int) -> list[TeamProfile]:
         """Teams known from applications, whose lead shares a specialty with the order, whose
@@ -363,6 +515,38 @@ def _order(row: Any) -> PublishedOrder:
     )
 
 
+def _award(row: Any) -> Award:
+    return Award(
+        order_id=row["order_id"],
+        round=row["round"],
+        application_id=row["application_id"],
+        status=AwardStatus(row["status"]),
+        announced_on=row["announced_on"],
+        notice_ends_on=row["notice_ends_on"],
+        awarded_by=row["awarded_by"],
+        announced_at=row["announced_at"],
+        correlation_id=row["correlation_id"],
+        announced_event_id=row["announced_event_id"],
+    )
+
+
+def _objection(row: Any) -> Objection:
+    return Objection(
+        objection_id=row["objection_id"],
+        award_id=row["award_id"],
+        order_id=row["order_id"],
+        application_id=row["application_id"],
+        team_id=row["team_id"],
+        grounds=row["grounds"],
+        lodged_by=row["lodged_by"],
+        lodged_at=row["lodged_at"],
+        status=ObjectionStatus(row["status"]),
+        decided_by=row["decided_by"],
+        reason=row["reason"],
+        decided_at=row["decided_at"],
+    )
+
+
 def _application(row: Any) -> Application:
     return Application(
         application_id=row["application_id"],
@@ -379,4 +563,5 @@ def _application(row: Any) -> Application:
         service_period=ServicePeriod(start=row["service_start"], months=row["service_months"]),
         funding_asked_fen=row["funding_asked_fen"],
         status=ApplicationStatus(row["status"]),
+        continued_support_of=row["continued_support_of"],
     )

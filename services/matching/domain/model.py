@@ -1,10 +1,12 @@
-"""Taking orders (接单): published orders, team applications, and the award. Pure: no I/O.
+"""Taking orders (接单): published orders and team applications. Pure: no I/O.
 
-published order --application--> pending --award--> accepted (TeamAccepted: a project)
-                                     |                 \\-> the order's other pending
-                                  withdraw                applications: declined
-                                     v
-                                 withdrawn
+published order --application--> pending --award (awards.py)--> awarded (under public notice, 公示)
+                                  |  |  ^                          |--notice over--> accepted (TeamAccepted)
+                                  |  |  +----award revoked---------+  (objection upheld: pending again)
+                                  |  +--another application awarded--> declined --award revoked--> pending
+                               withdraw
+                                  v
+                              withdrawn
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from shared.contract.events.matching import (
     ApplicationReceived,
     ApplicationWithdrawn,
     ExpertRef,
-    TeamAccepted,
     TeamApplicationSubmitted,
     TeamComposition,
 )
@@ -33,13 +34,18 @@ from .profiles import LABEL_OF, ExpertProfile, OrderProfile
 
 class OrderStatus(StrEnum):
     OPEN = "open"
+    UNDER_NOTICE = "under_notice"
+    """Awarded, the award publicly noticed (公示): it takes effect when the notice ends."""
     AWARDED = "awarded"
+    """The award took effect (TeamAccepted)."""
     CANCELLED = "cancelled"
 
 
 class ApplicationStatus(StrEnum):
     PENDING = "pending"
     WITHDRAWN = "withdrawn"
+    AWARDED = "awarded"
+    """Chosen by the bureau; its award is under public notice."""
     ACCEPTED = "accepted"
     DECLINED = "declined"
 
@@ -90,6 +96,8 @@ class Application:
     service_period: ServicePeriod
     funding_asked_fen: int
     status: ApplicationStatus = ApplicationStatus.PENDING
+    continued_support_of: str | None = None
+    """继续支持: the earlier project (excellent review) through which the team applies."""
 
     @property
     def expert_ids(self) -> tuple[str, ...]:
@@ -104,11 +112,13 @@ class Eligibility:
     experts: Mapping[str, ExpertProfile]
     """Registered experts named by the application."""
     on_active_teams: Set[str]
-    """Experts already serving on an active (accepted) team."""
+    """Experts already serving on an active (accepted) team, or on one whose award is under notice."""
     suspended: Set[str]
     """Team ids and expert ids currently suspended from applying."""
     pending_teams_for_order: Set[str]
     """Teams with a pending application for the same order."""
+    continued_support: Set[str] = frozenset()
+    """Projects through which the applying team may apply for continued support (ContinuedFundingEligible)."""
 
 
 def expert_ref(expert: ExpertProfile) -> ExpertRef:
@@ -118,6 +128,8 @@ def expert_ref(expert: ExpertProfile) -> ExpertRef:
         institution=expert.institution,
         qualifications=tuple(sorted(q.value for q in expert.qualifications)),
         local_county_code=expert.local_county,
+        title=expert.title,
+        title_grade=expert.title_grade,
     )
 
 
@@ -132,11 +144,10 @@ def receive_application(
     now: datetime,
 ) -> tuple[Application, ApplicationReceived]:
     """Check every rule of 接单; return the pending application and its receipt."""
-    _require_open(order, submission.order_id)
-    assert order is not None
+    order = require_open(order, submission.order_id)
     team = submission.team
     _require_distinct_people(team)
-    experts = _require_registered(team, eligibility)
+    experts = require_registered(team, eligibility)
     lead = experts[team.lead_expert_id]
     if not lead.can_lead:
         held = "、".join(LABEL_OF[q] for q in sorted(lead.qualifications)) or "无"
@@ -147,12 +158,13 @@ def receive_application(
         )
     _require_size(team, policy)
     _require_local_talent(team, experts, order, policy)
-    _require_free(team, eligibility)
+    require_free(team, eligibility)
     if team.team_id in eligibility.pending_teams_for_order:
         raise RuleBroken(
             "team_already_applied", f"team {team.team_id} already has a pending application for this order"
         )
     _require_period_and_funding(submission.service_period, submission.funding_asked_fen, policy)
+    _require_continued_support(submission, eligibility)
     if submission.service_period.start < local_date(now):
         raise RuleBroken(
             "service_start_in_past",
@@ -166,6 +178,7 @@ def receive_application(
         site=submission.site,
         service_period=submission.service_period,
         funding_asked_fen=submission.funding_asked_fen,
+        continued_support_of=submission.continued_support_of,
     )
     receipt = ApplicationReceived(
         application_id=application.application_id,
@@ -176,6 +189,7 @@ def receive_application(
         team_size=len(application.expert_ids),
         funding_asked_fen=application.funding_asked_fen,
         received_at=now,
+        continued_support_of=application.continued_support_of,
     )
     return application, receipt
 
@@ -196,83 +210,7 @@ def withdraw(application: Application, reason: str, now: datetime) -> tuple[Appl
     return replace(application, status=ApplicationStatus.WITHDRAWN), event
 
 
-# ---- awarding ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Award:
-    order: PublishedOrder
-    accepted: Application
-    accepted_event: TeamAccepted
-    declined: tuple[tuple[Application, ApplicationDeclined], ...]
-
-
-def award(
-    order: PublishedOrder | None,
-    order_id: str,
-    application: Application | None,
-    others: tuple[Application, ...],
-    eligibility: Eligibility,
-    awarded_by: str,
-    now: datetime,
-) -> Award:
-    """The bureau's decision: the team takes the order as a project; the others are declined."""
-    if order is not None and order.status is OrderStatus.AWARDED:
-        raise RuleBroken("order_already_awarded", f"order {order_id} was already awarded")
-    _require_open(order, order_id)
-    assert order is not None
-    if application is None:
-        raise RuleBroken("unknown_application", f"there is no application with that id for order {order_id}")
-    if application.order_id != order_id:
-        raise RuleBroken(
-            "application_not_for_order", f"application {application.application_id} is for order {application.order_id}"
-        )
-    if application.status is not ApplicationStatus.PENDING:
-        raise RuleBroken(
-            f"application_{application.status.value}",
-            f"application {application.application_id} is {application.status} and cannot be awarded",
-        )
-    experts = _require_registered(application.team, eligibility)
-    _require_free(application.team, eligibility)
-    team = application.team
-    accepted = TeamAccepted(
-        project_id=f"P-{order.order_id}",
-        order_id=order.order_id,
-        application_id=application.application_id,
-        team_id=team.team_id,
-        team_name=team.name,
-        lead=expert_ref(experts[team.lead_expert_id]),
-        members=tuple(expert_ref(experts[e]) for e in team.member_expert_ids),
-        local_talents=tuple(expert_ref(experts[e]) for e in team.local_talent_expert_ids),
-        place=order.place,
-        site=application.site,
-        industry=order.industry,
-        service_period=application.service_period,
-        funding_asked_fen=application.funding_asked_fen,
-        call=order.call,
-        awarded_by=awarded_by,
-        accepted_at=now,
-    )
-    declined = tuple(
-        (
-            replace(other, status=ApplicationStatus.DECLINED),
-            ApplicationDeclined(
-                application_id=other.application_id,
-                order_id=order.order_id,
-                team_id=other.team.team_id,
-                reason=f"订单已由 {team.name} 承接 (order awarded to team {team.team_id})",
-                declined_at=now,
-            ),
-        )
-        for other in others
-        if other.status is ApplicationStatus.PENDING and other.application_id != application.application_id
-    )
-    return Award(
-        order=replace(order, status=OrderStatus.AWARDED, awarded_application_id=application.application_id),
-        accepted=replace(application, status=ApplicationStatus.ACCEPTED),
-        accepted_event=accepted,
-        declined=declined,
-    )
+# ---- closing ------------------------------------------------------------------------------------
 
 
 def close_order(
@@ -299,13 +237,19 @@ def close_order(
 # ---- the rules ---------------------------------------------------------------------------------
 
 
-def _require_open(order: PublishedOrder | None, order_id: str) -> None:
+def require_open(order: PublishedOrder | None, order_id: str) -> PublishedOrder:
+    """The order, if it takes applications and awards: published, not awarded (nor under notice), not cancelled."""
     if order is None:
         raise RuleBroken("order_not_open", f"order {order_id} has not been published")
+    if order.status is OrderStatus.UNDER_NOTICE:
+        raise RuleBroken(
+            "award_under_notice", f"order {order_id} was awarded and its award is under public notice (公示)"
+        )
     if order.status is OrderStatus.AWARDED:
         raise RuleBroken("order_already_awarded", f"order {order_id} was already awarded to a team")
     if order.status is OrderStatus.CANCELLED:
         raise RuleBroken("order_not_open", f"order {order_id} was cancelled")
+    return order
 
 
 def _require_distinct_people(team: TeamComposition) -> None:
@@ -315,7 +259,7 @@ def _require_distinct_people(team: TeamComposition) -> None:
         raise RuleBroken("duplicate_member", f"each person may appear once in a team: {', '.join(repeated)}")
 
 
-def _require_registered(team: TeamComposition, eligibility: Eligibility) -> dict[str, ExpertProfile]:
+def require_registered(team: TeamComposition, eligibility: Eligibility) -> dict[str, ExpertProfile]:
     people = (team.lead_expert_id, *team.member_expert_ids, *team.local_talent_expert_ids)
     unknown = [p for p in people if p not in eligibility.experts]
     if unknown:
@@ -350,7 +294,7 @@ def _require_local_talent(
         )
 
 
-def _require_free(team: TeamComposition, eligibility: Eligibility) -> None:
+def require_free(team: TeamComposition, eligibility: Eligibility) -> None:
     if team.team_id in eligibility.suspended:
         raise RuleBroken("team_suspended", f"team {team.team_id} is suspended from applying")
     if team.lead_expert_id in eligibility.suspended:
@@ -359,7 +303,19 @@ def _require_free(team: TeamComposition, eligibility: Eligibility) -> None:
     busy = [p for p in people if p in eligibility.on_active_teams]
     if busy:
         raise RuleBroken(
-            "expert_on_active_team", f"already serving on an active team (one team at a time): {', '.join(busy)}"
+            "expert_on_active_team",
+            f"already serving on an active team, or on a team whose award is under public notice (one team at a "
+            f"time): {', '.join(busy)}",
+        )
+
+
+def _require_continued_support(submission: TeamApplicationSubmitted, eligibility: Eligibility) -> None:
+    project = submission.continued_support_of
+    if project is not None and project not in eligibility.continued_support:
+        raise RuleBroken(
+            "not_eligible_for_continued_support",
+            f"team {submission.team.team_id} has no excellent review of project {project} that lets it apply for "
+            f"continued support (继续支持)",
         )
 
 

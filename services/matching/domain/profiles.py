@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
+from shared.contract.events.matching import TitleGrade
+
 
 class Qualification(StrEnum):
     """Titles and categories from the talent registry (DOMAIN.md, actors)."""
@@ -74,6 +76,10 @@ class ExpertProfile:
     """County code where the expert is local talent (当地人才), if any."""
     active_teams: int = 0
     """Current load: active (awarded, in service) teams the expert is on; policy allows one."""
+    title: str | None = None
+    """Professional title (职称), e.g. 研究员, as the registry sent it."""
+    title_grade: TitleGrade | None = None
+    """Its grade (正高级 senior, 副高级 deputy_senior, 中级, 初级): funding's incentives depend on it."""
 
     @property
     def level(self) -> Level:

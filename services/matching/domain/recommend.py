@@ -10,12 +10,14 @@ best K per order, and only the K winners are put into words by `score_expert`/`s
 whose scores are the ranking's scores exactly (checked for every winner).
 
 Candidates sharing no tag with the order and not local to its county are never recommended.
-Ties are broken by the candidate's position in the input, as in `rank_experts_naive`.
+Among teams of equal score, a team eligible for continued support (继续支持, given with the
+project it continues) comes first, and its reasons say so; remaining ties are broken by the
+candidate's position in the input, as in `rank_experts_naive`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Generic, TypeAlias, TypeVar
@@ -28,6 +30,7 @@ from services.matching.domain.profiles import ExpertProfile, OrderProfile, TeamP
 from services.matching.domain.scoring import (
     Fit,
     MatchingWeights,
+    continued_support_reason,
     expert_score,
     level_value,
     score_expert,
@@ -94,6 +97,10 @@ class _CandidateArrays(Generic[Candidate]):
     load: npt.NDArray[np.float64]
     explain: Callable[[OrderProfile, Candidate, MatchingWeights], Fit]
     identify: Callable[[Candidate], str]
+    continues: Sequence[str | None]
+    """For each candidate, the earlier project whose continued support it applies for (继续支持), or None."""
+    first_among_equals: npt.NDArray[np.int8]
+    """1 for a candidate that continues a project: it wins ties in score."""
 
 
 def _csr(columns_per_row: Sequence[list[int]], values_per_row: Sequence[list[int]], n_columns: int) -> SparseMatrix:
@@ -141,11 +148,16 @@ def _expert_arrays(experts: Sequence[ExpertProfile], vocabulary: _Vocabulary) ->
         load=np.array([float(e.active_teams) for e in experts], dtype=np.float64),
         explain=score_expert,
         identify=lambda expert: expert.expert_id,
+        continues=[None] * len(experts),
+        first_among_equals=np.zeros(len(experts), dtype=np.int8),
     )
 
 
-def _team_arrays(teams: Sequence[TeamProfile], vocabulary: _Vocabulary) -> _CandidateArrays[TeamProfile]:
+def _team_arrays(
+    teams: Sequence[TeamProfile], vocabulary: _Vocabulary, continued_support: Mapping[str, str]
+) -> _CandidateArrays[TeamProfile]:
     loads = [team_load(team) for team in teams]
+    continues = [continued_support.get(team.team_id) for team in teams]
     return _CandidateArrays(
         items=teams,
         features_t=_candidate_features(
@@ -155,6 +167,8 @@ def _team_arrays(teams: Sequence[TeamProfile], vocabulary: _Vocabulary) -> _Cand
         load=np.array([busy / size for busy, size in loads], dtype=np.float64),
         explain=score_team,
         identify=lambda team: team.team_id,
+        continues=continues,
+        first_among_equals=np.array([project is not None for project in continues], dtype=np.int8),
     )
 
 
@@ -179,14 +193,21 @@ def _scores(
     return np.maximum(raw, 0.0, out=raw)
 
 
-def _top_k_in_row(scores: npt.NDArray[np.float64], columns: npt.NDArray[np.int32], k: int) -> npt.NDArray[np.intp]:
-    """Positions of the best k entries: highest score first, lower column first among equal scores."""
+def _top_k_in_row(
+    scores: npt.NDArray[np.float64],
+    columns: npt.NDArray[np.int32],
+    first_among_equals: npt.NDArray[np.int8],
+    k: int,
+) -> npt.NDArray[np.intp]:
+    """Positions of the best k entries: highest score first; among equal scores, the entries
+    whose candidate is first among equals (continued support), then the lower column."""
     if len(scores) > k:
         kth_best = scores[np.argpartition(-scores, k - 1)[:k]].min()
         contenders = np.flatnonzero(scores >= kth_best)
     else:
         contenders = np.arange(len(scores))
-    ranked = contenders[np.lexsort((columns[contenders], -scores[contenders]))]
+    candidates = columns[contenders]
+    ranked = contenders[np.lexsort((candidates, -first_among_equals[candidates], -scores[contenders]))]
     return ranked[:k]
 
 
@@ -200,15 +221,18 @@ def _k(k: int | None, weights: MatchingWeights) -> int:
 
 def _explained(
     order: OrderProfile,
-    candidate: Candidate,
+    column: int,
     ranked_score: float,
     arrays: _CandidateArrays[Candidate],
     w: MatchingWeights,
 ) -> Recommendation:
-    fit = arrays.explain(order, candidate, w)
+    candidate: Candidate = arrays.items[column]
+    fit: Fit = arrays.explain(order, candidate, w)
     if abs(fit.score - ranked_score) > SCORE_AGREEMENT:
         raise RuntimeError(f"vectorised score {ranked_score} disagrees with the explained score {fit.score}")
-    return Recommendation(candidate_id=arrays.identify(candidate), score=fit.score, reasons=fit.reasons)
+    project = arrays.continues[column]
+    reasons = fit.reasons if project is None else (*fit.reasons, continued_support_reason(project))
+    return Recommendation(candidate_id=arrays.identify(candidate), score=fit.score, reasons=reasons)
 
 
 def _recommend(
@@ -239,10 +263,10 @@ def _recommend(
         bounds = indptr.tolist()
         for offset, order in enumerate(orders[start:stop]):
             first, last = bounds[offset], bounds[offset + 1]
-            best = first + _top_k_in_row(scores[first:last], columns[first:last], k)
+            best = first + _top_k_in_row(scores[first:last], columns[first:last], arrays.first_among_equals, k)
             result.append(
                 [
-                    _explained(order, arrays.items[column], score, arrays, weights)
+                    _explained(order, column, score, arrays, weights)
                     for column, score in zip(columns[best].tolist(), scores[best].tolist(), strict=True)
                 ]
             )
@@ -273,14 +297,18 @@ def recommend_teams(
     k: int | None = None,
     *,
     chunk_orders: int = DEFAULT_CHUNK_ORDERS,
+    continued_support: Mapping[str, str] | None = None,
 ) -> list[list[Recommendation]]:
-    """For each order, the best `k` (default `weights.top_k`) teams with their reasons, best first."""
+    """For each order, the best `k` (default `weights.top_k`) teams with their reasons, best first.
+    `continued_support`: team id -> the earlier project through which the team may apply for
+    continued support (继续支持); such a team comes first among teams of equal score."""
     if not orders:
         return []
     if not teams:
         return [[] for _ in orders]
     vocabulary = _Vocabulary.of(orders)
-    return _recommend(orders, vocabulary, _team_arrays(teams, vocabulary), weights, _k(k, weights), chunk_orders)
+    arrays = _team_arrays(teams, vocabulary, continued_support or {})
+    return _recommend(orders, vocabulary, arrays, weights, _k(k, weights), chunk_orders)
 
 
 def rank_experts_naive(

@@ -11,6 +11,10 @@ the best possible fit is 1, and floored at 0:
 - load (a penalty): for an expert, the number of active teams it is on; for a team, the share
   of its people already on an active team (policy: an expert serves on one active team at a time).
 
+Continued support (继续支持) is no factor: a team that applies through an earlier project with an
+excellent review is ranked first among candidates of equal score (recommend.py, assignment.py),
+and `continued_support_reason` says so beside its reasons.
+
 Every factor becomes one reason in Chinese for bureau staff, favourable or not. The vectorised
 ranking in recommend.py repeats exactly this arithmetic, in the same order of operations, so
 that its scores are bit-for-bit those of `score_expert` and `score_team`.
@@ -254,6 +258,11 @@ def score_team(order: OrderProfile, team: TeamProfile, weights: MatchingWeights)
         _load_reason_of_team(team),
     )
     return Fit(score=team_score(order, team, weights), reasons=reasons)
+
+
+def continued_support_reason(project_id: str) -> str:
+    """The reason shown with a candidate that applies for continued support (继续支持)."""
+    return f"继续支持：{project_id} 年度考核优秀，可申请持续资助；同分时优先"
 
 
 def mismatch(order: OrderProfile, team: TeamProfile, weights: MatchingWeights) -> float:

@@ -3,6 +3,7 @@ portal and bureau staff send to matching, and what matching emits (TeamAccepted 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
@@ -25,6 +26,12 @@ ApplicationId = Annotated[
     StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{1,59}$"),
     Field(description="Application id assigned by the portal"),
 ]
+ObjectionId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{1,59}$"),
+    Field(description="Objection id assigned by the portal, e.g. OBJ-500240-2027-001-1"),
+]
+ProjectId = Annotated[str, Field(min_length=1, max_length=120, description="A project: one order taken by one team")]
 QualificationCode = Literal[
     "national_talent_project",
     "state_council_allowance",
@@ -119,6 +126,21 @@ class WithdrawApplication(EventData):
         return self.order_id
 
 
+class LodgeAwardObjection(EventData):
+    """An applicant whose application was declined objects (异议) to the award of the order while
+    it is publicly noticed (公示)."""
+
+    EVENT_TYPE = "LodgeAwardObjection"
+    objection_id: ObjectionId
+    order_id: OrderId
+    application_id: ApplicationId = Field(description="The objector's own (declined) application for the order")
+    grounds: Text = Field(description="Why the award should not stand")
+    lodged_by: Name
+
+    def subject(self) -> str:
+        return self.order_id
+
+
 # ---- from bureau staff ------------------------------------------------------------------------
 
 
@@ -130,6 +152,21 @@ class AwardOrder(EventData):
     application_id: ApplicationId
     awarded_by: Name
     note: Text | None = None
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class DecideAwardObjection(EventData):
+    """Bureau staff decide an objection to an award: upheld, the award is revoked; rejected, it
+    takes effect when its notice has ended."""
+
+    EVENT_TYPE = "DecideAwardObjection"
+    objection_id: ObjectionId
+    order_id: OrderId
+    upheld: bool
+    reason: Text
+    decided_by: Name
 
     def subject(self) -> str:
         return self.order_id
@@ -187,6 +224,11 @@ class ApplicationReceived(EventData):
     team_size: int = Field(ge=1)
     funding_asked_fen: Fen
     received_at: AwareDatetime
+    continued_support_of: Name | None = Field(
+        default=None,
+        description="继续支持: the earlier project (with an excellent review) through which the team applies for "
+        "continued support; checked against ContinuedFundingEligible",
+    )
 
     def subject(self) -> str:
         return self.order_id
@@ -213,6 +255,103 @@ class ApplicationDeclined(EventData):
     team_id: TeamId
     reason: Text
     declined_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class AwardAnnounced(EventData):
+    """The public award list (公示) of one order: the bureau awarded it to an application, and the
+    award takes effect (TeamAccepted) when the notice ends without a pending objection. What the
+    programme publishes about the team, nothing more: the lead's name and institution, no ids of
+    people, no members."""
+
+    EVENT_TYPE = "AwardAnnounced"
+    order_id: OrderId
+    application_id: ApplicationId
+    project_id: ProjectId
+    title: Name = Field(description="The order's title, e.g. 保合村天麻种源繁育")
+    call: Name
+    team_id: TeamId
+    team_name: Name
+    lead_name: Name
+    lead_institution: Name
+    place: Place
+    site: Name
+    industry: Tag
+    service_period: ServicePeriod
+    funding_asked_fen: Fen
+    continued_support_of: Name | None = Field(
+        default=None, description="The earlier project with an excellent review this project continues (继续支持)"
+    )
+    announced_on: date = Field(description="First day of the notice (Chongqing date)")
+    notice_ends_on: date = Field(
+        description="Last day of the notice (Chongqing date, policy POLICY_PUBLIC_NOTICE_WORKING_DAYS working days "
+        "after announced_on): objections are accepted until the end of this day"
+    )
+    awarded_by: Name
+    announced_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class AwardObjectionLodged(EventData):
+    """An objection to an award under notice was recorded; the award waits for the bureau's decision."""
+
+    EVENT_TYPE = "AwardObjectionLodged"
+    objection_id: ObjectionId
+    order_id: OrderId
+    application_id: ApplicationId = Field(description="The objector's application")
+    team_id: TeamId = Field(description="The objector's team")
+    awarded_application_id: ApplicationId
+    grounds: Text
+    lodged_by: Name
+    notice_ends_on: date
+    lodged_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class AwardObjectionRejected(EventData):
+    """The bureau rejected an objection: the award stands and takes effect when its notice has
+    ended and no other objection is pending (at once, if that is already so)."""
+
+    EVENT_TYPE = "AwardObjectionRejected"
+    objection_id: ObjectionId
+    order_id: OrderId
+    application_id: ApplicationId = Field(description="The objector's application")
+    awarded_application_id: ApplicationId
+    reason: Text
+    decided_by: Name
+    notice_ends_on: date
+    rejected_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class AwardRevoked(EventData):
+    """An award under notice is void: an objection was upheld (`objection_id`), or the order was
+    cancelled. No TeamAccepted follows it. After an upheld objection the order is open again: the
+    applications its award had declined, and the revoked one, are pending again
+    (`reopened_application_ids`), and a new AwardOrder starts a new notice."""
+
+    EVENT_TYPE = "AwardRevoked"
+    order_id: OrderId
+    application_id: ApplicationId = Field(description="The application whose award is revoked")
+    team_id: TeamId
+    objection_id: ObjectionId | None = Field(default=None, description="The upheld objection, if one")
+    reason: Text
+    decided_by: Name
+    reopened_application_ids: tuple[ApplicationId, ...] = Field(
+        default=(), description="Applications of the order pending again (none when the order was cancelled)"
+    )
+    moot_objection_ids: tuple[ObjectionId, ...] = Field(
+        default=(), description="Other objections to the award that need no decision any more"
+    )
+    revoked_at: AwareDatetime
 
     def subject(self) -> str:
         return self.order_id
