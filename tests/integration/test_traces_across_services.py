@@ -56,7 +56,7 @@ async def four_traced_services(
                     clock_file=clock,
                     # the scenario reads TeamAccepted right after AwardOrder; with the notice, the
                     # TeamAccepted a timer makes would start a trace of its own
-                    policy=NO_PUBLIC_NOTICE if name == "matching" else None,
+                    policy=NO_PUBLIC_NOTICE if name in ("matching", "reviews") else None,
                 )
             )
         yield
@@ -125,6 +125,7 @@ async def test_one_orders_year_is_one_trace_from_the_county_to_the_review_and_it
         assert report.failures == []
         order_id = an_order_paid_on_acceptance_and_after_its_review(programme, observer)
         released = [o for o in observer.distinct_of_type("FundingReleased") if o.data["order_id"] == order_id]
+        graded = [o for o in observer.distinct_of_type("ReviewGraded") if o.data["order_id"] == order_id]
         completed = [o for o in observer.distinct_of_type("ReviewCompleted") if o.data["order_id"] == order_id]
         spans = exporter.get_finished_spans()
 
@@ -136,7 +137,7 @@ async def test_one_orders_year_is_one_trace_from_the_county_to_the_review_and_it
     assert {service_of(s) for s in story} == {"county-and-bureau-systems", *SERVICES}
 
     # Every event emitted for the order carries its trace: the span that emitted it is its parent.
-    for observed in (*released, *completed):
+    for observed in (*released[:1], *graded):
         assert observed.envelope is not None
         traceparent = observed.envelope.extensions["traceparent"]
         assert traceparent.split("-")[1] == format(trace_id, "032x")
@@ -163,16 +164,31 @@ async def test_one_orders_year_is_one_trace_from_the_county_to_the_review_and_it
     ]
     assert published and all(s.end_time and s.start_time and s.end_time >= s.start_time for s in published)
 
-    # The review: the last panel score, handled by reviews, emitted ReviewCompleted; funding applied
-    # its consequence (the second tranche) in a span under it.
-    handled_review = one(story, "handle ReviewCompleted", "funding")
-    services_above = [service_of(s) for s in ancestors(handled_review, by_id)]
-    assert services_above[:3] == ["funding", "reviews", "reviews"]
-    assert services_above[-1] == "county-and-bureau-systems"
-    process = by_id[handled_review.parent.span_id]  # type: ignore[union-attr]
-    assert process.attributes is not None
-    assert process.attributes["cloudevents.event_type"] == "ReviewCompleted"
-    assert process.attributes["expert_teams.outcome"] == "applied"
+    # The review: the last panel score, handled by reviews, emitted ReviewGraded in the order's trace.
+    # The grade takes effect when the cycle's results are published (here without a notice period):
+    # ReviewCompleted and the money it releases are in the trace of the bureau's CloseReviewCycle,
+    # which is about every order of the cycle, and carry the order's correlation id.
+    handled_score = by_id[int(graded[0].envelope.extensions["traceparent"].split("-")[2], 16)]  # type: ignore[union-attr]
+    assert (service_of(handled_score), handled_score.name) == ("reviews", "handle PanelScoreSubmitted")
+    (in_effect,) = completed
+    assert in_effect.envelope is not None
+    closing_trace = int(in_effect.envelope.extensions["traceparent"].split("-")[1], 16)
+    closing = [s for s in spans if s.context is not None and s.context.trace_id == closing_trace]
+    closing_by_id = {s.context.span_id: s for s in closing if s.context is not None}
+    process = one(
+        closing,
+        f"process {prefix}reviews.events",
+        "funding",
+        **{"cloudevents.event_type": "ReviewCompleted", "cloudevents.event_subject": order_id},
+    )
+    above = [(service_of(s), s.name) for s in (process, *ancestors(process, closing_by_id))]
+    assert above[:3] == [
+        ("funding", f"process {prefix}reviews.events"),
+        ("reviews", "handle CloseReviewCycle"),
+        ("reviews", f"process {prefix}reviews.inbound"),
+    ]
+    assert released[-1].envelope is not None
+    assert released[-1].envelope.extensions["traceparent"].split("-")[1] == format(closing_trace, "032x")
 
 
 async def test_a_partners_trace_context_passes_to_the_events_it_causes_when_we_export_no_spans(

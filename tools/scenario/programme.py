@@ -64,15 +64,16 @@ def _more_than(count: Callable[[], int], seen: int) -> Callable[[], bool]:
 
 @dataclass(frozen=True)
 class Ask:
-    """One event a partner sends, and the answer it expects: an event type, or `EventRejected(rule)`."""
+    """One event a partner sends, and the answer it expects: an event type, or `EventRejected(rule)`;
+    `A|B` when either answer is right (e.g. an award without public notice is accepted at once)."""
 
     data: EventData
     source: str
     expect: str
 
     @property
-    def expected_type(self) -> str:
-        return self.expect.split("(")[0]
+    def expected_types(self) -> set[str]:
+        return {e.split("(")[0] for e in self.expect.split("|")}
 
 
 class ProgrammeRun:
@@ -106,6 +107,8 @@ class ProgrammeRun:
         self.timeout_s = timeout_s
         self.narrate = narrate
         """Show every event sent and what answered it (the demo's --story), not only each phase's count."""
+        self.results_noticed = True
+        """Whether the published results went on public notice (policy: 0 working days = none)."""
         self.two_years = two_years
         """Play on into the next year: rectification, and the next year's second call (the demo)."""
         self.report = Report(real_orders={o.order_id for o in programme.orders if o.real})
@@ -146,7 +149,7 @@ class ProgrammeRun:
         def answer(envelope_id: str) -> Observed | None:
             ask = expected[envelope_id]
             for o in self.observer.answers_to(envelope_id):
-                if o.type in (ask.expected_type, "EventRejected"):
+                if o.type in ask.expected_types or o.type == "EventRejected":
                     return o
             return None
 
@@ -195,7 +198,7 @@ class ProgrammeRun:
             got = o.type or "?"
             if got == "EventRejected":
                 got = f"EventRejected({o.data['reason_code']})"
-            if got != ask.expect:
+            if got not in ask.expect.split("|"):
                 detail = f": {o.data.get('reason')}" if o.type == "EventRejected" else ""
                 surprises.append(f"{ask.data.EVENT_TYPE} {ask.data.subject()} answered {got}{detail}")
         self.report.failures.extend(surprises)
@@ -467,15 +470,18 @@ class ProgrammeRun:
                         order_id=pair["order_id"], application_id=pair["application_id"], awarded_by=BUREAU_STAFF
                     ),
                     BUREAU_SOURCE,
-                    "AwardAnnounced",
+                    "AwardAnnounced|TeamAccepted",
                 )
                 for pair in pairs
             ],
         )
         announced = [o for o in answers.values() if o.type == "AwardAnnounced"]
         ends = sorted({o.data["notice_ends_on"] for o in announced})
-        self.say(f"        notice of {len(announced)} awards until {', '.join(ends)}")
-        orders = {o.data["order_id"] for o in announced}
+        if announced:
+            self.say(f"        notice of {len(announced)} awards until {', '.join(ends)}")
+        else:
+            self.say("        no public notice by policy: the awards took effect at once")
+        orders = {o.data["order_id"] for o in answers.values() if o.type in ("AwardAnnounced", "TeamAccepted")}
         self.on_date(in_effect)
 
         def accepted() -> list[Observed]:
@@ -483,7 +489,8 @@ class ProgrammeRun:
 
         try:
             await self.observer.wait_until(lambda: len(accepted()) >= len(orders), timeout_s=self.timeout_s)
-            self.say(f"  ✓ notice over with no objection: {len(accepted())} teams accepted their orders (TeamAccepted)")
+            after = "the notice over with no objection: " if announced else ""
+            self.say(f"  ✓ {after}{len(accepted())} teams accepted their orders (TeamAccepted)")
         except TimeoutError:
             missing = len(orders) - len(accepted())
             self.report.failures.append(f"awards in effect: {missing} of {len(orders)} not accepted")
@@ -644,14 +651,20 @@ class ProgrammeRun:
         for asked, answer in answers.items():
             if answer.type == "ReviewResultsPublished":
                 parts = await self.observer.all_parts(asked, "ReviewResultsPublished", timeout_s=self.timeout_s)
+                ends = answer.data.get("notice_ends_on")
+                self.results_noticed = ends != str(local_date(self.client.clock.now()))
+                notice = (
+                    f"under public notice until {ends}" if self.results_noticed else "in effect at once (no notice)"
+                )
                 self.say(
-                    f"        {sum(len(p.data['results']) for p in parts)} results in {len(parts)} part(s), "
-                    f"under public notice until {answer.data.get('notice_ends_on')}"
+                    f"        {sum(len(p.data['results']) for p in parts)} results in {len(parts)} part(s), {notice}"
                 )
 
     async def teams_object(self) -> None:
         story = self.p.story
-        if story is None or (story.objection_upheld is None and story.objection_rejected is None):
+        if not self.results_noticed or story is None:
+            return
+        if story.objection_upheld is None and story.objection_rejected is None:
             return
         cycle = str(self.p.year)
         objected = [
@@ -699,7 +712,7 @@ class ProgrammeRun:
 
     async def results_take_effect(self) -> None:
         p = self.p
-        upheld = p.story.objection_upheld if p.story is not None else None
+        upheld = p.story.objection_upheld if p.story is not None and self.results_noticed else None
         self.say_on(
             "results in effect", "\n   The notice is over: the results take effect; funding applies the consequences"
         )
@@ -742,7 +755,7 @@ class ProgrammeRun:
         story = self.p.story
         assert story is not None
         cycle = str(self.p.year)
-        self.say_on("second call: needs", f"\n10. {self.p.year + 1}: the next call ({story.second_call_name}) opens")
+        self.say_on("second call: needs", f"\n9. {self.p.year + 1}: the next call ({story.second_call_name}) opens")
         await self.exchange(
             "the talent registry announces the new teams' experts",
             [Ask(e, REGISTRY_SOURCE, "ExpertProfileRecorded") for e in story.second_call_experts],
@@ -771,7 +784,7 @@ class ProgrammeRun:
             ],
         )
         failing = [o for o in (story.rectification_accepted, story.rectification_rejected) if o is not None]
-        self.say_on("rectification reports", "\n11. Unqualified teams rectify within the deadline (限期整改)")
+        self.say_on("rectification reports", "\n10. Unqualified teams rectify within the deadline (限期整改)")
         await self.exchange(
             "rectification reports submitted",
             [
@@ -789,7 +802,7 @@ class ProgrammeRun:
             ],
         )
         year = self.p.year + 1
-        self.say_on("second call: publication", f"\n12. The bureau publishes the {story.second_call_name} call")
+        self.say_on("second call: publication", f"\n11. The bureau publishes the {story.second_call_name} call")
         envelope = sum(o.demand.funding_asked_fen for o in orders)
         await self.exchange(
             f"budget envelope {year} set to {format_yuan(envelope)}",
@@ -834,13 +847,13 @@ class ProgrammeRun:
         )
         self.say_on(
             "second call: applications",
-            "\n13. Teams apply; a suspended team is refused, an excellent one applies for continued support",
+            "\n12. Teams apply; a suspended team is refused, an excellent one applies for continued support",
         )
         await self.exchange(
             "applications",
             [self._second_call_application(c, n) for c in story.second_call for n in range(len(c.applications))],
         )
-        self.say_on("second call: awards", "\n14. The bureau takes the assignment's advice and awards")
+        self.say_on("second call: awards", "\n13. The bureau takes the assignment's advice and awards")
         answers = await self.exchange(
             "optimal assignment of the call",
             [
@@ -864,7 +877,7 @@ class ProgrammeRun:
                     f"on {o.data['order_id']}"
                 )
         await self.treasury_pays("second call: awards in effect")
-        self.say_on("rectification deadline passed", "\n15. The rectification deadline passes")
+        self.say_on("rectification deadline passed", "\n14. The rectification deadline passes")
         silent = [
             o.order_id
             for o in self.p.orders
@@ -906,7 +919,7 @@ class ProgrammeRun:
         )
 
     async def partner_guarantees(self) -> None:
-        self.say("\n9. What partners can rely on")
+        self.say("\nWhat partners can rely on")
         order = self.p.orders[0]
         publication = next(e for e in self.sent["PublishOrder"] if e.subject == order.order_id)
         await self.client.send_envelope(publication)  # the same event delivered again, months later

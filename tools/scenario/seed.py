@@ -270,7 +270,11 @@ def _story(rng: random.Random, names: _Names, orders: list[SeededOrder], start: 
     calls: list[SecondCallOrder] = []
     experts: list[ExpertRegistered] = []
     if continued is not None and accepted is not None:
-        places = [("500238", "红池坝镇", "茶园二村"), ("500240", "洗新乡", "保合二村")]
+        # each team applies in its own county (its local talent is local there), in a new village
+        places = [
+            (o.county_code, o.demand.place.township, f"{o.demand.place.village.removesuffix('村')}新村")
+            for o in (continued, accepted)
+        ]
         for number, (county, township, village) in enumerate(places, start=1):
             industry = continued.demand.industry if number == 1 else rng.choice(sorted(INDUSTRIES))
             demand = _demand(rng, county, township, village, industry, next_year)
