@@ -184,7 +184,8 @@ class Report:
                 "score": d["score"],
                 "round": d.get("round", 1),
                 "indicators": [
-                    f"{i['label']} {i['actual']:g}/{i['target']:g} {i['unit']}" for i in d["indicator_results"]
+                    f"{i['label']} {_figure(i['actual'])}/{_figure(i['target'])} {i['unit']}"
+                    for i in d["indicator_results"]
                 ],
             }
         elif t == "IncentiveGranted":
@@ -340,6 +341,11 @@ def print_report(report: Report, out: Any = sys.stdout) -> None:
     line(f"Dead letters: {counts(d['dead_letters_by_reason'])}")
     line(f"Messages on the topics: {d['events_seen']}   wall time: {d['wall_time_s']} s")
     line("Result: " + ("all steps answered as expected" if report.ok else "FAILURES: " + "; ".join(report.failures)))
+
+
+def _figure(value: float) -> str:
+    """52 -> '52', 1250000 -> '1,250,000', 7.5 -> '7.5' (an indicator as an official reads it)."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}".rstrip("0")
 
 
 async def public_exports(directory: Path, cycle_id: str, timeout_s: float = 10.0) -> list[str]:

@@ -272,7 +272,7 @@ def _story(rng: random.Random, names: _Names, orders: list[SeededOrder], start: 
     if continued is not None and accepted is not None:
         # each team applies in its own county (its local talent is local there), in a new village
         places = [
-            (o.county_code, o.demand.place.township, f"{o.demand.place.village.removesuffix('村')}新村")
+            (o.county_code, o.demand.place.township, f"{(o.demand.place.village or '示范').removesuffix('村')}新村")
             for o in (continued, accepted)
         ]
         for number, (county, township, village) in enumerate(places, start=1):
@@ -296,10 +296,7 @@ def _story(rng: random.Random, names: _Names, orders: list[SeededOrder], start: 
             )
             applications: tuple[tuple[TeamComposition, str | None, str], ...]
             if number == 1:
-                applications = (
-                    (continued.team, f"P-{continued.order_id}", "ApplicationReceived"),
-                    (rival_team, None, "ApplicationReceived"),
-                )
+                applications = ((continued.team, f"P-{continued.order_id}", "ApplicationReceived"),)
             else:
                 applications = (
                     (accepted.team, None, "EventRejected(team_suspended)"),
