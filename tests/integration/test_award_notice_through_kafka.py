@@ -31,12 +31,13 @@ from shared.contract.events.matching import (
 )
 from shared.contract.events.orders import Demand, OrderCancelled, OrderPublished, ServicePeriod
 from shared.messaging.kafka import ensure_topics
-from shared.policy import YUAN, ProgrammePolicy
+from shared.policy import ProgrammePolicy
 from shared.runtime.service import ServiceRuntime
 from shared.topics import REJECTIONS, all_topics, deadletter, events
+from tests import matching_builders
 from tests.builders import SHIZHU, WUXI, expert_registered, new_id, new_order_id, tea_demand, tianma_demand
 from tests.conftest import Infrastructure, running_service
-from tests.matching_builders import BUREAU, FUNDING, PORTAL, REGISTRY, consumed_by_matching, rejection_of
+from tests.matching_builders import BUREAU, FUNDING, PORTAL, consumed_by_matching, rejection_of
 from tools.client import Observed, ProgrammeClient, TopicObserver, about
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -136,10 +137,7 @@ async def team(
     ]
     local = expert_registered("本地骨干", "local_backbone", specialties=specialties, local_county=county)
     people = (lead, *members, local)
-    for person in people:
-        await n.client.send(person, source=REGISTRY)
-    ids = {p.expert_id for p in people}
-    await n.seen.wait_for(lambda o: o.type == "ExpertProfileRecorded" and o.subject in ids, count=len(ids))
+    await matching_builders.register(n.client, n.seen, *people)
     return TeamComposition(
         team_id=new_id("TEAM"),
         name=f"{lead_name}团队",
@@ -150,16 +148,8 @@ async def team(
 
 
 def application(order_id: str, composition: TeamComposition, **changes: Any) -> TeamApplicationSubmitted:
-    values: dict[str, Any] = {
-        "application_id": new_id("APP"),
-        "order_id": order_id,
-        "team": composition,
-        "plan": "建设天麻繁育示范园，培训本地骨干",
-        "site": "洗新乡保合村天麻示范园",
-        "service_period": SERVICE,
-        "funding_asked_fen": 150_000 * YUAN,
-    }
-    return TeamApplicationSubmitted(**(values | changes))
+    """The 天麻 application of the builders, serving this test's period (from April 2027)."""
+    return matching_builders.application(order_id, composition, **({"service_period": SERVICE} | changes))
 
 
 async def applied(n: Notice, order_id: str, *teams: TeamComposition) -> list[TeamApplicationSubmitted]:

@@ -210,20 +210,8 @@ def generate(
     for number, (county, township, village) in enumerate(places, start=1):
         real = number <= 2
         seeded.append(_order(rng, names, number, county, township, village, start, grades[number - 1], reviewers, real))
-    seeded = _objections(seeded, reviewers)
+    seeded = _continued_support_serves_one_year(_objections(seeded, reviewers))
     story = _story(rng, names, seeded, start)
-    seeded = [
-        replace(o, demand=o.demand.model_copy(update={"service_period": ServicePeriod(start=start, months=12)}))
-        if story.continued_support is not None and o.order_id == story.continued_support.order_id
-        else o
-        for o in seeded
-    ]
-    story = replace(
-        story,
-        continued_support=next(
-            (o for o in seeded if story.continued_support and o.order_id == story.continued_support.order_id), None
-        ),
-    )
     spares = tuple(_spare_expert(rng, names, i) for i in range(1, spare_experts + 1))
     total = sum(o.demand.funding_asked_fen for o in seeded)
     first = (total * 85 // 100) // (10_000 * YUAN) * (10_000 * YUAN)
@@ -255,6 +243,17 @@ def _objections(orders: list[SeededOrder], reviewers: tuple[Reviewer, ...]) -> l
     new_panel = [r for r in reviewers if r.reviewer_id not in earlier and r.institution != upheld.lead_institution][:3]
     rescored = replace(upheld, rereview=tuple(zip(new_panel, (70.0, 72.5, 68.0), strict=True)))
     return [rescored if o.order_id == upheld.order_id else o for o in orders]
+
+
+def _continued_support_serves_one_year(orders: list[SeededOrder]) -> list[SeededOrder]:
+    """The first synthetic excellent project (the one that applies for continued support in the
+    next call) serves one year, so that its people are free by then (one active team each)."""
+    first = next((o for o in orders[2:] if o.grade == "excellent"), None)
+    if first is None:
+        return orders
+    period = ServicePeriod(start=first.demand.service_period.start, months=12)
+    one_year = replace(first, demand=first.demand.model_copy(update={"service_period": period}))
+    return [one_year if o.order_id == first.order_id else o for o in orders]
 
 
 def _story(rng: random.Random, names: _Names, orders: list[SeededOrder], start: date) -> Story:
