@@ -131,9 +131,9 @@ class Report:
             ]
             self.incentive_decisions.setdefault(order, []).extend(decisions)
             for x in decisions:
-                self.incentive_reasons[
-                    f"{x['kind']} {'granted' if x['granted'] else 'not granted'}: {x['reason']}"
-                ] += 1
+                who = f"{x['role']}, title grade {x['title_grade'] or 'unknown'}"
+                why = f"granted to a {who}" if x["granted"] else f"not granted: {x['reason']}"
+                self.incentive_reasons[f"{x['kind']} {why}"] += 1
 
     def money_by_budget_year(self) -> dict[int, dict[str, int]]:
         """Granted = released + withheld (net of what was restored) + forfeited + committed for later years."""
@@ -305,7 +305,8 @@ def print_report(report: Report, out: Any = sys.stdout) -> None:
     people = sum(p["people"] for p in d["projects"])
     line(f"Projects (定点、定人、定服务期): {len(d['projects'])} teams of 1+N+1, {people} people")
     money = d["money_fen"]
-    line("Money: " + ", ".join(f"{k} {format_yuan(v)}" for k, v in money.items()))
+    named = {"withheld": "withheld after unqualified reviews (before rectification)"}
+    line("Money: " + ", ".join(f"{named.get(k, k)} {format_yuan(v)}" for k, v in money.items()))
     for year, m in d["money_by_budget_year"].items():
         line(
             f"Budget year {year}: granted {format_yuan(m['granted'])} = released {format_yuan(m['released'])}"
@@ -315,7 +316,7 @@ def print_report(report: Report, out: Any = sys.stdout) -> None:
     line(f"Payments: {d['payment_retries']} retried, {d['payments_escalated']} escalated")
     line(f"Grades: {counts(d['grades_count'])}")
     line(f"Incentives: {counts(d['incentives_by_kind'])}")
-    for reason, n in sorted(d["incentive_decisions_by_reason"].items(), key=lambda x: -x[1])[:12]:
+    for reason, n in sorted(d["incentive_decisions_by_reason"].items(), key=lambda x: -x[1])[:20]:
         line(f"    {n:4} × {reason}")
     for o in d["objections"]:
         line(f"Objection to {o['order_id']} ({o['grade']}): {o['outcome']}")
