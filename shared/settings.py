@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.kafka_access import KafkaAccess, SecurityProtocol
 from shared.policy import ProgrammePolicy
 
 
@@ -19,6 +20,14 @@ class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
 
     bootstrap_servers: str
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    """`KAFKA_SECURITY_PROTOCOL`: SASL_PLAINTEXT or SASL_SSL (SCRAM-SHA-512, TLS with SASL_SSL);
+    PLAINTEXT only for a broker without authentication (docs/kafka.md, Security)."""
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    """`KAFKA_SASL_PASSWORD`: from a Kubernetes Secret or the embedded stack's `.data/security`; never logged."""
+    ssl_cafile: Path | None = None
+    """`KAFKA_SSL_CAFILE`: PEM of the CA that signed the brokers' certificates (SASL_SSL)."""
     topic_prefix: str = ""
     """Prepended to every topic name, so that several environments can share a cluster."""
     enable_idempotence: bool = True
@@ -43,6 +52,18 @@ class KafkaSettings(BaseSettings):
     group_suffix: str = ""
     """Appended to each service's consumer group: a new suffix makes a service re-read every
     topic from the beginning (a full replay; the inbox turns it into no-ops)."""
+
+    @model_validator(mode="after")
+    def _access_works(self) -> KafkaSettings:
+        self.access  # noqa: B018 (fails fast, at start, on settings that cannot connect)
+        return self
+
+    @property
+    def access(self) -> KafkaAccess:
+        password = self.sasl_password.get_secret_value() if self.sasl_password else None
+        return KafkaAccess(
+            self.bootstrap_servers, self.security_protocol, self.sasl_username, password, self.ssl_cafile
+        )
 
 
 class ServiceSettings(BaseSettings):

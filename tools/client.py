@@ -24,6 +24,7 @@ from shared.contract.envelope import (
 )
 from shared.contract.events.base import EventData
 from shared.contract.registry import REGISTRY
+from shared.kafka_access import KafkaAccess, access_of
 from shared.messaging import transport
 from shared.messaging.kafka import start_with_retry
 from shared.topics import with_prefix
@@ -74,7 +75,7 @@ def binary_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
 
 
 async def wait_until_consumed(
-    bootstrap_servers: str, group: str, records: Sequence[Observed], *, timeout_s: float = 60.0
+    kafka: KafkaAccess | str, group: str, records: Sequence[Observed], *, timeout_s: float = 60.0
 ) -> None:
     """Until consumer `group` has committed past every one of `records` (its committed offsets)."""
     ends: dict[TopicPartition, int] = {}
@@ -83,7 +84,7 @@ async def wait_until_consumed(
         ends[tp] = max(ends.get(tp, 0), o.offset + 1)
     if not ends:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**access_of(kafka).aiokafka())
     await admin.start()
     try:
         deadline = asyncio.get_running_loop().time() + timeout_s
@@ -102,7 +103,7 @@ async def wait_until_consumed(
 class ProgrammeClient:
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: KafkaAccess | str,
         *,
         topic_prefix: str = "",
         enable_idempotence: bool = True,
@@ -112,10 +113,10 @@ class ProgrammeClient:
         self.topic_prefix = topic_prefix
         self.connect_timeout_s = connect_timeout_s
         """How long `start` waits for the broker before raising the last connection error."""
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = access_of(kafka)
         self.clock = clock or SystemClock()
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+            **self.kafka.aiokafka(),
             client_id="expert-teams-client",
             acks="all",
             enable_idempotence=enable_idempotence,
@@ -265,7 +266,7 @@ class TopicObserver:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: KafkaAccess | str,
         topics: Iterable[str],
         *,
         fetch_max_wait_ms: int = 20,
@@ -275,7 +276,7 @@ class TopicObserver:
         self._connect_timeout_s = connect_timeout_s
         transport.install()  # inbound topics may hold header names that are not UTF-8
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
+            **access_of(kafka).aiokafka(),
             group_id=None,
             enable_auto_commit=False,
             fetch_max_wait_ms=fetch_max_wait_ms,

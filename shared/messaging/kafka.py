@@ -8,7 +8,9 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from faststream.security import BaseSecurity, SASLScram512
 
+from shared.kafka_access import KafkaAccess, access_of
 from shared.retry import until_reachable
 from shared.settings import KafkaSettings
 from shared.topics import TopicSpec
@@ -19,10 +21,19 @@ from .topic_admin import TopicReport, TopicSettings
 log = structlog.get_logger("shared.messaging.kafka")
 
 
+def faststream_security(access: KafkaAccess) -> BaseSecurity | None:
+    """FastStream's form of the same access (its KafkaBroker takes `security=`)."""
+    if not access.sasl:
+        return None
+    return SASLScram512(
+        str(access.username), str(access.password), ssl_context=access.ssl_context(), use_ssl=access.tls
+    )
+
+
 def make_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
     acks: int | str = "all" if settings.acks == "all" else int(settings.acks)
     return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **settings.access.aiokafka(),
         client_id=client_id,
         acks=acks,
         enable_idempotence=settings.enable_idempotence,
@@ -37,7 +48,7 @@ async def start_with_retry(start: Callable[[], Awaitable[None]], what: str, time
 
 
 async def ensure_topics(
-    bootstrap_servers: str,
+    kafka: KafkaAccess | str,
     specs: list[TopicSpec],
     *,
     prefix: str = "",
@@ -52,7 +63,7 @@ async def ensure_topics(
         min_insync_replicas=settings.min_insync_replicas if settings else 1,
         retention_ms=settings.retention_ms if settings else -1,
     )
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="expert-teams-admin")
+    admin = AIOKafkaAdminClient(**access_of(kafka).aiokafka(), client_id="expert-teams-admin")
     await start_with_retry(admin.start, "admin", timeout_s=connect_timeout_s)
     try:
         return await topic_admin.ensure_topics(admin, specs, prefix=prefix, settings=wanted, fix=fix)

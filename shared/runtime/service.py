@@ -35,7 +35,7 @@ from shared.faults import CrashPoints
 from shared.logging import RateLimit
 from shared.messaging import transport
 from shared.messaging.consumer import EventConsumer, TransientFailure
-from shared.messaging.kafka import ensure_topics, make_producer, start_with_retry
+from shared.messaging.kafka import ensure_topics, faststream_security, make_producer, start_with_retry
 from shared.messaging.records import Record
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.routing import Subscription
@@ -138,6 +138,7 @@ class ServiceRuntime:
         self.tracing = Tracing.of(tracer_provider or self._own_tracer_provider)
         self.broker = KafkaBroker(
             kafka.bootstrap_servers,
+            security=faststream_security(kafka.access),
             middlewares=(
                 [KafkaPrometheusMiddleware(registry=self.metrics.registry, app_name=definition.name)]
                 if settings.metrics_enabled
@@ -338,7 +339,7 @@ class ServiceRuntime:
                 load_stream("messaging", MESSAGING_MIGRATIONS) + load_stream(name, self.definition.migrations),
             )
         await ensure_topics(
-            self.kafka.bootstrap_servers,
+            self.kafka.access,
             all_topics(self.kafka.partitions, services=(*SERVICES, name)),
             prefix=self.kafka.topic_prefix,
             settings=self.kafka,

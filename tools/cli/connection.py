@@ -1,31 +1,41 @@
-"""Where the CLI finds the broker: --bootstrap, KAFKA_BOOTSTRAP_SERVERS, or the running embedded stack."""
+"""Where the CLI finds the broker and who it is there: --bootstrap, KAFKA_BOOTSTRAP_SERVERS (with
+the KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_SSL_CAFILE variables), or the running
+embedded stack (whose operator credentials it reads from `.data/security`)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
-from tools.stack.launcher import read_stack_file
+from shared.kafka_access import KafkaAccess, KafkaAccessError
+from tools.stack.launcher import read_stack_file, stack_access
 
 
 @dataclass(frozen=True)
 class Connection:
-    bootstrap_servers: str
+    kafka: KafkaAccess
     topic_prefix: str
     embedded: bool
     timeout_s: float = 10.0
     """How long a command waits for the broker before it gives up with one line."""
 
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka.bootstrap_servers
+
 
 def resolve(bootstrap: str | None, topic_prefix: str | None, timeout_s: float = 10.0) -> Connection:
     stack = read_stack_file()
     if bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        servers = bootstrap or os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        try:
+            access = KafkaAccess.from_environment(os.environ, bootstrap)
+        except KafkaAccessError as exc:
+            raise SystemExit(f"cannot connect to Kafka: {exc}") from None
         prefix = topic_prefix if topic_prefix is not None else os.environ.get("KAFKA_TOPIC_PREFIX", "")
-        return Connection(servers, prefix, embedded=False, timeout_s=timeout_s)
+        return Connection(access, prefix, embedded=False, timeout_s=timeout_s)
     if stack:
         prefix = topic_prefix if topic_prefix is not None else stack.get("topic_prefix", "")
-        return Connection(stack["bootstrap_servers"], prefix, embedded=True, timeout_s=timeout_s)
+        return Connection(stack_access(stack), prefix, embedded=True, timeout_s=timeout_s)
     raise SystemExit(
         "no broker: pass --bootstrap HOST:PORT, set KAFKA_BOOTSTRAP_SERVERS, or start the embedded stack "
         "with `expert-teams stack`"

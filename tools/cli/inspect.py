@@ -17,7 +17,7 @@ from tools.client import Observed, ProgrammeClient, TopicObserver
 
 async def _read_all(connection: Connection, topics: list[str], idle_s: float) -> TopicObserver:
     observer = TopicObserver(
-        connection.bootstrap_servers,
+        connection.kafka,
         [with_prefix(connection.topic_prefix, t) for t in topics],
         connect_timeout_s=connection.timeout_s,
     )
@@ -197,6 +197,6 @@ async def replay_dead_letter(connection: Connection, ref: str, *, by: str, idle_
         raise SystemExit(f"{ref} has no dlt.origin.topic header: not a dead letter")
     headers = [(n, v) for n, v in letter.headers if not n.startswith("dlt.")]
     headers += [("replay.of", ref.encode()), (REPLAYED_BY, by.encode())]
-    async with ProgrammeClient(connection.bootstrap_servers, connect_timeout_s=connection.timeout_s) as client:
+    async with ProgrammeClient(connection.kafka, connect_timeout_s=connection.timeout_s) as client:
         sent = await client.send_raw(origin, letter.value, key=letter.key, headers=headers)
     return {"replayed": ref, "to": f"{origin}:{sent.partition}:{sent.offset}", "by": by}

@@ -294,7 +294,7 @@ def _cmd_topics_ensure(args: argparse.Namespace) -> None:
     )
     report = asyncio.run(
         ensure_topics(
-            connection.bootstrap_servers,
+            connection.kafka,
             all_topics(settings.partitions),
             prefix=connection.topic_prefix,
             settings=settings,

@@ -52,6 +52,6 @@ def build_envelope(args: argparse.Namespace) -> Envelope:
 
 async def send(connection: Connection, envelope: Envelope, *, topic: str | None, binary: bool) -> None:
     async with ProgrammeClient(
-        connection.bootstrap_servers, topic_prefix=connection.topic_prefix, connect_timeout_s=connection.timeout_s
+        connection.kafka, topic_prefix=connection.topic_prefix, connect_timeout_s=connection.timeout_s
     ) as client:
         await client.send_envelope(envelope, topic=topic, binary=binary)

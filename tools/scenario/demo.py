@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shared.kafka_access import KafkaAccess
 from shared.topics import REJECTIONS, SERVICES, deadletter, events
 from shared.tracing import shut_down, tracer_provider_from_environment
 from tools.client import ProgrammeClient, TopicObserver
@@ -33,7 +34,7 @@ rejected, a suspended team refused, continued support)."""
 
 
 async def play_programme(
-    bootstrap_servers: str,
+    kafka: KafkaAccess | str,
     topic_prefix: str = "",
     *,
     orders: int = 45,
@@ -51,8 +52,8 @@ async def play_programme(
 
     watched = [*(events(s) for s in SERVICES), REJECTIONS, *(deadletter(s) for s in SERVICES)]
     async with (
-        ProgrammeClient(bootstrap_servers, topic_prefix=topic_prefix) as client,
-        TopicObserver(bootstrap_servers, [f"{topic_prefix}{t}" for t in watched]) as observer,
+        ProgrammeClient(kafka, topic_prefix=topic_prefix) as client,
+        TopicObserver(kafka, [f"{topic_prefix}{t}" for t in watched]) as observer,
     ):
         provider = tracer_provider_from_environment("partner-scenario")
         run = ProgrammeRun(
@@ -105,7 +106,7 @@ def run_demo(
         with MemoryMonitor(stack.pids()) as memory:
             report = asyncio.run(
                 play_programme(
-                    stack.bootstrap_servers,
+                    stack.kafka,
                     stack.topic_prefix,
                     orders=STORY_ORDERS if story else orders,
                     seed=seed,

@@ -548,7 +548,7 @@ class ProgrammeRun:
         # A year passes in seconds here: the reviews service (perhaps just restarted) must have
         # read every TeamAccepted before the cycle decides which projects it reviews.
         await wait_until_consumed(
-            self.client.bootstrap_servers,
+            self.client.kafka,
             f"{self.client.topic_prefix}reviews",
             self.observer.distinct_of_type("TeamAccepted"),
             timeout_s=self.timeout_s,

@@ -32,6 +32,7 @@ from typing import IO, Any
 import structlog
 
 from shared.db.pool import drop_database, ensure_database, with_database
+from shared.kafka_access import KafkaAccess
 from shared.messaging.kafka import ensure_topics
 from shared.settings import KafkaSettings
 from shared.topics import all_topics
@@ -80,6 +81,9 @@ class Stack:
     postgres: EmbeddedPostgres | None = None
     broker: KafkaBroker | None = None
     bootstrap_servers: str = ""
+    access: KafkaAccess | None = None
+    """How the launcher's own clients (topics, the CLI, scenarios) reach the broker: the operator's
+    (admin) principal when the broker authenticates."""
     server_url: str = ""
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     _log_files: list[IO[bytes]] = field(default_factory=list)
@@ -140,6 +144,10 @@ class Stack:
             )
 
     @property
+    def kafka(self) -> KafkaAccess:
+        return self.access or KafkaAccess(self.bootstrap_servers)
+
+    @property
     def embedded_broker(self) -> bool:
         return self.broker is not None
 
@@ -169,7 +177,7 @@ class Stack:
         async def prepare() -> None:
             settings = KafkaSettings(bootstrap_servers=self.bootstrap_servers, topic_prefix=self.topic_prefix)
             await ensure_topics(
-                self.bootstrap_servers, all_topics(settings.partitions), prefix=self.topic_prefix, settings=settings
+                self.kafka, all_topics(settings.partitions), prefix=self.topic_prefix, settings=settings
             )
             for name in dict.fromkeys((*RUNNABLE_SERVICES, *self.services)):
                 url = self.database_url(name)
@@ -282,6 +290,11 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stack_access(stack: dict[str, Any]) -> KafkaAccess:
+    """How the operator's tools reach the broker of a running embedded stack (its stack file)."""
+    return KafkaAccess(str(stack["bootstrap_servers"]))
 
 
 def read_stack_file() -> dict[str, Any] | None:
