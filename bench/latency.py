@@ -226,8 +226,8 @@ async def run(stack: Stack, samples: int, load: float) -> dict[str, Any]:
     watched = [f"{stack.topic_prefix}{events(s)}" for s in SERVICES]
     result: dict[str, Any] = {}
     async with (
-        ProgrammeClient(stack.bootstrap_servers, topic_prefix=stack.topic_prefix) as client,
-        TopicObserver(stack.bootstrap_servers, watched) as observer,
+        ProgrammeClient(stack.kafka, topic_prefix=stack.topic_prefix) as client,
+        TopicObserver(stack.kafka, watched) as observer,
     ):
         await funding_latency(client, observer, 5, "WARM")  # consumers joined and fetching, not measured
         for year, (label, rate) in enumerate((("idle", 0.0), ("under_load", load)), start=YEAR):

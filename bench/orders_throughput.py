@@ -34,7 +34,7 @@ from tools.stack.launcher import Stack
 async def preload(stack: Stack, n: int, run: str) -> float:
     demands = {"500240": tianma_demand(), "500238": tea_demand()}
     started = time.perf_counter()
-    async with ProgrammeClient(stack.bootstrap_servers, topic_prefix=stack.topic_prefix) as client:
+    async with ProgrammeClient(stack.kafka, topic_prefix=stack.topic_prefix) as client:
         producer = client._producer
         for i in range(n):
             county = "500240" if i % 2 else "500238"
@@ -51,7 +51,7 @@ async def preload(stack: Stack, n: int, run: str) -> float:
 
 
 async def drain_through_service(stack: Stack, n: int, run: str) -> dict[str, Any]:
-    async with TopicObserver(stack.bootstrap_servers, [f"{stack.topic_prefix}orders.events"]) as observer:
+    async with TopicObserver(stack.kafka, [f"{stack.topic_prefix}orders.events"]) as observer:
         started = time.perf_counter()
         stack.start_service("orders")
         stack.wait_ready("orders")
@@ -70,7 +70,7 @@ async def raw_consume_insert(stack: Stack, n: int) -> float:
     await conn.execute("CREATE TABLE raw_events (topic text, part int, off bigint, key bytea, value bytea)")
     consumer = AIOKafkaConsumer(
         f"{stack.topic_prefix}orders.inbound",
-        bootstrap_servers=stack.bootstrap_servers,
+        **stack.kafka.aiokafka(),
         group_id=f"raw-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -28,8 +28,8 @@ from tools.stack.monitor import MemoryMonitor
 async def play(stack: Stack, orders: int) -> tuple[Any, int]:
     watched = [f"{stack.topic_prefix}{t.name}" for t in all_topics()]
     async with (
-        ProgrammeClient(stack.bootstrap_servers, topic_prefix=stack.topic_prefix) as client,
-        TopicObserver(stack.bootstrap_servers, watched) as observer,
+        ProgrammeClient(stack.kafka, topic_prefix=stack.topic_prefix) as client,
+        TopicObserver(stack.kafka, watched) as observer,
     ):
         run = ProgrammeRun(
             client, observer, generate(orders), out=io.StringIO(), timeout_s=3600, clock_file=stack.clock_file

@@ -39,7 +39,7 @@ async def fill(stack: Stack, events: int) -> float:
     order = generate(3).orders[2]
     county, source = order.county_code, f"/counties/{order.county_code}"
     started = time.perf_counter()
-    async with ProgrammeClient(stack.bootstrap_servers, topic_prefix=stack.topic_prefix) as client:
+    async with ProgrammeClient(stack.kafka, topic_prefix=stack.topic_prefix) as client:
         producer, topic = client._producer, client.topic("orders.inbound")
         futures = []
         for i in range(events // 2):
@@ -68,7 +68,7 @@ async def read_raw(stack: Stack, events: int) -> float:
     """The broker's limit: a plain consumer reading the topic from the beginning."""
     consumer = AIOKafkaConsumer(
         f"{stack.topic_prefix}orders.inbound",
-        bootstrap_servers=stack.bootstrap_servers,
+        **stack.kafka.aiokafka(),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -113,7 +113,7 @@ WORKLOADS = (
 
 
 async def preload(stack: Stack, workload: Workload, n: int, run: str) -> None:
-    async with ProgrammeClient(stack.bootstrap_servers, topic_prefix=stack.topic_prefix) as client:
+    async with ProgrammeClient(stack.kafka, topic_prefix=stack.topic_prefix) as client:
         producer = client._producer
         for i in range(n):
             data = workload.make(i, run)
@@ -132,7 +132,7 @@ async def drain(stack: Stack, workload: Workload, n: int, run: str) -> float:
     """Events/s of the service between its first and its last output."""
     if not workload.output:  # reviews records facts and emits nothing: count its inbox instead
         return await _drain_by_inbox(stack, workload, n)
-    async with TopicObserver(stack.bootstrap_servers, [f"{stack.topic_prefix}{events(workload.service)}"]) as seen:
+    async with TopicObserver(stack.kafka, [f"{stack.topic_prefix}{events(workload.service)}"]) as seen:
         stack.start_service(workload.service)
         stack.wait_ready(workload.service)
         outputs = await seen.wait_for(
@@ -168,7 +168,7 @@ async def raw_limit(stack: Stack, topic: str, n: int) -> float:
     await conn.execute("CREATE TABLE raw_events (topic text, part int, off bigint, key bytea, value bytea)")
     consumer = AIOKafkaConsumer(
         f"{stack.topic_prefix}{topic}",
-        bootstrap_servers=stack.bootstrap_servers,
+        **stack.kafka.aiokafka(),
         group_id=f"raw-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -176,7 +176,7 @@ async def raw_limit(stack: Stack, topic: str, n: int) -> float:
         session_timeout_ms=6000,
         heartbeat_interval_ms=1000,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all", linger_ms=2)
+    producer = AIOKafkaProducer(**stack.kafka.aiokafka(), acks="all", linger_ms=2)
     await consumer.start()
     await producer.start()
     done, first = 0, None

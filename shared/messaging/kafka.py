@@ -54,6 +54,7 @@ async def ensure_topics(
     prefix: str = "",
     settings: KafkaSettings | None = None,
     fix: bool = True,
+    create: bool = True,
     connect_timeout_s: float = 60.0,
 ) -> TopicReport:
     """Create missing topics with their configs (replication, min ISR, retention from `settings`),
@@ -66,6 +67,6 @@ async def ensure_topics(
     admin = AIOKafkaAdminClient(**access_of(kafka).aiokafka(), client_id="expert-teams-admin")
     await start_with_retry(admin.start, "admin", timeout_s=connect_timeout_s)
     try:
-        return await topic_admin.ensure_topics(admin, specs, prefix=prefix, settings=wanted, fix=fix)
+        return await topic_admin.ensure_topics(admin, specs, prefix=prefix, settings=wanted, fix=fix, create=create)
     finally:
         await admin.close()

@@ -65,13 +65,26 @@ async def ensure_topics(
     prefix: str = "",
     settings: TopicSettings | None = None,
     fix: bool = True,
+    create: bool = True,
 ) -> TopicReport:
-    """Create missing topics with their configs; report (and with `fix`, correct) the others' drift."""
+    """Create missing topics with their configs; report (and with `fix`, correct) the others' drift.
+
+    Without `create` (a service whose principal may not manage topics), only check that every
+    topic exists and has leaders: a missing one is an error naming the operator's command."""
     settings = settings or TopicSettings()
     wanted = {with_prefix(prefix, spec.name): spec for spec in specs}
     report = TopicReport()
     existing = set(await admin.list_topics())
     missing = [name for name in wanted if name not in existing]
+    if missing and not create:
+        raise RuntimeError(
+            f"{len(missing)} topic(s) missing or not visible to this principal: {', '.join(sorted(missing)[:6])}; "
+            "the operator creates them (`expert-teams topics ensure`) and grants them (`expert-teams acls sync`)"
+        )
+    if not create:
+        await _until_led(admin, list(wanted))
+        report.in_order.extend(wanted)
+        return report
     if missing:
         response = await admin.create_topics(
             [

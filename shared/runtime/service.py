@@ -42,7 +42,7 @@ from shared.messaging.routing import Subscription
 from shared.policy import ProgrammePolicy
 from shared.retry import Backoff, until_reachable
 from shared.settings import KafkaSettings, ServiceSettings, load_policy
-from shared.topics import SERVICES, all_topics, with_prefix
+from shared.topics import REJECTIONS, SERVICES, TopicSpec, all_topics, deadletter, events, with_prefix
 from shared.tracing import Tracing, shut_down, tracer_provider_from_environment
 
 from .clock_file import DrivenClock
@@ -152,6 +152,16 @@ class ServiceRuntime:
             request_timeout_ms=kafka.request_timeout_ms,
         )
         self._register_subscriber()
+
+    def _topics_to_ensure(self) -> list[TopicSpec]:
+        """Every topic of the programme when this service manages topics; otherwise the ones it
+        reads and writes (all its principal may see on an authorizing broker)."""
+        name = self.definition.name
+        specs = all_topics(self.kafka.partitions, services=(*SERVICES, name))
+        if self.kafka.manage_topics:
+            return specs
+        used = {s.topic for s in self.definition.subscriptions} | {events(name), deadletter(name), REJECTIONS}
+        return [spec for spec in specs if spec.name in used]
 
     # ---- consuming ------------------------------------------------------------------------
 
@@ -340,9 +350,11 @@ class ServiceRuntime:
             )
         await ensure_topics(
             self.kafka.access,
-            all_topics(self.kafka.partitions, services=(*SERVICES, name)),
+            self._topics_to_ensure(),
             prefix=self.kafka.topic_prefix,
             settings=self.kafka,
+            create=self.kafka.manage_topics,
+            fix=self.kafka.manage_topics,
         )
         self.consumer = EventConsumer(
             service=name,

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 
 async def cli(infrastructure: Infrastructure, prefix: str, *args: str) -> tuple[int, str, str]:
-    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=infrastructure.kafka_bootstrap, KAFKA_TOPIC_PREFIX=prefix)
+    env = dict(os.environ, **infrastructure.kafka.environment(), KAFKA_TOPIC_PREFIX=prefix)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -191,3 +191,44 @@ async def test_a_command_that_cannot_reach_the_broker_says_so_in_one_line_and_fa
         (line,) = err.strip().splitlines()
         assert line.startswith(f"expert-teams: the Kafka broker at {unreachable} did not answer within 1 s"), line
         assert "Traceback" not in err and out == ""
+
+
+async def test_an_operator_onboards_a_county_which_then_writes_only_its_inbound_topic_until_revoked(
+    infrastructure: Infrastructure, topics_ready: str, tmp_path: Path
+) -> None:
+    from confluent_kafka import KafkaError
+
+    from tests.integration.test_partner_identity import produce
+
+    folder = tmp_path / "wulong"
+    code, out, err = await cli(
+        infrastructure, topics_ready, "partners", "add", "/counties/500156", "--out", str(folder)
+    )
+    assert code == 0, err
+    assert "onboarded /counties/500156 as principal counties.500156" in out
+    assert f"writes:   {topics_ready}orders.inbound" in out
+    assert "sasl.mechanism=SCRAM-SHA-512" in out and "sasl.username=counties.500156" in out
+    settings = folder / "client.properties"
+    assert settings.stat().st_mode & 0o777 == 0o600, "only its owner may read the password"
+    values = dict(line.split("=", 1) for line in settings.read_text().splitlines() if line and line[0] != "#")
+    assert values["sasl.password"] not in out, "the password is in the file, not on the screen"
+    partner = infrastructure.kafka.as_user(values["sasl.username"], values["sasl.password"])
+    assert await asyncio.to_thread(produce, partner, f"{topics_ready}orders.inbound") is None
+    refused = await asyncio.to_thread(produce, partner, f"{topics_ready}orders.events")
+    assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+    code, out, err = await cli(infrastructure, topics_ready, "partners", "list")
+    assert code == 0, err
+    assert f"counties.500156                  writes {topics_ready}orders.inbound" in out
+
+    code, out, err = await cli(
+        infrastructure, topics_ready, "partners", "add", "/counties/500156", "--out", str(folder)
+    )
+    assert code != 0 and "onboarded already" in err
+
+    code, out, err = await cli(infrastructure, topics_ready, "partners", "revoke", "/counties/500156")
+    assert code == 0, err
+    assert "principal counties.500156 deleted" in out
+    refused = await asyncio.to_thread(produce, partner, f"{topics_ready}orders.inbound", 8.0)
+    assert refused is not None, "revoked credentials no longer write"
+    assert "counties.500156" not in (await cli(infrastructure, topics_ready, "partners", "list"))[1]

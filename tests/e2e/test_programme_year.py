@@ -23,7 +23,8 @@ pytestmark = pytest.mark.e2e
 def test_a_programme_year_flows_through_four_service_processes_and_every_service_agrees(
     infrastructure: Infrastructure, run_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", infrastructure.kafka_bootstrap)
+    for variable, value in infrastructure.kafka.environment().items():
+        monkeypatch.setenv(variable, value)
     monkeypatch.setenv("DATABASE_URL", infrastructure.postgres_url)
     stack = Stack(
         data_dir=tmp_path / "data",
@@ -38,7 +39,7 @@ def test_a_programme_year_flows_through_four_service_processes_and_every_service
         narration = io.StringIO()
         report = asyncio.run(
             play_programme(
-                stack.bootstrap_servers,
+                stack.kafka,
                 stack.topic_prefix,
                 orders=ORDERS,
                 out=narration,

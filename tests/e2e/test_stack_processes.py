@@ -59,8 +59,8 @@ def test_the_embedded_stack_starts_from_nothing_serves_and_stops_without_orphans
 
         async def submit_and_see() -> str | None:
             async with (
-                ProgrammeClient(stack.bootstrap_servers) as client,
-                TopicObserver(stack.bootstrap_servers, ["orders.events"]) as observer,
+                ProgrammeClient(stack.kafka) as client,
+                TopicObserver(stack.kafka, ["orders.events"]) as observer,
             ):
                 await client.send(
                     DemandSubmitted(order_id=order_id, demand=tianma_demand(), submitted_by="石柱县"),

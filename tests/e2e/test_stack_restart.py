@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 
 async def committed_offsets(stack: Stack) -> dict[str, dict[TopicPartition, int]]:
     """Every service's consumer group's committed offsets."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**stack.kafka.aiokafka())
     await admin.start()
     try:
         return {
@@ -51,8 +51,8 @@ def test_a_stack_stopped_and_started_again_loses_nothing_and_finishes_the_year(
 
     async def play() -> Any:
         async with (
-            ProgrammeClient(stack.bootstrap_servers) as client,
-            TopicObserver(stack.bootstrap_servers, watched) as observer,
+            ProgrammeClient(stack.kafka) as client,
+            TopicObserver(stack.kafka, watched) as observer,
         ):
             run = ProgrammeRun(
                 client,
@@ -78,7 +78,7 @@ def test_a_stack_stopped_and_started_again_loses_nothing_and_finishes_the_year(
         found["offsets_after"] = asyncio.run(committed_offsets(stack))
 
         async def everything_kept() -> set[tuple[str, int, int]]:
-            async with TopicObserver(stack.bootstrap_servers, every_topic) as reread:
+            async with TopicObserver(stack.kafka, every_topic) as reread:
                 await reread.settle(1.5)
                 return {(o.topic, o.partition, o.offset) for o in reread.seen if o.topic in watched}
 

@@ -192,8 +192,8 @@ def fault_stack(data_dir: Path, *, topic_prefix: str = "", crash_points: str | N
 async def session(stack: Stack) -> AsyncIterator[tuple[ProgrammeClient, TopicObserver]]:
     watched = [t.name for t in all_topics()]
     async with (
-        ProgrammeClient(stack.bootstrap_servers, topic_prefix=stack.topic_prefix) as client,
-        TopicObserver(stack.bootstrap_servers, [f"{stack.topic_prefix}{t}" for t in watched]) as observer,
+        ProgrammeClient(stack.kafka, topic_prefix=stack.topic_prefix) as client,
+        TopicObserver(stack.kafka, [f"{stack.topic_prefix}{t}" for t in watched]) as observer,
     ):
         yield client, observer
 
@@ -229,4 +229,4 @@ async def wait_consumed(stack: Stack, observer: TopicObserver, suffix: str, time
         topics = {f"{stack.topic_prefix}{s.topic}" for s in definition.subscriptions}
         group = f"{stack.topic_prefix}{definition.name}{suffix}"
         read = [o for o in observer.seen if o.topic in topics]
-        await wait_until_consumed(stack.bootstrap_servers, group, read, timeout_s=timeout_s)
+        await wait_until_consumed(stack.kafka, group, read, timeout_s=timeout_s)

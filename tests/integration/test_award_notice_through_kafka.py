@@ -78,7 +78,7 @@ class Notice:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def notice(infrastructure: Infrastructure, run_id: str, database_factory: Any) -> AsyncIterator[Notice]:
     prefix = f"t{run_id}notice."
-    await ensure_topics(infrastructure.kafka_bootstrap, all_topics(partitions=3), prefix=prefix)
+    await ensure_topics(infrastructure.kafka, all_topics(partitions=3), prefix=prefix)
     clock = FixedClock(chongqing(MONDAY))
     watched = [f"{prefix}{t}" for t in (events("matching"), REJECTIONS, deadletter("matching"))]
     async with (
@@ -92,8 +92,8 @@ async def notice(infrastructure: Infrastructure, run_id: str, database_factory: 
             policy=PUBLIC_NOTICE,
             timers_enabled=False,
         ) as matching,
-        ProgrammeClient(infrastructure.kafka_bootstrap, topic_prefix=prefix, clock=clock) as client,
-        TopicObserver(infrastructure.kafka_bootstrap, watched) as seen,
+        ProgrammeClient(infrastructure.kafka, topic_prefix=prefix, clock=clock) as client,
+        TopicObserver(infrastructure.kafka, watched) as seen,
     ):
         yield Notice(matching, clock, client, seen)
 

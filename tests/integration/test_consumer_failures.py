@@ -57,7 +57,7 @@ async def flaky_runtime(
     infrastructure: Infrastructure, prefix: str, database_url: str, **settings: Any
 ) -> tuple[ServiceRuntime, Behaviour]:
     """A started service whose one handler (DemandEndorsed on orders.inbound) fails as told."""
-    await ensure_topics(infrastructure.kafka_bootstrap, all_topics(partitions=2), prefix=prefix)
+    await ensure_topics(infrastructure.kafka, all_topics(partitions=2), prefix=prefix)
     behaviour = Behaviour()
     definition = ServiceDefinition(
         name="flaky",
@@ -80,8 +80,8 @@ async def flaky(infrastructure: Infrastructure, topics_ready: str, database_fact
         infrastructure, prefix, await database_factory("flaky"), handler_max_attempts=3
     )
     async with (
-        ProgrammeClient(infrastructure.kafka_bootstrap, topic_prefix=prefix) as client,
-        TopicObserver(infrastructure.kafka_bootstrap, [f"{prefix}flaky.deadletter", f"{prefix}rejections"]) as seen,
+        ProgrammeClient(infrastructure.kafka, topic_prefix=prefix) as client,
+        TopicObserver(infrastructure.kafka, [f"{prefix}flaky.deadletter", f"{prefix}rejections"]) as seen,
     ):
         yield runtime, behaviour, client, seen, prefix
     await runtime.stop()
@@ -140,7 +140,7 @@ async def test_a_database_outage_rolls_back_and_never_commits_past_the_failed_ev
         headers=[("content-type", b"application/cloudevents+json")],
     )
     partition = TopicPartition(client.topic("orders.inbound"), first.partition)
-    admin = AIOKafkaAdminClient(bootstrap_servers=infrastructure.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**infrastructure.kafka.aiokafka())
     await admin.start()
     try:
         committed_while_failing: list[int] = []
@@ -222,7 +222,7 @@ async def test_readiness_reports_a_stalled_partition_and_an_outbox_left_behind_a
         outbox_max_age_s=30,
     )
     try:
-        async with ProgrammeClient(infrastructure.kafka_bootstrap, topic_prefix=prefix) as client:
+        async with ProgrammeClient(infrastructure.kafka, topic_prefix=prefix) as client:
             assert (await runtime.readiness())["consumer"] == "ok"
             assert runtime.consumer is not None
             working = runtime.consumer.process_batch

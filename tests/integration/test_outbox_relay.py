@@ -42,7 +42,7 @@ async def relay_env(infrastructure: Infrastructure, topics_ready: str, database_
         return OutboxRelay(pool=pool, connect=lambda: asyncpg.connect(url), producer=producer, **kwargs)
 
     topic = f"{topics_ready}orders.events"
-    observer = TopicObserver(infrastructure.kafka_bootstrap, [topic])
+    observer = TopicObserver(infrastructure.kafka, [topic])
     await observer.start()
     yield pool, new_relay, topic, observer
     await observer.stop()

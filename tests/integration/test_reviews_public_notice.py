@@ -135,7 +135,7 @@ async def served(
     await eventually(started, "the reviews service serves HTTP", timeout_s=120)
     watched = [f"{topics_ready}{t}" for t in (events("reviews"), REJECTIONS, deadletter("reviews"))]
     try:
-        async with TopicObserver(infrastructure.kafka_bootstrap, watched) as seen:
+        async with TopicObserver(infrastructure.kafka, watched) as seen:
             yield Served(runtime, clock, client, seen, f"http://127.0.0.1:{port}")
     finally:
         server.should_exit = True

@@ -94,7 +94,7 @@ async def reviews(
         )
         await runtime.start()
         watched = [f"{topics_ready}{t}" for t in (events("reviews"), REJECTIONS, deadletter("reviews"))]
-        async with TopicObserver(infrastructure.kafka_bootstrap, watched) as seen:
+        async with TopicObserver(infrastructure.kafka, watched) as seen:
             yield Reviews(runtime, clock, client, seen, exports)
         await runtime.stop()
 

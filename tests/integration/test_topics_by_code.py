@@ -9,6 +9,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from shared.kafka_access import KafkaAccess
 from shared.messaging.kafka import ensure_topics
 from shared.settings import KafkaSettings
 from shared.topics import TopicSpec
@@ -17,8 +18,8 @@ from tests.conftest import Infrastructure
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 
-async def described(bootstrap: str, name: str) -> tuple[int, dict[str, str]]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def described(kafka: KafkaAccess, name: str) -> tuple[int, dict[str, str]]:
+    admin = AIOKafkaAdminClient(**kafka.aiokafka())
     await admin.start()
     try:
         (topic,) = await admin.describe_topics([name])
@@ -33,10 +34,10 @@ async def test_a_new_topic_keeps_its_records_forever_with_its_partitions(
     infrastructure: Infrastructure, run_id: str
 ) -> None:
     name = f"t{run_id}.new.orders.audit"
-    report = await ensure_topics(infrastructure.kafka_bootstrap, [TopicSpec(name, 4, "石柱县 orders")])
+    report = await ensure_topics(infrastructure.kafka, [TopicSpec(name, 4, "石柱县 orders")])
 
     assert report.created == [name]
-    partitions, configs = await described(infrastructure.kafka_bootstrap, name)
+    partitions, configs = await described(infrastructure.kafka, name)
     assert partitions == 4
     assert configs["retention.ms"] == "-1"
     assert configs["retention.bytes"] == "-1"
@@ -48,7 +49,7 @@ async def test_a_topic_that_drifted_is_reported_and_corrected_and_a_wrong_replic
     infrastructure: Infrastructure, run_id: str
 ) -> None:
     name = f"t{run_id}.drift.funding.events"
-    admin = AIOKafkaAdminClient(bootstrap_servers=infrastructure.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**infrastructure.kafka.aiokafka())
     await admin.start()
     try:  # made by hand, as an operator might: two partitions, Kafka's seven-day retention
         await admin.create_topics([NewTopic(name, 2, 1, topic_configs={"retention.ms": "604800000"})])
@@ -56,20 +57,20 @@ async def test_a_topic_that_drifted_is_reported_and_corrected_and_a_wrong_replic
         await admin.close()
     spec = [TopicSpec(name, 3, "funding")]
 
-    checked = await ensure_topics(infrastructure.kafka_bootstrap, spec, fix=False)
+    checked = await ensure_topics(infrastructure.kafka, spec, fix=False)
     assert [line.split(":")[0] for line in checked.unfixable] == [name]
     assert "2 partitions, wanted 3" in checked.unfixable[0]
     assert "retention.ms=604800000 (wanted -1)" in checked.unfixable[0]
-    assert (await described(infrastructure.kafka_bootstrap, name))[0] == 2, "a check changes nothing"
+    assert (await described(infrastructure.kafka, name))[0] == 2, "a check changes nothing"
 
-    fixed = await ensure_topics(infrastructure.kafka_bootstrap, spec)
+    fixed = await ensure_topics(infrastructure.kafka, spec)
     assert [line.split(":")[0] for line in fixed.fixed] == [name]
-    partitions, configs = await described(infrastructure.kafka_bootstrap, name)
+    partitions, configs = await described(infrastructure.kafka, name)
     assert (partitions, configs["retention.ms"]) == (3, "-1")
-    assert (await ensure_topics(infrastructure.kafka_bootstrap, spec)).in_order == [name]
+    assert (await ensure_topics(infrastructure.kafka, spec)).in_order == [name]
 
-    three: Any = KafkaSettings(bootstrap_servers=infrastructure.kafka_bootstrap, replication_factor=3)
-    wanted_three = await ensure_topics(infrastructure.kafka_bootstrap, spec, settings=three)
+    three: Any = KafkaSettings(bootstrap_servers=infrastructure.kafka.bootstrap_servers, replication_factor=3)
+    wanted_three = await ensure_topics(infrastructure.kafka, spec, settings=three)
     assert wanted_three.unfixable == [
         f"{name}: replication factor 1, wanted 3 (reassign its partitions: kafka-reassign-partitions)"
     ]

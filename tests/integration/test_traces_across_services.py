@@ -109,8 +109,8 @@ async def test_one_orders_year_is_one_trace_from_the_county_to_the_review_and_it
     watched = [f"{prefix}{t}" for t in (*(events(s) for s in SERVICES), REJECTIONS, *map(deadletter, SERVICES))]
     async with (
         four_traced_services(infrastructure, prefix, database_factory, exporter, tmp_path / "programme-clock"),
-        ProgrammeClient(infrastructure.kafka_bootstrap, topic_prefix=prefix) as client,
-        TopicObserver(infrastructure.kafka_bootstrap, watched) as observer,
+        ProgrammeClient(infrastructure.kafka, topic_prefix=prefix) as client,
+        TopicObserver(infrastructure.kafka, watched) as observer,
     ):
         programme = generate(ORDERS)
         run = ProgrammeRun(

@@ -6,6 +6,8 @@ expert-teams send ...                   send one CloudEvent as a given source
 expert-teams follow ORDER_ID            the events of one order across all topics, in time order
 expert-teams dead-letters list|show     what the services could not process, and why
 expert-teams topics ensure|list         create/correct the topics (partitions, replication, retention)
+expert-teams partners add|list|revoke   onboard a partner system: principal, SCRAM credentials, ACLs
+expert-teams acls sync|list             the services' ACLs, from their subscriptions and the registry
 expert-teams contract generate|check    the published JSON Schemas and AsyncAPI document
 """
 
@@ -26,6 +28,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from shared.logging import configure_logging
+from tools.cli import partners
 from tools.cli.connection import Connection, resolve
 
 
@@ -158,6 +161,8 @@ def _parser() -> argparse.ArgumentParser:
     q = tp.add_parser("list", help="the topics and what they carry")
     q.add_argument("--json", action="store_true", help="one JSON line per topic")
     q.set_defaults(func=_cmd_topics_list)
+
+    partners.add_parsers(sub, connection_args)
 
     p = sub.add_parser("contract", help="the published event contract (JSON Schemas, AsyncAPI)")
     ct = p.add_subparsers(dest="action", required=True)

@@ -22,7 +22,7 @@ import struct
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,10 +226,12 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str, *, private: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
     os.replace(tmp, path)
 
 
@@ -256,6 +258,91 @@ def _log_excerpt(path: Path | None, offset: int = 0, errors: int = 15, tail: int
     return "\n".join(parts)
 
 
+# ---- security -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """SASL/SCRAM-SHA-512 on the client listener (TLS too when `keystore` is given), Kafka's
+    StandardAuthorizer with no access unless an ACL grants it, and the KRaft controller listener
+    on SASL/PLAIN (Kafka does not take SCRAM there). The `admin` principal (a super user) is
+    created in the storage when it is formatted; the others by the operator's tools."""
+
+    admin_password: str = field(repr=False)
+    controller_password: str = field(repr=False)
+    keystore: Path | None = None
+    """PEM file with the broker's private key and certificate chain: the listener is SASL_SSL."""
+    cafile: Path | None = None
+    """The CA that signed the keystore's certificate (for the launcher's own clients)."""
+    reauth_ms: int = 15 * 60 * 1000
+    """Connections authenticate again this often (a deleted credential ends its sessions by then;
+    deleting a principal's ACLs refuses its requests at once)."""
+
+    @property
+    def protocol(self) -> str:
+        return "SASL_SSL" if self.keystore is not None else "SASL_PLAINTEXT"
+
+    def properties(self, port: int, controller_port: int) -> dict[str, str]:
+        plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+        props = {
+            "listeners": f"BROKER://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": f"BROKER://127.0.0.1:{port}",
+            "inter.broker.listener.name": "BROKER",
+            "listener.security.protocol.map": f"BROKER:{self.protocol},CONTROLLER:SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": (
+                f'{plain} required username="controller" password="{self.controller_password}" '
+                f'user_controller="{self.controller_password}";'
+            ),
+            "listener.name.broker.scram-sha-512.sasl.jaas.config": (
+                f'{scram} required username="admin" password="{self.admin_password}";'
+            ),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": "User:admin;User:controller",
+            "allow.everyone.if.no.acl.found": "false",
+            "connections.max.reauth.ms": str(self.reauth_ms),
+        }
+        if self.keystore is not None:
+            props |= {"listener.name.broker.ssl.keystore.type": "PEM"}
+            props |= {"listener.name.broker.ssl.keystore.location": str(self.keystore)}
+        if self.keystore is not None and self.cafile is not None:  # the broker is its own peer's client
+            props |= {"ssl.truststore.type": "PEM", "ssl.truststore.location": str(self.cafile)}
+        return props
+
+    def format_arguments(self) -> list[str]:
+        return ["--add-scram", f"SCRAM-SHA-512=[name=admin,password={self.admin_password}]"]
+
+
+def _admin_sees_brokers(config: Mapping[str, str], timeout_s: float = 2.0) -> bool:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({**config, "socket.connection.setup.timeout.ms": 2000, "log_level": 0})
+    try:
+        return bool(admin.list_topics(timeout=timeout_s).brokers)
+    except Exception as exc:  # a KafkaException while the broker starts: not serving yet
+        raise RuntimeError(f"the broker does not answer an authenticated client yet: {exc}") from exc
+
+
+def _create_scram_user(config: Mapping[str, str], user: str, password: str, timeout_s: float = 30.0) -> None:
+    from confluent_kafka.admin import (
+        AdminClient,
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
+
+    admin = AdminClient(dict(config))
+    upsert = UserScramCredentialUpsertion(
+        user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), password.encode()
+    )
+    for future in admin.alter_user_scram_credentials([upsert], request_timeout=timeout_s).values():
+        future.result(timeout=timeout_s)
+
+
 # ---- the broker ---------------------------------------------------------------------------------
 
 
@@ -275,6 +362,8 @@ class KafkaBroker:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     log_level: str = "INFO"
+    security: BrokerSecurity | None = None
+    """Authentication and authorization (None: a PLAINTEXT listener anyone on the machine may use)."""
     cds: bool = True
     """Share a class-data archive (AppCDS) between runs: the first clean stop writes it beside the
     jars, later starts map it (about a third faster, lower RSS). The JVM checks that it matches."""
@@ -319,10 +408,24 @@ class KafkaBroker:
         self.controller_port = self._choose_port(
             wanted_controller_port, state.get("controller_port"), avoid={self.port}
         )
-        cluster_id = self._formatted_cluster_id() or str(state.get("cluster_id") or _new_cluster_id())
-        self._save_state({"cluster_id": cluster_id, "port": self.port, "controller_port": self.controller_port})
+        formatted_id = self._formatted_cluster_id()
+        cluster_id = formatted_id or str(state.get("cluster_id") or _new_cluster_id())
+        # the admin's SCRAM credential is written into the storage when it is formatted
+        scram_admin = bool(state.get("scram_admin")) if formatted_id else self.security is not None
+        if self.security is not None and not scram_admin:
+            self._add_scram_admin(log_path, timeout_s)
+            scram_admin = True
+        self._save_state(
+            {
+                "cluster_id": cluster_id,
+                "port": self.port,
+                "controller_port": self.controller_port,
+                "scram_admin": scram_admin,
+            }
+        )
         config = self.data_dir / "server.properties"
-        _write_atomic(config, "".join(f"{key}={value}\n" for key, value in self.server_properties().items()))
+        properties = "".join(f"{key}={value}\n" for key, value in self.server_properties().items())
+        _write_atomic(config, properties, private=True)  # holds the listeners' own passwords
         _write_atomic(self.data_dir / "log4j2.properties", self._log4j2_config(self.log_level))
         _write_atomic(self.data_dir / "log4j2-tools.properties", self._log4j2_config("WARN"))
 
@@ -426,6 +529,8 @@ class KafkaBroker:
             "num.network.threads": "2",
             "num.recovery.threads.per.data.dir": "1",
         }
+        if self.security is not None:
+            props.update(self.security.properties(self.port, self.controller_port))
         props.update(self.properties)
         return props
 
@@ -450,6 +555,7 @@ class KafkaBroker:
             str(config),
             "--standalone",
             "--ignore-formatted",
+            *(self.security.format_arguments() if self.security is not None else []),
         ]
         try:
             result = subprocess.run(
@@ -482,7 +588,7 @@ class KafkaBroker:
                 )
             if port_open("127.0.0.1", self.port):
                 try:
-                    if _metadata_brokers("127.0.0.1", self.port):
+                    if self._serves_metadata():
                         return
                 except (OSError, RuntimeError, struct.error) as exc:
                     last_error = exc
@@ -493,6 +599,41 @@ class KafkaBroker:
                     + _log_excerpt(self.log_path, self._log_offset)
                 )
             time.sleep(0.1)
+
+    def _serves_metadata(self) -> bool:
+        if self.security is None:
+            return bool(_metadata_brokers("127.0.0.1", self.port))
+        return _admin_sees_brokers(self.admin_config())
+
+    def admin_config(self) -> dict[str, str]:
+        """librdkafka settings of the broker's `admin` principal (the operator's tools use them)."""
+        config = {"bootstrap.servers": self.bootstrap_servers}
+        if self.security is not None:
+            config |= {
+                "security.protocol": self.security.protocol,
+                "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": "admin",
+                "sasl.password": self.security.admin_password,
+            }
+            if self.security.cafile is not None:
+                config["ssl.ca.location"] = str(self.security.cafile)
+        return config
+
+    def _add_scram_admin(self, log_path: Path | None, timeout_s: float) -> None:
+        """A storage formatted before authentication was on: start it once as it was (PLAINTEXT,
+        no authorizer), create the admin's SCRAM credential, stop it cleanly."""
+        assert self.security is not None
+        security, self.security = self.security, None
+        try:
+            self.start(log_path=log_path, timeout_s=timeout_s)
+            _create_scram_user(self.admin_config(), "admin", security.admin_password)
+            self.stop()
+        finally:
+            self.security = security
+        log_note = f"added the admin's SCRAM credential to the broker storage in {self.log_dir}\n"
+        if self.log_path is not None:
+            with contextlib.suppress(OSError), self.log_path.open("a") as out:
+                out.write(log_note)
 
     # ---- state kept in data_dir ---------------------------------------------------------------
 

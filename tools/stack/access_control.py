@@ -1,0 +1,219 @@
+"""Kafka ACLs of the programme, derived from the contract's registry and the services' own
+subscriptions, and applied to the broker's StandardAuthorizer (nothing is allowed unless a
+grant says so: `allow.everyone.if.no.acl.found=false`).
+
+- A service principal (`service.<name>`) reads the topics it subscribes to and the partner key
+  registry, commits offsets in its own consumer groups (`<prefix><name>*`), and writes only its
+  own `<name>.events`, `<name>.deadletter` and the shared `rejections`.
+- A partner principal (`counties.500240` for source `/counties/500240`) writes only the inbound
+  topics its event types go to (the registry's senders), and reads `rejections` in consumer
+  groups named after itself.
+- The operator (`admin`) is a super user; nobody else creates topics or changes ACLs.
+
+Applying is a sync: missing grants are created and grants the code no longer derives are
+deleted, per principal. The admin calls go through confluent-kafka's AdminClient (librdkafka,
+the client partners use too), because aiokafka has no calls for ACLs or SCRAM credentials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+from shared.contract.registry import REGISTRY, EventRegistry
+from shared.topics import REJECTIONS, deadletter, events, with_prefix
+
+PARTNERS_TOPIC = "partners"
+"""The partner key registry (shared.messaging.partners): every service reads it."""
+TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, order=True)
+class Grant:
+    """One ALLOW ACL: `principal` may `operation` on the `resource` called `name` (or every
+    name starting with it, when `prefixed`)."""
+
+    principal: str
+    resource: str
+    name: str
+    operation: str
+    prefixed: bool = False
+
+    def shown(self) -> str:
+        pattern = "prefix " if self.prefixed else ""
+        return f"{self.principal} {self.operation} {self.resource.lower()} {pattern}{self.name}"
+
+
+def principal_of(source: str) -> str:
+    """The Kafka user of a partner system: its source without the leading slash, '/' as '.'
+    (`/counties/500240` -> `counties.500240`)."""
+    return source.strip("/").replace("/", ".")
+
+
+def service_principal(service: str) -> str:
+    return f"service.{service}"
+
+
+def service_grants(service: str, consumed: Iterable[str], prefix: str = "") -> set[Grant]:
+    user = f"User:{service_principal(service)}"
+    grants: set[Grant] = set()
+    for topic in {*consumed, PARTNERS_TOPIC}:
+        grants |= {Grant(user, "TOPIC", with_prefix(prefix, topic), op) for op in ("READ", "DESCRIBE")}
+    for topic in (events(service), deadletter(service), REJECTIONS):
+        grants |= {Grant(user, "TOPIC", with_prefix(prefix, topic), op) for op in ("WRITE", "DESCRIBE")}
+    grants.add(Grant(user, "GROUP", with_prefix(prefix, service), "READ", prefixed=True))
+    return grants
+
+
+def inbound_topics_of(source: str, registry: EventRegistry = REGISTRY) -> list[str]:
+    """The inbound topics of the event types `source` is entitled to send (the registry's senders)."""
+    return sorted(
+        {
+            spec.topic
+            for spec in registry
+            if spec.topic.endswith(".inbound") and any(fnmatchcase(source, p) for p in spec.senders)
+        }
+    )
+
+
+def partner_grants(source: str, prefix: str = "", registry: EventRegistry = REGISTRY) -> set[Grant]:
+    principal = principal_of(source)
+    user = f"User:{principal}"
+    grants: set[Grant] = set()
+    for topic in inbound_topics_of(source, registry):
+        grants |= {Grant(user, "TOPIC", with_prefix(prefix, topic), op) for op in ("WRITE", "DESCRIBE")}
+    grants |= {Grant(user, "TOPIC", with_prefix(prefix, REJECTIONS), op) for op in ("READ", "DESCRIBE")}
+    grants.add(Grant(user, "GROUP", with_prefix(prefix, principal), "READ", prefixed=True))
+    return grants
+
+
+# ---- applying to the broker (confluent-kafka's AdminClient) ----------------------------------
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    principal: str
+    created: list[Grant]
+    deleted: list[Grant]
+
+
+def admin_client(config: Mapping[str, Any]) -> Any:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({**config, "log_level": 0})
+
+
+def _binding(grant: Grant) -> Any:
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    return AclBinding(
+        ResourceType[grant.resource],
+        grant.name,
+        ResourcePatternType.PREFIXED if grant.prefixed else ResourcePatternType.LITERAL,
+        grant.principal,
+        "*",
+        AclOperation[grant.operation],
+        AclPermissionType.ALLOW,
+    )
+
+
+def _filter_of(principal: str) -> Any:
+    from confluent_kafka.admin import (
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    anything: Any = None  # a filter's None matches any name and any host
+    return AclBindingFilter(
+        ResourceType.ANY,
+        anything,
+        ResourcePatternType.ANY,
+        principal,
+        anything,
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
+
+
+def _grant_of(binding: Any) -> Grant:
+    return Grant(
+        binding.principal,
+        binding.restype.name,
+        binding.name,
+        binding.operation.name,
+        prefixed=binding.resource_pattern_type.name == "PREFIXED",
+    )
+
+
+def grants_on_broker(admin: Any, principal: str) -> set[Grant]:
+    bindings = admin.describe_acls(_filter_of(principal), request_timeout=TIMEOUT_S).result(timeout=TIMEOUT_S)
+    return {_grant_of(b) for b in bindings}
+
+
+def sync_grants(admin: Any, principal: str, wanted: set[Grant]) -> SyncReport:
+    """Make the broker's ACLs of `principal` exactly `wanted`."""
+    present = grants_on_broker(admin, principal)
+    missing, extra = sorted(wanted - present), sorted(present - wanted)
+    if missing:
+        for future in admin.create_acls([_binding(g) for g in missing], request_timeout=TIMEOUT_S).values():
+            future.result(timeout=TIMEOUT_S)
+    for grant in extra:
+        for future in admin.delete_acls([_binding(grant)], request_timeout=TIMEOUT_S).values():
+            future.result(timeout=TIMEOUT_S)
+    return SyncReport(principal, missing, extra)
+
+
+def revoke_all(admin: Any, principal: str) -> list[Grant]:
+    """Delete every ACL of `principal`: its next request is refused, on connections already open too."""
+    deleted: list[Grant] = []
+    for future in admin.delete_acls([_filter_of(principal)], request_timeout=TIMEOUT_S).values():
+        deleted += [_grant_of(b) for b in future.result(timeout=TIMEOUT_S)]
+    return sorted(deleted)
+
+
+def upsert_user(admin: Any, user: str, password: str) -> None:
+    """Create (or change the password of) a SCRAM-SHA-512 user."""
+    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+    upsert = UserScramCredentialUpsertion(
+        user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), password.encode()
+    )
+    for future in admin.alter_user_scram_credentials([upsert], request_timeout=TIMEOUT_S).values():
+        future.result(timeout=TIMEOUT_S)
+
+
+def delete_user(admin: Any, user: str) -> bool:
+    """Delete a SCRAM user (new connections with its password are refused); False if there was none."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import ScramMechanism, UserScramCredentialDeletion
+
+    deletion = UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)
+    try:
+        for future in admin.alter_user_scram_credentials([deletion], request_timeout=TIMEOUT_S).values():
+            future.result(timeout=TIMEOUT_S)
+    except KafkaException as exc:
+        if "RESOURCE_NOT_FOUND" in str(exc) or "not found" in str(exc).lower():
+            return False
+        raise
+    return True
+
+
+def users_on_broker(admin: Any) -> list[str]:
+    described = admin.describe_user_scram_credentials(request_timeout=TIMEOUT_S)
+    futures = described.values() if isinstance(described, dict) else [described]
+    users: set[str] = set()
+    for future in futures:
+        result = future.result(timeout=TIMEOUT_S)
+        users |= set(result) if isinstance(result, dict) else {getattr(result, "user", "")}
+    return sorted(u for u in users if u)
