@@ -96,3 +96,22 @@ def test_a_stack_stopped_and_started_again_loses_nothing_and_finishes_the_year(
     assert found["offsets_after"] == found["offsets_before"], "every consumer group's offsets are as they were"
     assert found["events_before"] <= found["events_after_restart"], "every event and dead letter is still there"
     assert_a_consistent_year(report, state, narration.getvalue(), ORDERS)
+    assert stack.kafka.security_protocol == "SASL_PLAINTEXT", "the embedded stack authenticates by default"
+    (tmp_path / "narration.txt").write_text(narration.getvalue())
+    written = [*(data / "logs").iterdir(), *(tmp_path / "exports").iterdir(), tmp_path / "narration.txt"]
+    assert len(written) >= 8, written
+    assert_no_secret_written(data, written)
+
+
+def secrets_of(data: Path) -> dict[str, str]:
+    """Every password the stack keeps (operator, controller listener, each service)."""
+    return {path.stem: path.read_text().strip() for path in (data / "security" / "passwords").glob("*.password")}
+
+
+def assert_no_secret_written(data: Path, files: list[Path]) -> None:
+    kept = secrets_of(data)
+    assert {"admin", "controller", "service.orders", "service.funding"} <= set(kept), kept.keys()
+    for path in files:
+        text = path.read_bytes().decode("utf-8", "replace")  # service logs, the broker's log, exports
+        leaked = [name for name, secret in kept.items() if secret in text]
+        assert not leaked, f"{path} holds the password of {leaked}"

@@ -113,16 +113,22 @@ class ResultRows(HTMLParser):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def served(
-    infrastructure: Infrastructure, topics_ready: str, database_factory: Any, client: ProgrammeClient
+    infrastructure: Infrastructure,
+    topics_ready: str,
+    database_factory: Any,
+    client: ProgrammeClient,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Served]:
     await asyncio.to_thread(ensure_chromium)  # installs Debian's chromium when missing; fails loudly otherwise
     clock = FixedClock(datetime(YEAR, 11, 20, 2, 0, tzinfo=UTC))
-    runtime = ServiceRuntime(
-        DEFINITION,
-        service_settings(await database_factory("reviews_public"), timers_enabled=False),
-        kafka_settings(infrastructure, topics_ready),
-        clock=clock,
-    )
+    with pytest.MonkeyPatch.context() as env:  # the public exports go to the test's folder, not the repo
+        env.setenv("REVIEWS_EXPORT_DIR", str(tmp_path_factory.mktemp("public-exports")))
+        runtime = ServiceRuntime(
+            DEFINITION,
+            service_settings(await database_factory("reviews_public"), timers_enabled=False),
+            kafka_settings(infrastructure, topics_ready),
+            clock=clock,
+        )
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(runtime.asgi_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
