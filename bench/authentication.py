@@ -84,28 +84,36 @@ def run_mode(mode: str, authentication: bool, tls: bool, n: int) -> dict[str, An
     return {"broker": broker, "funding": service}
 
 
+def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The best figure of each kind over the rounds (interference only ever lowers a figure)."""
+    return {
+        "produced_per_s": max(r["broker"]["produced_per_s"] for r in runs),
+        "consumed_per_s": max(r["broker"]["consumed_per_s"] for r in runs),
+        "funding_per_s": max(r["funding"]["service_events_per_s"] for r in runs),
+        "funding_raw_loop_per_s": max(r["funding"]["raw_events_per_s"] for r in runs),
+    }
+
+
 def main() -> None:
     from shared.logging import configure_logging
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=4000)
+    parser.add_argument("--rounds", type=int, default=2, help="the modes are measured in turn, this many times")
     args = parser.parse_args()
-    configure_logging("bench", fmt="console", level="WARNING")
-    results: dict[str, Any] = {}
-    for mode, authentication, tls in MODES:
-        results[mode] = run_mode(mode, authentication, tls, args.events)
-        print(f"{mode:15} {json.dumps(results[mode])}", flush=True)
-    base = results["PLAINTEXT"]
-    for mode in results:
-        mine = results[mode]
-        results[mode]["ratio_to_plaintext"] = {
-            "produced": round(mine["broker"]["produced_per_s"] / base["broker"]["produced_per_s"], 3),
-            "consumed": round(mine["broker"]["consumed_per_s"] / base["broker"]["consumed_per_s"], 3),
-            "funding_service": round(
-                mine["funding"]["service_events_per_s"] / base["funding"]["service_events_per_s"], 3
-            ),
-        }
-        print(f"{mode:15} vs PLAINTEXT: {json.dumps(results[mode]['ratio_to_plaintext'])}", flush=True)
+    configure_logging("bench", fmt="console", level="ERROR")
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode, _, _ in MODES}
+    for round_number in range(1, args.rounds + 1):
+        for mode, authentication, tls in MODES:
+            runs[mode].append(run_mode(mode, authentication, tls, args.events))
+            print(f"round {round_number} {mode:15} {json.dumps(runs[mode][-1])}", flush=True)
+    best = {mode: _best(found) for mode, found in runs.items()}
+    base = best["PLAINTEXT"]
+    results: dict[str, Any] = {"events": args.events, "rounds": runs, "best": best, "ratio_to_plaintext": {}}
+    for mode, figures in best.items():
+        ratios = {name: round(value / base[name], 3) for name, value in figures.items()}
+        results["ratio_to_plaintext"][mode] = ratios
+        print(f"{mode:15} best {json.dumps(figures)}; vs PLAINTEXT {json.dumps(ratios)}", flush=True)
     print(f"written to {write_result('authentication', results)}")
 
 

@@ -155,6 +155,7 @@ def main() -> None:
         ("relay_latency", ["--rows", "20000"]),
         ("matching", []),
         ("observability", ["--events", "6000" if args.full else "3000", "--only", "orders,funding"]),
+        ("authentication", ["--events", "4000"]),
     ]
     for module, module_args in plan:
         if module not in skip:
