@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError
 
-from tools.stack.kafka import KafkaBroker
+from shared.kafka_access import KafkaAccess, access_of
+from tools.stack.kafka import BrokerSecurity, KafkaBroker
+from tools.stack.security import ADMIN_USER, SecurityStore
 
 pytestmark = pytest.mark.integration
 
@@ -20,9 +23,9 @@ TOPIC = "embedded.kafka.check"
 GROUP = "embedded-kafka-check"
 
 
-def group_member(bootstrap: str) -> AIOKafkaConsumer:
+def group_member(kafka: KafkaAccess | str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
-        TOPIC, bootstrap_servers=bootstrap, group_id=GROUP, auto_offset_reset="earliest", enable_auto_commit=False
+        TOPIC, **access_of(kafka).aiokafka(), group_id=GROUP, auto_offset_reset="earliest", enable_auto_commit=False
     )
 
 
@@ -53,7 +56,8 @@ async def _create_produce_consume(bootstrap: str) -> None:
         await consumer.stop()
 
 
-async def _check_after_restart(bootstrap: str) -> None:
+async def _check_after_restart(kafka: KafkaAccess | str) -> None:
+    bootstrap = access_of(kafka)
     tp = TopicPartition(TOPIC, 0)
     consumer = group_member(bootstrap)
     await consumer.start()
@@ -65,7 +69,7 @@ async def _check_after_restart(bootstrap: str) -> None:
     finally:
         await consumer.stop()
 
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    reader = AIOKafkaConsumer(**bootstrap.aiokafka(), group_id=None, enable_auto_commit=False)
     await reader.start()
     try:
         reader.assign([tp])
@@ -75,7 +79,7 @@ async def _check_after_restart(bootstrap: str) -> None:
     finally:
         await reader.stop()
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(**bootstrap.aiokafka(), enable_idempotence=True, acks="all")
     await producer.start()
     try:
         third = await producer.send_and_wait(TOPIC, b"third", key=b"k")
@@ -101,3 +105,48 @@ def test_embedded_kafka_keeps_data_offsets_and_port_across_restart(tmp_path: Pat
         asyncio.run(_check_after_restart(again.bootstrap_servers))
     finally:
         again.stop()
+
+
+async def _refused(kafka: KafkaAccess) -> str:
+    producer = AIOKafkaProducer(**kafka.aiokafka(), request_timeout_ms=5000)
+    try:
+        await asyncio.wait_for(producer.start(), 30)
+    except KafkaConnectionError as exc:
+        return str(exc)
+    finally:
+        await producer.stop()
+    raise AssertionError(f"{kafka.principal} over {kafka.security_protocol} connected")
+
+
+def test_a_broker_made_without_authentication_keeps_its_data_when_tls_and_scram_are_switched_on(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "kafka"
+    broker = KafkaBroker(data_dir).start(timeout_s=120)
+    try:
+        asyncio.run(_create_produce_consume(broker.bootstrap_servers))
+    finally:
+        broker.stop()
+
+    store = SecurityStore(tmp_path / "security").ensure()
+    security = BrokerSecurity(
+        store.admin_password, store.controller_password, keystore=store.broker_keystore, cafile=store.ca_cert
+    )
+    secured = KafkaBroker(data_dir, security=security).start(timeout_s=120)
+    try:
+        operator = KafkaAccess(
+            secured.bootstrap_servers, "SASL_SSL", ADMIN_USER, store.admin_password, cafile=store.ca_cert
+        )
+        asyncio.run(_check_after_restart(operator))  # the admin's credential was added to the old storage
+        stranger = SecurityStore(tmp_path / "another-ca").ensure()
+        untrusted = KafkaAccess(
+            secured.bootstrap_servers, "SASL_SSL", ADMIN_USER, store.admin_password, cafile=stranger.ca_cert
+        )
+        assert "Unable to bootstrap" in asyncio.run(_refused(untrusted)), "a broker it cannot verify"
+        asyncio.run(_refused(KafkaAccess(secured.bootstrap_servers)))  # no TLS, no credentials
+        asyncio.run(_refused(operator.as_user(ADMIN_USER, "石柱县-guess")))
+    finally:
+        secured.stop()
+    assert (data_dir / "server.properties").stat().st_mode & 0o777 == 0o600, "it holds the listeners' passwords"
+    assert (tmp_path / "security").stat().st_mode & 0o777 == 0o700
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in (tmp_path / "security").rglob("*") if p.is_file())
