@@ -23,7 +23,7 @@ from shared.topics import PARTNERS, inbound
 from tests.builders import new_order_id, tea_demand, tianma_demand
 from tests.conftest import Infrastructure, running_service
 from tests.signing import KEYRING
-from tools.client import ProgrammeClient, TopicObserver, envelope_for, structured_headers
+from tools.client import ProgrammeClient, TopicObserver, about, envelope_for, structured_headers
 from tools.keyring import enrol, revoke
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -98,7 +98,7 @@ async def test_a_correctly_signed_event_is_applied_in_either_content_mode(
     structured = await client.send(tianma(), source=SHIZHU_SYSTEM)
     binary = await client.send(tianma(), source=SHIZHU_SYSTEM, binary=True)
     for sent in (structured, binary):
-        (submitted,) = await observer.wait_for(lambda o, s=sent: o.type == "OrderSubmitted" and o.subject == s.subject)
+        (submitted,) = await observer.wait_for(about(sent.subject, "OrderSubmitted"))
         assert submitted.envelope is not None and submitted.envelope.causation_id == sent.id
 
 

@@ -66,7 +66,11 @@ def registered(source: str, key: Any = SHIZHU_KEY, **changes: Any) -> PartnerRec
 
 
 def test_the_canonical_form_is_rfc_8785_of_the_document_without_its_signature() -> None:
-    document = {"source": SHIZHU_SYSTEM, "data": {"industry": "中药材", "b": 1.0, "a": [0.5, 1e21]}, SIGNATURE: "x"}
+    document: dict[str, Any] = {
+        "source": SHIZHU_SYSTEM,
+        "data": {"industry": "中药材", "b": 1.0, "a": [0.5, 1e21]},
+        SIGNATURE: "x",
+    }
     assert canonical_form(document) == rfc8785.dumps({k: v for k, v in document.items() if k != SIGNATURE})
     assert canonical_form(document) == (
         '{"data":{"a":[0.5,1e+21],"b":1,"industry":"中药材"},"source":"/counties/500240"}'.encode()
@@ -153,7 +157,9 @@ def test_a_signed_event_survives_structured_to_binary_and_back(
     extensions: dict[str, str], data: dict[str, Any], source: str
 ) -> None:
     attributes = {"id": "e-1", "source": source, "type": "DemandSubmitted", "time": "2019-06-01T09:30:00Z"}
-    structured = attributes | {k: v for k, v in extensions.items() if k not in attributes} | {"specversion": "1.0"}
+    structured: dict[str, Any] = (
+        attributes | {k: v for k, v in extensions.items() if k not in attributes} | {"specversion": "1.0"}
+    )
     structured |= {"subject": "500240-2019-001", "datacontenttype": "application/json", "data": data}
     signed_value, headers = sign_record(json.dumps(structured, ensure_ascii=False).encode(), [], SHIZHU_KEY)
     document = record_document(signed_value, headers)
