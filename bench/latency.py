@@ -36,6 +36,7 @@ from shared.contract.events.reviews import (
     Reviewer,
     WorkDone,
 )
+from shared.contract.speakers import reviewer_source
 from shared.runtime.clock_file import set_programme_time
 from shared.topics import SERVICES, events
 from tools.client import ProgrammeClient, TopicObserver, envelope_for
@@ -174,12 +175,14 @@ async def review_latency(
             source="/portal/applications",
         )
         for reviewer in reviewers[:2]:
-            await client.send(score(cycle, order_id, reviewer), source="/reviewers/panel")
+            await client.send(score(cycle, order_id, reviewer), source=reviewer_source(reviewer.reviewer_id))
     await asyncio.sleep(2.0)  # reports and the first two scores are in
     set_programme_time(clock_file, datetime(year + 1, 1, 5, 1, 30, tzinfo=UTC))  # the deadline has passed
     out = []
     for order_id, _ in orders:
-        event_id, sent_ms = await send(client, score(cycle, order_id, reviewers[2]), "/reviewers/panel")
+        event_id, sent_ms = await send(
+            client, score(cycle, order_id, reviewers[2]), reviewer_source(reviewers[2].reviewer_id)
+        )
         out.append(float(await caused(observer, event_id, "ReviewCompleted") - sent_ms))
         await asyncio.sleep(0.02)
     return out
@@ -226,7 +229,9 @@ async def run(stack: Stack, samples: int, load: float) -> dict[str, Any]:
     watched = [f"{stack.topic_prefix}{events(s)}" for s in SERVICES]
     result: dict[str, Any] = {}
     async with (
-        ProgrammeClient(stack.kafka, topic_prefix=stack.topic_prefix) as client,
+        ProgrammeClient(
+            stack.kafka, topic_prefix=stack.topic_prefix, keyring=stack.partner_keyring(), enrol=True
+        ) as client,
         TopicObserver(stack.kafka, watched) as observer,
     ):
         await funding_latency(client, observer, 5, "WARM")  # consumers joined and fetching, not measured

@@ -34,7 +34,9 @@ from tools.stack.launcher import Stack
 async def preload(stack: Stack, n: int, run: str) -> float:
     demands = {"500240": tianma_demand(), "500238": tea_demand()}
     started = time.perf_counter()
-    async with ProgrammeClient(stack.kafka, topic_prefix=stack.topic_prefix) as client:
+    async with ProgrammeClient(
+        stack.kafka, topic_prefix=stack.topic_prefix, keyring=stack.partner_keyring(), enrol=True
+    ) as client:
         producer = client._producer
         for i in range(n):
             county = "500240" if i % 2 else "500238"

@@ -28,7 +28,9 @@ from tools.stack.monitor import MemoryMonitor
 async def play(stack: Stack, orders: int) -> tuple[Any, int]:
     watched = [f"{stack.topic_prefix}{t.name}" for t in all_topics()]
     async with (
-        ProgrammeClient(stack.kafka, topic_prefix=stack.topic_prefix) as client,
+        ProgrammeClient(
+            stack.kafka, topic_prefix=stack.topic_prefix, keyring=stack.partner_keyring(), enrol=True
+        ) as client,
         TopicObserver(stack.kafka, watched) as observer,
     ):
         run = ProgrammeRun(

@@ -39,7 +39,9 @@ async def fill(stack: Stack, events: int) -> float:
     order = generate(3).orders[2]
     county, source = order.county_code, f"/counties/{order.county_code}"
     started = time.perf_counter()
-    async with ProgrammeClient(stack.kafka, topic_prefix=stack.topic_prefix) as client:
+    async with ProgrammeClient(
+        stack.kafka, topic_prefix=stack.topic_prefix, keyring=stack.partner_keyring(), enrol=True
+    ) as client:
         producer, topic = client._producer, client.topic("orders.inbound")
         futures = []
         for i in range(events // 2):

@@ -113,7 +113,9 @@ WORKLOADS = (
 
 
 async def preload(stack: Stack, workload: Workload, n: int, run: str) -> None:
-    async with ProgrammeClient(stack.kafka, topic_prefix=stack.topic_prefix) as client:
+    async with ProgrammeClient(
+        stack.kafka, topic_prefix=stack.topic_prefix, keyring=stack.partner_keyring(), enrol=True
+    ) as client:
         producer = client._producer
         for i in range(n):
             data = workload.make(i, run)

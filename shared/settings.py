@@ -118,6 +118,11 @@ class ServiceSettings(BaseSettings):
     authorized_sources: dict[str, list[str]] | None = None
     """`AUTHORIZED_SOURCES`: JSON object of event type -> source patterns, replacing the contract
     registry's senders of those types (docs/contract/README.md)."""
+    signatures_required: bool = True
+    """`SIGNATURES_REQUIRED`: every event on the service's inbound topic must be signed by its
+    source with the key registered on the `partners` topic (docs/contract/README.md, "Signing your
+    events"). Never off in production: without it any client that may write an inbound topic can
+    claim any source. It exists only so that a benchmark can measure what verification costs."""
     faults: str = Field(default="", validation_alias="EXPERT_TEAMS_FAULTS")
     """Crash points armed for fault tests (shared/faults.py); empty in production."""
     rebuild: bool = False

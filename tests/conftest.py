@@ -35,6 +35,7 @@ from shared.messaging.kafka import ensure_topics
 from shared.policy import ProgrammePolicy
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.topics import REJECTIONS, all_topics, deadletter, events
+from tests.signing import KEYRING
 from tools.client import ProgrammeClient, TopicObserver
 from tools.stack.embedded import DATA_DIR, EmbeddedPostgres
 from tools.stack.kafka import BrokerSecurity, KafkaBroker
@@ -180,7 +181,9 @@ async def database_factory(infrastructure: Infrastructure, run_id: str) -> Async
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def client(infrastructure: Infrastructure, topics_ready: str) -> AsyncIterator[ProgrammeClient]:
-    async with ProgrammeClient(infrastructure.kafka, topic_prefix=topics_ready) as programme_client:
+    async with ProgrammeClient(
+        infrastructure.kafka, topic_prefix=topics_ready, keyring=KEYRING, enrol=True
+    ) as programme_client:
         yield programme_client
 
 

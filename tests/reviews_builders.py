@@ -21,6 +21,7 @@ from shared.contract.events.reviews import (
     Reviewer,
     WorkDone,
 )
+from shared.contract.speakers import reviewer_source
 from shared.policy import YUAN
 from tests.builders import new_id, tianma_demand
 
@@ -132,6 +133,11 @@ def panel_score(
         scores=sheet(scores) if isinstance(scores, int | float) else scores,
         comment="示范园建设达标，本地人才培养扎实",
     )
+
+
+async def send_score(client: Any, score: PanelScoreSubmitted) -> Any:
+    """Send a panel score as its reviewer's own system signs it (/reviewers/<reviewer id>)."""
+    return await client.send(score, source=reviewer_source(score.reviewer.reviewer_id))
 
 
 def opened_review(

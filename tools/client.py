@@ -21,13 +21,16 @@ from shared.contract.envelope import (
     EnvelopeError,
     new_envelope,
     parse_record,
+    rfc3339,
 )
 from shared.contract.events.base import EventData
 from shared.contract.registry import REGISTRY
+from shared.contract.signing import public_key_text, sign_record
 from shared.kafka_access import KafkaAccess, access_of
 from shared.messaging import transport
 from shared.messaging.kafka import start_with_retry
-from shared.topics import with_prefix
+from shared.topics import PARTNERS, is_inbound, with_prefix
+from tools.keyring import Keyring, partner_record
 
 
 def envelope_for(
@@ -64,12 +67,13 @@ def structured_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
 
 
 def binary_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
-    """CloudEvents binary content mode: attributes as `ce_*` headers."""
+    """CloudEvents binary content mode: attributes as `ce_*` headers (the same text as in
+    structured mode, so that one signature fits both)."""
     headers = [("content-type", b"application/json")]
     for name, value in envelope.to_attributes().items():
         if name == "datacontenttype":
             continue
-        text = value.isoformat() if isinstance(value, datetime) else str(value)
+        text = rfc3339(value) if isinstance(value, datetime) else str(value)
         headers.append((f"ce_{name}", text.encode()))
     return headers
 
@@ -109,7 +113,15 @@ class ProgrammeClient:
         enable_idempotence: bool = True,
         clock: Clock | None = None,
         connect_timeout_s: float = 60.0,
+        keyring: Keyring | None = None,
+        enrol: bool = False,
     ) -> None:
+        """`keyring`: the private keys events to inbound topics are signed with (without one they
+        go unsigned, and the services refuse them). `enrol`: register a source's public key on
+        the `partners` topic before its first event (the key is made if the keyring has none):
+        for clients that act as the operator too, as the demo and the tests do."""
+        self.keyring = keyring
+        self.enrol_sources = enrol and keyring is not None
         self.topic_prefix = topic_prefix
         self.connect_timeout_s = connect_timeout_s
         """How long `start` waits for the broker before raising the last connection error."""
@@ -169,15 +181,11 @@ class ProgrammeClient:
         for index, (data, source) in enumerate(items):
             trace = traces[index] if traces is not None else None
             envelope = envelope_for(data, source=source, time=self.clock.now(), trace=trace)
-            spec = REGISTRY[envelope.type]
-            futures.append(
-                await self._producer.send(
-                    self.topic(spec.topic),
-                    envelope.to_structured_json(),
-                    key=envelope.subject.encode(),
-                    headers=structured_headers(envelope),
-                )
+            topic = self.topic(REGISTRY[envelope.type].topic)
+            value, headers = await self.signed(
+                topic, envelope.source, envelope.to_structured_json(), structured_headers(envelope)
             )
+            futures.append(await self._producer.send(topic, value, key=envelope.subject.encode(), headers=headers))
             envelopes.append(envelope)
         await asyncio.gather(*futures)
         return envelopes
@@ -196,7 +204,30 @@ class ProgrammeClient:
         else:
             value = envelope.to_structured_json()
             headers = structured_headers(envelope)
+        value, headers = await self.signed(self.topic(topic), envelope.source, value, headers)
         return await self.send_raw(self.topic(topic), value, key=envelope.subject.encode(), headers=headers)
+
+    async def signed(
+        self, topic: str, source: str, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> tuple[bytes, list[tuple[str, bytes]]]:
+        """The record signed with the source's key when it goes to an inbound topic and this
+        client has a keyring (the other topics are protected by the broker's ACLs)."""
+        if self.keyring is None or not is_inbound(topic):
+            return value, headers
+        if self.enrol_sources:
+            await self.enrol(source)
+        return sign_record(value, headers, self.keyring[source])
+
+    async def enrol(self, source: str) -> None:
+        """Register the source's public key (made if the keyring has none), once per broker and
+        topic prefix; acknowledged by every replica before the source's first event is sent."""
+        assert self.keyring is not None, "enrolling needs a keyring"
+        registered = (self.kafka.bootstrap_servers, self.topic_prefix, source)
+        if registered in self.keyring.enrolled:
+            return
+        record = partner_record(source, public_key_text(self.keyring.ensure(source)))
+        await self.send_raw(self.topic(PARTNERS), record.to_json(), key=source.encode())
+        self.keyring.enrolled.add(registered)
 
     async def send_raw(
         self, topic: str, value: bytes | None, *, key: bytes | None = None, headers: Iterable[tuple[str, bytes]] = ()

@@ -18,12 +18,15 @@ from typing import Any
 
 from shared import topics
 from shared.contract.envelope import CAUSATION_ID, CORRELATION_ID, DATA_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE
+from shared.contract.partners import PartnerRecord
 from shared.contract.registry import REGISTRY, EventRegistry, EventSpec
+from shared.contract.signing import SIGNATURE
 from shared.messaging.deadletter import REASONS
 from shared.runtime.service import ServiceDefinition
 
 CONTRACT_DIR = Path(__file__).resolve().parents[1] / "docs" / "contract"
-CONTRACT_VERSION = "1.0.0"
+CONTRACT_VERSION = "1.1.0"
+PARTNER_RECORD_SCHEMA = "PartnerRecord.v1.json"
 
 
 def event_schema(spec: EventSpec) -> dict[str, Any]:
@@ -51,6 +54,14 @@ def event_schema(spec: EventSpec) -> dict[str, Any]:
             "data": data_schema,
         },
     }
+    if topics.is_inbound(spec.topic):
+        schema["properties"][SIGNATURE] = {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]{86}$",
+            "description": "Required on this topic (else unauthorized_source): the sender's Ed25519 signature, "
+            "base64url without padding, of the RFC 8785 (JCS) form of this object without `signature`, verified "
+            "against the key registered for `source` on the `partners` topic (README: Signing your events)",
+        }
     if defs:
         schema["$defs"] = defs
     return schema
@@ -68,6 +79,8 @@ def asyncapi(definitions: Sequence[ServiceDefinition], registry: EventRegistry =
         refs = {s.type: {"$ref": f"#/components/messages/{s.type}"} for s in on_topic}
         if topic.name.endswith(".deadletter"):
             refs = {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}}
+        if topic.name == topics.PARTNERS:
+            refs = {"PartnerRecord": {"$ref": "#/components/messages/PartnerRecord"}}
         if not refs:
             continue
         channels[_channel_id(topic.name)] = {
@@ -127,6 +140,13 @@ def asyncapi(definitions: Sequence[ServiceDefinition], registry: EventRegistry =
         },
         "payload": {"description": "the original bytes"},
     }
+    messages["PartnerRecord"] = {
+        "name": "PartnerRecord",
+        "title": "A source's signing key in the key registry",
+        "summary": "Kafka key = the source; the latest record is the source's key (active or revoked).",
+        "contentType": "application/json",
+        "payload": {"$ref": f"./schemas/{PARTNER_RECORD_SCHEMA}"},
+    }
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -151,9 +171,22 @@ def _channel_id(topic_name: str) -> str:
     return topic_name.replace(".", "_")
 
 
+def partner_record_schema() -> dict[str, Any]:
+    schema = PartnerRecord.model_json_schema(mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:cq-expert-teams:schema:PartnerRecord:v1",
+        "title": "PartnerRecord v1",
+        "description": f"{(PartnerRecord.__doc__ or '').strip()} Topic: {topics.PARTNERS} (compacted), Kafka key = "
+        "`source`; the latest record of a source is its key. Written by the operator only.",
+        **{k: v for k, v in schema.items() if k not in ("title", "description")},
+    }
+
+
 def render(definitions: Sequence[ServiceDefinition]) -> dict[Path, str]:
     """Every published contract file and its content."""
     files = {CONTRACT_DIR / "schemas" / schema_filename(spec): _dump(event_schema(spec)) for spec in REGISTRY}
+    files[CONTRACT_DIR / "schemas" / PARTNER_RECORD_SCHEMA] = _dump(partner_record_schema())
     files[CONTRACT_DIR / "asyncapi.json"] = _dump(asyncapi(definitions))
     return files
 

@@ -79,12 +79,13 @@ class Envelope:
     def to_structured_json(self) -> bytes:
         """The wire form: one JSON document holding the attributes and `data` (UTF-8, RFC 3339 time)."""
         document = self.to_attributes()
-        document["time"] = _rfc3339(self.time)
+        document["time"] = rfc3339(self.time)
         document["data"] = self.data
         return orjson.dumps(document)
 
 
-def _rfc3339(value: datetime) -> str:
+def rfc3339(value: datetime) -> str:
+    """The text of a time as we write it (UTC as `Z`)."""
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 

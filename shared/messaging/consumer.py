@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncpg
@@ -44,7 +44,7 @@ from shared.db.types import Connection
 from shared.policy import ProgrammePolicy
 from shared.retry import Backoff
 from shared.rules import RuleBroken
-from shared.topics import with_prefix
+from shared.topics import is_inbound, with_prefix
 from shared.tracing import NO_TRACING, Tracing, record_outcome, trace_id_of
 
 from . import inbox, outbox, stages
@@ -52,9 +52,10 @@ from .answers import Answers
 from .context import MessageContext
 from .deadletter import DeadLetter
 from .outcomes import ConsumerObserver, Outcome, do_after_commit, log_outcome, log_rebuilt
+from .partners import RegistryUnavailable
 from .records import Record
 from .routing import Handler, Subscription, check_wiring
-from .stages import Prepared
+from .stages import KeyLookup, Prepared
 from .unit import UnitOfWork
 
 log = structlog.get_logger("shared.messaging.consumer")
@@ -95,7 +96,11 @@ class EventConsumer:
         settings: object = None,
         observer: ConsumerObserver | None = None,
         tracing: Tracing = NO_TRACING,
+        partners: KeyLookup | None = None,
     ) -> None:
+        """`partners`: the key registry every event on an inbound topic is
+        verified against; None only where signatures are not required (SIGNATURES_REQUIRED=false,
+        for benchmarks: never in production)."""
         check_wiring(service, subscriptions, registry)
         self._observer = observer
         self._tracing = tracing
@@ -111,6 +116,7 @@ class EventConsumer:
         self._policy = source_policy or SourcePolicy.of(registry)
         self._registry = registry
         self._prefix = topic_prefix
+        self._partners = partners
         self._max_attempts = max(1, max_attempts)
         self._retry_backoff_s = retry_backoff_s
         self._answers = Answers(
@@ -133,15 +139,17 @@ class EventConsumer:
         database answers): record by record from the start, and an error of any type inside a
         record's savepoint is that record's, unless the connection itself no longer answers."""
         started = time.perf_counter()
+        prepared = [stages.read(record, self._routes) for record in records]
+        await self._verify(prepared)
         try:
             async with self._pool.acquire() as conn:
                 if distrust:
-                    outcomes = await self._run(conn, records, _Batch(careful=True, distrust=True))
+                    outcomes = await self._run(conn, prepared, _Batch(careful=True, distrust=True))
                 else:
                     try:
-                        outcomes = await self._run(conn, records, _Batch(careful=False))
+                        outcomes = await self._run(conn, prepared, _Batch(careful=False))
                     except _NeedsCare as needed:
-                        outcomes = await self._run(conn, records, _Batch(careful=True, attempted=needed.record))
+                        outcomes = await self._run(conn, prepared, _Batch(careful=True, attempted=needed.record))
                 if not self.rebuilding:
                     await do_after_commit(self.service, conn, outcomes)
         except TRANSIENT_ERRORS as exc:
@@ -156,9 +164,26 @@ class EventConsumer:
         for outcome in outcomes:
             log_outcome(self.service, outcome)
 
-    async def _run(self, conn: Connection, records: Sequence[Record], batch: _Batch) -> list[Outcome]:
+    async def _verify(self, prepared: Sequence[Prepared]) -> None:
+        """The signatures of the events on inbound topics (partners write them), before the batch's
+        transaction (reading the key registry may wait for the broker; no connection is held)."""
+        if self._partners is None:
+            return
+        signed = [
+            item
+            for item in prepared
+            if item.envelope is not None and item.handler is not None and is_inbound(item.record.topic)
+        ]
+        if not signed:
+            return
+        try:
+            await stages.verify(signed, self._partners)
+        except RegistryUnavailable as exc:
+            raise TransientFailure(str(exc)) from exc
+
+    async def _run(self, conn: Connection, read: Sequence[Prepared], batch: _Batch) -> list[Outcome]:
         async with conn.transaction():
-            prepared = [stages.read(record, self._routes) for record in records]
+            prepared = [replace(item, claim=None) for item in read]  # this run's own inbox claims
             if not batch.careful:  # the optimistic run claims the whole batch in one statement
                 await self._claim_all(conn, prepared)
                 await self._prefetch(conn, prepared, batch.unit)
@@ -269,8 +294,10 @@ class EventConsumer:
             detail = f"{envelope.type!r} is not an event type accepted on {record.topic}"
             return await self._refuse(conn, record, envelope, DeadLetter("unknown_type", detail), batch)
         try:
+            stages.authenticate(item)
             stages.authorize(envelope, self._policy)
             data = stages.validate(envelope, self._registry)
+            stages.bind_speaker(envelope, data)
         except stages.Refused as refused:
             return await self._refuse(conn, record, envelope, refused.letter, batch)
         return await self._apply(conn, record, envelope, handler, data, batch)

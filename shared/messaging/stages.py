@@ -1,9 +1,13 @@
 """The stages a record goes through, each a small function that can be tested alone:
 
 read        bytes -> envelope, routed to its handler (never raises: a bad record is a letter)
+verify      the signature of an event on the service's inbound topic, against the key registry
+            (before the batch's transaction: it may read the registry; its verdict is kept)
 deduplicate the inbox claims the batch's events (inbox.py)
+authenticate the verdict of `verify` is applied (unauthorized_source)
 authorize   the sender may send this type
 validate    the data is the type's model and the subject its business key
+bind        the source speaks only as itself (a reviewer for itself, a county for its county)
 apply       the handler over the batch's unit of work (consumer.py)
 answer      dead letter, EventRejected to the sender (answers.py)
 """
@@ -12,13 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import ValidationError
 
 from shared.contract.authorization import SourcePolicy
 from shared.contract.envelope import Envelope, EnvelopeError, parse_record
 from shared.contract.events.base import EventData
+from shared.contract.partners import PartnerRecord, SignatureRefusal, signature_refusal
 from shared.contract.registry import EventRegistry
+from shared.contract.signing import SigningError, record_document
+from shared.contract.speakers import speaker_refusal
 
 from . import inbox
 from .deadletter import DeadLetter
@@ -43,6 +51,16 @@ class Prepared:
     consumed: bool = False
     """This service takes the type on this topic (or must refuse it: its own inbound topic)."""
     claim: inbox.Claim | None = None
+    unauthenticated: SignatureRefusal | None = None
+    """Why the event's signature does not bind it to its source (None: it does, or it need not)."""
+
+
+class KeyLookup(Protocol):
+    """The key registry as the pipeline reads it (shared.messaging.partners.PartnerDirectory)."""
+
+    def key_for(self, source: str) -> PartnerRecord | None: ...
+
+    async def refresh(self) -> None: ...
 
 
 def read(record: Record, routes: Mapping[str, Subscription]) -> Prepared:
@@ -59,6 +77,46 @@ def read(record: Record, routes: Mapping[str, Subscription]) -> Prepared:
         detail = f"reading the record failed: {type(exc).__name__}: {exc}"[:2000]
         return Prepared(record, error=EnvelopeError("unreadable", detail))
     return Prepared(record, envelope=envelope, handler=handler, consumed=handler is not None or strict)
+
+
+def signature_verdict(item: Prepared, keys: KeyLookup) -> SignatureRefusal | None:
+    """Why the item's event is not signed by its source's registered key (None: it is). No I/O."""
+    assert item.envelope is not None
+    try:
+        document = record_document(item.record.value or b"", item.record.headers)
+    except (SigningError, UnicodeDecodeError) as exc:
+        return SignatureRefusal("unreadable", f"the event could not be read for its signature: {exc}")
+    return signature_refusal(document, item.envelope.source, keys.key_for(item.envelope.source))
+
+
+async def verify(items: list[Prepared], keys: KeyLookup) -> None:
+    """Set each item's `unauthenticated` verdict. A signed event whose source has no usable key
+    yet (or whose signature does not verify) makes the registry be read up to its end once,
+    then is judged again: a key registered before the event was sent is always seen."""
+    doubtful = []
+    for item in items:
+        item.unauthenticated = signature_verdict(item, keys)
+        if item.unauthenticated is not None and item.unauthenticated.registry_may_know_better:
+            doubtful.append(item)
+    if doubtful:
+        await keys.refresh()
+        for item in doubtful:
+            item.unauthenticated = signature_verdict(item, keys)
+
+
+def authenticate(item: Prepared) -> None:
+    """Raises Refused when the event is not signed by the key registered for its source."""
+    if item.unauthenticated is not None:
+        assert item.envelope is not None
+        detail = f"source {item.envelope.source!r} is not proven: {item.unauthenticated.detail}"
+        raise Refused(DeadLetter("unauthorized_source", detail))
+
+
+def bind_speaker(envelope: Envelope, data: EventData) -> None:
+    """Raises Refused unless the source speaks only as itself (shared.contract.speakers)."""
+    refusal = speaker_refusal(envelope.source, data)
+    if refusal is not None:
+        raise Refused(DeadLetter("unauthorized_source", refusal))
 
 
 def authorize(envelope: Envelope, policy: SourcePolicy) -> None:

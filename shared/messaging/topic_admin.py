@@ -92,7 +92,7 @@ async def ensure_topics(
                     name,
                     num_partitions=wanted[name].partitions,
                     replication_factor=settings.replication_factor,
-                    topic_configs=settings.configs(),
+                    topic_configs=settings.configs() | dict(wanted[name].configs),
                 )
                 for name in missing
             ]
@@ -129,7 +129,6 @@ async def _check(
 ) -> None:
     described = {t["topic"]: t for t in await admin.describe_topics(names)}
     configs = await _configs(admin, names)
-    wanted_configs = settings.configs()
     more_partitions: dict[str, NewPartitions] = {}
     alter: list[ConfigResource] = []
     for name in names:
@@ -150,6 +149,7 @@ async def _check(
                 "(reassign its partitions: kafka-reassign-partitions)"
             )
         current = configs.get(name, {})
+        wanted_configs = settings.configs() | dict(wanted[name].configs)
         differs = {k: v for k, v in wanted_configs.items() if current.get(k) != v}
         if differs:
             shown = ", ".join(f"{k}={current.get(k)!s} (wanted {v})" for k, v in sorted(differs.items()))

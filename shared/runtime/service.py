@@ -36,13 +36,14 @@ from shared.logging import RateLimit
 from shared.messaging import transport
 from shared.messaging.consumer import EventConsumer, TransientFailure
 from shared.messaging.kafka import ensure_topics, faststream_security, make_producer, start_with_retry
+from shared.messaging.partners import PartnerDirectory
 from shared.messaging.records import Record
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.routing import Subscription
 from shared.policy import ProgrammePolicy
 from shared.retry import Backoff, until_reachable
 from shared.settings import KafkaSettings, ServiceSettings, load_policy
-from shared.topics import REJECTIONS, SERVICES, TopicSpec, all_topics, deadletter, events, with_prefix
+from shared.topics import PARTNERS, REJECTIONS, SERVICES, TopicSpec, all_topics, deadletter, events, with_prefix
 from shared.tracing import Tracing, shut_down, tracer_provider_from_environment
 
 from .clock_file import DrivenClock
@@ -119,6 +120,8 @@ class ServiceRuntime:
         self.pool: asyncpg.Pool[Any] | None = None
         self.consumer: EventConsumer | None = None
         self.relay: OutboxRelay | None = None
+        self.partners: PartnerDirectory | None = None
+        """The key registry the consumer verifies signatures against (None: not required)."""
         self._relay_task: asyncio.Task[None] | None = None
         self._timer_tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
@@ -160,7 +163,7 @@ class ServiceRuntime:
         specs = all_topics(self.kafka.partitions, services=(*SERVICES, name))
         if self.kafka.manage_topics:
             return specs
-        used = {s.topic for s in self.definition.subscriptions} | {events(name), deadletter(name), REJECTIONS}
+        used = {s.topic for s in self.definition.subscriptions} | {events(name), deadletter(name), REJECTIONS, PARTNERS}
         return [spec for spec in specs if spec.name in used]
 
     # ---- consuming ------------------------------------------------------------------------
@@ -356,6 +359,7 @@ class ServiceRuntime:
             create=self.kafka.manage_topics,
             fix=self.kafka.manage_topics,
         )
+        await self._start_partner_directory()
         self.consumer = EventConsumer(
             service=name,
             pool=self.pool,
@@ -370,6 +374,7 @@ class ServiceRuntime:
             settings=self.service_settings,
             observer=self.metrics if settings.metrics_enabled else None,
             tracing=self.tracing,
+            partners=self.partners,
         )
         self._producer = make_producer(self.kafka, client_id=f"expert-teams-{name}-relay")
         await start_with_retry(self._producer.start, "relay producer")
@@ -407,6 +412,17 @@ class ServiceRuntime:
                 )
                 for timer in self.timers
             ]
+
+    async def _start_partner_directory(self) -> None:
+        if not self.settings.signatures_required:
+            log.warning(
+                "SIGNATURES_REQUIRED=false: events on the inbound topic are not verified, any client that may "
+                "write it can claim any source; for benchmarks only, never in production",
+                service=self.definition.name,
+            )
+            return
+        topic = with_prefix(self.kafka.topic_prefix, PARTNERS)
+        self.partners = await PartnerDirectory(self.kafka.access, topic).start()
 
     async def _renew_producer(self, old: Any) -> Any:
         """A new producer session for the relay after a failed publish (see shared.messaging.relay)."""
@@ -453,6 +469,8 @@ class ServiceRuntime:
         if self._producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._producer.stop(), timeout=5)
+        if self.partners is not None:
+            await self.partners.stop()
         if self.pool is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.pool.close(), timeout=5)

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from shared.contract.events.orders import DemandEndorsed, DemandSubmitted
+from shared.contract.partners import principal_of
+from shared.contract.signing import save_private_key
 from tests.builders import new_order_id, tianma_demand
 from tests.conftest import Infrastructure
 from tools.client import ProgrammeClient, TopicObserver
@@ -35,9 +37,24 @@ async def cli(infrastructure: Infrastructure, prefix: str, *args: str) -> tuple[
     return process.returncode or 0, out.decode(), err.decode()
 
 
+def key_file(client: ProgrammeClient, source: str, directory: Path) -> str:
+    """The source's private key as a partner keeps it (PEM, 0600), for `send --signing-key`."""
+    assert client.keyring is not None
+    path = directory / principal_of(source) / "signing-key.pem"
+    save_private_key(client.keyring[source], path)
+    return str(path)
+
+
 async def test_an_operator_sends_events_follows_the_order_and_reads_its_dead_letters(
-    orders_service: Any, observer: TopicObserver, infrastructure: Infrastructure, topics_ready: str, tmp_path: Path
+    orders_service: Any,
+    observer: TopicObserver,
+    client: ProgrammeClient,
+    infrastructure: Infrastructure,
+    topics_ready: str,
+    tmp_path: Path,
 ) -> None:
+    for partner in ("/counties/500240", "/bureau/hrss"):
+        await client.enrol(partner)  # the operator registered their public keys
     order_id = new_order_id()
     data_file = tmp_path / "demand.json"
     data_file.write_text(
@@ -54,6 +71,8 @@ async def test_an_operator_sends_events_follows_the_order_and_reads_its_dead_let
         "/counties/500240",
         "--data-file",
         str(data_file),
+        "--signing-key",
+        key_file(client, "/counties/500240", tmp_path),
     )
     assert code == 0, err
     sent_id = json.loads(out)["sent"]
@@ -71,6 +90,8 @@ async def test_an_operator_sends_events_follows_the_order_and_reads_its_dead_let
         "--data",
         endorsement,
         "--binary",
+        "--signing-key",
+        key_file(client, "/bureau/hrss", tmp_path),
     )
     assert code == 0, err
     await observer.wait_for(lambda o: o.header("dlt.reason") == "unauthorized_source" and o.subject == order_id)

@@ -19,6 +19,7 @@ from prometheus_client.samples import Sample
 
 from shared.contract.events.orders import DemandSubmitted
 from tests.builders import new_order_id, tianma_demand
+from tests.signing import KEYRING
 from tools.client import ProgrammeClient, TopicObserver
 from tools.stack.embedded import port_open
 from tools.stack.launcher import Stack
@@ -59,7 +60,7 @@ def test_the_embedded_stack_starts_from_nothing_serves_and_stops_without_orphans
 
         async def submit_and_see() -> str | None:
             async with (
-                ProgrammeClient(stack.kafka) as client,
+                ProgrammeClient(stack.kafka, keyring=KEYRING, enrol=True) as client,
                 TopicObserver(stack.kafka, ["orders.events"]) as observer,
             ):
                 await client.send(

@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from shared.topics import REJECTIONS, SERVICES, all_topics, deadletter, events
 from tests.faults.harness import snapshot
 from tests.programme_checks import ORDERS, assert_a_consistent_year, state_of
+from tests.signing import KEYRING
 from tools.client import ProgrammeClient, TopicObserver
 from tools.scenario.programme import ProgrammeRun
 from tools.scenario.seed import generate
@@ -51,7 +52,7 @@ def test_a_stack_stopped_and_started_again_loses_nothing_and_finishes_the_year(
 
     async def play() -> Any:
         async with (
-            ProgrammeClient(stack.kafka) as client,
+            ProgrammeClient(stack.kafka, keyring=KEYRING, enrol=True) as client,
             TopicObserver(stack.kafka, watched) as observer,
         ):
             run = ProgrammeRun(

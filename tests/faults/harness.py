@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from shared.topics import all_topics
+from tests.signing import KEYRING
 from tools.client import ProgrammeClient, TopicObserver, wait_until_consumed
 from tools.stack.launcher import Stack
 
@@ -192,7 +193,7 @@ def fault_stack(data_dir: Path, *, topic_prefix: str = "", crash_points: str | N
 async def session(stack: Stack) -> AsyncIterator[tuple[ProgrammeClient, TopicObserver]]:
     watched = [t.name for t in all_topics()]
     async with (
-        ProgrammeClient(stack.kafka, topic_prefix=stack.topic_prefix) as client,
+        ProgrammeClient(stack.kafka, topic_prefix=stack.topic_prefix, keyring=KEYRING, enrol=True) as client,
         TopicObserver(stack.kafka, [f"{stack.topic_prefix}{t}" for t in watched]) as observer,
     ):
         yield client, observer

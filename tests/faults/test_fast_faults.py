@@ -20,11 +20,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from shared.contract.limits import MAX_RECORD_BYTES
 from shared.contract.registry import REGISTRY
 from shared.topics import SERVICES, deadletter
-from tests.faults.fuzz import GOOD_TABLES, Message, good_events, hostile_batch
+from tests.faults.fuzz import FUZZ_SOURCES, GOOD_TABLES, Message, good_events, hostile_batch
 from tests.faults.harness import FaultyStack, fault_stack, session, snapshot, wait_consumed
 from tests.faults.invariants import check_topics
 from tests.hostile import allow_raw_header_names
 from tests.programme_checks import assert_a_consistent_year, state_of
+from tests.signing import signed
 from tools.client import TopicObserver, envelope_for
 from tools.scenario.programme import ProgrammeRun
 from tools.scenario.seed import generate
@@ -142,6 +143,8 @@ def test_hostile_input_is_dead_lettered_with_its_reason_and_costs_the_other_send
             sent: dict[tuple[str, int, int], Message] = {}
             good: list[Any] = []
             others = iter(good_events(len(batch) // 4 + 1, run))
+            for source in FUZZ_SOURCES:
+                await client.enrol(source)
             for i, message in enumerate(batch):
                 metadata = await client.send_raw(
                     client.topic(message.topic), message.value, key=message.key, headers=message.headers
@@ -153,7 +156,7 @@ def test_hostile_input_is_dead_lettered_with_its_reason_and_costs_the_other_send
                     noted = [("x-note", b"\xff\xfe")] if i % 8 == 0 else []
                     await client.send_raw(
                         client.topic(REGISTRY[envelope.type].topic),
-                        envelope.to_structured_json(),
+                        signed(envelope.to_structured_json()),
                         key=envelope.subject.encode(),
                         headers=[("content-type", b"application/cloudevents+json"), *noted],
                     )

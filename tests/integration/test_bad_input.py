@@ -18,6 +18,7 @@ from shared.messaging.answers import ANSWER_ORDINAL
 from shared.messaging.context import emitted_event_id
 from shared.policy import YUAN
 from tests.builders import SHIZHU, new_order_id, tianma_demand
+from tests.signing import signed
 from tools.client import ProgrammeClient, TopicObserver, envelope_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -33,10 +34,11 @@ def valid_submission(order_id: str, **changes: Any) -> dict[str, Any]:
 
 
 def ce(order_id: str, *, type: str = "DemandSubmitted", source: str = SHIZHU_SYSTEM, data: Any = None) -> bytes:
+    """The event as its source signs it (a refusal of its content is then about the content)."""
     envelope = new_envelope(
         source=source, type=type, subject=order_id, data=data or valid_submission(order_id), time=NOW
     )
-    return envelope.to_structured_json()
+    return signed(envelope.to_structured_json())
 
 
 def without(document: bytes, attribute: str) -> bytes:
@@ -117,6 +119,7 @@ async def test_bad_input_is_dead_lettered_with_its_reason_and_the_next_event_is_
     order_id = new_order_id()
     value = bad(order_id)
     refusals_before = refusals_counted(orders_service, rule or reason)
+    await client.enrol(SHIZHU_SYSTEM)
     sent = await client.send_raw(client.topic("orders.inbound"), value, key=order_id.encode(), headers=STRUCTURED)
     good = await client.send(
         DemandSubmitted(order_id=order_id, demand=tianma_demand(), submitted_by="石柱县"), source=SHIZHU_SYSTEM

@@ -22,6 +22,7 @@ from shared.runtime.service import ServiceDefinition, ServiceRuntime
 from shared.topics import all_topics
 from tests.builders import new_order_id
 from tests.conftest import Infrastructure, kafka_settings, service_settings
+from tests.signing import KEYRING, signed
 from tests.waiting import eventually
 from tools.client import ProgrammeClient, TopicObserver
 
@@ -80,7 +81,7 @@ async def flaky(infrastructure: Infrastructure, topics_ready: str, database_fact
         infrastructure, prefix, await database_factory("flaky"), handler_max_attempts=3
     )
     async with (
-        ProgrammeClient(infrastructure.kafka, topic_prefix=prefix) as client,
+        ProgrammeClient(infrastructure.kafka, topic_prefix=prefix, keyring=KEYRING, enrol=True) as client,
         TopicObserver(infrastructure.kafka, [f"{prefix}flaky.deadletter", f"{prefix}rejections"]) as seen,
     ):
         yield runtime, behaviour, client, seen, prefix
@@ -104,7 +105,7 @@ async def test_a_poison_message_is_dead_lettered_after_bounded_retries_and_its_p
     first = await client.send(DemandEndorsed(order_id=poison, endorsed_by="石柱县"), source=SHIZHU_SYSTEM)
     second = await client.send_raw(
         client.topic("orders.inbound"),
-        (await _endorsement(after)).to_structured_json(),
+        await _signed_endorsement(client, after),
         key=key,
         headers=[("content-type", b"application/cloudevents+json")],
     )
@@ -129,13 +130,13 @@ async def test_a_database_outage_rolls_back_and_never_commits_past_the_failed_ev
     key = failing.encode()
     first = await client.send_raw(
         client.topic("orders.inbound"),
-        (await _endorsement(failing)).to_structured_json(),
+        await _signed_endorsement(client, failing),
         key=key,
         headers=[("content-type", b"application/cloudevents+json")],
     )
     await client.send_raw(
         client.topic("orders.inbound"),
-        (await _endorsement(following)).to_structured_json(),
+        await _signed_endorsement(client, following),
         key=key,
         headers=[("content-type", b"application/cloudevents+json")],
     )
@@ -175,6 +176,12 @@ async def _endorsement(order_id: str) -> Any:
     )
 
 
+async def _signed_endorsement(client: ProgrammeClient, order_id: str) -> bytes:
+    """The endorsement's bytes as 石柱县's system signs them (its key registered first)."""
+    await client.enrol(SHIZHU_SYSTEM)
+    return signed((await _endorsement(order_id)).to_structured_json())
+
+
 async def _partition_of(client: ProgrammeClient, key: bytes) -> int:
     metadata = await client.send_raw(client.topic("rejections"), None, key=key)  # a tombstone only to locate the key
     return int(metadata.partition)
@@ -196,7 +203,7 @@ async def test_a_record_whose_handler_always_raises_a_database_error_while_the_d
     for order_id in (stubborn, following):
         await client.send_raw(
             client.topic("orders.inbound"),
-            (await _endorsement(order_id)).to_structured_json(),
+            await _signed_endorsement(client, order_id),
             key=key,
             headers=[("content-type", b"application/cloudevents+json")],
         )
@@ -222,7 +229,7 @@ async def test_readiness_reports_a_stalled_partition_and_an_outbox_left_behind_a
         outbox_max_age_s=30,
     )
     try:
-        async with ProgrammeClient(infrastructure.kafka, topic_prefix=prefix) as client:
+        async with ProgrammeClient(infrastructure.kafka, topic_prefix=prefix, keyring=KEYRING, enrol=True) as client:
             assert (await runtime.readiness())["consumer"] == "ok"
             assert runtime.consumer is not None
             working = runtime.consumer.process_batch

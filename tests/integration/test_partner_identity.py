@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 from confluent_kafka import KafkaError, Producer
 
+from shared.contract.partners import principal_of
 from shared.kafka_access import KafkaAccess
 from shared.topics import REJECTIONS, deadletter, events, inbound
 from tests.conftest import Infrastructure
@@ -23,7 +24,6 @@ from tools.stack.access_control import (
     admin_client,
     delete_user,
     partner_grants,
-    principal_of,
     revoke_all,
     service_grants,
     service_principal,

@@ -34,7 +34,15 @@ from shared.runtime.service import ServiceRuntime
 from shared.topics import REJECTIONS, deadletter, events
 from tests.builders import new_id
 from tests.conftest import Infrastructure, kafka_settings, service_settings
-from tests.reviews_builders import expert, order_published, outcome_report, panel_score, reviewer, team_accepted
+from tests.reviews_builders import (
+    expert,
+    order_published,
+    outcome_report,
+    panel_score,
+    reviewer,
+    send_score,
+    team_accepted,
+)
 from tests.waiting import eventually
 from tools.browser import ensure_chromium, rendered_dom
 from tools.client import ProgrammeClient, TopicObserver, about
@@ -42,12 +50,11 @@ from tools.stack.embedded import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
-ORDERS, MATCHING, BUREAU, PORTAL, PANEL = (
+ORDERS, MATCHING, BUREAU, PORTAL = (
     "/services/orders",
     "/services/matching",
     "/bureau/hrss",
     "/portal/teams",
-    "/reviewers/panel",
 )
 YEAR = 2061
 SCORED = datetime(YEAR + 1, 1, 10, 2, 0, tzinfo=UTC)
@@ -196,7 +203,7 @@ async def test_results_take_effect_after_the_public_notice_and_objections_are_up
     s.clock.set(SCORED)
     for accepted, points in ((shizhu_low, 55), (shizhu_top, 93), (wuxi, 75)):
         for by in first_panel:
-            await s.client.send(panel_score(cycle, accepted.order_id, by, points), source=PANEL)
+            await send_score(s.client, panel_score(cycle, accepted.order_id, by, points))
     graded = await s.seen.wait_for(lambda o: o.type == "ReviewGraded" and o.data["cycle_id"] == cycle, count=3)
     assert sorted(g.data["grade"] for g in graded) == ["excellent", "qualified", "unqualified"]
 
@@ -257,10 +264,10 @@ async def test_results_take_effect_after_the_public_notice_and_objections_are_up
     }
     assert await s.runtime.run_timers_once() == 0, "in effect once"
 
-    same = await s.client.send(panel_score(cycle, shizhu_low.order_id, first_panel[0], 80), source=PANEL)
+    same = await send_score(s.client, panel_score(cycle, shizhu_low.order_id, first_panel[0], 80))
     assert await rejection_of(s, same.id) == "reviewer_in_earlier_panel"
     for by in panel("赵复核", "钱复核", "孙复核"):
-        await s.client.send(panel_score(cycle, shizhu_low.order_id, by, 68), source=PANEL)
+        await send_score(s.client, panel_score(cycle, shizhu_low.order_id, by, 68))
     (regraded,) = await s.seen.wait_for(about(shizhu_low.order_id, "ReviewCompleted"))
     assert (regraded.data["grade"], regraded.data["round"], regraded.data["objection_id"]) == (
         "qualified",

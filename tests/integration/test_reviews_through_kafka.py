@@ -30,6 +30,7 @@ from shared.contract.events.reviews import (
     OpenReviewCycle,
     ReviewerConflictDeclared,
 )
+from shared.contract.speakers import reviewer_source
 from shared.runtime.service import ServiceRuntime
 from shared.topics import REJECTIONS, deadletter, events
 from tests.builders import new_id, new_order_id
@@ -41,6 +42,7 @@ from tests.reviews_builders import (
     outcome_report,
     panel_score,
     reviewer,
+    send_score,
     sheet,
     team_accepted,
 )
@@ -53,7 +55,6 @@ ORDERS = "/services/orders"
 MATCHING = "/services/matching"
 BUREAU = "/bureau/hrss"
 PORTAL = "/portal/teams"
-PANEL = "/reviewers/panel"
 
 _years = itertools.count(2040, 4)
 
@@ -158,7 +159,7 @@ async def report(r: Reviews, cycle_id: str, order_id: str) -> None:
 
 async def score(r: Reviews, cycle_id: str, order_id: str, *scores: tuple[CriterionScore, ...] | float) -> None:
     for points in scores:
-        await r.client.send(panel_score(cycle_id, order_id, reviewer(), points), source=PANEL)
+        await send_score(r.client, panel_score(cycle_id, order_id, reviewer(), points))
     await r.seen.wait_for(about(order_id, "PanelScoreRecorded"), count=len(scores))
 
 
@@ -258,7 +259,7 @@ async def test_a_reviewer_of_the_team_of_the_leads_institution_or_with_a_declare
         ReviewerConflictDeclared(
             cycle_id=cycle_id, order_id=order_id, reviewer_id=conflicted.reviewer_id, reason="曾与该团队合作申报项目"
         ),
-        source=PANEL,
+        source=reviewer_source(conflicted.reviewer_id),
     )
     await applied(reviews, declared.id)
 
@@ -268,19 +269,19 @@ async def test_a_reviewer_of_the_team_of_the_leads_institution_or_with_a_declare
         "reviewer_conflicted": conflicted,
     }
     for rule, by in refused.items():
-        sent = await reviews.client.send(panel_score(cycle_id, order_id, by, 88), source=PANEL)
+        sent = await send_score(reviews.client, panel_score(cycle_id, order_id, by, 88))
         answer = await rejection_of(reviews, sent.id)
         assert answer["reason_code"] == rule
         assert by.reviewer_id in answer["reason"]
     independent = reviewer("王评审", "重庆大学")
-    await reviews.client.send(panel_score(cycle_id, order_id, independent, 88), source=PANEL)
+    await send_score(reviews.client, panel_score(cycle_id, order_id, independent, 88))
     (recorded,) = await reviews.seen.wait_for(about(order_id, "PanelScoreRecorded"))
     assert (recorded.data["reviewer_id"], recorded.data["weighted_score"], recorded.data["panel_size"]) == (
         independent.reviewer_id,
         88.0,
         1,
     )
-    again = await reviews.client.send(panel_score(cycle_id, order_id, independent, 95), source=PANEL)
+    again = await send_score(reviews.client, panel_score(cycle_id, order_id, independent, 95))
     assert (await rejection_of(reviews, again.id))["reason_code"] == "reviewer_already_scored"
     letters = await reviews.seen.wait_for(
         lambda o: o.topic.endswith("reviews.deadletter") and o.subject == order_id, count=4
@@ -332,15 +333,14 @@ async def test_a_redelivered_score_is_recorded_once_and_the_grade_does_not_chang
     await report(reviews, cycle_id, order_id)
     reviews.clock.set(after_the_deadline(year))  # the panel scores after the deadline: graded at once
     sent = [
-        await reviews.client.send(panel_score(cycle_id, order_id, reviewer(), points), source=PANEL)
-        for points in (88, 91, 93)
+        await send_score(reviews.client, panel_score(cycle_id, order_id, reviewer(), points)) for points in (88, 91, 93)
     ]
     (completed,) = await reviews.seen.wait_for(about(order_id, "ReviewGraded"))
     assert (completed.data["grade"], completed.data["score"]) == ("excellent", 90.67)
 
     for envelope in (sent[2], sent[0]):
         await reviews.client.send_envelope(envelope)
-    marker = await reviews.client.send(panel_score(cycle_id, order_id, reviewer(), 10), source=PANEL)
+    marker = await send_score(reviews.client, panel_score(cycle_id, order_id, reviewer(), 10))
     assert (await rejection_of(reviews, marker.id))["reason_code"] == "review_completed"
     await reviews.seen.settle(0.3)
     assert len(reviews.seen.matching(about(order_id, "PanelScoreRecorded"))) == 3
@@ -362,7 +362,7 @@ async def test_bad_input_to_reviews_is_dead_lettered_and_answered(reviews: Revie
     assert (await rejection_of(reviews, forged.id))["reason_code"] == "unauthorized_source"
     valid = panel_score(cycle_id, order_id, reviewer(), 80).model_dump(mode="json")
     malformed = new_envelope(
-        source=PANEL,
+        source=reviewer_source(valid["reviewer"]["reviewer_id"]),
         type="PanelScoreSubmitted",
         subject=order_id,
         data=valid | {"scores": [{"criterion": "outcomes_achieved", "score": "优秀"}]},
@@ -370,11 +370,11 @@ async def test_bad_input_to_reviews_is_dead_lettered_and_answered(reviews: Revie
     )
     await reviews.client.send_envelope(malformed)
     assert (await rejection_of(reviews, malformed.id))["reason_code"] == "schema_violation"
-    beyond = await reviews.client.send(panel_score(cycle_id, order_id, reviewer(), 120), source=PANEL)
+    beyond = await send_score(reviews.client, panel_score(cycle_id, order_id, reviewer(), 120))
     assert (await rejection_of(reviews, beyond.id))["reason_code"] == "score_out_of_scale"
-    unknown = await reviews.client.send(
+    unknown = await send_score(
+        reviews.client,
         panel_score(cycle_id, order_id, reviewer(), (*sheet(80), CriterionScore(criterion="popularity", score=90))),
-        source=PANEL,
     )
     assert (await rejection_of(reviews, unknown.id))["reason_code"] == "unknown_criterion"
     elsewhere = await reviews.client.send(outcome_report(cycle_id, new_order_id()), source=PORTAL)
@@ -402,7 +402,7 @@ async def test_closing_grades_what_is_open_publishes_the_results_and_writes_the_
     panel = [reviewer("王评审", "重庆大学"), reviewer("李评审", "西南政法大学"), reviewer("张评审", "重庆师范大学")]
     await report(reviews, cycle_id, graded.order_id)
     for by, points in zip(panel, (96, 94, 92), strict=True):
-        await reviews.client.send(panel_score(cycle_id, graded.order_id, by, points), source=PANEL)
+        await send_score(reviews.client, panel_score(cycle_id, graded.order_id, by, points))
     await reviews.seen.wait_for(about(graded.order_id, "PanelScoreRecorded"), count=3)  # graded at the deadline
     await report(reviews, cycle_id, incomplete.order_id)
     await score(reviews, cycle_id, incomplete.order_id, 78)
@@ -465,7 +465,7 @@ async def test_closing_grades_what_is_open_publishes_the_results_and_writes_the_
 
     again = await reviews.client.send(CloseReviewCycle(cycle_id=cycle_id, closed_by="市人力社保局"), source=BUREAU)
     assert (await rejection_of(reviews, again.id))["reason_code"] == "cycle_closed"
-    late_score = await reviews.client.send(panel_score(cycle_id, incomplete.order_id, reviewer(), 90), source=PANEL)
+    late_score = await send_score(reviews.client, panel_score(cycle_id, incomplete.order_id, reviewer(), 90))
     assert (await rejection_of(reviews, late_score.id))["reason_code"] == "cycle_closed"
     assert await reviews.fetchval("SELECT status FROM review_cycles WHERE cycle_id = $1", cycle_id) == "closed"
 

@@ -90,7 +90,9 @@ def _parser() -> argparse.ArgumentParser:
         "send",
         help="send one CloudEvent",
         description="Send one CloudEvent, either a whole structured-mode JSON document (--file) or built "
-        "from flags. The topic follows from the event type unless --topic is given.",
+        "from flags. The topic follows from the event type unless --topic is given. Events to an inbound "
+        "topic are signed with the source's key: --signing-key, or on the embedded stack the stack's own "
+        "key of the source (made and registered on first use).",
     )
     connection_args(p)
     p.add_argument("--file", type=Path, help="a structured-mode CloudEvent JSON document")
@@ -103,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--correlation-id", help="correlation id (default: the event id)")
     p.add_argument("--topic", help="send to this topic instead of the type's topic")
     p.add_argument("--binary", action="store_true", help="binary content mode (ce_* headers) instead of structured")
+    p.add_argument("--signing-key", type=Path, help="the source's Ed25519 private key (PEM) to sign the event with")
     p.set_defaults(func=_cmd_send)
 
     p = sub.add_parser("follow", help="the events of one order (or any business key) across topics")
@@ -228,7 +231,7 @@ def _cmd_send(args: argparse.Namespace) -> None:
 
     connection = resolve(args.bootstrap, args.topic_prefix, args.timeout)
     envelope = build_envelope(args)
-    asyncio.run(send(connection, envelope, topic=args.topic, binary=args.binary))
+    asyncio.run(send(connection, envelope, topic=args.topic, binary=args.binary, signing_key=args.signing_key))
     print(json.dumps({"sent": envelope.id, "type": envelope.type, "subject": envelope.subject}, ensure_ascii=False))
 
 

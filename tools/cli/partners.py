@@ -10,22 +10,27 @@ unless asked for (`--show-password`); log lines name files, not secrets.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from shared.contract.partners import PartnerRecord, principal_of
 from shared.contract.registry import REGISTRY
+from shared.contract.signing import generate_private_key, public_key_text, save_private_key
 from shared.kafka_access import SASL_MECHANISM, KafkaAccess
+from shared.messaging.partners import PartnerDirectory
+from shared.topics import PARTNERS, with_prefix
 from tools.cli.connection import Connection, resolve
+from tools.keyring import register, revoke
 from tools.stack.access_control import (
     admin_client,
     delete_user,
     grants_on_broker,
     inbound_topics_of,
     partner_grants,
-    principal_of,
     revoke_all,
     service_grants,
     service_principal,
@@ -47,6 +52,11 @@ def add_parsers(sub: Any, connection_args: Any) -> None:
     q.add_argument("--out", type=Path, help="folder for the partner's credentials (default: the stack's)")
     q.add_argument("--rotate", action="store_true", help="give an onboarded partner a new password")
     q.add_argument("--show-password", action="store_true", help="print the password too (it is in the file)")
+    q.add_argument(
+        "--public-key",
+        help="the partner's own Ed25519 public key (base64url of its 32 bytes): registered, and no private key is "
+        "made here (the better way: the private key never leaves the partner)",
+    )
     q.set_defaults(func=cmd_partners_add)
     q = pp.add_parser("list", help="the partners the broker knows and what each may write")
     connection_args(q)
@@ -138,6 +148,14 @@ def cmd_partners_add(args: argparse.Namespace) -> None:
     report = sync_grants(admin, f"User:{principal}", partner_grants(source, connection.topic_prefix))
     access = connection.kafka.as_user(principal, password)
     write_secret(folder / "client.properties", client_properties(access).encode())
+    if args.public_key:
+        public_key, key_file = args.public_key, None
+    else:
+        key = generate_private_key()
+        key_file = folder / "signing-key.pem"
+        save_private_key(key, key_file)
+        public_key = public_key_text(key)
+    record = asyncio.run(register(connection.kafka, connection.topic_prefix, source, public_key, by=_operator_name()))
     print(f"{'rotated' if known else 'onboarded'} {source} as principal {principal}")
     print(f"  may send: {', '.join(entitled)}")
     for topic in inbound_topics_of(source):
@@ -145,6 +163,9 @@ def cmd_partners_add(args: argparse.Namespace) -> None:
     prefix = connection.topic_prefix
     print(f"  answers:  reads {prefix}rejections in consumer groups named {prefix}{principal}*")
     print(f"  ACLs:     {len(report.created)} created, {len(report.deleted)} removed")
+    print(f"  signing:  public key {record.public_key} registered on {prefix}partners")
+    if key_file is not None:
+        print(f"            private key {key_file} (owner-only; the partner signs every event with it)")
     print("client settings:")
     print(f"  bootstrap.servers={access.bootstrap_servers}")
     print(f"  security.protocol={access.security_protocol}")
@@ -162,25 +183,43 @@ def _partner_principals(admin: Any) -> list[str]:
 
 
 def cmd_partners_list(args: argparse.Namespace) -> None:
-    _, admin = _operator(args)
+    connection, admin = _operator(args)
+    keys = asyncio.run(_registered_keys(connection))
     for principal in _partner_principals(admin):
         grants = grants_on_broker(admin, f"User:{principal}")
         writes = sorted(g.name for g in grants if g.operation == "WRITE")
+        record = keys.get(principal)
+        key = f"key {record.status} since {record.changed_at:%Y-%m-%d}" if record else "no signing key"
         if args.json:
-            print(json.dumps({"principal": principal, "writes": writes}, ensure_ascii=False))
+            print(json.dumps({"principal": principal, "writes": writes, "key": key}, ensure_ascii=False))
         else:
-            print(f"{principal:32} writes {', '.join(writes) or 'nothing (no ACLs)'}")
+            print(f"{principal:32} writes {', '.join(writes) or 'nothing (no ACLs)'}; {key}")
+
+
+async def _registered_keys(connection: Connection) -> dict[str, PartnerRecord]:
+    async with PartnerDirectory(connection.kafka, with_prefix(connection.topic_prefix, PARTNERS)) as directory:
+        return {record.principal: record for record in directory.records()}
+
+
+def _operator_name() -> str:
+    return f"operator {os.environ.get('USER', 'unknown')} (expert-teams partners)"
 
 
 def cmd_partners_revoke(args: argparse.Namespace) -> None:
-    _, admin = _operator(args)
+    connection, admin = _operator(args)
     principal = principal_of(args.source)
     deleted = revoke_all(admin, f"User:{principal}")
     had_user = delete_user(admin, principal)
-    if not deleted and not had_user:
+    try:
+        key = asyncio.run(revoke(connection.kafka, connection.topic_prefix, args.source, by=_operator_name()))
+    except LookupError:
+        key = None
+    if not deleted and not had_user and key is None:
         raise SystemExit(f"expert-teams: {args.source} (principal {principal}) is not onboarded")
     print(f"revoked {args.source}: principal {principal} deleted, {len(deleted)} ACLs removed")
     print("  its next request is refused; connections it holds end at their next re-authentication")
+    if key is not None:
+        print("  its signing key is revoked: every service refuses its events from now (unauthorized_source)")
 
 
 def cmd_acls_sync(args: argparse.Namespace) -> None:

@@ -20,12 +20,13 @@ from shared.kafka_access import KafkaAccess
 from shared.topics import REJECTIONS, SERVICES, deadletter, events
 from shared.tracing import shut_down, tracer_provider_from_environment
 from tools.client import ProgrammeClient, TopicObserver
+from tools.keyring import Keyring
 from tools.scenario.calendar import PROGRAMME_START, next_month
 from tools.scenario.programme import ProgrammeRun
 from tools.scenario.report import Report, print_report
 from tools.scenario.seed import generate
 from tools.stack.embedded import DATA_DIR
-from tools.stack.launcher import Stack
+from tools.stack.launcher import Stack, partner_keys_dir
 
 STORY_ORDERS = 8
 """The story's programme: the two real projects and six synthetic ones (the fewest that give every
@@ -44,15 +45,20 @@ async def play_programme(
     narrate: bool = False,
     clock_file: Path | None = None,
     two_years: bool = True,
+    keyring: Keyring | None = None,
 ) -> Report:
     """Play the seeded programme. With `clock_file` (the one the services' clocks read), on the
     programme's own calendar from 1 January 2027, the same report whatever day it is run, and on
     into 2028 (rectification, the 2028 second call) unless `two_years` is off; without, now, with
-    service from the first of next month, one year."""
+    service from the first of next month, one year. The partners it plays sign with `keyring`
+    (by default the embedded stack's), each enrolled on its first event: the scenario is the
+    operator of its stack too."""
 
     watched = [*(events(s) for s in SERVICES), REJECTIONS, *(deadletter(s) for s in SERVICES)]
     async with (
-        ProgrammeClient(kafka, topic_prefix=topic_prefix) as client,
+        ProgrammeClient(
+            kafka, topic_prefix=topic_prefix, keyring=keyring or Keyring(partner_keys_dir()), enrol=True
+        ) as client,
         TopicObserver(kafka, [f"{topic_prefix}{t}" for t in watched]) as observer,
     ):
         provider = tracer_provider_from_environment("partner-scenario")
@@ -113,6 +119,7 @@ def run_demo(
                     exports_dir=exports,
                     narrate=story,
                     clock_file=stack.clock_file,
+                    keyring=stack.partner_keyring(),
                 )
             )
         print_report(report)

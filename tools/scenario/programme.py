@@ -44,6 +44,7 @@ from shared.contract.events.reviews import (
     Reviewer,
     WorkDone,
 )
+from shared.contract.speakers import reviewer_source
 from shared.policy import YUAN, format_yuan
 from tools.client import Observed, ProgrammeClient, TopicObserver, wait_until_consumed
 from tools.scenario.calendar import CalendarDriver, ProgrammeCalendar
@@ -55,7 +56,6 @@ from tools.scenario.traces import OrderTraces
 REGISTRY_SOURCE = "/registry/talent"
 PORTAL_SOURCE = "/portal/applications"
 TREASURY_SOURCE = "/treasury/cq-finance"
-REVIEWER_SOURCE = "/reviewers/panel"
 
 
 def _more_than(count: Callable[[], int], seen: int) -> Callable[[], bool]:
@@ -573,13 +573,13 @@ class ProgrammeRun:
                 [
                     Ask(
                         self._score(order, reviewer, 99.0, cycle),
-                        REVIEWER_SOURCE,
+                        reviewer_source(reviewer.reviewer_id),
                         "EventRejected(reviewer_same_institution)",
                     )
                 ],
             )
         scores = [
-            Ask(self._score(o, r, s, cycle), REVIEWER_SOURCE, "PanelScoreRecorded")
+            Ask(self._score(o, r, s, cycle), reviewer_source(r.reviewer_id), "PanelScoreRecorded")
             for o in p.orders
             for r, s in o.panel
         ]
@@ -724,7 +724,7 @@ class ProgrammeRun:
         await self.exchange(
             f"a new panel re-reviews {upheld.order_id} (复核)",
             [
-                Ask(self._score(upheld, r, score, cycle), REVIEWER_SOURCE, "PanelScoreRecorded")
+                Ask(self._score(upheld, r, score, cycle), reviewer_source(r.reviewer_id), "PanelScoreRecorded")
                 for r, score in upheld.rereview
             ],
         )

@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+from shared.contract.partners import principal_of
 from shared.contract.registry import REGISTRY, EventRegistry
-from shared.topics import REJECTIONS, deadletter, events, with_prefix
+from shared.topics import PARTNERS, REJECTIONS, deadletter, events, with_prefix
 
-PARTNERS_TOPIC = "partners"
-"""The partner key registry (shared.messaging.partners): every service reads it."""
 TIMEOUT_S = 30.0
 
 
@@ -46,12 +45,6 @@ class Grant:
         return f"{self.principal} {self.operation} {self.resource.lower()} {pattern}{self.name}"
 
 
-def principal_of(source: str) -> str:
-    """The Kafka user of a partner system: its source without the leading slash, '/' as '.'
-    (`/counties/500240` -> `counties.500240`)."""
-    return source.strip("/").replace("/", ".")
-
-
 def service_principal(service: str) -> str:
     return f"service.{service}"
 
@@ -59,7 +52,7 @@ def service_principal(service: str) -> str:
 def service_grants(service: str, consumed: Iterable[str], prefix: str = "") -> set[Grant]:
     user = f"User:{service_principal(service)}"
     grants: set[Grant] = set()
-    for topic in {*consumed, PARTNERS_TOPIC}:
+    for topic in {*consumed, PARTNERS}:  # the partner key registry
         grants |= {Grant(user, "TOPIC", with_prefix(prefix, topic), op) for op in ("READ", "DESCRIBE")}
     for topic in (events(service), deadletter(service), REJECTIONS):
         grants |= {Grant(user, "TOPIC", with_prefix(prefix, topic), op) for op in ("WRITE", "DESCRIBE")}

@@ -40,6 +40,7 @@ from shared.kafka_access import KafkaAccess
 from shared.messaging.kafka import ensure_topics
 from shared.settings import KafkaSettings
 from shared.topics import all_topics
+from tools.keyring import Keyring
 
 from .access_control import admin_client, service_grants, service_principal, sync_grants, upsert_user
 from .embedded import DATA_DIR, REPO_ROOT, EmbeddedPostgres, die_with_parent, free_port
@@ -212,6 +213,12 @@ class Stack:
     def kafka(self) -> KafkaAccess:
         return self.access or KafkaAccess(self.bootstrap_servers)
 
+    def partner_keyring(self) -> Keyring:
+        """The signing keys of the partners this stack's scenarios play: one PEM file per source
+        under `<data dir>/security/partners/<principal>/signing-key.pem` (0700 / 0600). A client
+        made with it and `enrol=True` registers each source's key on its first event."""
+        return Keyring(partner_keys_dir(self.data_dir))
+
     @property
     def embedded_broker(self) -> bool:
         return self.broker is not None
@@ -363,6 +370,10 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def partner_keys_dir(data_dir: Path = DATA_DIR) -> Path:
+    return data_dir / "security" / "partners"
 
 
 def stack_access(stack: dict[str, Any]) -> KafkaAccess:
