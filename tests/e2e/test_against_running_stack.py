@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.kafka_access import KafkaAccess
 from shared.topics import SERVICES
 from tests.programme_checks import ORDERS, assert_a_consistent_year, state_of
 from tools.scenario.demo import play_programme
@@ -23,7 +24,8 @@ def test_a_programme_year_runs_on_the_compose_stack() -> None:
     narration = io.StringIO()
     report = asyncio.run(
         play_programme(
-            os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+            # the broker authenticates: KAFKA_SECURITY_PROTOCOL and the operator's credentials
+            KafkaAccess.from_environment(os.environ),
             os.environ.get("KAFKA_TOPIC_PREFIX", ""),
             orders=ORDERS,
             out=narration,

@@ -1,12 +1,25 @@
 """The compose file describes a stack that can run: every service, the variables it really
-reads, healthchecks and start order."""
+reads, healthchecks and start order, and Kafka that authenticates and authorizes everyone as
+production does (each service its own principal, the operator's jobs first)."""
 
 from __future__ import annotations
 
+import re
+
 from services.catalog import DEFINITIONS
-from tests.unit.deploy_files import compose, variables_read_by_services
+from tests.unit.deploy_files import ROOT, compose, variables_read_by_services
+from tools.stack.access_control import service_principal
 
 BROKERS = ("kafka-1", "kafka-2", "kafka-3")
+EXAMPLE_ENV = ROOT / "deploy" / "compose" / "credentials.example.env"
+ADMIN_PASSWORD = "EXPERT_TEAMS_KAFKA_ADMIN_PASSWORD"
+
+
+def interpolated(value: str) -> str:
+    """The name of the variable a `${NAME:?message}` value takes from `.env`."""
+    match = re.fullmatch(r"\$\{([A-Z][A-Z0-9_]*)(?::\?[^}]*)?\}", value)
+    assert match, f"{value!r} is not a ${{VARIABLE}} from .env"
+    return match.group(1)
 
 
 def test_every_built_service_runs_in_compose_on_three_apache_kafka_nodes_and_postgres() -> None:
@@ -19,7 +32,7 @@ def test_every_built_service_runs_in_compose_on_three_apache_kafka_nodes_and_pos
         assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
         assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
         assert env["KAFKA_NODE_ID"] == number
-        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"BROKER://{name}:9092"
         assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == voters
         assert f"{number}@{name}:9093" in voters
         assert env["KAFKA_MIN_INSYNC_REPLICAS"] == 2
@@ -57,3 +70,68 @@ def test_services_wait_for_healthy_dependencies_and_have_healthchecks() -> None:
             assert service["depends_on"][broker]["condition"] == "service_healthy"
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+        assert service["depends_on"]["acls"]["condition"] == "service_completed_successfully"
+
+
+def test_every_broker_listener_authenticates_and_nothing_is_allowed_without_an_acl() -> None:
+    services = compose()["services"]
+    for name in BROKERS:
+        env = services[name]["environment"]
+        protocols = dict(pair.split(":") for pair in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+        assert set(protocols.values()) == {"SASL_PLAINTEXT"}, f"{name}: no listener without authentication"
+        listeners = {item.split("://")[0] for item in env["KAFKA_LISTENERS"].split(",")}
+        assert listeners == set(protocols), name
+        assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+        assert env["KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL"] == "SCRAM-SHA-512"
+        assert env["KAFKA_SASL_MECHANISM_CONTROLLER_PROTOCOL"] == "PLAIN", "KRaft takes no SCRAM on the controller"
+        assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+        assert set(env["KAFKA_SUPER_USERS"].split(";")) == {"User:admin", "User:controller"}
+        assert env["KAFKA_CONNECTIONS_MAX_REAUTH_MS"] == 15 * 60 * 1000
+        assert "--command-config" in services[name]["healthcheck"]["test"][1], "the healthcheck logs in"
+
+
+def test_the_admin_credential_is_written_into_the_storage_when_it_is_formatted() -> None:
+    services = compose()["services"]
+    for name in BROKERS:
+        broker = services[name]
+        script = broker["command"][-1]
+        assert "kafka-storage.sh format" in script and "--ignore-formatted" in script, name
+        assert '--add-scram "SCRAM-SHA-512=[name=admin,password=$$' + ADMIN_PASSWORD + ']"' in script, name
+        assert script.rstrip().endswith("exec /etc/kafka/docker/run"), f"{name}: then the image's own start"
+        env = broker["environment"]
+        assert interpolated(env[ADMIN_PASSWORD]) == ADMIN_PASSWORD
+        jaas = env["KAFKA_LISTENER_NAME_BROKER_SCRAM___SHA___512_SASL_JAAS_CONFIG"]
+        assert 'username="admin"' in jaas and "${" + ADMIN_PASSWORD + ":?" in jaas, "brokers replicate as admin"
+
+
+def test_each_service_is_its_own_principal_and_the_acls_job_creates_it_with_the_same_password() -> None:
+    services = compose()["services"]
+    acls = services["acls"]
+    for definition in DEFINITIONS:
+        env = services[definition.name]["environment"]
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+        assert env["KAFKA_SASL_USERNAME"] == service_principal(definition.name)
+        assert env["KAFKA_MANAGE_TOPICS"] == "false", "a service principal may not create topics"
+        variable = f"KAFKA_SASL_PASSWORD_{definition.name.upper()}"
+        assert interpolated(env["KAFKA_SASL_PASSWORD"]) == variable
+        assert interpolated(acls["environment"][variable]) == variable
+    assert acls["command"] == ["expert-teams", "acls", "sync"]
+    assert acls["depends_on"] == {"topics": {"condition": "service_completed_successfully"}}
+    for job in ("topics", "acls", "e2e-tests"):
+        env = services[job]["environment"]
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+        assert env["KAFKA_SASL_USERNAME"] == "admin", f"{job} runs as the operator"
+        assert interpolated(env["KAFKA_SASL_PASSWORD"]) == ADMIN_PASSWORD
+
+
+def test_every_password_comes_from_the_env_file_whose_example_values_say_they_are_examples() -> None:
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    used = set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)", text))
+    example = dict(
+        line.split("=", 1) for line in EXAMPLE_ENV.read_text(encoding="utf-8").splitlines() if line and line[0] != "#"
+    )
+    assert used == set(example), "every ${VARIABLE} compose takes from .env is in the example, and no other"
+    assert all(value.startswith("EXAMPLE-") for value in example.values())
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]+", value) for value in example.values()), "safe in JAAS and --add-scram"
+    assert ".env" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()

@@ -1,25 +1,34 @@
 """The Kubernetes manifests in deploy/k8s, the image's stages and the compose e2e profile
 describe something that can run: each service from the one image with its own command,
 probes on the health endpoints, variables the services really read, secrets for the
-databases, topics made before the services, and the tests' stage where compose looks for it."""
+databases, each service on Kafka as its own principal over TLS with the mounted CA, topics and
+ACLs made by the operator before the services, and the tests' stage where compose looks for it."""
 
 from __future__ import annotations
 
+import argparse
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+import pytest
 import yaml
 
 from services.catalog import DEFINITIONS
+from shared.kafka_access import KafkaAccess
 from shared.settings import KafkaSettings, ServiceSettings
 from tests.unit import deploy_files as compose_file
+from tools.cli import partners
+from tools.cli.connection import Connection
+from tools.stack.access_control import SyncReport, service_principal
 
 ROOT = compose_file.ROOT
 K8S = ROOT / "deploy" / "k8s"
 NAMESPACE = "expert-teams"
 NAMES = [definition.name for definition in DEFINITIONS]
 IMAGE_UID = 10001
+OPERATOR_SECRET = "expert-teams-operator-kafka"
+CA_CONFIGMAP = "kafka-ca"
 
 
 def manifests(folder: Path = K8S) -> list[tuple[Path, dict[str, Any]]]:
@@ -49,6 +58,23 @@ def env(container_spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {item["name"]: item for item in container_spec.get("env", [])}
 
 
+def secret_of(variable: dict[str, Any]) -> dict[str, str]:
+    """The Secret and key a variable is read from; a variable with a literal value fails here."""
+    assert "value" not in variable, f"{variable['name']} is written in the manifest, not read from a Secret"
+    ref: dict[str, str] = variable["valueFrom"]["secretKeyRef"]
+    return ref
+
+
+def all_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*pod.get("initContainers", []), *pod["containers"]]
+
+
+def the_job() -> dict[str, Any]:
+    job: dict[str, Any]
+    (job,) = objects("Job").values()
+    return job
+
+
 def port_number(container_spec: dict[str, Any], port: int | str) -> int:
     if isinstance(port, int):
         return port
@@ -66,8 +92,8 @@ def test_every_service_has_a_deployment_running_its_module_from_the_one_image() 
     deployments = objects("Deployment")
     assert set(deployments) == set(NAMES)
     images = {container(d)["image"] for d in deployments.values()}
-    images |= {c["image"] for t in pod_templates().values() for c in t["spec"]["containers"]}
-    assert len(images) == 1, f"one image for every service and the topics Job, found {images}"
+    images |= {c["image"] for t in pod_templates().values() for c in all_containers(t["spec"])}
+    assert len(images) == 1, f"one image for every service and the topics Job's containers, found {images}"
     for name in NAMES:
         deployment = deployments[name]
         assert container(deployment)["command"] == ["python", "-m", f"services.{name}"]
@@ -138,9 +164,8 @@ def test_each_database_url_comes_from_the_services_own_secret() -> None:
 
 
 def test_the_topics_job_creates_every_topic_with_the_configured_partitions_three_replicas_and_min_isr_two() -> None:
-    (job,) = objects("Job").values()
-    pod = job["spec"]["template"]["spec"]
-    (spec,) = pod["containers"]
+    pod = the_job()["spec"]["template"]["spec"]
+    (spec,) = pod["initContainers"]
     command = spec["command"]
     assert command[:3] == ["expert-teams", "topics", "ensure"]
     options = dict(zip(command[3::2], command[4::2], strict=True))
@@ -155,6 +180,96 @@ def test_the_topics_job_creates_every_topic_with_the_configured_partitions_three
     assert spec["envFrom"] == [{"configMapRef": {"name": "expert-teams-config"}}]
     assert pod["restartPolicy"] in {"Never", "OnFailure"}
     assert KafkaSettings.model_fields["partitions"].default <= int(config()["KAFKA_PARTITIONS"])
+
+
+def test_the_services_reach_kafka_over_tls_and_leave_the_topics_to_the_operator() -> None:
+    shared = config()
+    assert shared["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert shared["KAFKA_MANAGE_TOPICS"] == "false", "a service principal may not create topics"
+    assert PurePosixPath(shared["KAFKA_SSL_CAFILE"]).is_absolute()
+    for name in ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SSL_CAFILE", "KAFKA_MANAGE_TOPICS"):
+        assert name.removeprefix("KAFKA_").lower() in KafkaSettings.model_fields, name
+
+
+def test_every_service_logs_in_to_kafka_as_its_own_principal_with_the_password_from_its_own_secret() -> None:
+    examples = objects("Secret", K8S / "examples")
+    usernames = []
+    for name, deployment in objects("Deployment").items():
+        variables = env(container(deployment))
+        username = variables["KAFKA_SASL_USERNAME"]["value"]
+        assert username == service_principal(name) == f"service.{name}", name
+        usernames.append(username)
+        ref = secret_of(variables["KAFKA_SASL_PASSWORD"])
+        assert ref == {"name": f"{name}-kafka", "key": "password"}, name
+        example = examples[ref["name"]]["stringData"][ref["key"]]
+        assert example.startswith("EXAMPLE-"), f"{name}: the example password must say it is one"
+        assert OPERATOR_SECRET not in str(deployment), f"{name} must not see the operator's credentials"
+    assert len(set(usernames)) == len(NAMES)
+    passwords = {examples[f"{name}-kafka"]["stringData"]["password"] for name in NAMES}
+    assert len(passwords) == len(NAMES), "each example Secret has its own password"
+
+
+def test_every_pod_trusts_the_brokers_ca_mounted_read_only_where_kafka_ssl_cafile_says() -> None:
+    cafile = PurePosixPath(config()["KAFKA_SSL_CAFILE"])
+    for name, template in pod_templates().items():
+        pod = template["spec"]
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for spec in all_containers(pod):
+            (mount,) = [m for m in spec.get("volumeMounts", []) if m["mountPath"] == str(cafile.parent)]
+            assert mount["readOnly"] is True, f"{name}/{spec['name']}"
+            volume = volumes[mount["name"]]
+            source = volume.get("configMap") or volume.get("secret")
+            assert source is not None, f"{name}: the CA comes from a ConfigMap or a Secret"
+            assert CA_CONFIGMAP in (source.get("name"), source.get("secretName")), name
+            assert [item["path"] for item in source["items"]] == [cafile.name], name
+            assert source.get("optional", False) is False, f"{name}: a pod without the CA must not start"
+            assert spec["envFrom"] == [{"configMapRef": {"name": "expert-teams-config"}}], name
+
+
+def test_the_job_creates_the_topics_first_then_syncs_the_acls_both_as_the_operator() -> None:
+    pod = the_job()["spec"]["template"]["spec"]
+    (topics,) = pod["initContainers"]
+    (acls,) = pod["containers"]
+    assert topics["command"][:3] == ["expert-teams", "topics", "ensure"], "an init container runs to the end first"
+    assert acls["command"] == ["expert-teams", "acls", "sync"]
+    for spec in (topics, acls):
+        variables = env(spec)
+        assert secret_of(variables["KAFKA_SASL_USERNAME"]) == {"name": OPERATOR_SECRET, "key": "username"}
+        assert secret_of(variables["KAFKA_SASL_PASSWORD"]) == {"name": OPERATOR_SECRET, "key": "password"}
+    operator = objects("Secret", K8S / "examples")[OPERATOR_SECRET]["stringData"]
+    assert operator["username"].startswith("EXAMPLE") and operator["password"].startswith("EXAMPLE")
+
+
+def test_the_job_gives_each_service_user_the_password_its_pods_log_in_with() -> None:
+    (acls,) = the_job()["spec"]["template"]["spec"]["containers"]
+    variables = env(acls)
+    per_service = {f"KAFKA_SASL_PASSWORD_{name.upper()}" for name in NAMES}
+    known = compose_file.variables_read_by_services()
+    assert set(variables) - known == per_service, "the acls container sets variables nobody reads"
+    for name, deployment in objects("Deployment").items():
+        pods_password = secret_of(env(container(deployment))["KAFKA_SASL_PASSWORD"])
+        assert secret_of(variables[f"KAFKA_SASL_PASSWORD_{name.upper()}"]) == pods_password, name
+
+
+def test_acls_sync_creates_each_service_user_from_the_variables_the_job_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    (acls,) = the_job()["spec"]["template"]["spec"]["containers"]
+    for variable, item in env(acls).items():
+        ref = secret_of(item)
+        monkeypatch.setenv(variable, f"{ref['name']}/{ref['key']}")
+    operator = KafkaAccess("kafka-1:9092", "SASL_PLAINTEXT", "operator", "operator-password")
+    monkeypatch.setattr(partners, "_operator", lambda args: (Connection(operator, "", embedded=False), object()))
+    users: dict[str, str] = {}
+    synced: list[str] = []
+    monkeypatch.setattr(partners, "upsert_user", lambda admin, user, password: users.__setitem__(user, password))
+
+    def sync(admin: Any, principal: str, wanted: Any) -> SyncReport:
+        synced.append(principal)
+        return SyncReport(principal, sorted(wanted), [])
+
+    monkeypatch.setattr(partners, "sync_grants", sync)
+    partners.cmd_acls_sync(argparse.Namespace())
+    assert users == {service_principal(name): f"{name}-kafka/password" for name in NAMES}
+    assert synced == [f"User:{service_principal(name)}" for name in NAMES]
 
 
 def test_files_apply_in_order_namespace_config_topics_then_services_all_in_one_namespace() -> None:
@@ -177,7 +292,7 @@ def test_pods_run_as_the_images_unprivileged_user_with_a_read_only_root() -> Non
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["runAsUser"] == IMAGE_UID, name
         assert pod["automountServiceAccountToken"] is False, name
-        for spec in pod["containers"]:
+        for spec in all_containers(pod):
             security = spec["securityContext"]
             assert security["allowPrivilegeEscalation"] is False, name
             assert security["readOnlyRootFilesystem"] is True, name
