@@ -1,12 +1,14 @@
-"""What authentication costs: the same work on the embedded stack without it (PLAINTEXT), with
-SASL/SCRAM-SHA-512 (the default) and with SASL over TLS, in one run.
+"""What partner identity costs: the same work on the embedded stack as it was before (PLAINTEXT,
+no signatures), with SASL/SCRAM-SHA-512 only, with SASL and signed inbound events (the default),
+and with SASL over TLS and signatures, measured in turn in one run.
 
-    .venv/bin/python -m bench.authentication [--events 4000]
+    .venv/bin/python -m bench.authentication [--events 4000] [--rounds 2]
 
 Per mode: (1) the broker alone, N records produced (acks=all, idempotent) and read back by a
-plain aiokafka client; (2) the funding service draining N TeamAccepted as its own principal
-(consume, inbox + state + outbox in one transaction, relay, publish), with bench.services' raw
-loop beside it. Figures per second, and each mode's ratio to PLAINTEXT in the same run.
+plain aiokafka client; (2) the funding service draining N TeamAccepted from matching.events (not
+signed: only the authentication); (3) the orders service draining N signed DemandSubmitted from
+orders.inbound (authentication and, where on, signature verification). Each service runs as its
+own principal. Figures per second, the best of the rounds, and each mode's ratio to the first.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -25,10 +28,20 @@ from bench.services import WORKLOADS, measure
 from shared.topics import REJECTIONS
 from tools.stack.launcher import Stack
 
-MODES: tuple[tuple[str, bool, bool], ...] = (
-    ("PLAINTEXT", False, False),
-    ("SASL_PLAINTEXT", True, False),
-    ("SASL_SSL", True, True),
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    authentication: bool
+    tls: bool
+    signatures: bool
+
+
+MODES: tuple[Mode, ...] = (
+    Mode("plaintext-unsigned", authentication=False, tls=False, signatures=False),
+    Mode("sasl-unsigned", authentication=True, tls=False, signatures=False),
+    Mode("sasl-signed", authentication=True, tls=False, signatures=True),
+    Mode("sasl-tls-signed", authentication=True, tls=True, signatures=True),
 )
 
 
@@ -64,33 +77,38 @@ async def broker_round_trip(stack: Stack, n: int) -> dict[str, float]:
     return {"produced_per_s": round(produced), "consumed_per_s": round(consumed)}
 
 
-def run_mode(mode: str, authentication: bool, tls: bool, n: int) -> dict[str, Any]:
+def run_mode(mode: Mode, n: int) -> dict[str, Any]:
     stack = Stack(
         services=(),
-        data_dir=BENCH_DATA / f"auth-{mode.lower()}",
+        data_dir=BENCH_DATA / f"auth-{mode.name}",
         fresh=True,
-        authentication=authentication,
-        tls=tls,
-        extra_env={"POLICY_ANNUAL_ENVELOPE_FEN": str(10**12)},
+        authentication=mode.authentication,
+        tls=mode.tls,
+        extra_env={
+            "POLICY_ANNUAL_ENVELOPE_FEN": str(10**12),
+            "SIGNATURES_REQUIRED": "true" if mode.signatures else "false",
+        },
     )
     stack.start()
     try:
-        assert stack.kafka.security_protocol == mode, (stack.kafka.security_protocol, mode)
-        broker = asyncio.run(broker_round_trip(stack, n))
-        (funding,) = [w for w in WORKLOADS if w.service == "funding"]
-        service = asyncio.run(measure(stack, funding, n))
+        expected = "SASL_SSL" if mode.tls else "SASL_PLAINTEXT" if mode.authentication else "PLAINTEXT"
+        assert stack.kafka.security_protocol == expected, (stack.kafka.security_protocol, mode)
+        figures: dict[str, Any] = {"broker": asyncio.run(broker_round_trip(stack, n))}
+        for service in ("funding", "orders"):
+            (workload,) = [w for w in WORKLOADS if w.service == service]
+            figures[service] = asyncio.run(measure(stack, workload, n))
     finally:
         stack.stop()
-    return {"broker": broker, "funding": service}
+    return figures
 
 
-def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def _best(runs: list[dict[str, Any]]) -> dict[str, int]:
     """The best figure of each kind over the rounds (interference only ever lowers a figure)."""
     return {
-        "produced_per_s": max(r["broker"]["produced_per_s"] for r in runs),
-        "consumed_per_s": max(r["broker"]["consumed_per_s"] for r in runs),
+        "broker_produced_per_s": max(r["broker"]["produced_per_s"] for r in runs),
+        "broker_consumed_per_s": max(r["broker"]["consumed_per_s"] for r in runs),
         "funding_per_s": max(r["funding"]["service_events_per_s"] for r in runs),
-        "funding_raw_loop_per_s": max(r["funding"]["raw_events_per_s"] for r in runs),
+        "orders_per_s": max(r["orders"]["service_events_per_s"] for r in runs),
     }
 
 
@@ -102,18 +120,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="the modes are measured in turn, this many times")
     args = parser.parse_args()
     configure_logging("bench", fmt="console", level="ERROR")
-    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode, _, _ in MODES}
+    runs: dict[str, list[dict[str, Any]]] = {mode.name: [] for mode in MODES}
     for round_number in range(1, args.rounds + 1):
-        for mode, authentication, tls in MODES:
-            runs[mode].append(run_mode(mode, authentication, tls, args.events))
-            print(f"round {round_number} {mode:15} {json.dumps(runs[mode][-1])}", flush=True)
-    best = {mode: _best(found) for mode, found in runs.items()}
-    base = best["PLAINTEXT"]
-    results: dict[str, Any] = {"events": args.events, "rounds": runs, "best": best, "ratio_to_plaintext": {}}
-    for mode, figures in best.items():
-        ratios = {name: round(value / base[name], 3) for name, value in figures.items()}
-        results["ratio_to_plaintext"][mode] = ratios
-        print(f"{mode:15} best {json.dumps(figures)}; vs PLAINTEXT {json.dumps(ratios)}", flush=True)
+        for mode in MODES:
+            runs[mode.name].append(run_mode(mode, args.events))
+            print(f"round {round_number} {mode.name:20} {json.dumps(runs[mode.name][-1])}", flush=True)
+    best = {name: _best(found) for name, found in runs.items()}
+    base = best[MODES[0].name]
+    results: dict[str, Any] = {"events": args.events, "rounds": runs, "best": best, "ratio_to_first": {}}
+    for name, figures in best.items():
+        ratios = {kind: round(value / base[kind], 3) for kind, value in figures.items()}
+        results["ratio_to_first"][name] = ratios
+        print(f"{name:20} best {json.dumps(figures)}", flush=True)
+        print(f"{'':20} vs {MODES[0].name}: {json.dumps(ratios)}", flush=True)
     print(f"written to {write_result('authentication', results)}")
 
 

@@ -61,10 +61,6 @@ class Infrastructure:
     security: SecurityStore | None = None
     """Its credentials and CA, when it authenticates."""
 
-    @property
-    def kafka_bootstrap(self) -> str:
-        return self.kafka.bootstrap_servers
-
 
 def _docker_answers() -> bool:
     if os.environ.get("EXPERT_TEAMS_NO_DOCKER"):

@@ -21,9 +21,13 @@ from shared.kafka_access import KafkaAccess
 from shared.topics import REJECTIONS, deadletter, events, inbound
 from tests.conftest import Infrastructure
 from tools.stack.access_control import (
+    Grant,
     admin_client,
+    binding_of,
     delete_user,
+    grants_on_broker,
     partner_grants,
+    programme_names,
     revoke_all,
     service_grants,
     service_principal,
@@ -150,3 +154,25 @@ async def test_revoked_credentials_are_refused_on_the_next_request_and_at_the_ne
     with pytest.raises(KafkaConnectionError):  # a new connection: its password no longer authenticates
         await asyncio.wait_for(again.start(), 30)
     await again.stop()
+
+
+async def test_syncing_removes_a_stale_grant_of_its_environment_and_leaves_another_environments(
+    admin: Any, topics_ready: str
+) -> None:
+    principal = f"User:{service_principal('orders')}"
+    here, there = f"{topics_ready}sync-here.", f"{topics_ready}sync-there."
+    consumed = [inbound("orders"), events("matching")]
+    sync_grants(admin, principal, service_grants("orders", consumed, there), programme_names(there))
+    wanted_here = service_grants("orders", consumed, here)
+    sync_grants(admin, principal, wanted_here, programme_names(here))
+    stale = Grant(principal, "TOPIC", f"{here}{events('funding')}", "WRITE")
+    admin.create_acls([binding_of(stale)], request_timeout=30)[binding_of(stale)].result(timeout=30)
+    assert stale in grants_on_broker(admin, principal)
+
+    report = sync_grants(admin, principal, wanted_here, programme_names(here))
+
+    assert report.deleted == [stale], "orders may not write funding's events"
+    assert report.created == []
+    on_broker = grants_on_broker(admin, principal)
+    assert wanted_here <= on_broker and stale not in on_broker
+    assert service_grants("orders", consumed, there) <= on_broker, "the other environment's grants are kept"

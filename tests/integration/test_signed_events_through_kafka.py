@@ -17,7 +17,6 @@ from shared.contract.events.orders import DemandSubmitted
 from shared.contract.events.reviews import CriterionScore, PanelScoreSubmitted, Reviewer
 from shared.contract.signing import sign_record
 from shared.contract.speakers import reviewer_source
-from shared.kafka_access import KafkaAccess
 from shared.messaging.partners import PartnerDirectory
 from shared.topics import PARTNERS, inbound
 from tests.builders import new_order_id, tea_demand, tianma_demand
@@ -105,7 +104,7 @@ async def test_a_correctly_signed_event_is_applied_in_either_content_mode(
 async def test_a_key_registered_just_before_its_first_event_is_seen_and_a_revoked_key_is_refused(
     orders_service: Any, client: ProgrammeClient, observer: TopicObserver, infrastructure: Infrastructure
 ) -> None:
-    access = KafkaAccess(infrastructure.kafka_bootstrap)
+    access = infrastructure.kafka
     source = f"{SHIZHU_SYSTEM}/township-{uuid.uuid4().hex[:8]}"  # a system of 石柱县 of its own
     await enrol(access, client.topic_prefix, source, KEYRING, by="市人力社保局运维")
     first = await client.send(tianma(), source=source)  # at once: the service reads the registry to its end
@@ -168,7 +167,7 @@ async def test_a_county_system_cannot_submit_another_countys_demand_even_with_it
 async def test_a_flood_of_lookups_costs_at_most_one_end_offset_request_per_interval(
     infrastructure: Infrastructure, topics_ready: str
 ) -> None:
-    access = KafkaAccess(infrastructure.kafka_bootstrap)
+    access = infrastructure.kafka
     async with PartnerDirectory(access, f"{topics_ready}{PARTNERS}", min_refresh_interval_s=0.2) as directory:
         before = directory.refreshes
         await asyncio.gather(*(directory.refresh() for _ in range(50)))  # one batch of forged events after another

@@ -262,7 +262,7 @@ def test_acls_sync_creates_each_service_user_from_the_variables_the_job_sets(mon
     synced: list[str] = []
     monkeypatch.setattr(partners, "upsert_user", lambda admin, user, password: users.__setitem__(user, password))
 
-    def sync(admin: Any, principal: str, wanted: Any) -> SyncReport:
+    def sync(admin: Any, principal: str, wanted: Any, managed: Any = None) -> SyncReport:
         synced.append(principal)
         return SyncReport(principal, sorted(wanted), [])
 

@@ -31,6 +31,7 @@ from tools.stack.access_control import (
     grants_on_broker,
     inbound_topics_of,
     partner_grants,
+    programme_names,
     revoke_all,
     service_grants,
     service_principal,
@@ -145,7 +146,8 @@ def cmd_partners_add(args: argparse.Namespace) -> None:
     folder = _credentials_dir(args, connection, principal)
     password = new_password()
     upsert_user(admin, principal, password)
-    report = sync_grants(admin, f"User:{principal}", partner_grants(source, connection.topic_prefix))
+    managed = programme_names(connection.topic_prefix) | {connection.topic_prefix + principal}
+    report = sync_grants(admin, f"User:{principal}", partner_grants(source, connection.topic_prefix), managed)
     access = connection.kafka.as_user(principal, password)
     write_secret(folder / "client.properties", client_properties(access).encode())
     if args.public_key:
@@ -233,7 +235,7 @@ def cmd_acls_sync(args: argparse.Namespace) -> None:
             upsert_user(admin, principal, password)
         consumed = [s.topic for s in definition.subscriptions]
         wanted = service_grants(definition.name, consumed, connection.topic_prefix)
-        report = sync_grants(admin, f"User:{principal}", wanted)
+        report = sync_grants(admin, f"User:{principal}", wanted, programme_names(connection.topic_prefix))
         user = "user set, " if password else ""
         print(
             f"{principal:20} {user}{len(wanted)} grants: {len(report.created)} created, {len(report.deleted)} removed"

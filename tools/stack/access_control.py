@@ -98,7 +98,8 @@ def admin_client(config: Mapping[str, Any]) -> Any:
     return AdminClient({**config, "log_level": 0})
 
 
-def _binding(grant: Grant) -> Any:
+def binding_of(grant: Grant) -> Any:
+    """The grant as confluent-kafka's AclBinding."""
     from confluent_kafka.admin import (
         AclBinding,
         AclOperation,
@@ -154,17 +155,46 @@ def grants_on_broker(admin: Any, principal: str) -> set[Grant]:
     return {_grant_of(b) for b in bindings}
 
 
-def sync_grants(admin: Any, principal: str, wanted: set[Grant]) -> SyncReport:
-    """Make the broker's ACLs of `principal` exactly `wanted`."""
-    present = grants_on_broker(admin, principal)
+def programme_names(prefix: str = "") -> set[str]:
+    """The topic and group names the programme's ACLs may name in one environment (its prefix):
+    what `sync_grants` may delete. Grants on other names (another environment sharing the
+    cluster, something an operator granted by hand) are left alone."""
+    from shared.topics import all_topics
+
+    topics = {with_prefix(prefix, spec.name) for spec in all_topics()}
+    groups = {with_prefix(prefix, spec.name.split(".")[0]) for spec in all_topics()}
+    return topics | groups
+
+
+def sync_grants(admin: Any, principal: str, wanted: set[Grant], managed: set[str] | None = None) -> SyncReport:
+    """Make the broker's ACLs of `principal` on the `managed` names (default: the names of
+    `wanted`) exactly `wanted`."""
+    names = managed if managed is not None else {g.name for g in wanted}
+    present = {g for g in grants_on_broker(admin, principal) if g.name in names or g in wanted}
     missing, extra = sorted(wanted - present), sorted(present - wanted)
     if missing:
-        for future in admin.create_acls([_binding(g) for g in missing], request_timeout=TIMEOUT_S).values():
+        for future in admin.create_acls([binding_of(g) for g in missing], request_timeout=TIMEOUT_S).values():
             future.result(timeout=TIMEOUT_S)
-    for grant in extra:
-        for future in admin.delete_acls([_binding(grant)], request_timeout=TIMEOUT_S).values():
+    if extra:
+        for future in admin.delete_acls([_exactly(g) for g in extra], request_timeout=TIMEOUT_S).values():
             future.result(timeout=TIMEOUT_S)
     return SyncReport(principal, missing, extra)
+
+
+def _exactly(grant: Grant) -> Any:
+    """A filter matching this one grant (deleting takes filters)."""
+    from confluent_kafka.admin import AclBindingFilter, AclPermissionType, ResourcePatternType
+
+    binding = binding_of(grant)
+    return AclBindingFilter(
+        binding.restype,
+        grant.name,
+        ResourcePatternType.PREFIXED if grant.prefixed else ResourcePatternType.LITERAL,
+        grant.principal,
+        "*",
+        binding.operation,
+        AclPermissionType.ALLOW,
+    )
 
 
 def revoke_all(admin: Any, principal: str) -> list[Grant]:

@@ -42,7 +42,14 @@ from shared.settings import KafkaSettings
 from shared.topics import all_topics
 from tools.keyring import Keyring
 
-from .access_control import admin_client, service_grants, service_principal, sync_grants, upsert_user
+from .access_control import (
+    admin_client,
+    programme_names,
+    service_grants,
+    service_principal,
+    sync_grants,
+    upsert_user,
+)
 from .embedded import DATA_DIR, REPO_ROOT, EmbeddedPostgres, die_with_parent, free_port
 from .kafka import BrokerSecurity, KafkaBroker
 from .security import ADMIN_USER, SecurityStore
@@ -194,12 +201,13 @@ class Stack:
         from services.catalog import DEFINITIONS
 
         admin = admin_client(self.kafka.confluent())
+        managed = programme_names(self.topic_prefix)
         for definition in DEFINITIONS:
             principal = service_principal(definition.name)
             upsert_user(admin, principal, self.security.password_of(principal))
             consumed = [s.topic for s in definition.subscriptions]
             report = sync_grants(
-                admin, f"User:{principal}", service_grants(definition.name, consumed, self.topic_prefix)
+                admin, f"User:{principal}", service_grants(definition.name, consumed, self.topic_prefix), managed
             )
             if report.created or report.deleted:
                 log.info(
