@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stack", help="run the embedded stack until Ctrl-C")
     p.add_argument("--services", default=None, help="comma-separated services to run (default: all)")
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="the broker's listener is SASL_SSL (its certificate signed by the stack's CA)",
+    )
     p.set_defaults(func=_cmd_stack)
 
     p = sub.add_parser(
@@ -182,11 +187,16 @@ def _cmd_stack(args: argparse.Namespace) -> None:
 
     services = tuple(args.services.split(",")) if args.services else RUNNABLE_SERVICES
     configure_logging("stack", fmt="console" if sys.stderr.isatty() else "json", level="INFO")
-    stack = Stack(services=services, logs_to_console=True)
+    stack = Stack(services=services, logs_to_console=True, tls=args.tls)
     _stop_on_signals()
     try:
         stack.start()
-        print(f"stack ready: Kafka at {stack.bootstrap_servers}; Ctrl-C stops everything", file=sys.stderr)
+        security = (
+            f"{stack.kafka.security_protocol}, credentials in {stack.security.root}"
+            if stack.kafka.sasl
+            else "no authentication"
+        )
+        print(f"stack ready: Kafka at {stack.bootstrap_servers} ({security}); Ctrl-C stops everything", file=sys.stderr)
         while all(p.process.poll() is None for p in stack.processes.values()):
             time.sleep(0.5)
         print("a service exited; stopping the stack", file=sys.stderr)
