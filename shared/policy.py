@@ -64,6 +64,19 @@ class ProgrammePolicy(BaseModel):
     """Who gets priority in talent selection and training (优先纳入人才选拔培养项目): by default the
     local talent the team trains (传帮带), the people the programme means to grow."""
 
+    min_service_days_per_year: int = 30
+    """Days a team is on site per service year at least (DOMAIN.md: typical of comparable rural
+    expert-service programmes); the review's rubric and the mid-term check count recorded days."""
+    mid_term_check_month: int = 7
+    """The month (of the service year) in which the bureau's mid-term check falls by default: half
+    of the minimum days are expected by then."""
+    max_extension_months: int = 12
+    """How much longer than planned the bureau may extend a project (still within
+    service_period_max_months in all)."""
+    early_end_unreleased_money: Literal["forfeit", "release_served_share"] = "forfeit"
+    """What an early end does with money not yet released: `forfeit` (back to the budget), or
+    `release_served_share` (the share of the current service year already served is released)."""
+
     def tranche_percentages(self, service_years: int) -> tuple[int, ...]:
         """The grant's split: on acceptance, then one part per service year (whole percents; the
         last year takes what division leaves), e.g. 1 year (50, 50), 2 years (40, 30, 30),
@@ -93,6 +106,10 @@ class ProgrammePolicy(BaseModel):
                 raise ValueError("the first tranche must be more than 0 % and less than 100 % of a grant")
         if self.public_notice_working_days < 0:
             raise ValueError("the public notice cannot last a negative number of working days")
+        if not 1 <= self.mid_term_check_month <= 12:
+            raise ValueError("the mid-term check month must be 1 to 12")
+        if self.min_service_days_per_year < 0 or self.max_extension_months < 0:
+            raise ValueError("service days and extension months cannot be negative")
         if not self.qualified_min_score <= self.excellent_min_score:
             raise ValueError("the excellent threshold cannot be below the qualified threshold")
         return self

@@ -31,6 +31,11 @@ ObjectionId = Annotated[
     StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{1,59}$"),
     Field(description="Objection id assigned by the portal, e.g. OBJ-500240-2027-001-1"),
 ]
+ChangeId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{1,59}$"),
+    Field(description="Member change id assigned by the portal, e.g. CHG-500240-2027-001-1"),
+]
 ProjectId = Annotated[str, Field(min_length=1, max_length=120, description="A project: one order taken by one team")]
 QualificationCode = Literal[
     "national_talent_project",
@@ -141,17 +146,41 @@ class LodgeAwardObjection(EventData):
         return self.order_id
 
 
+class RequestMemberChange(EventData):
+    """A lead expert asks, through the portal, to change the team of a project during its service
+    period: `replace` (leaving -> joining), `add` (joining) or `remove` (leaving)."""
+
+    EVENT_TYPE = "RequestMemberChange"
+    change_id: ChangeId
+    order_id: OrderId
+    kind: Literal["replace", "add", "remove"]
+    leaving_expert_id: ExpertId | None = None
+    joining_expert_id: ExpertId | None = None
+    joining_role: Literal["member", "local_talent"] | None = None
+    effective_from: date
+    reason: Text
+    requested_by: ExpertId = Field(description="The lead expert")
+
+    def subject(self) -> str:
+        return self.order_id
+
+
 # ---- from bureau staff ------------------------------------------------------------------------
 
 
 class AwardOrder(EventData):
-    """Bureau staff award a published order to one application."""
+    """Bureau staff award a published order to one application, with the amount they approve."""
 
     EVENT_TYPE = "AwardOrder"
     order_id: OrderId
     application_id: ApplicationId
     awarded_by: Name
     note: Text | None = None
+    approved_fen: Fen | None = Field(
+        default=None,
+        description="The grant the bureau approves (within the policy's 50,000–200,000 yuan and at most what "
+        "the team asked); none: what the team asked",
+    )
 
     def subject(self) -> str:
         return self.order_id
@@ -165,6 +194,48 @@ class DecideAwardObjection(EventData):
     objection_id: ObjectionId
     order_id: OrderId
     upheld: bool
+    reason: Text
+    decided_by: Name
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class EndProject(EventData):
+    """Bureau staff end a project before its service period is over (team dissolved, the
+    village's need gone): its people are free from `effective_on`."""
+
+    EVENT_TYPE = "EndProject"
+    order_id: OrderId
+    effective_on: date
+    reason: Text
+    decided_by: Name
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class ExtendProject(EventData):
+    """Bureau staff extend a project's service period to `months` in all (within the policy)."""
+
+    EVENT_TYPE = "ExtendProject"
+    order_id: OrderId
+    months: int = Field(ge=1, le=120, description="The service period's new length, in months from its start")
+    reason: Text
+    decided_by: Name
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class DecideMemberChange(EventData):
+    """Bureau staff approve or refuse a requested member change (the team rules are checked
+    again on approval)."""
+
+    EVENT_TYPE = "DecideMemberChange"
+    change_id: ChangeId
+    order_id: OrderId
+    approve: bool
     reason: Text
     decided_by: Name
 
@@ -281,6 +352,7 @@ class AwardAnnounced(EventData):
     industry: Tag
     service_period: ServicePeriod
     funding_asked_fen: Fen
+    approved_fen: Fen | None = Field(default=None, description="The grant the bureau approved; none: what was asked")
     continued_support_of: Name | None = Field(
         default=None, description="The earlier project with an excellent review this project continues (继续支持)"
     )
@@ -381,6 +453,101 @@ class TeamAccepted(EventData):
     continued_support_of: Name | None = Field(
         default=None, description="The earlier project with an excellent review this project continues (继续支持)"
     )
+    approved_fen: Fen | None = Field(
+        default=None, description="The grant the bureau approved; none: what the team asked (funding_asked_fen)"
+    )
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class MemberChangeRequested(EventData):
+    """A member change was requested and waits for the bureau's decision."""
+
+    EVENT_TYPE = "MemberChangeRequested"
+    change_id: ChangeId
+    order_id: OrderId
+    project_id: ProjectId
+    team_id: TeamId
+    kind: Literal["replace", "add", "remove"]
+    leaving: ExpertRef | None = None
+    joining: ExpertRef | None = None
+    joining_role: Literal["member", "local_talent"] | None = None
+    effective_from: date
+    reason: Text
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class MemberChangeApproved(EventData):
+    """The bureau approved a member change: from `effective_from` the team is `lead`, `members`
+    and `local_talents` (定人 as it now stands); the leaving expert is free from that day."""
+
+    EVENT_TYPE = "MemberChangeApproved"
+    change_id: ChangeId
+    order_id: OrderId
+    project_id: ProjectId
+    team_id: TeamId
+    kind: Literal["replace", "add", "remove"]
+    leaving: ExpertRef | None = None
+    joining: ExpertRef | None = None
+    effective_from: date
+    lead: ExpertRef
+    members: tuple[ExpertRef, ...]
+    local_talents: tuple[ExpertRef, ...]
+    decided_by: Name
+    reason: Text
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class MemberChangeRefused(EventData):
+    """The bureau refused a member change, or the team rules forbid it (`rule` names which)."""
+
+    EVENT_TYPE = "MemberChangeRefused"
+    change_id: ChangeId
+    order_id: OrderId
+    project_id: ProjectId
+    team_id: TeamId
+    rule: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,59}$")]
+    reason: Text
+    decided_by: Name
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class ProjectEndedEarly(EventData):
+    """The bureau ended a project before its service period was over; its people are free from
+    `ended_on` (funding settles the money by policy; reviews reviews it no more)."""
+
+    EVENT_TYPE = "ProjectEndedEarly"
+    order_id: OrderId
+    project_id: ProjectId
+    team_id: TeamId
+    ended_on: date
+    planned_end: date
+    reason: Text
+    decided_by: Name
+    freed_expert_ids: tuple[ExpertId, ...]
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class ProjectExtended(EventData):
+    """The bureau extended a project's service period (same site, same people)."""
+
+    EVENT_TYPE = "ProjectExtended"
+    order_id: OrderId
+    project_id: ProjectId
+    team_id: TeamId
+    service_period: ServicePeriod = Field(description="The period as it now stands")
+    previous_months: int
+    reason: Text
+    decided_by: Name
 
     def subject(self) -> str:
         return self.order_id

@@ -277,6 +277,107 @@ class ReviewResultsPublished(EventData):
         return self.cycle_id
 
 
+# ---- the service given: records and the mid-term check -----------------------------------------
+
+ActivityId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{1,59}$"),
+    Field(description="Service activity id assigned by the portal, e.g. ACT-500240-2027-001-17"),
+]
+CheckId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}$"),
+    Field(description="Mid-term check id chosen by the bureau, e.g. 2027-midterm"),
+]
+ActivityKind = Literal["site_visit", "training", "consultation"]
+
+
+class RecordServiceActivity(EventData):
+    """An expert records, through the portal, a day of service at the project's site: a visit,
+    a training session or a consultation, with the people trained and the hours."""
+
+    EVENT_TYPE = "RecordServiceActivity"
+    activity_id: ActivityId
+    order_id: OrderId
+    expert_id: ExpertId
+    on: date
+    township: Name
+    village: Name
+    kind: ActivityKind
+    people_trained: int = Field(ge=0, le=10_000)
+    hours: float = Field(gt=0, le=24)
+    summary: Text
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class ServiceActivityRecorded(EventData):
+    """A day of service was recorded: at the project's site, by an expert on its team that day,
+    within its service period."""
+
+    EVENT_TYPE = "ServiceActivityRecorded"
+    activity_id: ActivityId
+    order_id: OrderId
+    project_id: Name
+    team_id: TeamId
+    expert_id: ExpertId
+    on: date
+    kind: ActivityKind
+    people_trained: int
+    hours: float
+    days_on_site_this_year: int = Field(description="Distinct days the team was on site in this service year so far")
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class OpenMidTermCheck(EventData):
+    """Bureau staff check every active project half-way through the year (as of `as_of`)."""
+
+    EVENT_TYPE = "OpenMidTermCheck"
+    check_id: CheckId
+    year: int = Field(ge=2000, le=2100)
+    as_of: date
+    opened_by: Name
+
+    def subject(self) -> str:
+        return self.check_id
+
+
+class ProjectFlagged(EventData):
+    """The mid-term check found a project at risk; its team is told why (and the flag is shown
+    in its review)."""
+
+    EVENT_TYPE = "ProjectFlagged"
+    check_id: CheckId
+    order_id: OrderId
+    project_id: Name
+    team_id: TeamId
+    team_name: Name
+    as_of: date
+    days_on_site: int
+    days_expected_by_now: int
+    reasons: tuple[Text, ...] = Field(min_length=1)
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class MidTermCheckCompleted(EventData):
+    """What the mid-term check found: how many projects it checked and which it flagged."""
+
+    EVENT_TYPE = "MidTermCheckCompleted"
+    check_id: CheckId
+    year: int
+    as_of: date
+    checked: int
+    flagged_order_ids: tuple[OrderId, ...]
+
+    def subject(self) -> str:
+        return self.check_id
+
+
 # ---- objections to published results (异议) ---------------------------------------------------
 
 
