@@ -10,9 +10,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.topics import SERVICES, all_topics, deadletter, with_prefix
+from shared.topics import SERVICES, all_topics, deadletter, events, with_prefix
 from tools.cli.connection import Connection
 from tools.client import Observed, ProgrammeClient, TopicObserver
+from tools.figures import Figures
 
 
 async def _read_all(connection: Connection, topics: list[str], idle_s: float) -> TopicObserver:
@@ -117,6 +118,16 @@ async def follow(connection: Connection, key: str, *, as_json: bool, tail: bool,
         await observer.stop()
     if not printed and not as_json:
         print(f"no events found for {key}")
+
+
+async def bureau_figures(connection: Connection, *, idle_s: float) -> Figures:
+    """The bureau's figures from every event the services emitted, in the order they were published."""
+    observer = await _read_all(connection, [events(s) for s in SERVICES], idle_s)
+    try:
+        ordered = sorted(observer.distinct, key=lambda o: (o.timestamp_ms, o.topic, o.partition, o.offset))
+        return Figures.of((o.type, o.data) for o in ordered if o.type is not None)
+    finally:
+        await observer.stop()
 
 
 def _deadletter_topics(service: str | None) -> list[str]:

@@ -5,6 +5,7 @@ expert-teams demo                       start the stack, play the demo scenario,
 expert-teams send ...                   send one CloudEvent as a given source
 expert-teams follow ORDER_ID            the events of one order across all topics, in time order
 expert-teams dead-letters list|show     what the services could not process, and why
+expert-teams figures [--experts FILE]   the bureau's figures, and the record per expert for HR systems
 expert-teams topics ensure|list         create/correct the topics (partitions, replication, retention)
 expert-teams partners add|list|revoke   onboard a partner system: principal, SCRAM credentials, ACLs
 expert-teams acls sync|list             the services' ACLs, from their subscriptions and the registry
@@ -112,6 +113,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--binary", action="store_true", help="binary content mode (ce_* headers) instead of structured")
     p.add_argument("--signing-key", type=Path, help="the source's Ed25519 private key (PEM) to sign the event with")
     p.set_defaults(func=_cmd_send)
+
+    p = sub.add_parser(
+        "figures",
+        help="the bureau's figures: projects and money by county and budget year, deep-poverty coverage, "
+        "indicators against targets, service days; --experts writes the record per expert",
+    )
+    connection_args(p)
+    p.add_argument("--json", action="store_true", help="one JSON document instead of lines")
+    p.add_argument(
+        "--experts", type=Path, help="write the record per expert (JSON lines) for the title and talent systems"
+    )
+    p.add_argument("--idle", type=float, default=0.5, help="seconds without a new record that end the reading")
+    p.set_defaults(func=_cmd_figures)
 
     p = sub.add_parser("follow", help="the events of one order (or any business key) across topics")
     connection_args(p)
@@ -246,6 +260,22 @@ def _cmd_send(args: argparse.Namespace) -> None:
 
 
 # ---- follow and dead letters --------------------------------------------------------------------
+
+
+def _cmd_figures(args: argparse.Namespace) -> None:
+    from tools.cli.inspect import bureau_figures
+
+    connection = resolve(args.bootstrap, args.topic_prefix, args.timeout)
+    figures = asyncio.run(bureau_figures(connection, idle_s=args.idle))
+    if args.experts:
+        records = figures.expert_records()
+        args.experts.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+        print(f"{len(records)} expert records written to {args.experts}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(figures.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        for line in figures.lines():
+            print(line)
 
 
 def _cmd_follow(args: argparse.Namespace) -> None:
