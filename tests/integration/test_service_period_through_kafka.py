@@ -193,11 +193,19 @@ async def team_on(p: Programme, project_id: str, day: date) -> set[str]:
 
 async def received_elsewhere(p: Programme, expert_id: str) -> Observed:
     """The 钟应富团队, with `expert_id` as a member, applies for a tea order of 巫溪县: received."""
-    zhong = await team(p, "钟应富", WUXI, members=(expert_id, await registered(p, "成员丁", "young_talent")))
-    order_id = await published(p, tea_demand())
-    await p.client.send(application(order_id, zhong, site="红池坝镇茶园村", service_period=from_today(p)), source=PORTAL)
+    order_id, _ = await applied_elsewhere(p, expert_id)
     (received,) = await p.seen.wait_for(about(order_id, "ApplicationReceived"))
     return received
+
+
+async def applied_elsewhere(p: Programme, expert_id: str) -> tuple[str, Envelope]:
+    """The 钟应富团队, with `expert_id` as a member, applies for a tea order of 巫溪县 from today."""
+    zhong = await team(p, "钟应富", WUXI, members=(expert_id, await registered(p, "成员丁", "young_talent")))
+    order_id = await published(p, tea_demand())
+    sent = await p.client.send(
+        application(order_id, zhong, site="红池坝镇茶园村", service_period=from_today(p)), source=PORTAL
+    )
+    return order_id, sent
 
 
 def from_today(p: Programme) -> ServicePeriod:
@@ -248,9 +256,7 @@ async def test_a_replacement_approved_puts_the_new_member_on_the_team_from_its_d
 
 
 async def received_or_refused(p: Programme, expert_id: str) -> str:
-    zhong = await team(p, "钟应富", WUXI, members=(expert_id, await registered(p, "成员丁", "young_talent")))
-    order_id = await published(p, tea_demand())
-    sent = await p.client.send(application(order_id, zhong, site="红池坝镇茶园村", service_period=from_today(p)), source=PORTAL)
+    _, sent = await applied_elsewhere(p, expert_id)
     return str((await rejection_of(p.seen, sent.id))["reason_code"])
 
 
