@@ -6,20 +6,24 @@ from __future__ import annotations
 from dataclasses import replace
 
 from services.matching.adapters.repository import MatchingRepository
-from services.matching.domain import awards, model
+from services.matching.domain import awards, model, projects
 from services.matching.recommendations import recommend_assignment, recommend_candidates
 from services.matching.settings import MatchingConfig, weights_of
 from shared import topics
 from shared.clock import local_date
-from shared.contract.events.funding import ContinuedFundingEligible, SuspensionLifted, TeamSuspended
+from shared.contract.events.funding import ContinuedFundingEligible, ProjectEnded, SuspensionLifted, TeamSuspended
 from shared.contract.events.matching import (
     AwardOrder,
     DecideAwardObjection,
+    DecideMemberChange,
+    EndProject,
     ExpertProfileRecorded,
     ExpertRegistered,
     ExpertUpdated,
+    ExtendProject,
     LodgeAwardObjection,
     RecommendAssignment,
+    RequestMemberChange,
     TeamApplicationSubmitted,
     WithdrawApplication,
 )
@@ -164,6 +168,7 @@ async def on_award_order(ctx: MessageContext, data: AwardOrder) -> None:
         ctx.policy,
         now,
         previous_awards=await repo.awards_of_order(data.order_id),
+        approved_fen=data.approved_fen,
     )
     award = decision.award
     if decision.announced is not None:
@@ -186,6 +191,7 @@ async def on_award_order(ctx: MessageContext, data: AwardOrder) -> None:
             team=team.name,
             notice_ends_on=str(award.notice_ends_on),
             continued_support_of=decision.awarded.continued_support_of,
+            approved=format_yuan(data.approved_fen) if data.approved_fen is not None else "as asked",
             others_declined=len(decision.declined),
         )
         return
@@ -199,6 +205,7 @@ async def on_award_order(ctx: MessageContext, data: AwardOrder) -> None:
         people=1 + len(accepted.members) + len(accepted.local_talents),
         site=accepted.site,
         period=f"{accepted.service_period.start} +{accepted.service_period.months} months",
+        approved=format_yuan(data.approved_fen) if data.approved_fen is not None else "as asked",
         others_declined=len(decision.declined),
     )
 
@@ -316,6 +323,108 @@ async def on_recommend_assignment(ctx: MessageContext, data: RecommendAssignment
     )
 
 
+# ---- during the service period: member changes, the end, the extension ----------------------------
+
+
+async def on_request_member_change(ctx: MessageContext, data: RequestMemberChange) -> None:
+    repo = MatchingRepository.of(ctx)
+    project = await repo.project(data.order_id)
+    named = [e for e in (data.leaving_expert_id, data.joining_expert_id) if e is not None]
+    change, requested = projects.request_change(
+        data, project, await repo.member_change(data.change_id), await repo.experts(named), ctx.now()
+    )
+    await repo.add_member_change(change)
+    ctx.emit(requested)
+    ctx.note(
+        "member change requested; it waits for the bureau's decision",
+        order_id=data.order_id,
+        change_id=data.change_id,
+        kind=data.kind,
+        leaving=requested.leaving.name if requested.leaving else None,
+        joining=requested.joining.name if requested.joining else None,
+        effective_from=str(data.effective_from),
+    )
+
+
+async def on_decide_member_change(ctx: MessageContext, data: DecideMemberChange) -> None:
+    repo = MatchingRepository.of(ctx)
+    project = await repo.project(data.order_id)
+    change = projects.require_pending(await repo.member_change(data.change_id), data)
+    if project is None or project.project_id != change.project_id:
+        raise ValueError(f"member change {change.change_id} is not of the project of {data.order_id}")
+    day = change.effective_from
+    people = {m.expert_id for m in project.team_on(day)}
+    joining = {change.joining_expert_id} if change.joining_expert_id is not None else set()
+    checks = projects.TeamChecks(
+        experts=await repo.experts(people | joining, lock=True),
+        on_other_teams=await repo.on_other_teams(joining, project.project_id, day),
+        suspended=await repo.suspended([project.team_id, *people, *joining]),
+    )
+    decision = projects.decide_change(change, project, data, checks, ctx.policy, ctx.now())
+    await repo.decide_member_change(decision.change)
+    if decision.approved is not None:
+        await repo.change_team(decision.change)
+        ctx.emit(decision.approved)
+        approved = decision.approved
+        ctx.note(
+            "member change approved: the team as it stands from its date",
+            order_id=data.order_id,
+            change_id=data.change_id,
+            effective_from=str(day),
+            people=1 + len(approved.members) + len(approved.local_talents),
+        )
+        return
+    assert decision.refused is not None
+    ctx.emit(decision.refused)
+    ctx.note("member change refused", order_id=data.order_id, change_id=data.change_id, rule=decision.refused.rule)
+
+
+async def on_end_project(ctx: MessageContext, data: EndProject) -> None:
+    repo = MatchingRepository.of(ctx)
+    project, ended = projects.end_early(await repo.project(data.order_id), data, ctx.now())
+    await repo.end_project(project, data.reason)
+    ctx.emit(ended)
+    ctx.note(
+        "project ended early; its people are free from its end",
+        order_id=data.order_id,
+        project_id=ended.project_id,
+        ended_on=str(ended.ended_on),
+        planned_end=str(ended.planned_end),
+        freed=len(ended.freed_expert_ids),
+    )
+
+
+async def on_extend_project(ctx: MessageContext, data: ExtendProject) -> None:
+    repo = MatchingRepository.of(ctx)
+    project, extended = projects.extend(await repo.project(data.order_id), data, ctx.policy)
+    await repo.extend_project(project)
+    ctx.emit(extended)
+    ctx.note(
+        "project extended",
+        order_id=data.order_id,
+        project_id=extended.project_id,
+        months=f"{extended.previous_months} -> {extended.service_period.months}",
+        planned_end=str(project.planned_end),
+    )
+
+
+async def on_project_ended(ctx: MessageContext, data: ProjectEnded) -> None:
+    """Funding ended the project after a failed rectification: its people are free from that day."""
+    repo = MatchingRepository.of(ctx)
+    project = await repo.project(data.order_id)
+    ended = projects.ended_by_funding(project, local_date(data.ended_at)) if project is not None else None
+    if ended is None:
+        ctx.note("project already ended, or unknown to matching", order_id=data.order_id, project_id=data.project_id)
+        return
+    await repo.end_project(ended, data.reason)
+    ctx.note(
+        "project ended after a failed rectification; its people are free",
+        order_id=data.order_id,
+        project_id=data.project_id,
+        ended_on=str(ended.ended_on),
+    )
+
+
 # ---- suspensions (from funding) ----------------------------------------------------------------
 
 
@@ -373,6 +482,10 @@ INBOUND = [
     on(LodgeAwardObjection, on_lodge_award_objection),
     on(DecideAwardObjection, on_decide_award_objection),
     on(RecommendAssignment, on_recommend_assignment),
+    on(RequestMemberChange, on_request_member_change),
+    on(DecideMemberChange, on_decide_member_change),
+    on(EndProject, on_end_project),
+    on(ExtendProject, on_extend_project),
 ]
 
 SUBSCRIPTIONS = [
@@ -387,6 +500,7 @@ SUBSCRIPTIONS = [
             on(TeamSuspended, on_team_suspended),
             on(SuspensionLifted, on_suspension_lifted),
             on(ContinuedFundingEligible, on_continued_funding_eligible),
+            on(ProjectEnded, on_project_ended),
         ],
     ),
 ]

@@ -15,6 +15,7 @@ from services.matching.domain.model import (
     PublishedOrder,
 )
 from services.matching.domain.profiles import ExpertProfile, OrderProfile, Qualification, TeamProfile
+from services.matching.domain.projects import ChangeStatus, MemberChange, Membership, Project, ProjectStatus
 from shared.clock import local_date
 from shared.contract.events.funding import ContinuedFundingEligible, TeamSuspended
 from shared.contract.events.matching import ExpertRegistered, TeamComposition
@@ -22,13 +23,19 @@ from shared.contract.events.orders import Place, ServicePeriod, service_end
 from shared.db.types import Connection
 from shared.messaging.unit import Repository, UnitContext
 
-_BINDING = "p.status IN ('under_notice', 'active')"
-"""Projects that bind their people: in service, or awarded and under public notice."""
+
+def _bound_on(day: str) -> str:
+    """Memberships `m` of projects `p` that bind their people on the date parameter `day`: the project
+    in service or awarded under notice (or ended, until its end), its period not over, the person
+    not gone (定人: bound from the award until the period ends, the person leaves or the project ends)."""
+    return f"p.status IN ('under_notice', 'active', 'ended') AND {day} < p.service_end AND {day} < m.valid_to"
+
+
 _EXPERTS = f"""
 SELECT e.expert_id, e.name, e.institution, e.title, e.title_grade, e.qualifications, e.specialties,
        e.local_county_code,
        (SELECT count(*) FROM project_members m JOIN projects p USING (project_id)
-         WHERE m.expert_id = e.expert_id AND {_BINDING} AND $1 < p.service_end) AS active_teams
+         WHERE m.expert_id = e.expert_id AND {_bound_on("$1")}) AS active_teams
 FROM experts e
 """  # noqa: S608 - constant fragments only
 _SAVE_EXPERT = f"""
@@ -46,7 +53,7 @@ WITH saved AS (
 )
 SELECT saved.*,
        (SELECT count(*) FROM project_members m JOIN projects p USING (project_id)
-         WHERE m.expert_id = saved.expert_id AND {_BINDING} AND $9 < p.service_end) AS active_teams
+         WHERE m.expert_id = saved.expert_id AND {_bound_on("$9")}) AS active_teams
 FROM saved
 """  # noqa: S608 - constant fragments only
 _EXPERTS_BY_ID = _EXPERTS + "WHERE e.expert_id = ANY($2::text[])"
@@ -67,6 +74,16 @@ _CANDIDATE_EXPERTS = _SHORTLIST + _EXPERTS + "WHERE e.expert_id IN (SELECT exper
 _APPLICATIONS = "SELECT * FROM applications WHERE order_id = ANY($1::text[]) "
 _APPLICATIONS_ALL = _APPLICATIONS + "ORDER BY received_at, application_id"
 _APPLICATIONS_PENDING = _APPLICATIONS + "AND status = 'pending' ORDER BY received_at, application_id"
+_ON_OTHER_TEAMS = f"""
+SELECT DISTINCT m.expert_id FROM project_members m JOIN projects p USING (project_id)
+WHERE m.expert_id = ANY($1::text[]) AND p.project_id <> $2 AND {_bound_on("$3")}
+"""  # noqa: S608 - constant fragments only
+_PROJECT = """
+SELECT p.*, a.team_name, o.county_code FROM projects p
+JOIN applications a ON a.application_id = p.application_id
+JOIN published_orders o ON o.order_id = p.order_id
+WHERE p.order_id = $1 FOR UPDATE OF p
+"""
 
 
 def _expert(row: Any) -> ExpertProfile:
@@ -255,8 +272,9 @@ class MatchingRepository(Repository):
         self.write(
             """
             INSERT INTO awards (award_id, order_id, round, application_id, status, announced_on, notice_ends_on,
-                                awarded_by, announced_at, decided_at, correlation_id, announced_event_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                awarded_by, announced_at, decided_at, correlation_id, announced_event_id,
+                                approved_fen)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             """,
             award.award_id,
             award.order_id,
@@ -270,12 +288,14 @@ class MatchingRepository(Repository):
             award.announced_at if award.status is AwardStatus.ACCEPTED else None,
             award.correlation_id,
             award.announced_event_id,
+            award.approved_fen,
         )
         accepted = award.status is AwardStatus.ACCEPTED
         period = application.service_period
         self.write(
             "INSERT INTO projects (project_id, order_id, application_id, team_id, status, accepted_at, "
-            "service_start, service_end) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "service_start, service_end, service_months, original_months) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
             award.project_id,
             award.order_id,
             application.application_id,
@@ -284,12 +304,15 @@ class MatchingRepository(Repository):
             award.announced_at if accepted else None,
             period.start,
             service_end(period),
+            period.months,
         )
         team = application.team
-        members = [(award.project_id, team.lead_expert_id, "lead")]
-        members += [(award.project_id, e, "member") for e in team.member_expert_ids]
-        members += [(award.project_id, e, "local_talent") for e in team.local_talent_expert_ids]
-        self.write_many("INSERT INTO project_members (project_id, expert_id, role) VALUES ($1, $2, $3)", members)
+        members = [(award.project_id, team.lead_expert_id, "lead", period.start)]
+        members += [(award.project_id, e, "member", period.start) for e in team.member_expert_ids]
+        members += [(award.project_id, e, "local_talent", period.start) for e in team.local_talent_expert_ids]
+        self.write_many(
+            "INSERT INTO project_members (project_id, expert_id, role, valid_from) VALUES ($1, $2, $3, $4)", members
+        )
 
     async def accept_award(self, award: Award, at: datetime) -> None:
         """The award took effect: its project is active."""
@@ -328,6 +351,110 @@ class MatchingRepository(Repository):
             today,
         )
         return [r["order_id"] for r in rows]
+
+    # ---- projects during their service period -------------------------------------------------
+
+    async def project(self, order_id: str) -> Project | None:
+        """The order's project with its team's history, locked for the rest of the transaction."""
+        conn = await self.reading()
+        row = await conn.fetchrow(_PROJECT, order_id)
+        if row is None:
+            return None
+        members = await conn.fetch(
+            "SELECT expert_id, role, valid_from, valid_to FROM project_members WHERE project_id = $1",
+            row["project_id"],
+        )
+        return _project(row, members)
+
+    async def on_other_teams(self, expert_ids: Iterable[str], project_id: str, day: date) -> set[str]:
+        """Those of `expert_ids` bound to another project's team on `day` (one team at a time)."""
+        rows = await (await self.reading()).fetch(_ON_OTHER_TEAMS, sorted(set(expert_ids)), project_id, day)
+        return {r["expert_id"] for r in rows}
+
+    async def member_change(self, change_id: str) -> MemberChange | None:
+        row = await (await self.reading()).fetchrow(
+            "SELECT * FROM member_changes WHERE change_id = $1 FOR UPDATE", change_id
+        )
+        return _member_change(row) if row else None
+
+    async def add_member_change(self, change: MemberChange) -> None:
+        self.write(
+            """
+            INSERT INTO member_changes (change_id, order_id, project_id, team_id, kind, leaving_expert_id,
+                                        joining_expert_id, joining_role, effective_from, reason, requested_by,
+                                        requested_at, status)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            """,
+            change.change_id,
+            change.order_id,
+            change.project_id,
+            change.team_id,
+            change.kind,
+            change.leaving_expert_id,
+            change.joining_expert_id,
+            change.joining_role,
+            change.effective_from,
+            change.reason,
+            change.requested_by,
+            change.requested_at,
+            change.status.value,
+        )
+
+    async def decide_member_change(self, change: MemberChange) -> None:
+        self.write(
+            "UPDATE member_changes SET status = $2, rule = $3, decided_by = $4, decision_reason = $5, decided_at = $6 "
+            "WHERE change_id = $1",
+            change.change_id,
+            change.status.value,
+            change.rule,
+            change.decided_by,
+            change.decision_reason,
+            change.decided_at,
+        )
+
+    async def change_team(self, change: MemberChange) -> None:
+        """An approved change: the leaving person is off the team from its date, the joining one on it."""
+        day = change.effective_from
+        if change.leaving_expert_id is not None:
+            self.write(
+                "UPDATE project_members SET valid_to = $3 "
+                "WHERE project_id = $1 AND expert_id = $2 AND valid_from <= $3 AND $3 < valid_to",
+                change.project_id,
+                change.leaving_expert_id,
+                day,
+            )
+        if change.joining_expert_id is not None:
+            self.write(
+                "INSERT INTO project_members (project_id, expert_id, role, valid_from) VALUES ($1, $2, $3, $4)",
+                change.project_id,
+                change.joining_expert_id,
+                change.joining_role or "member",
+                day,
+            )
+
+    async def end_project(self, project: Project, reason: str) -> None:
+        """The project ended on `project.ended_on`: everyone on its team (and anyone due to join later)
+        is free from that day."""
+        assert project.ended_on is not None
+        self.write(
+            "UPDATE projects SET status = 'ended', ended_on = $2, ended_reason = $3 WHERE project_id = $1",
+            project.project_id,
+            project.ended_on,
+            reason,
+        )
+        self.write(
+            "UPDATE project_members SET valid_to = GREATEST(valid_from, LEAST(valid_to, $2)) WHERE project_id = $1",
+            project.project_id,
+            project.ended_on,
+        )
+
+    async def extend_project(self, project: Project) -> None:
+        self.write(
+            "UPDATE projects SET service_months = $2, service_end = $3 WHERE project_id = $1",
+            project.project_id,
+            project.service_months,
+            project.planned_end,
+        )
 
     # ---- objections ---------------------------------------------------------------------------
 
@@ -515,6 +642,44 @@ def _order(row: Any) -> PublishedOrder:
     )
 
 
+def _project(row: Any, members: Sequence[Any]) -> Project:
+    return Project(
+        project_id=row["project_id"],
+        order_id=row["order_id"],
+        team_id=row["team_id"],
+        team_name=row["team_name"],
+        county_code=row["county_code"],
+        status=ProjectStatus(row["status"]),
+        service_start=row["service_start"],
+        service_months=row["service_months"],
+        original_months=row["original_months"],
+        memberships=tuple(Membership(m["expert_id"], m["role"], m["valid_from"], m["valid_to"]) for m in members),
+        ended_on=row["ended_on"],
+    )
+
+
+def _member_change(row: Any) -> MemberChange:
+    return MemberChange(
+        change_id=row["change_id"],
+        order_id=row["order_id"],
+        project_id=row["project_id"],
+        team_id=row["team_id"],
+        kind=row["kind"],
+        leaving_expert_id=row["leaving_expert_id"],
+        joining_expert_id=row["joining_expert_id"],
+        joining_role=row["joining_role"],
+        effective_from=row["effective_from"],
+        reason=row["reason"],
+        requested_by=row["requested_by"],
+        requested_at=row["requested_at"],
+        status=ChangeStatus(row["status"]),
+        rule=row["rule"],
+        decided_by=row["decided_by"],
+        decision_reason=row["decision_reason"],
+        decided_at=row["decided_at"],
+    )
+
+
 def _award(row: Any) -> Award:
     return Award(
         order_id=row["order_id"],
@@ -527,6 +692,7 @@ def _award(row: Any) -> Award:
         announced_at=row["announced_at"],
         correlation_id=row["correlation_id"],
         announced_event_id=row["announced_event_id"],
+        approved_fen=row["approved_fen"],
     )
 
 

@@ -31,7 +31,7 @@ from shared.contract.events.matching import (
     LodgeAwardObjection,
     TeamAccepted,
 )
-from shared.policy import ProgrammePolicy
+from shared.policy import ProgrammePolicy, format_yuan
 from shared.rules import RuleBroken
 
 from .model import (
@@ -81,6 +81,8 @@ class Award:
     """The award's story (its AwardOrder's correlation id): the TeamAccepted made later keeps it."""
     announced_event_id: str | None = None
     """The AwardAnnounced's id: what causes the TeamAccepted the notice's end makes."""
+    approved_fen: int | None = None
+    """The grant the bureau approved; None: what the team asked stands."""
 
     @property
     def award_id(self) -> str:
@@ -147,10 +149,12 @@ def award(
     now: datetime,
     *,
     previous_awards: int = 0,
+    approved_fen: int | None = None,
 ) -> AwardDecision:
     """The bureau's decision: the application's team is to take the order as a project. The
     award is publicly noticed for `policy.public_notice_working_days` working days (none: it
-    takes effect at once); the order's other pending applications are declined."""
+    takes effect at once); the order's other pending applications are declined. `approved_fen`, if
+    given, is the grant approved: within the policy's range and at most what the team asked."""
     order = require_open(order, order_id)
     if application is None:
         raise RuleBroken("unknown_application", f"there is no application with that id for order {order_id}")
@@ -163,6 +167,7 @@ def award(
             f"application_{application.status.value}",
             f"application {application.application_id} is {application.status} and cannot be awarded",
         )
+    require_approved_amount(approved_fen, application, policy)
     experts = require_registered(application.team, eligibility)
     require_free(application.team, eligibility)
     today = local_date(now)
@@ -178,6 +183,7 @@ def award(
         notice_ends_on=notice_ends_on,
         awarded_by=awarded_by,
         announced_at=now,
+        approved_fen=approved_fen,
     )
     if noticed:
         reason = (
@@ -224,6 +230,7 @@ def award(
             industry=order.industry,
             service_period=application.service_period,
             funding_asked_fen=application.funding_asked_fen,
+            approved_fen=approved_fen,
             continued_support_of=application.continued_support_of,
             announced_on=today,
             notice_ends_on=notice_ends_on,
@@ -265,7 +272,22 @@ def team_accepted(
         awarded_by=award.awarded_by,
         accepted_at=now,
         continued_support_of=application.continued_support_of,
+        approved_fen=award.approved_fen,
     )
+
+
+def require_approved_amount(approved_fen: int | None, application: Application, policy: ProgrammePolicy) -> None:
+    """The grant the bureau approves: within the policy's range per team, and no more than asked."""
+    if approved_fen is None:
+        return
+    ceiling = min(policy.funding_max_fen, application.funding_asked_fen)
+    if not policy.funding_min_fen <= approved_fen <= ceiling:
+        raise RuleBroken(
+            "approved_amount_out_of_range",
+            f"approved {format_yuan(approved_fen)} is outside {format_yuan(policy.funding_min_fen)} to "
+            f"{format_yuan(ceiling)} (the policy's range per team, and at most the "
+            f"{format_yuan(application.funding_asked_fen)} asked)",
+        )
 
 
 # ---- the end of the notice -----------------------------------------------------------------------
