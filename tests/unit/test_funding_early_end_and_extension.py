@@ -14,7 +14,6 @@ from services.funding.domain import ledger
 from services.funding.domain.early_end import extend, respread, served_share, served_year, settle_early_end
 from services.funding.domain.model import (
     Grant,
-    GrantHeld,
     GrantStatus,
     Opened,
     Person,
@@ -23,6 +22,7 @@ from services.funding.domain.model import (
     new_grant,
 )
 from services.funding.domain.team import team_after
+from shared.contract.events.funding import GrantHeld
 from shared.contract.events.matching import ExpertRef, MemberChangeApproved, ProjectEndedEarly, ProjectExtended
 from shared.contract.events.orders import ServicePeriod
 from shared.policy import YUAN, ProgrammePolicy
