@@ -13,6 +13,9 @@ rectification (限期整改): report by the deadline (RectificationReportSubmitt
     released, the grant open again; rejected, or no report by the deadline -> the project ends
     (ProjectEnded), the withheld money is forfeited, the grant is ended. The suspension stays.
 treasury: PaymentConfirmed -> release paid; PaymentFailed -> retry, then escalate
+ProjectEndedEarly -> unreleased money settled by policy, the grant ends (early_end.py, GrantSettled);
+ProjectExtended -> unreleased tranches spread anew (early_end.py, GrantRescheduled);
+MemberChangeApproved -> the people incentives follow (team.py)
 """
 
 from __future__ import annotations
