@@ -6,6 +6,7 @@ from datetime import datetime
 
 from services.funding.adapters.repository import FundingRepository, prefetch_grant_owners
 from services.funding.domain import ledger
+from services.funding.domain.early_end import Settlement, extend, settle_early_end
 from services.funding.domain.model import (
     Consequences,
     Grant,
@@ -22,6 +23,7 @@ from services.funding.domain.model import (
     rectification_of,
     submit_rectification_report,
 )
+from services.funding.domain.team import team_after
 from shared import topics
 from shared.clock import local_date
 from shared.contract.events.funding import (
@@ -36,7 +38,7 @@ from shared.contract.events.funding import (
     SetBudgetEnvelope,
     SuspensionLifted,
 )
-from shared.contract.events.matching import TeamAccepted
+from shared.contract.events.matching import MemberChangeApproved, ProjectEndedEarly, ProjectExtended, TeamAccepted
 from shared.contract.events.reviews import ReviewCompleted
 from shared.messaging.context import EmitContext, MessageContext
 from shared.messaging.routing import Subscription, on
@@ -69,6 +71,7 @@ async def _open(ctx: MessageContext, repo: FundingRepository, opened: Opened) ->
         grant_id=grant.grant_id,
         team=grant.payee.team_name,
         grant=format_yuan(grant.amount_fen),
+        asked=format_yuan(grant.asked),
         released=format_yuan(opened.release.amount_fen),
         release_id=opened.release.release_id,
         continued_support_of=grant.continued_support_of,
@@ -128,6 +131,99 @@ async def on_set_budget_envelope(ctx: MessageContext, data: SetBudgetEnvelope) -
             grants=len(opened),
             continued_support=sum(1 for one in opened if one.grant.continued_support_of),
         )
+
+
+# ---- the project's course: ended early, extended, its team changed -------------------------------
+
+
+async def _grant_of(repo: FundingRepository, order_id: str) -> Grant:
+    grant = await repo.grant_for_order(order_id)
+    if grant is None:
+        raise RuleBroken("unknown_grant", f"order {order_id} has no grant")
+    return grant
+
+
+async def on_project_ended_early(ctx: MessageContext, data: ProjectEndedEarly) -> None:
+    """The bureau ended the project: its unreleased money is settled by policy and the grant ends
+    (no tranche after this; a later review is refused with `project_ended`)."""
+    repo = FundingRepository.of(ctx)
+    grant = await _grant_of(repo, data.order_id)
+    settlement = settle_early_end(grant, data, ctx.policy, ctx.now())
+    _post_settlement(ctx, repo, settlement)
+    settled = settlement.settled
+    ctx.note(
+        "PROJECT ENDED EARLY: grant settled",
+        order_id=data.order_id,
+        ended_on=str(data.ended_on),
+        rule=settled.rule,
+        released=format_yuan(settled.released_fen),
+        forfeited=format_yuan(settled.forfeited_fen),
+        back_to_budget=format_yuan(settled.returned_to_budget_fen),
+        budget_year=settled.budget_year,
+    )
+
+
+def _post_settlement(ctx: MessageContext, repo: FundingRepository, settlement: Settlement) -> None:
+    grant, cause, now = settlement.grant, ctx.envelope.id, ctx.now()
+    reason = settlement.settled.reason
+    entries = []
+    if settlement.release is not None:
+        release, _ = settlement.release
+        entries.append(ledger.release(grant.grant_id, release.release_id, release.amount_fen))
+    if settlement.unreleased_forfeited_fen:
+        entries.append(ledger.forfeit_at_end(grant.grant_id, "committed", settlement.unreleased_forfeited_fen, reason))
+    if settlement.withheld_forfeited_fen:
+        entries.append(ledger.forfeit_at_end(grant.grant_id, "withheld", settlement.withheld_forfeited_fen, reason))
+    given_back = settlement.unreleased_forfeited_fen + settlement.withheld_forfeited_fen
+    if given_back:
+        entries.append(ledger.give_back(grant.budget_year, grant.grant_id, given_back))
+    for entry in entries:
+        repo.post(entry, at=now, grant_id=grant.grant_id, cause_event_id=cause)
+    repo.save_grant(grant, now)
+    ctx.emit(settlement.settled)
+    if settlement.release is not None:
+        release, released = settlement.release
+        repo.add_release(release, now)
+        ctx.emit(released)
+
+
+async def on_project_extended(ctx: MessageContext, data: ProjectExtended) -> None:
+    """The bureau extended the service period: same total, the unreleased tranches spread anew."""
+    repo = FundingRepository.of(ctx)
+    grant = await _grant_of(repo, data.order_id)
+    outcome = extend(grant, data, ctx.policy, ctx.now())
+    if outcome.rescheduled is None:
+        ctx.note("extension already applied", order_id=data.order_id, months=data.service_period.months)
+        return
+    repo.save_grant(outcome.grant, ctx.now())
+    ctx.emit(outcome.rescheduled)
+    ctx.note(
+        "project extended: unreleased tranches spread over the new service years",
+        order_id=data.order_id,
+        months=data.service_period.months,
+        previous_months=outcome.rescheduled.previous_months,
+        tranches=[t.amount_fen for t in outcome.grant.tranches],
+    )
+
+
+async def on_member_change_approved(ctx: MessageContext, data: MemberChangeApproved) -> None:
+    """The team as it stands from `effective_from`: incentives follow the people on the team."""
+    repo = FundingRepository.of(ctx)
+    grant = await _grant_of(repo, data.order_id)
+    changed = team_after(grant, data)
+    if changed == grant:
+        ctx.note("member change already applied", order_id=data.order_id, change_id=data.change_id)
+        return
+    repo.save_grant(changed, ctx.now())
+    ctx.note(
+        "team changed: incentives follow the people on the team",
+        order_id=data.order_id,
+        change_id=data.change_id,
+        kind=data.kind,
+        leaving=data.leaving.expert_id if data.leaving else None,
+        joining=data.joining.expert_id if data.joining else None,
+        effective_from=str(data.effective_from),
+    )
 
 
 # ---- the treasury ------------------------------------------------------------------------------
@@ -393,7 +489,16 @@ INBOUND = [
 
 SUBSCRIPTIONS = [
     Subscription(topics.inbound("funding"), INBOUND, strict=True),
-    Subscription(topics.events("matching"), [on(TeamAccepted, on_team_accepted)], prefetch=prefetch_grant_owners),
+    Subscription(
+        topics.events("matching"),
+        [
+            on(TeamAccepted, on_team_accepted),
+            on(ProjectEndedEarly, on_project_ended_early),
+            on(ProjectExtended, on_project_extended),
+            on(MemberChangeApproved, on_member_change_approved),
+        ],
+        prefetch=prefetch_grant_owners,
+    ),
     Subscription(topics.events("reviews"), [on(ReviewCompleted, on_review_completed)]),
 ]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from services.funding.domain import ledger
@@ -26,6 +26,7 @@ from services.funding.domain.model import (
 )
 from shared.contract.envelope import Envelope
 from shared.contract.events.funding import IncentiveGranted, Payee, TeamSuspended, Tranche
+from shared.contract.events.orders import ServicePeriod
 from shared.db.types import Connection
 from shared.messaging.unit import Repository, UnitOfWork
 
@@ -46,11 +47,16 @@ _YEAR = "SELECT envelope_fen, committed_fen FROM budget_years WHERE year = $1 FO
 _SAVE_GRANT = """
 INSERT INTO grants (grant_id, project_id, order_id, team_id, payee, lead_expert_id, people, amount_fen,
                     budget_year, tranches, status, released_tranches, withheld_fen, held_reason,
-                    created_at, updated_at, forfeited_fen, continued_support_of)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)
+                    created_at, updated_at, forfeited_fen, continued_support_of, asked_fen, service_start,
+                    service_months, ended_on, served_share_fen, returned_fen)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18, $19, $20, $21, $22,
+        $23)
 ON CONFLICT (grant_id) DO UPDATE SET status = EXCLUDED.status,
     released_tranches = EXCLUDED.released_tranches, withheld_fen = EXCLUDED.withheld_fen,
-    forfeited_fen = EXCLUDED.forfeited_fen, held_reason = EXCLUDED.held_reason, updated_at = EXCLUDED.updated_at
+    forfeited_fen = EXCLUDED.forfeited_fen, held_reason = EXCLUDED.held_reason, updated_at = EXCLUDED.updated_at,
+    lead_expert_id = EXCLUDED.lead_expert_id, people = EXCLUDED.people, tranches = EXCLUDED.tranches,
+    service_start = EXCLUDED.service_start, service_months = EXCLUDED.service_months, ended_on = EXCLUDED.ended_on,
+    served_share_fen = EXCLUDED.served_share_fen, returned_fen = EXCLUDED.returned_fen
 """
 
 _GRANT = """
@@ -62,8 +68,9 @@ FROM grants g
 rows from before the per-project incentive ids count too: they are found by project)."""
 
 _ADD_RELEASE = """
-INSERT INTO releases (release_id, grant_id, order_id, tranche, amount_fen, status, attempts, released_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+INSERT INTO releases (release_id, grant_id, order_id, tranche, amount_fen, status, attempts, released_at, updated_at,
+                      served_share)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
 """
 
 
@@ -114,9 +121,9 @@ class FundingRepository(Repository):
 
     def post(self, entry: ledger.Entry, *, at: datetime, grant_id: str | None, cause_event_id: str | None) -> None:
         """The entry and its lines (written at the flush, in one statement each); a commit also adds
-        to its year's committed total."""
+        to its year's committed total, a give-back (forfeited money of an early end) takes from it."""
         committed_year, committed_fen = None, 0
-        if entry.kind == "commit":
+        if entry.kind in ("commit", "give_back"):
             account, amount = next((a, -n) for a, n in entry.lines if a.startswith("budget:"))
             committed_year, committed_fen = int(account.removeprefix("budget:")), amount
             if committed_year in self._years:
@@ -218,16 +225,7 @@ class FundingRepository(Repository):
                 grant.team_id,
                 grant.payee.model_dump(mode="json"),
                 grant.lead_expert_id,
-                [
-                    {
-                        "expert_id": p.expert_id,
-                        "name": p.name,
-                        "role": p.role,
-                        "title_grade": p.title_grade,
-                        "title": p.title,
-                    }
-                    for p in grant.people
-                ],
+                [_person_json(p) for p in grant.people],
                 grant.amount_fen,
                 grant.budget_year,
                 [t.model_dump(mode="json") for t in grant.tranches],
@@ -238,6 +236,12 @@ class FundingRepository(Repository):
                 at,
                 grant.forfeited_fen,
                 grant.continued_support_of,
+                grant.asked,
+                grant.service_period.start if grant.service_period else None,
+                grant.service_period.months if grant.service_period else None,
+                grant.ended_on,
+                grant.served_share_fen,
+                grant.returned_fen,
             )
         )
 
@@ -255,6 +259,7 @@ class FundingRepository(Repository):
                 release.status.value,
                 release.attempts,
                 at,
+                release.served_share,
             )
         )
 
@@ -271,6 +276,7 @@ class FundingRepository(Repository):
             amount_fen=row["amount_fen"],
             status=ReleaseStatus(row["status"]),
             attempts=row["attempts"],
+            served_share=row["served_share"],
         )
 
     async def update_release(
@@ -417,9 +423,7 @@ def _grant(row: Any) -> Grant:
         team_id=row["team_id"],
         payee=Payee.model_validate(payee),
         lead_expert_id=row["lead_expert_id"],
-        people=tuple(  # rows from before 0004 have no title: unknown, never guessed
-            Person(p["expert_id"], p["name"], p["role"], p.get("title_grade"), p.get("title")) for p in row["people"]
-        ),
+        people=tuple(_person(p) for p in _json(row["people"])),
         amount_fen=row["amount_fen"],
         budget_year=row["budget_year"],
         tranches=tuple(Tranche.model_validate(t) for t in row["tranches"]),
@@ -428,8 +432,45 @@ def _grant(row: Any) -> Grant:
         withheld_fen=row["withheld_fen"],
         forfeited_fen=row["forfeited_fen"],
         continued_support_of=row["continued_support_of"],
+        asked_fen=row["asked_fen"],
+        service_period=(
+            ServicePeriod(start=row["service_start"], months=row["service_months"]) if row["service_start"] else None
+        ),
+        ended_on=row["ended_on"],
+        served_share_fen=row["served_share_fen"],
+        returned_fen=row["returned_fen"],
         incentives_granted=frozenset((expert_id, kind) for expert_id, kind in _json(row["incentives_granted"])),
     )
+
+
+def _person_json(person: Person) -> dict[str, Any]:
+    return {
+        "expert_id": person.expert_id,
+        "name": person.name,
+        "role": person.role,
+        "title_grade": person.title_grade,
+        "title": person.title,
+        "joined_on": person.joined_on.isoformat() if person.joined_on else None,
+        "left_on": person.left_on.isoformat() if person.left_on else None,
+    }
+
+
+def _person(p: dict[str, Any]) -> Person:
+    """Rows from before 0004 have no title (unknown, never guessed); from before 0005 no membership dates
+    (on the team from the acceptance)."""
+    return Person(
+        p["expert_id"],
+        p["name"],
+        p["role"],
+        p.get("title_grade"),
+        p.get("title"),
+        _day(p.get("joined_on")),
+        _day(p.get("left_on")),
+    )
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
 
 
 def _json(value: Any) -> Any:

@@ -8,12 +8,19 @@ Accounts (balances in fen; every entry's lines add up to zero):
     released:<grant>      released to the treasury, not yet confirmed paid
     paid:<grant>          paid by the treasury
     withheld:<grant>      withheld after an unqualified review, until its rectification is decided
-    forfeited:<grant>     withheld money the project lost when it ended (rectification rejected or
-                          no report by the deadline); never released, never returned to the budget
+    forfeited:<grant>     money the project lost when it ended: withheld money after a failed
+                          rectification (rejected or no report by the deadline: it stays here, never
+                          returned to the budget), or what an early end did not release (it passes
+                          through here back to budget:<year>, `give_back`)
 
 Rectification (限期整改) moves withheld money one of two ways: accepted, `restore` moves it back
 to committed:<grant> (and the failed year's tranche is then released as usual); rejected or
 missed, `forfeit` moves it to forfeited:<grant> and the project ends.
+
+An early end (ProjectEndedEarly) forfeits what was not released (`forfeit_at_end`: committed and
+withheld -> forfeited:<grant>) and gives it back to the year's envelope (`give_back`: forfeited ->
+budget:<year>; the year's committed total falls by as much). So for every grant:
+granted = committed + released + paid + withheld + forfeited + given back.
 """
 
 from __future__ import annotations
@@ -81,5 +88,23 @@ def forfeit(grant_id: str, review_id: str, amount_fen: int) -> Entry:
         f"forfeited: the rectification of {review_id} failed",
         f"withheld:{grant_id}",
         f"forfeited:{grant_id}",
+        amount_fen,
+    )
+
+
+def forfeit_at_end(grant_id: str, source: str, amount_fen: int, reason: str) -> Entry:
+    """Money a project ended early did not release: its `committed` or `withheld` balance, forfeited."""
+    return _move(
+        "forfeit", f"forfeited at the early end: {reason}", f"{source}:{grant_id}", f"forfeited:{grant_id}", amount_fen
+    )
+
+
+def give_back(year: int, grant_id: str, amount_fen: int) -> Entry:
+    """Forfeited money of a project ended early, back to its budget year's envelope (uncommitted)."""
+    return _move(
+        "give_back",
+        f"forfeited by {grant_id}, back to the {year} envelope",
+        f"forfeited:{grant_id}",
+        f"budget:{year}",
         amount_fen,
     )

@@ -13,6 +13,9 @@ rectification (限期整改): report by the deadline (RectificationReportSubmitt
     released, the grant open again; rejected, or no report by the deadline -> the project ends
     (ProjectEnded), the withheld money is forfeited, the grant is ended. The suspension stays.
 treasury: PaymentConfirmed -> release paid; PaymentFailed -> retry, then escalate
+ProjectEndedEarly -> unreleased money settled by policy, the grant ends (early_end.py, GrantSettled);
+ProjectExtended -> unreleased tranches spread anew (early_end.py, GrantRescheduled);
+MemberChangeApproved -> the people incentives follow (team.py)
 """
 
 from __future__ import annotations
@@ -76,7 +79,8 @@ class GrantStatus(StrEnum):
     COMPLETE = "complete"
     WITHHELD = "withheld"
     ENDED = "ended"
-    """The project ended after a failed rectification: its withheld money was forfeited."""
+    """The project ended: after a failed rectification (its withheld money forfeited), or early by the
+    bureau's decision (its unreleased money settled by policy, `domain/early_end.py`)."""
 
 
 class ReleaseStatus(StrEnum):
@@ -120,10 +124,19 @@ class Person:
     title_grade: TitleGrade | None = None
     """None: the registry gave no grade (kept as unknown, never guessed)."""
     title: str | None = None
+    joined_on: date | None = None
+    """None: on the team from the acceptance; a date: joined by an approved member change."""
+    left_on: date | None = None
+    """None: still on the team; a date: left by an approved member change (free from that day)."""
 
     @classmethod
-    def of(cls, ref: ExpertRef, role: TeamRole) -> Person:
-        return cls(ref.expert_id, ref.name, role, ref.title_grade, ref.title)
+    def of(cls, ref: ExpertRef, role: TeamRole, joined_on: date | None = None) -> Person:
+        return cls(ref.expert_id, ref.name, role, ref.title_grade, ref.title, joined_on)
+
+    def on_team(self, day: date) -> bool:
+        """On the team that day: joined by then and not yet left (the leaving day is a free day)."""
+        joined = self.joined_on is None or self.joined_on <= day
+        return joined and (self.left_on is None or day < self.left_on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,12 +149,26 @@ class Grant:
     lead_expert_id: str
     people: tuple[Person, ...]
     amount_fen: int
+    """The grant: the amount the bureau approved (TeamAccepted.approved_fen), else what was asked."""
     budget_year: int
     tranches: tuple[Tranche, ...]
     status: GrantStatus
     released_tranches: int = 0
+    """How many tranches of the schedule were released in full (a prefix of `tranches`)."""
     withheld_fen: int = 0
     forfeited_fen: int = 0
+    """Money the project lost: withheld money after a failed rectification, or what an early end did
+    not release (`returned_fen` of it went back to the budget year's envelope)."""
+    asked_fen: int | None = None
+    """What the team asked (None: as granted, for grants from before approved amounts)."""
+    service_period: ServicePeriod | None = None
+    """The service period as it stands (extensions included); None for grants stored before it was kept."""
+    ended_on: date | None = None
+    """The day an early end took effect (ProjectEndedEarly)."""
+    served_share_fen: int = 0
+    """Released at an early end: the served share of the current service year's tranche."""
+    returned_fen: int = 0
+    """Of the forfeited money, what went back to the budget year's envelope (early end)."""
     continued_support_of: str | None = None
     """继续支持: the earlier project with an excellent review this one continues (funded from the same
     envelope; opened first among the held grants when the envelope is raised)."""
@@ -151,7 +178,11 @@ class Grant:
 
     @property
     def released_fen(self) -> int:
-        return sum(t.amount_fen for t in self.tranches[: self.released_tranches])
+        return sum(t.amount_fen for t in self.tranches[: self.released_tranches]) + self.served_share_fen
+
+    @property
+    def asked(self) -> int:
+        return self.amount_fen if self.asked_fen is None else self.asked_fen
 
     @property
     def remaining_fen(self) -> int:
@@ -173,6 +204,8 @@ class Release:
     amount_fen: int
     status: ReleaseStatus = ReleaseStatus.INSTRUCTED
     attempts: int = 1
+    served_share: bool = False
+    """The served share of its tranche, released at an early end (release_served_share)."""
 
 
 def release_id(order_id: str, tranche: int) -> str:
@@ -182,15 +215,30 @@ def release_id(order_id: str, tranche: int) -> str:
 # ---- opening a grant ---------------------------------------------------------------------------
 
 
-def new_grant(accepted: TeamAccepted, policy: ProgrammePolicy) -> Grant:
-    """The grant a project asks for, before the envelope is checked."""
-    amount = accepted.funding_asked_fen
+def granted_amount(accepted: TeamAccepted, policy: ProgrammePolicy) -> int:
+    """The grant: the amount the bureau approved (None: the ask stands), within the policy's range and
+    at most what the team asked."""
+    asked = accepted.funding_asked_fen
+    amount = asked if accepted.approved_fen is None else accepted.approved_fen
+    what = "asks" if accepted.approved_fen is None else f"asked {format_yuan(asked)} and was approved"
     if not policy.funding_min_fen <= amount <= policy.funding_max_fen:
         raise RuleBroken(
             "funding_out_of_range",
-            f"project {accepted.project_id} asks {format_yuan(amount)}, outside {format_yuan(policy.funding_min_fen)} "
-            f"to {format_yuan(policy.funding_max_fen)}",
+            f"project {accepted.project_id} {what} {format_yuan(amount)}, outside "
+            f"{format_yuan(policy.funding_min_fen)} to {format_yuan(policy.funding_max_fen)}",
         )
+    if amount > asked:
+        raise RuleBroken(
+            "approved_above_asked",
+            f"project {accepted.project_id} asked {format_yuan(asked)}; "
+            f"the bureau cannot approve {format_yuan(amount)}",
+        )
+    return amount
+
+
+def new_grant(accepted: TeamAccepted, policy: ProgrammePolicy) -> Grant:
+    """The grant of a project at the amount the bureau approved, before the envelope is checked."""
+    amount = granted_amount(accepted, policy)
     budget_year = call_year(accepted.call)
     if budget_year is None:
         raise RuleBroken(
@@ -221,6 +269,8 @@ def new_grant(accepted: TeamAccepted, policy: ProgrammePolicy) -> Grant:
         tranches=tranche_schedule(amount, policy.tranche_percentages(service_years(accepted.service_period))),
         status=GrantStatus.HELD,
         continued_support_of=accepted.continued_support_of,
+        asked_fen=accepted.funding_asked_fen,
+        service_period=accepted.service_period,
     )
 
 
@@ -247,12 +297,20 @@ def decide_envelope(grant: Grant, envelope_fen: int, committed_fen: int, now: da
             committed_fen=committed_fen,
             reason=(
                 f"the {grant.budget_year} envelope of {format_yuan(envelope_fen)} has {format_yuan(max(available, 0))} "
-                f"left; this grant needs {format_yuan(grant.amount_fen)}"
+                f"left; this grant needs {format_yuan(grant.amount_fen)}{_asked(grant)}"
             ),
             held_at=now,
             continued_support_of=grant.continued_support_of,
+            asked_fen=grant.asked,
         )
     return open_grant(grant, now)
+
+
+def _asked(grant: Grant) -> str:
+    """' (asked 150,000.00 元, approved 120,000.00 元)' when the bureau approved less than the ask."""
+    if grant.asked == grant.amount_fen:
+        return ""
+    return f" (asked {format_yuan(grant.asked)}, approved {format_yuan(grant.amount_fen)})"
 
 
 def opening_order(held: list[Grant]) -> list[Grant]:
@@ -288,6 +346,7 @@ def open_grant(grant: Grant, now: datetime) -> Opened:
         tranches=grant.tranches,
         opened_at=now,
         continued_support_of=grant.continued_support_of,
+        asked_fen=grant.asked,
     )
     grant = replace(grant, status=GrantStatus.OPEN)
     grant, release, released = release_next(grant, "项目承接：首期资金 (on acceptance)", now)
@@ -436,11 +495,14 @@ def decide_incentives(
 ) -> tuple[Grant, IncentivesDecided, tuple[IncentiveGranted, ...]]:
     """Every person and every kind of incentive after one review (DOMAIN.md, "Funding and
     incentives"): granted when the review passed, the policy makes the person eligible and the
-    project has not granted it to them yet (once per service period); otherwise the reason."""
+    project has not granted it to them yet (once per service period); otherwise the reason.
+    Who: the people on the team on the review's date (a Chongqing date: `review_date`), after the
+    approved member changes; one who left before gets none, with the day they left."""
     decisions, granted = [], []
+    on = review_date(review)
     for person in grant.people:
         for kind, label in INCENTIVES.items():
-            why_not = _why_not(review, person, kind, grant, policy)
+            why_not = _why_not(review, person, kind, grant, policy, on)
             if why_not is not None:
                 decisions.append(_decision(person, kind, granted=False, reason=why_not))
                 continue
@@ -478,12 +540,21 @@ def decide_incentives(
     return grant, decided, tuple(granted)
 
 
+def review_date(review: ReviewCompleted) -> date:
+    """The day whose team gets a review's incentives: the Chongqing date the review was completed."""
+    return local_date(review.completed_at)
+
+
 def _why_not(
-    review: ReviewCompleted, person: Person, kind: IncentiveKind, grant: Grant, policy: ProgrammePolicy
+    review: ReviewCompleted, person: Person, kind: IncentiveKind, grant: Grant, policy: ProgrammePolicy, on: date
 ) -> str | None:
     """Why this person does not get this incentive after this review; None: they do."""
     if review.grade == "unqualified":
         return f"{review.year}年度考核不合格：不授予激励"
+    if not person.on_team(on):
+        if person.left_on is not None and person.left_on <= on:
+            return f"{person.left_on}已离开团队：left the team on {person.left_on}"
+        return f"{person.joined_on}方加入团队：joined the team on {person.joined_on}, after the review ({on})"
     if (person.expert_id, kind) in grant.incentives_granted:
         return f"本服务期已获得（项目 {grant.project_id}）"
     if kind == "early_title_evaluation":

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, Field
 
 from .base import EventData, Fen, Name, OrderId, Text, Value
 from .matching import ExpertId, TeamId, TitleGrade
+from .orders import ServicePeriod
 
 GrantId = Annotated[str, Field(min_length=1, max_length=80, description="G-<order id>")]
 ReleaseId = Annotated[str, Field(min_length=1, max_length=80, description="R-<order id>-<tranche>")]
@@ -121,7 +122,8 @@ class Tranche(Value):
 
 
 class GrantOpened(EventData):
-    """A project's grant is approved within the year's budget envelope; its tranche schedule."""
+    """A project's grant is approved within the year's budget envelope; its tranche schedule. The grant
+    (`amount_fen`) is the amount the bureau approved, `asked_fen` what the team asked."""
 
     EVENT_TYPE = "GrantOpened"
     grant_id: GrantId
@@ -133,6 +135,11 @@ class GrantOpened(EventData):
     tranches: tuple[Tranche, ...]
     opened_at: AwareDatetime
     continued_support_of: ContinuedSupportOf = None
+    asked_fen: Fen | None = Field(
+        default=None,
+        description="What the team asked; amount_fen is the grant the bureau approved (TeamAccepted.approved_fen, "
+        "or the ask when it approved no other amount). None: sent before approved amounts, the ask was the grant",
+    )
 
     def subject(self) -> str:
         return self.order_id
@@ -154,6 +161,11 @@ class GrantHeld(EventData):
     reason: Text
     held_at: AwareDatetime
     continued_support_of: ContinuedSupportOf = None
+    asked_fen: Fen | None = Field(
+        default=None,
+        description="What the team asked; amount_fen is the grant the bureau approved (TeamAccepted.approved_fen, "
+        "or the ask when it approved no other amount). None: sent before approved amounts, the ask was the grant",
+    )
 
     def subject(self) -> str:
         return self.order_id
@@ -427,6 +439,61 @@ class ProjectEnded(EventData):
     reason: Text
     forfeited_fen: Fen
     ended_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class GrantSettled(EventData):
+    """A project the bureau ended early (ProjectEndedEarly): the grant's money not yet released is
+    settled by the policy `early_end_unreleased_money` and no tranche is released after this.
+    `forfeit`: everything not yet released (withheld money too) is forfeited and goes back to the
+    budget year's envelope; `release_served_share`: the current service year's tranche is released
+    pro rata to the days served by `ended_on` (a FundingReleased follows), the rest forfeited.
+    released_before_fen + released_fen + forfeited_fen = granted_fen."""
+
+    EVENT_TYPE = "GrantSettled"
+    grant_id: GrantId
+    project_id: Name
+    order_id: OrderId
+    team_id: TeamId
+    budget_year: int
+    ended_on: date
+    rule: Literal["forfeit", "release_served_share"] = Field(description="The policy early_end_unreleased_money")
+    granted_fen: Fen = Field(description="The grant (the approved amount)")
+    released_before_fen: Fen = Field(description="Released before the end")
+    released_fen: Fen = Field(description="Released now: the served share of the current service year (or 0)")
+    forfeited_fen: Fen = Field(description="Not released, withheld money included: forfeited")
+    returned_to_budget_fen: Fen = Field(
+        description="Of the forfeited money, what went back to the budget year's envelope"
+    )
+    service_year: int | None = Field(default=None, description="The service year in which the project ended")
+    days_served: int | None = Field(default=None, description="Days of that service year served by ended_on")
+    days_in_service_year: int | None = None
+    reason: Text = Field(description="The bureau's reason and how the money was settled, in words")
+    settled_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+class GrantRescheduled(EventData):
+    """A project's service period was extended (ProjectExtended): the grant's total stays the same; the
+    tranches not yet released are spread evenly over the service years that remain (the last takes what
+    division leaves). `tranches` is the whole schedule as it now stands (released tranches unchanged)."""
+
+    EVENT_TYPE = "GrantRescheduled"
+    grant_id: GrantId
+    project_id: Name
+    order_id: OrderId
+    team_id: TeamId
+    amount_fen: Fen
+    budget_year: int
+    service_period: ServicePeriod
+    previous_months: int
+    tranches: tuple[Tranche, ...]
+    reason: Text
+    rescheduled_at: AwareDatetime
 
     def subject(self) -> str:
         return self.order_id
