@@ -87,9 +87,8 @@ class Figures:
         elif t in FORFEITED_BY and order in self.projects:
             self.projects[order]["forfeited_fen"] += int(d[FORFEITED_BY[t]])
             self.projects[order]["status"] = "ended"
-        elif t == "GrantSettled" and order in self.projects:
-            self.projects[order]["released_fen"] += int(d.get("released_fen", 0))
-            self.projects[order]["forfeited_fen"] += int(d.get("forfeited_fen", 0))
+        elif t == "GrantSettled" and order in self.projects:  # what it releases comes as FundingReleased
+            self.projects[order]["forfeited_fen"] += int(d["forfeited_fen"])
         elif t == "MemberChangeApproved":
             self._member_change(order, d)
         elif t == "ProjectEndedEarly" and order in self.projects:
