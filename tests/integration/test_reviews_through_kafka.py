@@ -220,7 +220,7 @@ async def test_a_cycle_grades_its_projects_excellent_qualified_and_unqualified_w
     top = completed[excellent.order_id]
     assert (top["grade"], top["score"], top["panel_scores"]) == ("excellent", 92.5, [95.0, 92.0, 90.5])
     assert top["reason"] == "mean of 3 panel scores (95.00, 92.00, 90.50) = 92.50; 92.50 ≥ 90: excellent (优秀)"
-    assert top["rule_version"] == "policy-2019.1+rubric-2019.1"
+    assert top["rule_version"] == "policy-2019.1+rubric-2027.1"
     assert (top["review_id"], top["cycle_id"], top["year"]) == (f"RV-{cycle_id}-{excellent.order_id}", cycle_id, year)
     assert (top["team_id"], top["lead_name"], top["institution"]) == (excellent.team_id, "郭顺星", GUO_INSTITUTION)
     assert top["indicator_results"] == [
