@@ -130,5 +130,5 @@ def _progressed(indicator: IndicatorResult) -> bool:
 
 def _listed(indicators: Sequence[IndicatorResult]) -> str:
     return ", ".join(
-        f"{i.label} {i.actual:g} from {i.baseline or 0:g}, target {i.target:g} {i.unit}" for i in indicators
+        f"{i.label} {i.actual:g} {i.unit} (baseline {i.baseline or 0:g}, target {i.target:g})" for i in indicators
     )
