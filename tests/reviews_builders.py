@@ -192,3 +192,13 @@ def opened_review(
         now=now,
     )
     return cycle, replace(review, service=days_on_site(date(year, 6, 3), recorded_days))
+
+
+async def record_service(client: Any, accepted: TeamAccepted, days: int, first: date | None = None) -> list[str]:
+    """`days` days of service at the project's site, every other day from `first` (the service
+    start), sent as the portal does; the activity ids."""
+    start = first or accepted.service_period.start
+    sent = [activity(accepted, start + timedelta(days=2 * n)) for n in range(days)]
+    for record in sent:
+        await client.send(record, source="/portal/teams")
+    return [record.activity_id for record in sent]
