@@ -5,11 +5,13 @@ of services/reviews and by the integration tests through Kafka."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from services.reviews.domain.facts import OrderFacts, Project
 from services.reviews.domain.model import Cycle, Review, open_cycle
+from services.reviews.domain.service_record import DayOnSite
 from shared.contract.events.matching import ExpertRef, TeamAccepted
 from shared.contract.events.orders import OrderPublished, ServicePeriod
 from shared.contract.events.reviews import (
@@ -18,6 +20,7 @@ from shared.contract.events.reviews import (
     OpenReviewCycle,
     OutcomeReportSubmitted,
     PanelScoreSubmitted,
+    RecordServiceActivity,
     Reviewer,
     WorkDone,
 )
@@ -140,6 +143,30 @@ async def send_score(client: Any, score: PanelScoreSubmitted) -> Any:
     return await client.send(score, source=reviewer_source(score.reviewer.reviewer_id))
 
 
+def days_on_site(first: date, count: int, people_trained: int = 2) -> tuple[DayOnSite, ...]:
+    """`count` recorded days on site, every other day from `first`."""
+    return tuple(DayOnSite(first + timedelta(days=2 * n), people_trained) for n in range(count))
+
+
+def activity(
+    accepted: TeamAccepted, on: date, *, expert_id: str | None = None, **changes: Any
+) -> RecordServiceActivity:
+    """A day of 天麻 training at the project's site (洗新乡保合村) by its lead, unless told otherwise."""
+    values: dict[str, Any] = {
+        "activity_id": new_id("ACT"),
+        "order_id": accepted.order_id,
+        "expert_id": expert_id or accepted.lead.expert_id,
+        "on": on,
+        "township": accepted.place.township,
+        "village": accepted.place.village,
+        "kind": "training",
+        "people_trained": 2,
+        "hours": 6,
+        "summary": "天麻林下种植技术培训",
+    }
+    return RecordServiceActivity(**(values | changes))
+
+
 def opened_review(
     order_id: str = "500240-2019-001",
     *,
@@ -148,8 +175,11 @@ def opened_review(
     deadline: date = date(2020, 1, 31),
     accepted: TeamAccepted | None = None,
     now: datetime = datetime(2020, 1, 10, 2, 0, tzinfo=UTC),
+    recorded_days: int = 30,
 ) -> tuple[Cycle, Review]:
-    """(cycle, review): the 2019 cycle opened on 2020-01-10 with the 天麻 project under review."""
+    """(cycle, review): the 2019 cycle opened on 2020-01-10 with the 天麻 project under review; the
+    team recorded `recorded_days` days on site in its first service year (by default the policy's
+    30: the service criterion costs nothing, the panel's score is the review's)."""
     published = order_published(order_id, start=date(year, 6, 1))
     accepted = accepted or team_accepted(published)
     request = OpenReviewCycle(cycle_id=cycle_id, year=year, submission_deadline=deadline, opened_by="市人力社保局")
@@ -161,4 +191,14 @@ def opened_review(
         cycle_of_year=None,
         now=now,
     )
-    return cycle, review
+    return cycle, replace(review, service=days_on_site(date(year, 6, 3), recorded_days))
+
+
+async def record_service(client: Any, accepted: TeamAccepted, days: int, first: date | None = None) -> list[str]:
+    """`days` days of service at the project's site, every other day from `first` (the service
+    start), sent as the portal does; the activity ids."""
+    start = first or accepted.service_period.start
+    sent = [activity(accepted, start + timedelta(days=2 * n)) for n in range(days)]
+    for record in sent:
+        await client.send(record, source="/portal/teams")
+    return [record.activity_id for record in sent]

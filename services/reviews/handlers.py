@@ -7,6 +7,7 @@ from services.reviews.adapters.exports import export_after_commit
 from services.reviews.adapters.repository import Cause, ReviewRepository
 from services.reviews.domain.facts import OrderFacts, Project
 from services.reviews.domain.grading import GRADE_LABELS
+from services.reviews.domain.midterm import ProjectAtCheck, run_check
 from services.reviews.domain.model import (
     Cycle,
     Graded,
@@ -25,21 +26,26 @@ from services.reviews.domain.model import (
     takes_effect,
 )
 from services.reviews.domain.publication import export_name
+from services.reviews.domain.service_record import check_activity, recorded_in, same_activity, service_year_of
+from services.reviews.domain.team import stints_of, team_changed
 from services.reviews.settings import ReviewsConfig, config_of
 from shared import topics
 from shared.clock import local_date
 from shared.contract.events.funding import ProjectEnded
-from shared.contract.events.matching import TeamAccepted
+from shared.contract.events.matching import MemberChangeApproved, ProjectEndedEarly, ProjectExtended, TeamAccepted
 from shared.contract.events.orders import OrderPublished
 from shared.contract.events.reviews import (
     CloseReviewCycle,
     DecideObjection,
     LodgeObjection,
+    OpenMidTermCheck,
     OpenReviewCycle,
     OutcomeReportSubmitted,
     PanelScoreSubmitted,
+    RecordServiceActivity,
     ReviewCompleted,
     ReviewerConflictDeclared,
+    ServiceActivityRecorded,
 )
 from shared.messaging.context import EmitContext, MessageContext
 from shared.messaging.routing import Subscription, on
@@ -141,6 +147,45 @@ async def on_team_accepted(ctx: MessageContext, data: TeamAccepted) -> None:
     )
 
 
+async def on_member_change_approved(ctx: MessageContext, data: MemberChangeApproved) -> None:
+    repo = ReviewRepository.of(ctx)
+    project = await repo.project(data.order_id)
+    if project is None:
+        ctx.note("member change of a project never accepted here; ignored", order_id=data.order_id)
+        return
+    new_team = stints_of(data.lead, data.members, data.local_talents, data.effective_from)
+    repo.save_team(project.order_id, team_changed(project.team, new_team, data.effective_from))
+    ctx.note(
+        "team changed: the team as it stands from the change's date",
+        order_id=data.order_id,
+        change_id=data.change_id,
+        effective_from=str(data.effective_from),
+        leaving=data.leaving.expert_id if data.leaving else None,
+        joining=data.joining.expert_id if data.joining else None,
+    )
+
+
+async def on_project_ended_early(ctx: MessageContext, data: ProjectEndedEarly) -> None:
+    known = await ReviewRepository.of(ctx).end_project(data.order_id, data.ended_on)
+    ctx.note(
+        "project ended early: no service recorded from its end, no later review cycle reviews it"
+        if known
+        else "ended project was never accepted here",
+        order_id=data.order_id,
+        ended_on=str(data.ended_on),
+    )
+
+
+async def on_project_extended(ctx: MessageContext, data: ProjectExtended) -> None:
+    known = await ReviewRepository.of(ctx).extend_project(data.order_id, data.service_period.months)
+    ctx.note(
+        "service period extended" if known else "extended project was never accepted here",
+        order_id=data.order_id,
+        months=data.service_period.months,
+        previous_months=data.previous_months,
+    )
+
+
 # ---- bureau staff --------------------------------------------------------------------------------
 
 
@@ -217,7 +262,72 @@ async def _put_into_effect(ctx: EmitContext, repo: ReviewRepository, cycle: Cycl
     return done
 
 
+async def on_open_mid_term_check(ctx: MessageContext, data: OpenMidTermCheck) -> None:
+    repo = ReviewRepository.of(ctx)
+    exists = await repo.mid_term_check_exists(data.check_id)
+    projects = [] if exists else await repo.projects_started_by(data.as_of)
+    order_ids = [p.order_id for p in projects]
+    days, indicators = await repo.service_days(order_ids), await repo.latest_indicators(order_ids)
+    check = run_check(
+        data,
+        exists=exists,
+        projects=[ProjectAtCheck(p, days.get(p.order_id, ()), indicators.get(p.order_id)) for p in projects],
+        policy=ctx.policy,
+        today=local_date(ctx.now()),
+    )
+    await repo.save_mid_term_check(check.completed, check.flagged, data.opened_by, ctx.now())
+    for flagged in check.flagged:
+        ctx.emit(flagged)
+    ctx.emit(check.completed)
+    ctx.note(
+        "mid-term check made",
+        check_id=data.check_id,
+        as_of=str(data.as_of),
+        checked=check.completed.checked,
+        flagged={f.order_id: list(f.reasons) for f in check.flagged},
+    )
+
+
 # ---- teams (portal) and reviewers ------------------------------------------------------------
+
+
+async def on_record_service_activity(ctx: MessageContext, data: RecordServiceActivity) -> None:
+    repo = ReviewRepository.of(ctx)
+    project = await repo.project(data.order_id)
+    earlier = await repo.activity(data.activity_id)
+    if earlier is not None:
+        if not same_activity(earlier, data):
+            raise RuleBroken(
+                "id_reused", f"activity id {data.activity_id} was already used for another record of service"
+            )
+        ctx.note("service activity was already recorded", activity_id=data.activity_id, order_id=data.order_id)
+        return
+    project = check_activity(project, data, local_date(ctx.now()))
+    await repo.add_activity(data, ctx.now())
+    year = service_year_of(project.service_period, data.on)
+    recorded = recorded_in((await repo.service_days([project.order_id])).get(project.order_id, ()), year)
+    ctx.emit(
+        ServiceActivityRecorded(
+            activity_id=data.activity_id,
+            order_id=project.order_id,
+            project_id=project.project_id,
+            team_id=project.team_id,
+            expert_id=data.expert_id,
+            on=data.on,
+            kind=data.kind,
+            people_trained=data.people_trained,
+            hours=data.hours,
+            days_on_site_this_year=recorded.days_on_site,
+        )
+    )
+    ctx.note(
+        "day of service recorded",
+        activity_id=data.activity_id,
+        order_id=project.order_id,
+        on=str(data.on),
+        service_year=str(year),
+        days_on_site=recorded.days_on_site,
+    )
 
 
 async def on_outcome_report_submitted(ctx: MessageContext, data: OutcomeReportSubmitted) -> None:
@@ -369,12 +479,22 @@ INBOUND = [
     on(CloseReviewCycle, on_close_review_cycle),
     on(LodgeObjection, on_lodge_objection),
     on(DecideObjection, on_decide_objection),
+    on(RecordServiceActivity, on_record_service_activity),
+    on(OpenMidTermCheck, on_open_mid_term_check),
 ]
 
 SUBSCRIPTIONS = [
     Subscription(topics.inbound("reviews"), INBOUND, strict=True),
     Subscription(topics.events("orders"), [on(OrderPublished, on_order_published)]),
-    Subscription(topics.events("matching"), [on(TeamAccepted, on_team_accepted)]),
+    Subscription(
+        topics.events("matching"),
+        [
+            on(TeamAccepted, on_team_accepted),
+            on(MemberChangeApproved, on_member_change_approved),
+            on(ProjectEndedEarly, on_project_ended_early),
+            on(ProjectExtended, on_project_extended),
+        ],
+    ),
     Subscription(topics.events("funding"), [on(ProjectEnded, on_project_ended)]),
 ]
 

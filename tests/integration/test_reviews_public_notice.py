@@ -39,6 +39,7 @@ from tests.reviews_builders import (
     order_published,
     outcome_report,
     panel_score,
+    record_service,
     reviewer,
     send_score,
     team_accepted,
@@ -170,6 +171,8 @@ async def project(s: Served, county: str, order: str, team: str, lead: str) -> T
         return bool(count == len(sent))
 
     await eventually(consumed, f"project {published.order_id} recorded")
+    await record_service(s.client, accepted, 30)  # the policy's minimum: the panel's score is the review's
+    await s.seen.wait_for(about(accepted.order_id, "ServiceActivityRecorded"), count=30)
     return accepted
 
 

@@ -23,10 +23,11 @@ import pytest_asyncio
 from services.reviews.service import DEFINITION
 from shared.clock import FixedClock
 from shared.contract.envelope import new_envelope
-from shared.contract.events.matching import ExpertRef, TeamAccepted
+from shared.contract.events.matching import ExpertRef, MemberChangeApproved, TeamAccepted
 from shared.contract.events.reviews import (
     CloseReviewCycle,
     CriterionScore,
+    OpenMidTermCheck,
     OpenReviewCycle,
     ReviewerConflictDeclared,
 )
@@ -37,10 +38,12 @@ from tests.builders import new_id, new_order_id
 from tests.conftest import Infrastructure, kafka_settings, service_settings
 from tests.reviews_builders import (
     GUO_INSTITUTION,
+    activity,
     expert,
     order_published,
     outcome_report,
     panel_score,
+    record_service,
     reviewer,
     send_score,
     sheet,
@@ -129,12 +132,18 @@ async def project(
     lead: ExpertRef | None = None,
     members: tuple[ExpertRef, ...] | None = None,
     team_name: str = "郭顺星团队",
+    days_served: int = 30,
 ) -> TeamAccepted:
-    """An order published and taken by a team, serving the whole of `year` unless told otherwise."""
+    """An order published and taken by a team, serving the whole of `year` unless told otherwise,
+    with `days_served` days on site recorded (by default the policy's minimum: the service
+    criterion costs nothing and the panel's score is the review's)."""
     published = order_published(new_order_id(), start=start or date(year, 1, 1), months=12)
     accepted = team_accepted(published, lead=lead, members=members, team_name=team_name)
     sent = [await r.client.send(published, source=ORDERS), await r.client.send(accepted, source=MATCHING)]
     await applied(r, *(e.id for e in sent))
+    if days_served:
+        await record_service(r.client, accepted, days_served)
+        await r.seen.wait_for(about(accepted.order_id, "ServiceActivityRecorded"), count=days_served)
     return accepted
 
 
@@ -219,8 +228,13 @@ async def test_a_cycle_grades_its_projects_excellent_qualified_and_unqualified_w
     }
     top = completed[excellent.order_id]
     assert (top["grade"], top["score"], top["panel_scores"]) == ("excellent", 92.5, [95.0, 92.0, 90.5])
-    assert top["reason"] == "mean of 3 panel scores (95.00, 92.00, 90.50) = 92.50; 92.50 ≥ 90: excellent (优秀)"
-    assert top["rule_version"] == "policy-2019.1+rubric-2019.1"
+    assert top["reason"] == (
+        f"mean of 3 panel scores (95.00, 92.00, 90.50) = 92.50; service on site: 30 days recorded in service year 1 "
+        f"({year}-01-01 to {year}-12-31), 30 a year required: no deduction; 60 people trained recorded (the report "
+        "states 12 local talents trained); 92.50 ≥ 90: excellent (优秀)"
+    )
+    assert (top["days_on_site"], top["mid_term_flags"]) == (30, [])
+    assert top["rule_version"] == "policy-2019.1+rubric-2027.1"
     assert (top["review_id"], top["cycle_id"], top["year"]) == (f"RV-{cycle_id}-{excellent.order_id}", cycle_id, year)
     assert (top["team_id"], top["lead_name"], top["institution"]) == (excellent.team_id, "郭顺星", GUO_INSTITUTION)
     assert top["indicator_results"] == [
@@ -477,3 +491,126 @@ async def test_closing_grades_what_is_open_publishes_the_results_and_writes_the_
     assert json.loads((reviews.exports / f"review-results-{cycle_id}.json").read_text(encoding="utf-8")) == as_json
     assert (reviews.exports / f"review-results-{cycle_id}.csv").read_text(encoding="utf-8-sig") == csv_text
     assert await reviews.fetchval("SELECT count(*) FROM public_exports WHERE written_at IS NULL") == 0
+
+
+# ---- the service actually given (issue 20) -------------------------------------------------------
+
+
+def _team_change(accepted: TeamAccepted, leaving: ExpertRef, effective_from: date) -> MemberChangeApproved:
+    """The bureau approved that `leaving` leaves the team from `effective_from`."""
+    return MemberChangeApproved(
+        change_id=new_id("CHG"),
+        order_id=accepted.order_id,
+        project_id=accepted.project_id,
+        team_id=accepted.team_id,
+        kind="remove",
+        leaving=leaving,
+        effective_from=effective_from,
+        lead=accepted.lead,
+        members=tuple(m for m in accepted.members if m.expert_id != leaving.expert_id),
+        local_talents=accepted.local_talents,
+        decided_by="市人力社保局",
+        reason="成员工作调动",
+    )
+
+
+async def test_a_day_at_the_site_is_recorded_and_counted_and_another_village_is_refused(
+    reviews: Reviews, year: int
+) -> None:
+    accepted = await project(reviews, year, days_served=0)
+    first = activity(accepted, date(year, 3, 2), people_trained=15)
+    same_day = activity(accepted, date(year, 3, 2), kind="consultation")
+    next_day = activity(accepted, date(year, 3, 5))
+    for record in (first, same_day, next_day):
+        await reviews.client.send(record, source=PORTAL)
+    recorded = await reviews.seen.wait_for(about(accepted.order_id, "ServiceActivityRecorded"), count=3)
+    by_id = {r.data["activity_id"]: r.data for r in recorded}
+    assert [by_id[a.activity_id]["days_on_site_this_year"] for a in (first, same_day, next_day)] == [1, 1, 2]
+    assert (by_id[first.activity_id]["project_id"], by_id[first.activity_id]["people_trained"]) == (
+        accepted.project_id,
+        15,
+    )
+
+    elsewhere = await reviews.client.send(activity(accepted, date(year, 3, 6), village="龙沙村"), source=PORTAL)
+    answer = await rejection_of(reviews, elsewhere.id)
+    assert answer["reason_code"] == "not_at_project_site"
+    assert "龙沙村" in answer["reason"]
+    again = await reviews.client.send(first, source=PORTAL)  # the same activity, sent again: nothing new
+    reused = await reviews.client.send(first.model_copy(update={"on": date(year, 3, 9)}), source=PORTAL)
+    assert (await rejection_of(reviews, reused.id))["reason_code"] == "id_reused"
+    await applied(reviews, again.id)
+    await reviews.seen.settle(0.3)
+    assert len(reviews.seen.matching(about(accepted.order_id, "ServiceActivityRecorded"))) == 3
+    count = "SELECT count(DISTINCT on_date) FROM service_activities WHERE order_id = $1"
+    assert await reviews.fetchval(count, accepted.order_id) == 2
+
+
+async def test_an_expert_who_left_the_team_before_that_day_is_refused(reviews: Reviews, year: int) -> None:
+    member = expert("成员甲", institution="西南大学")
+    accepted = await project(reviews, year, members=(member, expert("成员乙", institution="重庆大学")), days_served=0)
+    change = await reviews.client.send(_team_change(accepted, member, date(year, 5, 1)), source=MATCHING)
+    await applied(reviews, change.id)
+
+    before = activity(accepted, date(year, 4, 30), expert_id=member.expert_id)
+    await reviews.client.send(before, source=PORTAL)
+    (recorded,) = await reviews.seen.wait_for(about(accepted.order_id, "ServiceActivityRecorded"))
+    assert recorded.data["activity_id"] == before.activity_id
+    after = await reviews.client.send(activity(accepted, date(year, 5, 2), expert_id=member.expert_id), source=PORTAL)
+    answer = await rejection_of(reviews, after.id)
+    assert answer["reason_code"] == "not_on_team_that_day"
+    assert member.expert_id in answer["reason"]
+    stint = await reviews.runtime.pool.fetchrow(  # type: ignore[union-attr]
+        "SELECT valid_from, valid_to FROM team_members WHERE order_id = $1 AND expert_id = $2",
+        accepted.order_id,
+        member.expert_id,
+    )
+    assert stint is not None
+    assert (stint["valid_from"], stint["valid_to"]) == (date(year, 1, 1), date(year, 5, 1))
+
+
+async def test_the_mid_term_check_flags_a_project_below_the_pace_and_the_flag_and_its_days_show_in_the_review(
+    reviews: Reviews, year: int
+) -> None:
+    behind = await project(reviews, year, lead=expert("郭顺星"), days_served=12)
+    on_pace = await project(
+        reviews, year, lead=expert("钟应富", institution="重庆市农业科学院"), team_name="钟应富团队", days_served=15
+    )
+    check_id = f"{year}-midterm"
+    check = OpenMidTermCheck(check_id=check_id, year=year, as_of=date(year, 7, 1), opened_by="市人力社保局")
+    await reviews.client.send(check, source=BUREAU)
+    (completed,) = await reviews.seen.wait_for(about(check_id, "MidTermCheckCompleted"))
+    assert (completed.data["checked"], completed.data["flagged_order_ids"]) == (2, [behind.order_id])
+    (flagged,) = await reviews.seen.wait_for(about(behind.order_id, "ProjectFlagged"))
+    assert flagged.data["reasons"] == [f"12 days on site by {year}-07-01, 15 expected (30 a year)"]
+    assert (flagged.data["days_on_site"], flagged.data["days_expected_by_now"]) == (12, 15)
+    assert reviews.seen.matching(about(on_pace.order_id, "ProjectFlagged")) == []
+    twice = await reviews.client.send(check, source=BUREAU)
+    assert (await rejection_of(reviews, twice.id))["reason_code"] == "check_exists"
+
+    cycle_id, _ = await open_cycle(reviews, year)
+    for accepted in (behind, on_pace):
+        await report(reviews, cycle_id, accepted.order_id)
+    reviews.clock.set(after_the_deadline(year))
+    await score(reviews, cycle_id, behind.order_id, 95, 92, 90.5)
+    await score(reviews, cycle_id, on_pace.order_id, 95, 92, 90.5)
+    graded = {
+        o.subject: o.data
+        for o in await reviews.seen.wait_for(
+            lambda o: o.type == "ReviewGraded" and o.subject in {behind.order_id, on_pace.order_id}, count=2
+        )
+    }
+    late = graded[behind.order_id]
+    assert (late["grade"], late["score"], late["panel_scores"], late["days_on_site"]) == (
+        "qualified",
+        80.5,
+        [95.0, 92.0, 90.5],
+        12,
+    )
+    assert "12 days recorded in service year 1" in late["reason"]
+    assert "−12.00 (20 × 18/30), 92.50 − 12.00 = 80.50" in late["reason"]
+    flag = f"mid-term check {check_id} ({year}-07-01): 12 days on site by {year}-07-01, 15 expected (30 a year)"
+    assert late["mid_term_flags"] == [flag]
+    assert late["reason"].endswith(f"60 ≤ 80.50 < 90: qualified (合格); flagged: {flag}")
+    paced = graded[on_pace.order_id]
+    assert (paced["score"], paced["days_on_site"], paced["mid_term_flags"]) == (82.5, 15, [])
+    assert "−10.00 (20 × 15/30)" in paced["reason"]

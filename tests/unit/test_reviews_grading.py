@@ -85,8 +85,13 @@ def test_a_review_is_graded_once_the_report_is_in_and_three_panel_scores_are_rec
     assert completed.grade == "excellent"
     assert completed.score == 92.5
     assert completed.panel_scores == (95.0, 92.5, 90.0)
-    assert completed.rule_version == "policy-2019.1+rubric-2019.1" == rule_version(POLICY, RUBRIC)
-    assert completed.reason == "mean of 3 panel scores (95.00, 92.50, 90.00) = 92.50; 92.50 ≥ 90: excellent (优秀)"
+    assert completed.rule_version == "policy-2019.1+rubric-2027.1" == rule_version(POLICY, RUBRIC)
+    assert completed.reason == (
+        "mean of 3 panel scores (95.00, 92.50, 90.00) = 92.50; service on site: 30 days recorded in service year 1 "
+        "(2019-06-01 to 2020-05-31), 30 a year required: no deduction; 60 people trained recorded (the report "
+        "states 12 local talents trained); 92.50 ≥ 90: excellent (优秀)"
+    )
+    assert completed.days_on_site == 30
     assert [(i.indicator, i.target, i.actual) for i in completed.indicator_results] == [
         ("demonstration_area", 50, 52),
         ("jobs", 20, 23),

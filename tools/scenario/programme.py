@@ -4,12 +4,13 @@ services' answers on the topics. Shows progress; ends with the official's report
 
 from __future__ import annotations
 
+import calendar
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from shared.contract.events.matching import (
     TeamApplicationSubmitted,
     TeamComposition,
 )
-from shared.contract.events.orders import DemandEndorsed, DemandReturned, DemandSubmitted, PublishOrder
+from shared.contract.events.orders import DemandEndorsed, DemandReturned, DemandSubmitted, PublishOrder, ServicePeriod
 from shared.contract.events.reviews import (
     CloseReviewCycle,
     CriterionScore,
@@ -41,6 +42,7 @@ from shared.contract.events.reviews import (
     OpenReviewCycle,
     OutcomeReportSubmitted,
     PanelScoreSubmitted,
+    RecordServiceActivity,
     Reviewer,
     WorkDone,
 )
@@ -55,6 +57,17 @@ from tools.scenario.traces import OrderTraces
 
 REGISTRY_SOURCE = "/registry/talent"
 PORTAL_SOURCE = "/portal/applications"
+SERVICE_DAYS = 30
+"""Days on site each project records before its review (POLICY_MIN_SERVICE_DAYS_PER_YEAR)."""
+
+
+def service_last_day(period: ServicePeriod) -> date:
+    total = period.start.month - 1 + period.months
+    year, month = period.start.year + total // 12, total % 12 + 1
+    end = date(year, month, min(period.start.day, calendar.monthrange(year, month)[1]))
+    return end - timedelta(days=1)
+
+
 TREASURY_SOURCE = "/treasury/cq-finance"
 
 
@@ -554,6 +567,10 @@ class ProgrammeRun:
             timeout_s=self.timeout_s,
         )
         await self.exchange(
+            f"days of service recorded on site ({SERVICE_DAYS} a project, the policy's minimum)",
+            [self._service_day(o, n, p.year) for o in p.orders for n in range(SERVICE_DAYS)],
+        )
+        await self.exchange(
             "review cycle opened",
             [
                 Ask(
@@ -624,6 +641,33 @@ class ProgrammeRun:
             ),
             PORTAL_SOURCE,
             "OutcomeReportAccepted",
+        )
+
+    def _service_day(self, order: SeededOrder, n: int, year: int) -> Ask:
+        """The lead's n-th day at the site, every other day back from the last day of service in
+        the reviewed year that has passed: the review's rubric reads these days (30 a year)."""
+        period = order.demand.service_period
+        last = min(
+            local_date(self.client.clock.now()) - timedelta(days=1),
+            service_last_day(period),
+            date(year, 12, 31),
+        )
+        place = order.demand.place
+        return Ask(
+            RecordServiceActivity(
+                activity_id=f"ACT-{order.order_id}-{n + 1}",
+                order_id=order.order_id,
+                expert_id=order.team.lead_expert_id,
+                on=last - timedelta(days=2 * n),
+                township=place.township,
+                village=place.village or place.township,
+                kind="training",
+                people_trained=3,
+                hours=6,
+                summary=f"{order.demand.industry}技术培训",
+            ),
+            PORTAL_SOURCE,
+            "ServiceActivityRecorded",
         )
 
     def _score(self, order: SeededOrder, reviewer: Reviewer, score: float, cycle: str) -> PanelScoreSubmitted:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 from services.reviews.domain.facts import OrderFacts, Project
+from services.reviews.domain.midterm import Flag
 from services.reviews.domain.model import (
     Cycle,
     CycleStatus,
@@ -19,11 +20,16 @@ from services.reviews.domain.model import (
     Review,
     ReviewStatus,
 )
+from services.reviews.domain.service_record import DayOnSite, days_by_date
+from services.reviews.domain.team import Stint
 from shared.contract.envelope import Envelope
 from shared.contract.events.orders import OutcomeTarget, ServicePeriod
 from shared.contract.events.reviews import (
     CriterionScore,
     IndicatorResult,
+    MidTermCheckCompleted,
+    ProjectFlagged,
+    RecordServiceActivity,
     Reviewer,
     ReviewResultsPublished,
     WorkDone,
@@ -51,7 +57,7 @@ class Cause:
 _REVIEWS = """
 SELECT r.*, c.year, ob.objection_id, ob.grounds AS objection_grounds, ob.lodged_by AS objection_lodged_by,
        ob.status AS objection_status, p.project_id, p.team_id, p.team_name, p.lead_expert_id, p.lead_name,
-       p.institution, p.people,
+       p.institution, p.people, p.township, p.village, p.ended_on,
        p.service_start, p.service_months, o.title, o.county_code, o.county_name, o.outcome_targets
 FROM reviews r
 JOIN review_cycles c USING (cycle_id)
@@ -75,7 +81,7 @@ _CYCLE_SHARED = _CYCLE + "FOR SHARE"
 _CYCLE_EXCLUSIVE = _CYCLE + "FOR UPDATE"
 _PROJECTS = """
 SELECT order_id, project_id, team_id, team_name, lead_expert_id, lead_name, institution, people,
-       service_start, service_months
+       service_start, service_months, township, village, ended_on
 FROM projects
 """
 
@@ -112,13 +118,13 @@ class ReviewRepository(Repository):
         self.write(
             """
             INSERT INTO projects (order_id, project_id, team_id, team_name, lead_expert_id, lead_name, institution,
-                                  people, service_start, service_months, accepted_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                  people, service_start, service_months, accepted_at, township, village)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             ON CONFLICT (order_id) DO UPDATE SET project_id = EXCLUDED.project_id, team_id = EXCLUDED.team_id,
                 team_name = EXCLUDED.team_name, lead_expert_id = EXCLUDED.lead_expert_id,
                 lead_name = EXCLUDED.lead_name, institution = EXCLUDED.institution, people = EXCLUDED.people,
                 service_start = EXCLUDED.service_start, service_months = EXCLUDED.service_months,
-                accepted_at = EXCLUDED.accepted_at
+                accepted_at = EXCLUDED.accepted_at, township = EXCLUDED.township, village = EXCLUDED.village
             """,
             project.order_id,
             project.project_id,
@@ -131,6 +137,136 @@ class ReviewRepository(Repository):
             project.service_period.start,
             project.service_period.months,
             accepted_at,
+            project.township,
+            project.village,
+        )
+        self.save_team(project.order_id, project.team)
+
+    def save_team(self, order_id: str, stints: Sequence[Stint]) -> None:
+        """The team's stints as they now stand (replacing the ones kept before)."""
+        self.write("DELETE FROM team_members WHERE order_id = $1", order_id)
+        self.write_many(
+            "INSERT INTO team_members (order_id, expert_id, role, name, institution, valid_from, valid_to) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [(order_id, s.expert_id, s.role, s.name, s.institution, s.valid_from, s.valid_to) for s in stints],
+        )
+
+    async def project(self, order_id: str) -> Project | None:
+        """The project with its team by date, locked: its activities are recorded one at a time."""
+        row = await (await self.reading()).fetchrow(_PROJECTS + "WHERE order_id = $1 FOR UPDATE", order_id)
+        return (await self._with_teams([row]))[0] if row else None
+
+    async def projects_started_by(self, day: date) -> list[Project]:
+        """Projects whose service began by `day` (the domain decides which are active)."""
+        rows = await (await self.reading()).fetch(_PROJECTS + "WHERE service_start <= $1 ORDER BY order_id", day)
+        return await self._with_teams(rows)
+
+    async def extend_project(self, order_id: str, months: int) -> bool:
+        updated = await (await self.reading()).fetchval(
+            "UPDATE projects SET service_months = $2 WHERE order_id = $1 RETURNING 1", order_id, months
+        )
+        return bool(updated)
+
+    async def _with_teams(self, rows: Sequence[Any]) -> list[Project]:
+        teams = await self._teams([row["order_id"] for row in rows])
+        return [replace(_project(row), team=teams.get(row["order_id"], ())) for row in rows]
+
+    async def _teams(self, order_ids: Sequence[str]) -> dict[str, tuple[Stint, ...]]:
+        teams: dict[str, list[Stint]] = {}
+        for row in await (await self.reading()).fetch(
+            "SELECT * FROM team_members WHERE order_id = ANY($1::text[]) ORDER BY valid_from, expert_id",
+            list(order_ids),
+        ):
+            teams.setdefault(row["order_id"], []).append(
+                Stint(
+                    expert_id=row["expert_id"],
+                    name=row["name"],
+                    institution=row["institution"],
+                    role=row["role"],
+                    valid_from=row["valid_from"],
+                    valid_to=row["valid_to"],
+                )
+            )
+        return {order_id: tuple(stints) for order_id, stints in teams.items()}
+
+    # ---- service records and the mid-term check -----------------------------------------------
+
+    async def activity(self, activity_id: str) -> RecordServiceActivity | None:
+        request = await (await self.reading()).fetchval(
+            "SELECT request FROM service_activities WHERE activity_id = $1", activity_id
+        )
+        return None if request is None else RecordServiceActivity.model_validate(request)
+
+    async def add_activity(self, request: RecordServiceActivity, at: datetime) -> None:
+        await (await self.reading()).execute(
+            "INSERT INTO service_activities (activity_id, order_id, expert_id, on_date, kind, people_trained, hours, "
+            "request, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            request.activity_id,
+            request.order_id,
+            request.expert_id,
+            request.on,
+            request.kind,
+            request.people_trained,
+            request.hours,
+            request.model_dump(mode="json"),
+            at,
+        )
+
+    async def service_days(self, order_ids: Sequence[str]) -> dict[str, tuple[DayOnSite, ...]]:
+        """Each project's recorded days on site (one entry per date, with the people trained)."""
+        records: dict[str, list[tuple[date, int]]] = {}
+        for row in await (await self.reading()).fetch(
+            "SELECT order_id, on_date, people_trained FROM service_activities WHERE order_id = ANY($1::text[])",
+            list(order_ids),
+        ):
+            records.setdefault(row["order_id"], []).append((row["on_date"], row["people_trained"]))
+        return {order_id: days_by_date(days) for order_id, days in records.items()}
+
+    async def flags(self, order_ids: Sequence[str]) -> dict[str, tuple[Flag, ...]]:
+        flags: dict[str, list[Flag]] = {}
+        for row in await (await self.reading()).fetch(
+            "SELECT * FROM project_flags WHERE order_id = ANY($1::text[]) ORDER BY as_of, check_id", list(order_ids)
+        ):
+            flags.setdefault(row["order_id"], []).append(Flag(row["check_id"], row["as_of"], tuple(row["reasons"])))
+        return {order_id: tuple(found) for order_id, found in flags.items()}
+
+    async def latest_indicators(self, order_ids: Sequence[str]) -> dict[str, tuple[IndicatorResult, ...]]:
+        """The indicators of each project's latest accepted outcome report (projects with one)."""
+        rows = await (await self.reading()).fetch(
+            "SELECT DISTINCT ON (order_id) order_id, report FROM reviews "
+            "WHERE order_id = ANY($1::text[]) AND report IS NOT NULL ORDER BY order_id, report_accepted_at DESC",
+            list(order_ids),
+        )
+        return {
+            row["order_id"]: tuple(IndicatorResult.model_validate(i) for i in row["report"]["indicators"])
+            for row in rows
+        }
+
+    async def mid_term_check_exists(self, check_id: str) -> bool:
+        found = await (await self.reading()).fetchval("SELECT 1 FROM mid_term_checks WHERE check_id = $1", check_id)
+        return bool(found)
+
+    async def save_mid_term_check(
+        self, completed: MidTermCheckCompleted, flagged: Sequence[ProjectFlagged], opened_by: str, at: datetime
+    ) -> None:
+        self.write(
+            "INSERT INTO mid_term_checks (check_id, year, as_of, opened_by, checked, flagged_order_ids, completed_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            completed.check_id,
+            completed.year,
+            completed.as_of,
+            opened_by,
+            completed.checked,
+            list(completed.flagged_order_ids),
+            at,
+        )
+        self.write_many(
+            "INSERT INTO project_flags (check_id, order_id, as_of, days_on_site, days_expected, reasons) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            [
+                (f.check_id, f.order_id, f.as_of, f.days_on_site, f.days_expected_by_now, list(f.reasons))
+                for f in flagged
+            ],
         )
 
     async def candidate_projects(self, year: int, additional_order_ids: Sequence[str]) -> list[Project]:
@@ -323,7 +459,7 @@ class ReviewRepository(Repository):
         assert grading is not None
         self.write(
             "UPDATE reviews SET status = $2, grade = $3, score = $4, reason = $5, rule_version = $6, "
-            "completed_at = $7 WHERE review_id = $1",
+            "completed_at = $7, days_on_site = $8, mid_term_flags = $9 WHERE review_id = $1",
             review.review_id,
             review.status.value,
             grading.grade,
@@ -331,6 +467,8 @@ class ReviewRepository(Repository):
             grading.reason,
             grading.rule_version,
             at,
+            grading.days_on_site,
+            list(grading.mid_term_flags),
         )
         note = f"round {review.round}: {grading.grade}: {grading.reason}"
         await self._history(review.review_id, "ReviewGraded", cause, note, at)
@@ -396,11 +534,19 @@ class ReviewRepository(Repository):
             "SELECT review_id, reviewer_id FROM reviewer_conflicts WHERE review_id = ANY($1::text[])", ids
         ):
             conflicts[conflict["review_id"]].add(conflict["reviewer_id"])
+        order_ids = [row["order_id"] for row in rows]
+        teams, service, flags = (
+            await self._teams(order_ids),
+            await self.service_days(order_ids),
+            await self.flags(order_ids),
+        )
         return [
             Review(
                 review_id=row["review_id"],
                 cycle_id=row["cycle_id"],
-                project=_project(row),
+                project=replace(_project(row), team=teams.get(row["order_id"], ())),
+                service=service.get(row["order_id"], ()),
+                flags=flags.get(row["order_id"], ()),
                 order=_order(row),
                 status=ReviewStatus(row["status"]),
                 report=_report(row["report"]),
@@ -441,6 +587,9 @@ def _project(row: Any) -> Project:
         institution=row["institution"],
         people=frozenset(row["people"]),
         service_period=ServicePeriod(start=row["service_start"], months=row["service_months"]),
+        township=row["township"],
+        village=row["village"],
+        ended_on=row["ended_on"],
     )
 
 
@@ -480,7 +629,14 @@ def _panel_score(row: Any) -> PanelScore:
 def _grading(row: Any) -> Grading | None:
     if row["grade"] is None:
         return None
-    return Grading(grade=row["grade"], score=row["score"], reason=row["reason"], rule_version=row["rule_version"])
+    return Grading(
+        grade=row["grade"],
+        score=row["score"],
+        reason=row["reason"],
+        rule_version=row["rule_version"],
+        days_on_site=row["days_on_site"],
+        mid_term_flags=tuple(row["mid_term_flags"]),
+    )
 
 
 def _objection(row: Any) -> Objection | None:

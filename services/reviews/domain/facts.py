@@ -5,9 +5,13 @@ TeamAccepted). Pure: no I/O."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from shared.contract.events.matching import TeamAccepted
 from shared.contract.events.orders import OrderPublished, OutcomeTarget, ServicePeriod
+
+from .institutions import same_institution
+from .team import Stint, on_team, stints_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,27 @@ class Project:
     people: frozenset[str]
     """Expert ids of everyone on the team: lead, members and local talent."""
     service_period: ServicePeriod
+    """As accepted, or as the bureau extended it (ProjectExtended)."""
+    township: str = ""
+    village: str | None = None
+    """The site (定点): the order's place as the team accepted it."""
+    team: tuple[Stint, ...] = ()
+    """Everyone's time on the team (team.py); empty: the people as accepted, all along."""
+    ended_on: date | None = None
+    """The project ended early (ProjectEndedEarly) or after a failed rectification (ProjectEnded)."""
+
+    def people_on(self, day: date) -> frozenset[str]:
+        """Expert ids of the team on that day (after approved member changes)."""
+        if not self.team:
+            return self.people
+        return frozenset(s.expert_id for s in on_team(self.team, day))
+
+    def lead_institution_on(self, day: date) -> str:
+        leads = [s for s in on_team(self.team, day) if s.role == "lead"]
+        return leads[0].institution if leads else self.institution
+
+    def works_at_leads_institution(self, institution: str, day: date) -> bool:
+        return same_institution(institution, self.lead_institution_on(day))
 
     @classmethod
     def from_event(cls, event: TeamAccepted) -> Project:
@@ -59,4 +84,7 @@ class Project:
             institution=event.lead.institution,
             people=frozenset(person.expert_id for person in everyone),
             service_period=event.service_period,
+            township=event.place.township,
+            village=event.place.village,
+            team=stints_of(event.lead, event.members, event.local_talents, event.service_period.start),
         )

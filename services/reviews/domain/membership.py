@@ -17,9 +17,14 @@ from shared.contract.events.orders import ServicePeriod
 
 def service_end(period: ServicePeriod) -> date:
     """The first day after the service period."""
-    months = period.start.month - 1 + period.months
-    year, month = period.start.year + months // 12, months % 12 + 1
-    day = min(period.start.day, calendar.monthrange(year, month)[1])
+    return months_after(period.start, period.months)
+
+
+def months_after(start: date, months: int) -> date:
+    """`start` plus whole calendar months, the day clamped to the month (2019-01-31 + 1 = 2019-02-28)."""
+    total = start.month - 1 + months
+    year, month = start.year + total // 12, total % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
     return date(year, month, day)
 
 

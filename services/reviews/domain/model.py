@@ -54,10 +54,12 @@ from shared.rules import RuleBroken
 
 from .conflicts import check_reviewer_may_score
 from .facts import OrderFacts, Project
-from .grading import grade_for, graded, panel_reason, rule_version
+from .grading import grade_for, graded, panel_reason, rule_version, service_reason
 from .indicators import check_indicators
 from .membership import in_service_during
-from .rubric import ReviewRubric, aggregate, as_score, weighted_score
+from .midterm import Flag
+from .rubric import ReviewRubric, aggregate, as_score, service_shortfall, weighted_score, with_service
+from .service_record import DayOnSite, RecordedService, recorded_in, service_year_reviewed
 
 
 class CycleStatus(StrEnum):
@@ -136,6 +138,10 @@ class Grading:
     score: Decimal | None
     reason: str
     rule_version: str
+    days_on_site: int | None = None
+    """Recorded days on site of the review's service year the score was given with (None: no score)."""
+    mid_term_flags: tuple[str, ...] = ()
+    """The mid-term checks' flags of the review's service year, in words."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +162,22 @@ class Review:
     earlier_reviewers: frozenset[str] = frozenset()
     """Reviewers of earlier rounds: none of them may sit on the new panel."""
     objection: Objection | None = None
+    service: tuple[DayOnSite, ...] = ()
+    """The project's recorded days on site (all service years; the review reads its own)."""
+    flags: tuple[Flag, ...] = ()
+    """The project's mid-term check flags (all years; the review shows its service year's)."""
 
     @property
     def order_id(self) -> str:
         return self.project.order_id
+
+    def recorded_service(self, year: int) -> RecordedService:
+        """What the records show of the service year the cycle of `year` reviews."""
+        return recorded_in(self.service, service_year_reviewed(self.project.service_period, year))
+
+    def flags_of(self, year: int) -> tuple[str, ...]:
+        service_year = service_year_reviewed(self.project.service_period, year)
+        return tuple(f.words() for f in sorted(self.flags, key=lambda f: f.as_of) if f.as_of in service_year)
 
     @property
     def scorers(self) -> frozenset[str]:
@@ -305,7 +323,7 @@ def record_score(
             f"reviewer {submission.reviewer.reviewer_id} sat on an earlier panel of {review.review_id}; "
             f"the re-review (round {review.round}) needs a new panel",
         )
-    check_reviewer_may_score(review.project, submission.reviewer, review.conflicts, review.scorers)
+    check_reviewer_may_score(review.project, submission.reviewer, review.conflicts, review.scorers, local_date(now))
     score = PanelScore(
         reviewer=submission.reviewer,
         scores=submission.scores,
@@ -354,7 +372,7 @@ def complete_if_ready(
         return None
     if len(review.panel) < policy.review_min_panel_size or not cycle.deadline_passed(now):
         return None
-    return _complete(review, cycle, _by_panel(review, rubric, policy, ""), now)
+    return _complete(review, cycle, _by_panel(review, cycle, rubric, policy, ""), now)
 
 
 def missing_report_due(review: Review, cycle: Cycle, now: datetime) -> bool:
@@ -386,28 +404,38 @@ def grade_at_closing(
         return grade_missing_report(review, cycle, rubric, policy, now)
     required, present = policy.review_min_panel_size, len(review.panel)
     if present >= required:
-        return _complete(review, cycle, _by_panel(review, rubric, policy, ""), now)
+        return _complete(review, cycle, _by_panel(review, cycle, rubric, policy, ""), now)
     incomplete = f"panel incomplete at closing ({present} of {required} panel scores)"
     if present and rubric.incomplete_panel == "grade_present_scores":
-        grading = _by_panel(review, rubric, policy, f"{incomplete}, graded on the scores present: ")
+        grading = _by_panel(review, cycle, rubric, policy, f"{incomplete}, graded on the scores present: ")
         return _complete(review, cycle, grading, now)
     why = "no panel score" if not present else "rubric incomplete_panel=unqualified"
     reason = f"{incomplete}; {why}: graded {graded('unqualified')}"
     return _complete(review, cycle, Grading("unqualified", None, reason, rule_version(policy, rubric)), now)
 
 
-def _by_panel(review: Review, rubric: ReviewRubric, policy: ProgrammePolicy, preface: str) -> Grading:
+def _by_panel(review: Review, cycle: Cycle, rubric: ReviewRubric, policy: ProgrammePolicy, preface: str) -> Grading:
+    """The panel's score less the service shortfall of the review's service year (rubric.py)."""
     panel = [s.weighted_score for s in review.panel]
-    score = aggregate(rubric, panel)
+    panel_score = aggregate(rubric, panel)
+    recorded = review.recorded_service(cycle.year)
+    shortfall = service_shortfall(rubric, recorded.days_on_site, policy.min_service_days_per_year)
+    score = with_service(panel_score, shortfall)
+    reported = review.report.work.local_talents_trained if review.report else None
+    service = service_reason(rubric, recorded, shortfall, panel_score, score, policy, reported)
     return Grading(
         grade=grade_for(score, policy),
         score=score,
-        reason=preface + panel_reason(rubric, panel, score, policy),
+        reason=preface + panel_reason(rubric, panel, panel_score, score, service, policy),
         rule_version=rule_version(policy, rubric),
+        days_on_site=recorded.days_on_site,
     )
 
 
 def _complete(review: Review, cycle: Cycle, grading: Grading, now: datetime) -> Graded:
+    flags = review.flags_of(cycle.year)
+    if flags:
+        grading = replace(grading, reason=f"{grading.reason}; flagged: {'; '.join(flags)}", mid_term_flags=flags)
     graded_review = replace(review, status=ReviewStatus.GRADED, grading=grading)
     event = ReviewGraded(**_result_fields(graded_review, cycle), graded_at=now)
     if review.status is ReviewStatus.RE_REVIEW:
@@ -437,6 +465,8 @@ def _result_fields(review: Review, cycle: Cycle) -> dict[str, object]:
         "reason": grading.reason,
         "rule_version": grading.rule_version,
         "round": review.round,
+        "days_on_site": grading.days_on_site,
+        "mid_term_flags": grading.mid_term_flags,
     }
 
 

@@ -2,9 +2,13 @@
 and how the panel's scores are aggregated. Pure: no I/O.
 
     weighted score = Σ weight × (score − scale_min) / (scale_max − scale_min) × 100
+    review score   = max(0, panel score − service_points × max(0, minimum − days on site) / minimum)
 
 The weighted score is always on a 0–100 scale, whatever the rubric's scale, so that the
-policy's grade thresholds (90 / 60) keep their meaning. Arithmetic is decimal (the numbers
+policy's grade thresholds (90 / 60) keep their meaning. The service criterion is not scored by
+reviewers: the recorded days on site of the review's service year (service_record.py) against
+the policy's `min_service_days_per_year` decide it, and only a team below the minimum loses
+points by it, in proportion to the days missing. Arithmetic is decimal (the numbers
 as written in the event), rounded half-up to 2 decimals at each step: a grade re-derived
 from the published panel scores is bit-for-bit the grade given.
 
@@ -57,7 +61,7 @@ class ReviewRubric(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: Annotated[str, Field(min_length=1, max_length=40)] = "2019.1"
+    version: Annotated[str, Field(min_length=1, max_length=40)] = "2027.1"
     """Named version of the rubric; change it whenever anything below changes."""
     criteria: tuple[Criterion, ...] = DEFAULT_CRITERIA
     """What is scored: outcomes vs targets weigh most, the seed's 传帮带 next (DOMAIN.md, step 4)."""
@@ -69,6 +73,10 @@ class ReviewRubric(BaseModel):
     """At closing, a review with a report but fewer panel scores than the policy's minimum is
     graded on the scores present (grade_present_scores), or unqualified (unqualified). With no
     score at all it is unqualified either way."""
+    service_points: Annotated[float, Field(ge=0, le=100)] = 20.0
+    """The service criterion (驻点服务), read from the records, not scored by the panel: the points
+    of the 0–100 score that need the policy's minimum days on site in the review's service year.
+    Below the minimum they are lost in proportion to the days missing (service_shortfall)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> ReviewRubric:
@@ -121,6 +129,20 @@ def aggregate(rubric: ReviewRubric, panel: Sequence[Decimal]) -> Decimal:
     if rubric.aggregation == "trimmed_mean" and len(ordered) >= 3:
         ordered = ordered[1:-1]
     return _cents(sum(ordered, Decimal(0)) / len(ordered))
+
+
+def service_shortfall(rubric: ReviewRubric, days_on_site: int, min_days: int) -> Decimal:
+    """Points the recorded service loses: service_points × (minimum − days) / minimum below the
+    minimum, nothing at or above it (20 points, 30 days a year: 0 days −20.00, 12 days −12.00,
+    30 or more −0)."""
+    if min_days <= 0 or days_on_site >= min_days:
+        return Decimal(0).quantize(CENT)
+    return _cents(_decimal(rubric.service_points) * (min_days - days_on_site) / min_days)
+
+
+def with_service(panel_score: Decimal, shortfall: Decimal) -> Decimal:
+    """The review's score: the panel's less the service shortfall, never below 0."""
+    return max(Decimal(0).quantize(CENT), _cents(panel_score - shortfall))
 
 
 def aggregation_label(rubric: ReviewRubric, panel_size: int) -> str:

@@ -195,6 +195,14 @@ class _ReviewResult(EventData):
     reason: Text
     rule_version: Name = Field(description="Policy and rubric versions used, to re-derive the grade")
     round: int = Field(default=1, ge=1, description="1: the first panel; 2: the new panel of a re-review (复核)")
+    days_on_site: int | None = Field(
+        default=None,
+        description="Recorded days on site in the review's service year, which the score was given with "
+        "(the service criterion); none when graded without scores",
+    )
+    mid_term_flags: tuple[Text, ...] = Field(
+        default=(), description="The mid-term checks' flags (ProjectFlagged) of the review's service year, in words"
+    )
 
     def subject(self) -> str:
         return self.order_id
