@@ -42,12 +42,14 @@ async def preload(stack: Stack, n: int, run: str) -> float:
             county = "500240" if i % 2 else "500238"
             data = DemandSubmitted(order_id=f"{county}-{run}-{i}", demand=demands[county], submitted_by="县人力社保局")
             envelope = envelope_for(data, source=f"/counties/{county}", time=datetime.now(UTC))
-            await producer.send(
-                client.topic("orders.inbound"),
+            topic = client.topic("orders.inbound")
+            value, headers = await client.signed(
+                topic,
+                envelope.source,
                 envelope.to_structured_json(),
-                key=envelope.subject.encode(),
-                headers=[("content-type", b"application/cloudevents+json")],
+                [("content-type", b"application/cloudevents+json")],
             )
+            await producer.send(topic, value, key=envelope.subject.encode(), headers=headers)
         await producer.flush()
     return n / (time.perf_counter() - started)
 

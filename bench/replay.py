@@ -51,14 +51,10 @@ async def fill(stack: Stack, events: int) -> float:
                 DemandEndorsed(order_id=order_id, endorsed_by=order.submitted_by),
             ):
                 envelope = envelope_for(data, source=source, time=datetime.now(UTC))
-                futures.append(
-                    await producer.send(
-                        topic,
-                        envelope.to_structured_json(),
-                        key=order_id.encode(),
-                        headers=[("content-type", b"application/cloudevents+json")],
-                    )
+                value, headers = await client.signed(
+                    topic, source, envelope.to_structured_json(), [("content-type", b"application/cloudevents+json")]
                 )
+                futures.append(await producer.send(topic, value, key=order_id.encode(), headers=headers))
             if len(futures) >= 5000:
                 await asyncio.gather(*futures)
                 futures.clear()

