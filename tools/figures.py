@@ -223,13 +223,13 @@ class Figures:
         out = [f"Projects: {len(self.projects)}"]
         for year, row in self.by_budget_year().items():
             out.append(
-                f"Budget year {year}: {row['projects']} projects, asked {format_yuan(row['asked_fen'])}, "
+                f"Budget year {year}: {_projects(row['projects'])}, asked {format_yuan(row['asked_fen'])}, "
                 f"granted {format_yuan(row['granted_fen'])}, released {format_yuan(row['released_fen'])}, "
                 f"forfeited {format_yuan(row['forfeited_fen'])}"
             )
         for code, row in self.by_county().items():
             out.append(
-                f"{COUNTIES.get(code, code)}: {row['projects']} projects, granted {format_yuan(row['granted_fen'])}, "
+                f"{COUNTIES.get(code, code)}: {_projects(row['projects'])}, granted {format_yuan(row['granted_fen'])}, "
                 f"released {format_yuan(row['released_fen'])}, {row['service_days']} days of service on site"
             )
         coverage = self.deep_poverty_coverage()
@@ -241,10 +241,14 @@ class Figures:
             share = f" ({v['actual'] / v['target']:.0%} of target)" if v["target"] else ""
             out.append(
                 f"{label} ({indicator}): {v['actual']:,.1f} {unit} achieved against {v['target']:,.1f} {unit} "
-                f"targeted over {int(v['projects'])} projects{share}"
+                f"targeted over {_projects(int(v['projects']))}{share}"
             )
         total = sum(self.service_days().values())
-        out.append(f"Service given: {total} project-days on site over {len(self.service_days())} projects")
+        out.append(f"Service given: {total} project-days on site over {_projects(len(self.service_days()))}")
         if self.flagged:
             out.append(f"Flagged at the mid-term check: {', '.join(sorted(self.flagged))}")
         return out
+
+
+def _projects(n: int) -> str:
+    return f"{n} project" if n == 1 else f"{n} projects"

@@ -3,11 +3,14 @@ Chongqing date, from the day service starts (1 January of the call's year in the
 
 Before the call's year: villages raise needs, counties endorse them, the bureau publishes the
 call, teams apply, the bureau awards (公示, 5 working days) and funding pays the first tranches.
-In the year: the service. At its end: the yearly review (opened once the year has begun, reports
+In the year: the service; a member change requested in March and decided a week later, the first
+half's days on site recorded by the end of June, the mid-term check on the first of the policy's
+month (July). At its end: the yearly review (opened once the year has begun, reports
 by 31 December), graded by the panel in January, the results published for public notice (公示,
 5 working days, past the Spring Festival in 2028), objections decided, the results in effect, the
 first year's tranches paid. The next year (the demo's second): rectification reports and
-decisions, the deadline passing, and the next year's second call from needs to first payments.
+decisions, the deadline passing, the next year's second call from needs to first payments, and a
+project ended early in June.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 from shared.clock import PROGRAMME_TZ
+from shared.policy import ProgrammePolicy
 from shared.runtime.clock_file import DrivenClock, set_programme_time
 
 PROGRAMME_START = date(2027, 1, 1)
@@ -64,6 +68,10 @@ class ProgrammeCalendar:
             "awards": self.before_service(21),
             "awards in effect": self.before_service(11),
             "first payments": self.before_service(10),
+            "member change requested": date(self.year, 3, 20),
+            "member change decided": date(self.year, 3, 27),
+            "service: first half": date(self.year, ProgrammePolicy().mid_term_check_month, 1) - timedelta(days=3),
+            "mid-term check": date(self.year, ProgrammePolicy().mid_term_check_month, 1),
             "review opened": self.review_opened,
             "reports": self.report_deadline - timedelta(days=16),
             "panel scores": date(self.year + 1, 1, 8),
@@ -81,6 +89,7 @@ class ProgrammeCalendar:
             "second call: awards": date(self.year + 1, 4, 24),
             "second call: awards in effect": date(self.year + 1, 5, 8),
             "rectification deadline passed": date(self.year + 1, 5, 20),
+            "project ended early": date(self.year + 1, 6, 1),
         }
 
 

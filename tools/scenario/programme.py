@@ -4,7 +4,6 @@ services' answers on the topics. Shows progress; ends with the official's report
 
 from __future__ import annotations
 
-import calendar
 import sys
 import time
 from collections import Counter
@@ -28,17 +27,21 @@ from shared.contract.events.funding import (
 )
 from shared.contract.events.matching import (
     AwardOrder,
+    DecideMemberChange,
+    EndProject,
     RecommendAssignment,
+    RequestMemberChange,
     TeamApplicationSubmitted,
     TeamComposition,
 )
-from shared.contract.events.orders import DemandEndorsed, DemandReturned, DemandSubmitted, PublishOrder, ServicePeriod
+from shared.contract.events.orders import DemandEndorsed, DemandReturned, DemandSubmitted, PublishOrder
 from shared.contract.events.reviews import (
     CloseReviewCycle,
     CriterionScore,
     DecideObjection,
     IndicatorResult,
     LodgeObjection,
+    OpenMidTermCheck,
     OpenReviewCycle,
     OutcomeReportSubmitted,
     PanelScoreSubmitted,
@@ -52,20 +55,16 @@ from tools.client import Observed, ProgrammeClient, TopicObserver, wait_until_co
 from tools.scenario.calendar import CalendarDriver, ProgrammeCalendar
 from tools.scenario.cast import BUREAU_SOURCE, BUREAU_STAFF, county_source
 from tools.scenario.report import Report, public_exports
-from tools.scenario.seed import CRITERIA, SecondCallOrder, SeededOrder, SeedProgramme
+from tools.scenario.seed import CRITERIA, MemberChange, SecondCallOrder, SeededOrder, SeedProgramme
 from tools.scenario.traces import OrderTraces
 
 REGISTRY_SOURCE = "/registry/talent"
 PORTAL_SOURCE = "/portal/applications"
 SERVICE_DAYS = 30
-"""Days on site each project records before its review (POLICY_MIN_SERVICE_DAYS_PER_YEAR)."""
-
-
-def service_last_day(period: ServicePeriod) -> date:
-    total = period.start.month - 1 + period.months
-    year, month = period.start.year + total // 12, total % 12 + 1
-    end = date(year, month, min(period.start.day, calendar.monthrange(year, month)[1]))
-    return end - timedelta(days=1)
+"""Days on site each project records in its first year (the policy's minimum, POLICY_MIN_SERVICE_DAYS_PER_YEAR):
+half by the end of June, half from July to November."""
+BEHIND_DAYS = 6
+"""Days on site the story's flagged project records by the end of June (it makes up the rest later)."""
 
 
 TREASURY_SOURCE = "/treasury/cq-finance"
@@ -125,6 +124,8 @@ class ProgrammeRun:
         self.two_years = two_years
         """Play on into the next year: rectification, and the next year's second call (the demo)."""
         self.report = Report(real_orders={o.order_id for o in programme.orders if o.real})
+        self.approved_fen = {o.order_id: o.approved_fen for o in programme.orders if o.approved_fen is not None}
+        """The amounts the bureau approves below the ask, by order."""
         self.tty = bool(getattr(out, "isatty", lambda: False)())
         self.sent: dict[str, list[Envelope]] = {}
         self.started = time.monotonic()
@@ -265,6 +266,7 @@ class ProgrammeRun:
         """The second half: payments, the yearly review and its consequences, the published results."""
         p = self.p
         await self.treasury_pays("first payments")
+        await self.during_the_service()
         await self.yearly_review()
         await self.bureau_publishes_results()
         await self.teams_object()
@@ -272,6 +274,7 @@ class ProgrammeRun:
         await self.treasury_pays("year's payments")
         if self.two_years and p.story is not None and p.story.second_call:
             await self.the_next_year()
+            await self.bureau_ends_a_project()
         await self.partner_guarantees()
         await self.observer.settle(0.5)
         self.report.summarize(self.observer.distinct)
@@ -480,7 +483,10 @@ class ProgrammeRun:
             [
                 Ask(
                     AwardOrder(
-                        order_id=pair["order_id"], application_id=pair["application_id"], awarded_by=BUREAU_STAFF
+                        order_id=pair["order_id"],
+                        application_id=pair["application_id"],
+                        awarded_by=BUREAU_STAFF,
+                        approved_fen=self.approved_fen.get(pair["order_id"]),
                     ),
                     BUREAU_SOURCE,
                     "AwardAnnounced|TeamAccepted",
@@ -504,6 +510,13 @@ class ProgrammeRun:
             await self.observer.wait_until(lambda: len(accepted()) >= len(orders), timeout_s=self.timeout_s)
             after = "the notice over with no objection: " if announced else ""
             self.say(f"  ✓ {after}{len(accepted())} teams accepted their orders (TeamAccepted)")
+            for o in accepted():
+                approved, asked = o.data.get("approved_fen"), o.data["funding_asked_fen"]
+                if approved is not None and approved != asked:
+                    self.say(
+                        f"        {o.data['order_id']}: {o.data['team_name']} asked {format_yuan(asked)}, "
+                        f"the bureau approved {format_yuan(approved)}"
+                    )
         except TimeoutError:
             missing = len(orders) - len(accepted())
             self.report.failures.append(f"awards in effect: {missing} of {len(orders)} not accepted")
@@ -547,6 +560,154 @@ class ProgrammeRun:
             ],
         )
 
+    # ---- during the service period (定点、定人、定服务期) --------------------------------------------
+
+    async def during_the_service(self) -> None:
+        """The year's service: a member change, days on site, and (on the calendar) the mid-term check."""
+        story = self.p.story
+        if story is not None and story.member_change is not None:
+            await self.members_change(story.member_change)
+        await self.service_on_site("service: first half", 1)
+        if self.calendar is not None:
+            await self.mid_term_check()
+
+    async def members_change(self, change: MemberChange) -> None:
+        order = change.order
+        self.say_on(
+            "member change requested",
+            f"\n   During the service: the lead of {order.order_id} asks to change the team's people (人员变更)",
+        )
+        requests = (
+            (f"MC-{order.order_id}-1", change.leaving, change.joining, f"{change.leaving.name}因病无法继续驻点服务"),
+            (
+                f"MC-{order.order_id}-2",
+                change.refused_leaving,
+                change.refused_joining,
+                f"{change.refused_leaving.name}工作调动",
+            ),
+        )
+        await self.exchange(
+            "the lead's requests recorded",
+            [
+                Ask(
+                    RequestMemberChange(
+                        change_id=change_id,
+                        order_id=order.order_id,
+                        kind="replace",
+                        leaving_expert_id=leaving.expert_id,
+                        joining_expert_id=joining.expert_id,
+                        effective_from=change.effective_from,
+                        reason=reason,
+                        requested_by=order.team.lead_expert_id,
+                    ),
+                    PORTAL_SOURCE,
+                    "MemberChangeRequested",
+                )
+                for change_id, leaving, joining, reason in requests
+            ],
+        )
+        self.on_date("member change decided")
+        answers = await self.exchange(
+            "the bureau decides, the acceptance rules checked again on the changed team",
+            [
+                Ask(
+                    DecideMemberChange(
+                        change_id=change_id,
+                        order_id=order.order_id,
+                        approve=True,
+                        reason="同意更换，新成员具备相应专业能力",
+                        decided_by=BUREAU_STAFF,
+                    ),
+                    BUREAU_SOURCE,
+                    expect,
+                )
+                for (change_id, *_), expect in zip(
+                    requests, ("MemberChangeApproved", "MemberChangeRefused"), strict=True
+                )
+            ],
+        )
+        for answer in answers.values():
+            d = answer.data
+            if answer.type == "MemberChangeApproved":
+                self.say(
+                    f"        {d['change_id']}: {d['leaving']['name']} leaves, {d['joining']['name']} "
+                    f"({d['joining']['institution']}) joins from {d['effective_from']}; the team is now "
+                    f"1+{len(d['members'])}+{len(d['local_talents'])}"
+                )
+            elif answer.type == "MemberChangeRefused":
+                self.say(f"        {d['change_id']} refused, rule {d['rule']}: {d['reason']}")
+
+    async def service_on_site(self, step: str, half: int) -> None:
+        """The leads record their days on site through the portal (half 1: January to June; 2: July on)."""
+        if half == 1:
+            self.say_on(step, "\n   Experts record their days on site through the portal (驻点服务)")
+        asks = [self._service_day(o, number, day) for o in self.p.orders for number, day in self._days_on_site(o, half)]
+        months = "January to June" if half == 1 else "July to November"
+        await self.exchange(f"days on site recorded, {months}", asks)
+        recorded = Counter(o.data["order_id"] for o in self.observer.distinct_of_type("ServiceActivityRecorded"))
+        fewest = min(recorded.values(), default=0)
+        self.say(
+            f"        {sum(recorded.values())} days on site in all on {len(recorded)} projects so far "
+            f"(fewest on one project: {fewest}; most: {max(recorded.values(), default=0)})"
+        )
+
+    def _days_on_site(self, order: SeededOrder, half: int) -> list[tuple[int, date]]:
+        """(number, day) of the lead's days on site in each half of the first service year: every 11th
+        day from its 4th in the first half, every 9th from its 186th in the second (the story's project
+        that falls behind: fewer in the first half, every 5th day in the second)."""
+        story = self.p.story
+        behind = story is not None and story.flagged is not None and story.flagged.order_id == order.order_id
+        first = BEHIND_DAYS if behind else SERVICE_DAYS // 2
+        start = order.demand.service_period.start
+        if half == 1:
+            return [(n + 1, start + timedelta(days=3 + 11 * n)) for n in range(first)]
+        step = 5 if behind else 9
+        return [(first + n + 1, start + timedelta(days=185 + step * n)) for n in range(SERVICE_DAYS - first)]
+
+    async def mid_term_check(self) -> None:
+        year = self.p.year
+        self.say_on("mid-term check", "\n   The bureau's mid-term check (中期检查): is every project on pace?")
+        as_of = local_date(self.client.clock.now())
+        answers = await self.exchange(
+            "mid-term check made",
+            [
+                Ask(
+                    OpenMidTermCheck(check_id=f"MTC-{year}", year=year, as_of=as_of, opened_by=BUREAU_STAFF),
+                    BUREAU_SOURCE,
+                    "MidTermCheckCompleted",
+                )
+            ],
+        )
+        story = self.p.story
+        expected = [story.flagged.order_id] if story is not None and story.flagged is not None else []
+        for asked, answer in answers.items():
+            if answer.type == "MidTermCheckCompleted":
+                await self._flags_told(asked, answer, expected)
+
+    async def _flags_told(self, asked: str, completed: Observed, expected: list[str]) -> None:
+        """The check's ProjectFlagged events (each team told why), said; the flags are the story's."""
+        flagged = list(completed.data["flagged_order_ids"])
+
+        def told() -> list[Observed]:
+            return [o for o in self.observer.answers_to(asked) if o.type == "ProjectFlagged"]
+
+        try:
+            await self.observer.wait_until(lambda: len(told()) >= len(flagged), timeout_s=self.timeout_s)
+        except TimeoutError:
+            self.report.failures.append(f"mid-term check: {len(told())} of {len(flagged)} teams told")
+        self.say(
+            f"        {completed.data['checked']} projects checked as of {completed.data['as_of']}, "
+            f"{len(flagged)} flagged"
+        )
+        for o in told():
+            self.say(
+                f"        {o.data['order_id']} flagged, {o.data['team_name']} told: {'; '.join(o.data['reasons'])}"
+            )
+        if sorted(flagged) != expected:
+            self.report.failures.append(f"mid-term check flagged {flagged}, expected {expected}")
+
+    # ---- the yearly review -------------------------------------------------------------------------
+
     async def yearly_review(self) -> None:
         p = self.p
         cycle = str(p.year)
@@ -566,10 +727,7 @@ class ProgrammeRun:
             self.observer.distinct_of_type("TeamAccepted"),
             timeout_s=self.timeout_s,
         )
-        await self.exchange(
-            f"days of service recorded on site ({SERVICE_DAYS} a project, the policy's minimum)",
-            [self._service_day(o, n, p.year) for o in p.orders for n in range(SERVICE_DAYS)],
-        )
+        await self.service_on_site("review opened", 2)
         await self.exchange(
             "review cycle opened",
             [
@@ -643,22 +801,14 @@ class ProgrammeRun:
             "OutcomeReportAccepted",
         )
 
-    def _service_day(self, order: SeededOrder, n: int, year: int) -> Ask:
-        """The lead's n-th day at the site, every other day back from the last day of service in
-        the reviewed year that has passed: the review's rubric reads these days (30 a year)."""
-        period = order.demand.service_period
-        last = min(
-            local_date(self.client.clock.now()) - timedelta(days=1),
-            service_last_day(period),
-            date(year, 12, 31),
-        )
+    def _service_day(self, order: SeededOrder, number: int, day: date) -> Ask:
         place = order.demand.place
         return Ask(
             RecordServiceActivity(
-                activity_id=f"ACT-{order.order_id}-{n + 1}",
+                activity_id=f"ACT-{order.order_id}-{number}",
                 order_id=order.order_id,
                 expert_id=order.team.lead_expert_id,
-                on=last - timedelta(days=2 * n),
+                on=day,
                 township=place.township,
                 village=place.village or place.township,
                 kind="training",
@@ -942,6 +1092,50 @@ class ProgrammeRun:
         except TimeoutError:
             self.report.failures.append(f"projects ended: {sorted(ended)} of {sorted(expected)}")
             self.say(f"  ✗ projects ended: {len(ended)} of {len(expected)}")
+
+    async def bureau_ends_a_project(self) -> None:
+        """The bureau ends a project before its service period is over (提前终止): its people are free,
+        funding settles the money not yet released by policy."""
+        story = self.p.story
+        order = story.ended_early if story is not None else None
+        if order is None:
+            return
+        self.say_on("project ended early", f"\n15. The bureau ends {order.order_id} before its service period is over")
+        answers = await self.exchange(
+            "project ended early (提前终止)",
+            [
+                Ask(
+                    EndProject(
+                        order_id=order.order_id,
+                        effective_on=local_date(self.client.clock.now()),
+                        reason="村里调整产业规划，该订单的需求已不存在（村委会申请，区县人力社保局核实）",
+                        decided_by=BUREAU_STAFF,
+                    ),
+                    BUREAU_SOURCE,
+                    "ProjectEndedEarly",
+                )
+            ],
+        )
+        ended = [o for o in answers.values() if o.type == "ProjectEndedEarly" and o.envelope is not None]
+        if not ended:
+            return
+        d, cause = ended[0].data, ended[0].envelope.id if ended[0].envelope else ""
+        self.say(
+            f"        service planned until the day before {d['planned_end']}, ended on {d['ended_on']}; "
+            f"{len(d['freed_expert_ids'])} people free to join other teams"
+        )
+        await self.await_caused("funding settles the grant", [cause], {"GrantSettled"})
+        for o in self.observer.answers_to(cause):
+            if o.type == "GrantSettled":
+                g = o.data
+                self.say(
+                    f"        granted {format_yuan(g['granted_fen'])}: "
+                    f"released before {format_yuan(g['released_before_fen'])}, "
+                    f"released now {format_yuan(g['released_fen'])}, forfeited {format_yuan(g['forfeited_fen'])} "
+                    f"(policy: {g['rule']}), {format_yuan(g['returned_to_budget_fen'])} back to the "
+                    f"{g['budget_year']} budget"
+                )
+        await self.treasury_pays("project ended early")
 
     def _second_call_application(self, call: SecondCallOrder, number: int) -> Ask:
         team, continued, expect = call.applications[number]

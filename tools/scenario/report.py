@@ -13,6 +13,7 @@ from typing import Any
 from shared.contract.places import COUNTIES
 from shared.policy import format_yuan
 from tools.client import Observed
+from tools.figures import Figures
 
 ORDER_STATE_OF = {
     "OrderSubmitted": "submitted",
@@ -72,6 +73,13 @@ class Report:
     incentive_reasons: Counter[str] = field(default_factory=Counter)
     incentive_decisions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     continued_support_grants: list[dict[str, Any]] = field(default_factory=list)
+    approved_below_ask: list[dict[str, Any]] = field(default_factory=list)
+    member_changes: list[dict[str, Any]] = field(default_factory=list)
+    mid_term_flags: list[dict[str, Any]] = field(default_factory=list)
+    ended_early: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per order: the bureau's decision (ProjectEndedEarly) and funding's settlement (GrantSettled)."""
+    figures: Figures = field(default_factory=Figures)
+    """The bureau's figures (tools/figures.py), from the same events."""
 
     @property
     def ok(self) -> bool:
@@ -82,6 +90,46 @@ class Report:
             self.events_seen += 1
             self._one(o)
             self._money_and_outcomes(o)
+            self._service_period(o)
+        self.figures = Figures.of((o.type, o.data) for o in seen if o.type)
+
+    def _service_period(self, o: Observed) -> None:
+        """What happened between acceptance and review: approved amounts, member changes, mid-term
+        flags, early ends."""
+        t, d = o.type or "", o.data
+        order = str(d.get("order_id", ""))
+        if t == "TeamAccepted" and d.get("approved_fen") is not None and d["approved_fen"] != d["funding_asked_fen"]:
+            self.approved_below_ask.append(
+                {"order_id": order, "asked_fen": d["funding_asked_fen"], "approved_fen": d["approved_fen"]}
+            )
+        elif t == "MemberChangeApproved":
+            self.member_changes.append(
+                {
+                    "order_id": order,
+                    "change_id": d["change_id"],
+                    "decision": "approved",
+                    "leaving": (d.get("leaving") or {}).get("name"),
+                    "joining": (d.get("joining") or {}).get("name"),
+                    "effective_from": d["effective_from"],
+                }
+            )
+        elif t == "MemberChangeRefused":
+            self.member_changes.append(
+                {"order_id": order, "change_id": d["change_id"], "decision": f"refused ({d['rule']})"}
+            )
+        elif t == "ProjectFlagged":
+            self.mid_term_flags.append({"order_id": order, "as_of": d["as_of"], "reasons": d["reasons"]})
+        elif t == "ProjectEndedEarly":
+            self.ended_early.setdefault(order, {}).update(
+                ended_on=d["ended_on"], planned_end=d["planned_end"], reason=d["reason"]
+            )
+        elif t == "GrantSettled":
+            self.ended_early.setdefault(order, {}).update(
+                rule=d["rule"],
+                granted_fen=d["granted_fen"],
+                released_fen=d["released_before_fen"] + d["released_fen"],
+                forfeited_fen=d["forfeited_fen"],
+            )
 
     def _money_and_outcomes(self, o: Observed) -> None:
         t, d = o.type or "", o.data
@@ -91,11 +139,16 @@ class Report:
             "FundingReleased": ("released", "amount_fen"),
             "FundingWithheld": ("withheld", "amount_fen"),
             "RectificationAccepted": ("restored", "restored_fen"),
-            "ProjectEnded": ("forfeited", "forfeited_fen"),
         }
         if t in money:
             kind, amount = money[t]
             self.ledger.setdefault(order, Counter())[kind] += int(d[amount])
+        if t in ("ProjectEnded", "GrantSettled"):  # what is forfeited: withheld money first, then committed
+            ledger = self.ledger.setdefault(order, Counter())
+            forfeited = int(d["forfeited_fen"])
+            withheld = ledger["withheld"] - ledger["restored"] - ledger["forfeited_withheld"]
+            ledger["forfeited"] += forfeited
+            ledger["forfeited_withheld"] += min(withheld, forfeited)
         if t == "GrantOpened":
             self.budget_year_of[order] = int(d["budget_year"])
             if d.get("continued_support_of"):
@@ -145,7 +198,7 @@ class Report:
             years.setdefault(year, Counter()).update(ledger)
         table = {}
         for year, c in sorted(years.items()):
-            withheld = c["withheld"] - c["restored"] - c["forfeited"]
+            withheld = c["withheld"] - c["restored"] - c["forfeited_withheld"]
             table[year] = {
                 "granted": c["granted"],
                 "released": c["released"],
@@ -183,6 +236,8 @@ class Report:
                 "grade": d["grade"],
                 "score": d["score"],
                 "round": d.get("round", 1),
+                "days_on_site": d.get("days_on_site"),
+                "mid_term_flags": list(d.get("mid_term_flags", [])),
                 "indicators": [
                     f"{i['label']} {_figure(i['actual'])}/{_figure(i['target'])} {i['unit']}"
                     for i in d["indicator_results"]
@@ -230,6 +285,9 @@ class Report:
                     "granted_fen": ledger["granted"],
                     "released_fen": ledger["released"],
                     "rectification": self.rectification_outcomes.get(order),
+                    "days_on_site": self.grades.get(order, {}).get("days_on_site"),
+                    "mid_term_flags": self.grades.get(order, {}).get("mid_term_flags", []),
+                    "ended_early": self.ended_early.get(order),
                 }
             )
         return details
@@ -259,6 +317,11 @@ class Report:
             "incentive_decisions_by_reason": dict(self.incentive_reasons),
             "incentive_decisions": self.incentive_decisions,
             "continued_support_grants": self.continued_support_grants,
+            "approved_below_ask": self.approved_below_ask,
+            "member_changes": self.member_changes,
+            "mid_term_flags": self.mid_term_flags,
+            "ended_early": self.ended_early,
+            "figures": self.figures.as_dict(),
             "project_details": self.project_details(),
             "public_exports": self.exports,
             "experts_recorded": self.experts_recorded,
@@ -297,6 +360,15 @@ def print_report(report: Report, out: Any = sys.stdout) -> None:
         extra = f"; continues {p['continued_support_of']} (继续支持)" if p["continued_support_of"] else ""
         extra += f"; rectification {p['rectification']}" if p["rectification"] else ""
         line(f"      {money}{extra}")
+        if p["days_on_site"] is not None or p["mid_term_flags"]:
+            flags = f"; flagged: {'; '.join(p['mid_term_flags'])}" if p["mid_term_flags"] else ""
+            line(f"      {p['days_on_site']} days on site in the reviewed year{flags}")
+        if p["ended_early"]:
+            e = p["ended_early"]
+            line(
+                f"      ended early on {e.get('ended_on')} (planned until the day before {e.get('planned_end')}): "
+                f"{format_yuan(e.get('forfeited_fen', 0))} forfeited ({e.get('rule', 'not yet settled')})"
+            )
     for order_id, state in sorted(d["orders"].items()):
         if order_id not in {p["order_id"] for p in d["project_details"]} and len(d["project_details"]) < listed:
             line(f"  {order_id}  {COUNTIES.get(order_id[:6], order_id[:6])}  {state}")
@@ -326,6 +398,16 @@ def print_report(report: Report, out: Any = sys.stdout) -> None:
         line(
             f"Continued support (继续支持): {g['order_id']} continues {g['continues']}, {format_yuan(g['amount_fen'])}"
         )
+    for a in d["approved_below_ask"]:
+        line(
+            f"Approved below the ask: {a['order_id']} asked {format_yuan(a['asked_fen'])}, "
+            f"granted {format_yuan(a['approved_fen'])}"
+        )
+    for c in d["member_changes"]:
+        who = f": {c['leaving']} replaced by {c['joining']} from {c['effective_from']}" if c.get("joining") else ""
+        line(f"Member change {c['change_id']} of {c['order_id']} {c['decision']}{who}")
+    for f in d["mid_term_flags"]:
+        line(f"Flagged at the mid-term check of {f['as_of']}: {f['order_id']} ({'; '.join(f['reasons'])})")
     eligible = d["continued_funding_eligible"]
     line(
         f"Eligible for continued funding: {len(eligible)} teams ({', '.join(eligible[:8])}{' …' * (len(eligible) > 8)})"
@@ -338,6 +420,9 @@ def print_report(report: Report, out: Any = sys.stdout) -> None:
         f"Results published to the public: {len(d['published_results'])} projects; exports "
         f"{', '.join(d['public_exports']) or 'none'}"
     )
+    line("The bureau's figures (from the same events; `expert-teams figures` prints them for a running stack):")
+    for text in report.figures.lines():
+        line(f"  {text}")
     line(f"Rejections answered to senders: {counts(d['rejections_by_reason'])}")
     line(f"Dead letters: {counts(d['dead_letters_by_reason'])}")
     line(f"Messages on the topics: {d['events_seen']}   wall time: {d['wall_time_s']} s")

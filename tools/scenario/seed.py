@@ -7,10 +7,14 @@ village, and every person, team, institution assignment, amount, score and outco
 the teams and scores of the two real projects (the real team leaders' names are not used with
 invented scores).
 
-The story of the programme's second year (the demo) is picked from the seed too: which result
-is objected to (upheld, re-reviewed; or rejected), which unqualified teams rectify (accepted;
-rejected; or no report, project ended), and the second call of the next year, where a suspended
-team applies and an excellent team applies for continued support (继续支持).
+The story is picked from the seed too. During the first year's service: the bureau approves one
+amount below what was asked, a lead replaces a member who fell ill (approved; a second request,
+naming an expert bound to another team, is refused by the acceptance rules), and one project falls
+behind on its days on site and is flagged at the mid-term check. After the first year's review (the
+demo's second programme year): which result is objected to (upheld, re-reviewed; or rejected), which
+unqualified teams rectify (accepted; rejected; or no report, project ended), the second call of the
+next year, where a suspended team applies and an excellent team applies for continued support
+(继续支持), and one project the bureau ends early.
 """
 
 from __future__ import annotations
@@ -114,6 +118,13 @@ class SeededOrder:
     real: bool = False
     rereview: tuple[tuple[Reviewer, float], ...] = ()
     """A new panel's scores after an upheld objection (异议), if the story has one for this order."""
+    approved_fen: int | None = None
+    """The amount the bureau approves at the award, when below what was asked (None: the ask)."""
+
+    @property
+    def granted_fen(self) -> int:
+        """What funding grants: the approved amount, or the ask."""
+        return self.demand.funding_asked_fen if self.approved_fen is None else self.approved_fen
 
     @property
     def county_code(self) -> str:
@@ -137,6 +148,23 @@ class SecondCallOrder:
 
 
 @dataclass(frozen=True)
+class MemberChange:
+    """A lead replaces a member from `effective_from` (approved), and asks for a second replacement by
+    an expert bound to another active team (`refused_joining`: refused by the acceptance rules)."""
+
+    order: SeededOrder
+    leaving: ExpertRegistered
+    joining: ExpertRegistered
+    effective_from: date
+    refused_leaving: ExpertRegistered
+    refused_joining: ExpertRegistered
+
+    def people_after(self) -> tuple[ExpertRegistered, ...]:
+        """The team's people from `effective_from` on."""
+        return (*(e for e in self.order.experts if e.expert_id != self.leaving.expert_id), self.joining)
+
+
+@dataclass(frozen=True)
 class Story:
     """Who does what after the first year's review (the demo's second programme year)."""
 
@@ -148,6 +176,14 @@ class Story:
     """An excellent one-year project whose team applies for continued support in the next call."""
     second_call: tuple[SecondCallOrder, ...] = ()
     second_call_experts: tuple[ExpertRegistered, ...] = ()
+    member_change: MemberChange | None = None
+    flagged: SeededOrder | None = None
+    """Falls behind on its days on site in the first half of the year: flagged at the mid-term check
+    (it catches up by the review, so its grade is as seeded)."""
+    ended_early: SeededOrder | None = None
+    """A project of more than one year that passed its first review, ended early by the bureau in
+    the next year."""
+    approved_below_ask: SeededOrder | None = None
 
     @property
     def second_call_name(self) -> str:
@@ -175,7 +211,15 @@ class SeedProgramme:
 
     @property
     def total_funding_fen(self) -> int:
-        return sum(o.demand.funding_asked_fen for o in self.orders)
+        """What the first call grants: the approved amounts."""
+        return sum(o.granted_fen for o in self.orders)
+
+    def people_at_review(self, order: SeededOrder) -> tuple[ExpertRegistered, ...]:
+        """The order's team on its first review's date: the member change made in the first year."""
+        change = self.story.member_change if self.story is not None else None
+        return (
+            change.people_after() if change is not None and change.order.order_id == order.order_id else order.experts
+        )
 
 
 class _Names:
@@ -210,10 +254,11 @@ def generate(
     for number, (county, township, village) in enumerate(places, start=1):
         real = number <= 2
         seeded.append(_order(rng, names, number, county, township, village, start, grades[number - 1], reviewers, real))
-    seeded = _continued_support_serves_one_year(_objections(seeded, reviewers))
+    seeded = _approved_below_ask(_continued_support_serves_one_year(_objections(seeded, reviewers)))
     story = _story(rng, names, seeded, start)
     spares = tuple(_spare_expert(rng, names, i) for i in range(1, spare_experts + 1))
-    total = sum(o.demand.funding_asked_fen for o in seeded)
+    story = _during_the_service(seeded, story, spares, start)
+    total = sum(o.granted_fen for o in seeded)
     first = (total * 85 // 100) // (10_000 * YUAN) * (10_000 * YUAN)
     raised = -(-total // (100_000 * YUAN)) * (100_000 * YUAN)
     conflicted_order = seeded[1]
@@ -305,6 +350,67 @@ def _story(rng: random.Random, names: _Names, orders: list[SeededOrder], start: 
     return Story(
         upheld, qualified[0] if qualified else None, accepted, rejected, continued, tuple(calls), tuple(experts)
     )
+
+
+def _approved_below_ask(orders: list[SeededOrder]) -> list[SeededOrder]:
+    """The bureau approves less than the largest synthetic ask (not the excellent project that applies
+    for continued support, nor the re-reviewed one): 80 % of it in whole 10,000 元, at least 50,000 元."""
+    continued = next((o for o in orders[2:] if o.grade == "excellent"), None)
+    synthetic = [o for o in orders[2:] if o is not continued and not o.rereview]
+    largest = max(synthetic, key=lambda o: o.demand.funding_asked_fen, default=None)
+    if largest is None:
+        return orders
+    step = 10_000 * YUAN
+    approved = max(50_000 * YUAN, largest.demand.funding_asked_fen * 8 // 10 // step * step)
+    if approved >= largest.demand.funding_asked_fen:
+        return orders
+    return [replace(o, approved_fen=approved) if o is largest else o for o in orders]
+
+
+def _during_the_service(
+    orders: list[SeededOrder], story: Story, spares: tuple[ExpertRegistered, ...], start: date
+) -> Story:
+    """Picks the service period's story from the seeded orders, drawing nothing from the seed's
+    random stream (the rest of the programme stays as it was): a member change, a project flagged
+    at the mid-term check and one ended early (the approved amount is set on its order)."""
+    continued = story.continued_support.order_id if story.continued_support else None
+    upheld = story.objection_upheld.order_id if story.objection_upheld else None
+    roles = {
+        o.order_id
+        for o in (story.objection_rejected, story.rectification_accepted, story.rectification_rejected)
+        if o is not None
+    }
+    synthetic = [o for o in orders[2:] if o.order_id not in (continued, upheld)]
+    passing = [o for o in synthetic if o.final_grade != "unqualified"]
+    changed = next((o for o in passing if o.order_id not in roles), next(iter(passing), None))
+    longer = [o for o in passing if o.demand.service_period.months > 12]
+    ended_early = next((o for o in longer if o is not changed), next(iter(longer), None))
+    flagged = story.rectification_rejected or next(
+        (o for o in reversed(synthetic) if o.final_grade == "unqualified"), None
+    )
+    return replace(
+        story,
+        member_change=_member_change(changed, orders, spares, start) if changed is not None else None,
+        flagged=flagged,
+        ended_early=ended_early,
+        approved_below_ask=next((o for o in orders if o.approved_fen is not None), None),
+    )
+
+
+def _member_change(
+    order: SeededOrder, orders: list[SeededOrder], spares: tuple[ExpertRegistered, ...], start: date
+) -> MemberChange | None:
+    """The first member leaves (ill) from the fourth month; a spare expert of the registry with a
+    member's qualification joins. The second request names a member of another project."""
+    members = [e for e in order.experts if e.expert_id in order.team.member_expert_ids]
+    joining = next((e for e in reversed(spares) if e.qualifications[0] in MEMBER_QUALIFICATIONS), None)
+    other = next((o for o in orders[2:] if o.order_id != order.order_id), None)
+    if len(members) < 2 or joining is None or other is None:
+        return None
+    bound = next(e for e in other.experts if e.expert_id in other.team.member_expert_ids)
+    month = start.month + 3
+    effective = date(start.year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
+    return MemberChange(order, members[0], joining, effective, members[1], bound)
 
 
 def _places(rng: random.Random, orders: int) -> list[tuple[str, str, str]]:
@@ -478,6 +584,7 @@ def _spare_expert(rng: random.Random, names: _Names, number: int) -> ExpertRegis
         name=names.person(),
         institution=rng.choice(INSTITUTIONS),
         title="研究员（合成）",
+        title_grade="senior",
         qualifications=(rng.choice(LEAD_QUALIFICATIONS + MEMBER_QUALIFICATIONS),),
         specialties=(industry, *rng.sample(INDUSTRIES[industry], 2)),
     )
