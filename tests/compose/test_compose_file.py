@@ -1,0 +1,119 @@
+"""docker-compose.yml as Docker Compose itself reads it (the release the project uses,
+tools/containers/compose.py; `config` needs no engine): the production file alone keeps the
+official images, and the local override swaps in the machine's own images without building or
+pulling, runs two replicas of each service and lets the machine reach Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.topics import SERVICES
+from tools.containers.compose import (
+    COMPOSE_FILE,
+    LOCAL_OVERRIDE,
+    MIN_COMPOSE_VERSION,
+    PROGRAMME_OVERRIDE,
+    ComposeStack,
+    ensure_compose_tool,
+    version_of,
+)
+from tools.containers.engine import Engine
+from tools.containers.images import IMAGES
+
+EXAMPLE_ENV = COMPOSE_FILE.parent / "deploy" / "compose" / "credentials.example.env"
+BROKERS = ("kafka-1", "kafka-2", "kafka-3")
+PORTS = {"EXPERT_TEAMS_LOCAL_KAFKA_1_PORT": "29092", "EXPERT_TEAMS_LOCAL_KAFKA_2_PORT": "29093"}
+
+
+@pytest.fixture(scope="module")
+def tool() -> list[str]:
+    return ensure_compose_tool()
+
+
+def resolved(tool: list[str], *files: Path, **environment: str) -> dict[str, Any]:
+    stack = ComposeStack(tool, Engine(), "expert-teams", EXAMPLE_ENV, files=files, environment=environment)
+    return stack.config()
+
+
+def test_the_compose_tool_is_at_least_the_stated_minimum(tool: list[str]) -> None:
+    found = version_of(tool)
+    assert found is not None
+    assert found >= MIN_COMPOSE_VERSION
+
+
+def test_the_production_file_parses_and_keeps_the_official_images(tool: list[str]) -> None:
+    project = resolved(tool, COMPOSE_FILE)
+    services = project["services"]
+    assert project["name"] == "expert-teams"
+    assert {*BROKERS, "postgres", "topics", "acls", *SERVICES} <= set(services)
+    assert "e2e-tests" not in services, "the e2e profile is off unless asked for"
+    assert {services[name]["image"] for name in BROKERS} == {"apache/kafka:4.1.0"}
+    assert services["postgres"]["image"] == "postgres:16"
+    for name in (*SERVICES, "topics", "acls"):
+        assert services[name]["build"]["dockerfile"] == "deploy/Dockerfile"
+    assert services["orders"]["environment"]["KAFKA_SASL_PASSWORD"] == "EXAMPLE-orders-not-a-password"
+
+
+def test_the_local_override_runs_the_local_images_without_building_or_pulling(tool: list[str]) -> None:
+    services = resolved(tool, COMPOSE_FILE, LOCAL_OVERRIDE)["services"]
+    assert {services[name]["image"] for name in BROKERS} == {IMAGES.kafka}
+    assert services["postgres"]["image"] == IMAGES.postgres
+    for name in (*SERVICES, "topics", "acls"):
+        assert services[name]["image"] == IMAGES.project
+        assert "build" not in services[name]
+    for name in (*BROKERS, "postgres", *SERVICES, "topics", "acls"):
+        assert services[name]["pull_policy"] == "never"
+    assert {name: services[name]["deploy"]["replicas"] for name in SERVICES} == dict.fromkeys(SERVICES, 2)
+
+
+def test_the_local_override_keeps_the_production_settings_and_adds_a_listener_for_the_machine(
+    tool: list[str],
+) -> None:
+    production = resolved(tool, COMPOSE_FILE)["services"]
+    services = resolved(tool, COMPOSE_FILE, LOCAL_OVERRIDE, **PORTS)["services"]
+    for number, name in enumerate(BROKERS, start=1):
+        env = services[name]["environment"]
+        port = PORTS.get(f"EXPERT_TEAMS_LOCAL_KAFKA_{number}_PORT", str(19091 + number))
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"BROKER://{name}:9092,HOST://127.0.0.1:{port}"
+        assert "HOST:SASL_PLAINTEXT" in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+        assert [(p["host_ip"], p["published"], p["target"]) for p in services[name]["ports"]] == [
+            ("127.0.0.1", port, 19092)
+        ]
+        changed = {"KAFKA_LISTENERS", "KAFKA_ADVERTISED_LISTENERS", "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"}
+        added = {"KAFKA_LISTENER_NAME_HOST_SCRAM___SHA___512_SASL_JAAS_CONFIG"}
+        kept = {k: v for k, v in env.items() if k not in changed | added}
+        assert kept == production[name]["environment"]
+        assert services[name]["command"] == production[name]["command"], "the brokers start as in production"
+        assert services[name]["healthcheck"] == production[name]["healthcheck"]
+    for name in (*SERVICES, "topics", "acls"):
+        assert services[name]["environment"] == production[name]["environment"]
+        assert services[name].get("depends_on") == production[name].get("depends_on")
+    assert [(p["host_ip"], p["target"]) for p in services["postgres"]["ports"]] == [("127.0.0.1", 5432)]
+
+
+def test_the_programme_override_gives_the_services_the_players_clock_and_reviews_its_exports_folder(
+    tool: list[str], tmp_path: Path
+) -> None:
+    services = resolved(
+        tool,
+        COMPOSE_FILE,
+        LOCAL_OVERRIDE,
+        PROGRAMME_OVERRIDE,
+        EXPERT_TEAMS_LOCAL_PROGRAMME_DIR=str(tmp_path),
+    )["services"]
+    for name in SERVICES:
+        assert services[name]["environment"]["CLOCK_FILE"] == "/programme/programme-clock"
+        mounts = {v["target"]: (v["source"], v.get("read_only", False)) for v in services[name]["volumes"]}
+        assert mounts["/programme"] == (str(tmp_path), True)
+    exports = {v["target"]: v for v in services["reviews"]["volumes"]}["/exports"]
+    assert (exports["type"], exports["source"]) == ("bind", str(tmp_path / "exports"))
+
+
+def test_the_programme_override_refuses_to_run_without_its_folder(tool: list[str]) -> None:
+    stack = ComposeStack(tool, Engine(), "expert-teams", EXAMPLE_ENV, files=(COMPOSE_FILE, PROGRAMME_OVERRIDE))
+    refused = stack.run("config", check=False)
+    assert refused.returncode != 0
+    assert "EXPERT_TEAMS_LOCAL_PROGRAMME_DIR" in refused.stderr

@@ -1,0 +1,176 @@
+"""The container engine: Debian's podman, rootful, with the Docker API on a socket of the project's own.
+
+`ensure_engine()` installs what is missing (podman, runc, debootstrap: Debian's packages), gives
+podman the project's settings (`deploy/local/containers.conf`, through CONTAINERS_CONF: nothing in
+/etc changes) and starts `podman system service` on `.data/engine/podman.sock` unless it already
+answers there. The docker CLI, Docker Compose and testcontainers reach it through
+`DOCKER_HOST=unix://…` (`Engine.environment()`); nothing else on the machine is pointed at it, so
+the test command keeps its embedded broker unless that variable is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.stack.embedded import DATA_DIR, REPO_ROOT
+
+CONTAINERS_CONF = REPO_ROOT / "deploy" / "local" / "containers.conf"
+ENGINE_DIR = DATA_DIR / "engine"
+DEFAULT_SOCKET = ENGINE_DIR / "podman.sock"
+DEBIAN_PACKAGES: Mapping[str, str] = {"podman": "podman", "runc": "runc", "debootstrap": "debootstrap"}
+"""Command -> the Debian package that brings it."""
+START_TIMEOUT_S = 60.0
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine cannot be installed or started here; the message says why and what to do."""
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(str(self._path))
+        self.sock = sock
+
+
+def docker_api_answers(path: Path, timeout_s: float = 2.0) -> bool:
+    """Whether a Docker API on the unix socket `path` answers its ping."""
+    if not path.is_socket():
+        return False
+    connection = _UnixHTTPConnection(path, timeout_s)
+    try:
+        connection.request("GET", "/_ping")
+        response = connection.getresponse()
+        return response.status == 200 and response.read().strip() == b"OK"
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The running engine: podman's commands with the project's settings, and its Docker API."""
+
+    socket: Path = DEFAULT_SOCKET
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.socket}"
+
+    def environment(self) -> dict[str, str]:
+        """What a client needs: the API socket, podman's settings, and no Ryuk (testcontainers'
+        reaper comes from a registry this machine does not reach; the tests stop what they start)."""
+        return {
+            "DOCKER_HOST": self.docker_host,
+            "CONTAINERS_CONF": str(CONTAINERS_CONF),
+            "TESTCONTAINERS_RYUK_DISABLED": "true",
+        }
+
+    def podman(
+        self, *args: str, timeout_s: float | None = None, capture: bool = True, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        command = ["podman", *args]
+        result = subprocess.run(
+            command,
+            env=os.environ | {"CONTAINERS_CONF": str(CONTAINERS_CONF)},
+            capture_output=capture,
+            text=True,
+            check=False,
+            timeout=timeout_s,
+        )
+        if check and result.returncode != 0:
+            detail = (result.stderr or result.stdout or "").strip()[-2000:] if capture else ""
+            raise RuntimeError(f"`{' '.join(command)}` failed (exit {result.returncode})\n{detail}")
+        return result
+
+    def image_exists(self, name: str) -> bool:
+        return self.podman("image", "exists", name, check=False).returncode == 0
+
+
+def missing_commands(commands: Sequence[str] = tuple(DEBIAN_PACKAGES)) -> list[str]:
+    return [command for command in commands if shutil.which(command) is None]
+
+
+def ensure_packages() -> None:
+    """Install podman, runc and debootstrap from Debian's packages when one is missing."""
+    missing = missing_commands()
+    if not missing:
+        return
+    packages = [DEBIAN_PACKAGES[command] for command in missing]
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        raise EngineUnavailable(
+            f"{', '.join(missing)} missing and this is not a Debian machine run as root: "
+            f"install {' '.join(packages)} (the engine runs rootful)"
+        )
+    print(f"installing {' '.join(packages)} (Debian's packages)", flush=True)
+    environment = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *packages]):
+        result = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
+            raise EngineUnavailable(f"`{' '.join(command)}` failed (exit {result.returncode})\n{tail}")
+
+
+def ensure_engine(socket_path: Path = DEFAULT_SOCKET) -> Engine:
+    """The engine, installed and serving the Docker API on `socket_path` (started if it does not answer)."""
+    engine = Engine(socket_path)
+    if docker_api_answers(socket_path):
+        return engine
+    if os.geteuid() != 0:
+        raise EngineUnavailable("the local engine runs rootful podman: run this as root")
+    ensure_packages()
+    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    socket_path.unlink(missing_ok=True)
+    log_path = socket_path.parent / "service.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            ["podman", "system", "service", "--time=0", engine.docker_host],
+            env=os.environ | {"CONTAINERS_CONF": str(CONTAINERS_CONF)},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the service outlives this command, like a daemon
+        )
+    _pid_file(socket_path).write_text(f"{process.pid}\n")
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not docker_api_answers(socket_path):
+        if process.poll() is not None or time.monotonic() > deadline:
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
+            raise EngineUnavailable(f"`podman system service` did not answer on {socket_path} (log {log_path})\n{tail}")
+        time.sleep(0.2)
+    return engine
+
+
+def stop_engine(socket_path: Path = DEFAULT_SOCKET) -> bool:
+    """Stop the API service that ensure_engine started (the containers keep running). True if one was."""
+    pid_file = _pid_file(socket_path)
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        pid_file.unlink(missing_ok=True)
+        return True
+    pid_file.unlink(missing_ok=True)
+    return False
+
+
+def _pid_file(socket_path: Path) -> Path:
+    return socket_path.with_suffix(".pid")
