@@ -62,6 +62,12 @@ class KafkaSettings(BaseSettings):
         return self
 
     @property
+    def bootstrap_server_list(self) -> list[str]:
+        """`KAFKA_BOOTSTRAP_SERVERS` ("kafka-1:9092,kafka-2:9092") as one address each, as FastStream
+        needs them: it takes a string as a single address."""
+        return [server.strip() for server in self.bootstrap_servers.split(",") if server.strip()]
+
+    @property
     def access(self) -> KafkaAccess:
         password = self.sasl_password.get_secret_value() if self.sasl_password else None
         return KafkaAccess(

@@ -5,6 +5,7 @@ pulling, runs two replicas of each service and lets the machine reach Kafka and 
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +85,19 @@ def test_the_local_override_keeps_the_production_settings_and_adds_a_listener_fo
         ]
         changed = {"KAFKA_LISTENERS", "KAFKA_ADVERTISED_LISTENERS", "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"}
         added = {"KAFKA_LISTENER_NAME_HOST_SCRAM___SHA___512_SASL_JAAS_CONFIG"}
+        assert set(env) == set(production[name]["environment"]) | added
         kept = {k: v for k, v in env.items() if k not in changed | added}
-        assert kept == production[name]["environment"]
+        assert kept == {k: v for k, v in production[name]["environment"].items() if k not in changed}
+        assert env["KAFKA_LISTENERS"] == production[name]["environment"]["KAFKA_LISTENERS"] + ",HOST://:19092"
         assert services[name]["command"] == production[name]["command"], "the brokers start as in production"
-        assert services[name]["healthcheck"] == production[name]["healthcheck"]
+        healthcheck = services[name]["healthcheck"]
+        assert healthcheck["test"] == ["CMD", "/etc/kafka/docker/healthcheck"], "no JVM per check"
+        assert healthcheck | {"test": None} == production[name]["healthcheck"] | {"test": None}
+    for name in SERVICES:
+        healthcheck, production_check = services[name]["healthcheck"], production[name]["healthcheck"]
+        assert healthcheck["test"][0] == "CMD-SHELL"
+        assert shlex.split(healthcheck["test"][1]) == production_check["test"][1:], "the same request"
+        assert healthcheck | {"test": None} == production_check | {"test": None}
     for name in (*SERVICES, "topics", "acls"):
         assert services[name]["environment"] == production[name]["environment"]
         assert services[name].get("depends_on") == production[name].get("depends_on")

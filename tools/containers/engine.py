@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -127,11 +128,24 @@ def ensure_packages() -> None:
             raise EngineUnavailable(f"`{' '.join(command)}` failed (exit {result.returncode})\n{tail}")
 
 
+def systemd_runs() -> bool:
+    """Whether systemd is the init system (podman then schedules the healthchecks itself)."""
+    return Path("/run/systemd/system").is_dir()
+
+
 def ensure_engine(socket_path: Path = DEFAULT_SOCKET) -> Engine:
-    """The engine, installed and serving the Docker API on `socket_path` (started if it does not answer)."""
+    """The engine, installed and serving the Docker API on `socket_path` (started if it does not
+    answer), with the healthchecks run on schedule where systemd does not run them."""
     engine = Engine(socket_path)
-    if docker_api_answers(socket_path):
-        return engine
+    if not docker_api_answers(socket_path):
+        _start_api_service(engine)
+    if not systemd_runs():
+        _ensure_healthcheck_runner(socket_path)
+    return engine
+
+
+def _start_api_service(engine: Engine) -> None:
+    socket_path = engine.socket
     if os.geteuid() != 0:
         raise EngineUnavailable("the local engine runs rootful podman: run this as root")
     ensure_packages()
@@ -154,23 +168,56 @@ def ensure_engine(socket_path: Path = DEFAULT_SOCKET) -> Engine:
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
             raise EngineUnavailable(f"`podman system service` did not answer on {socket_path} (log {log_path})\n{tail}")
         time.sleep(0.2)
-    return engine
+
+
+def _ensure_healthcheck_runner(socket_path: Path) -> None:
+    """tools/containers/healthchecks.py in the background, unless it runs already."""
+    pid_file = _pid_file(socket_path, "healthchecks")
+    if _alive(pid_file):
+        return
+    with (socket_path.parent / "healthchecks.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tools.containers.healthchecks"],
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    pid_file.write_text(f"{process.pid}\n")
 
 
 def stop_engine(socket_path: Path = DEFAULT_SOCKET) -> bool:
-    """Stop the API service that ensure_engine started (the containers keep running). True if one was."""
-    pid_file = _pid_file(socket_path)
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+    """Stop the API service and the healthcheck runner that ensure_engine started (the
+    containers keep running). True if one was running."""
+    stopped = False
+    for pid_file in (_pid_file(socket_path), _pid_file(socket_path, "healthchecks")):
+        pid = _pid_in(pid_file)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+                stopped = True
         pid_file.unlink(missing_ok=True)
-        return True
-    pid_file.unlink(missing_ok=True)
-    return False
+    return stopped
 
 
-def _pid_file(socket_path: Path) -> Path:
-    return socket_path.with_suffix(".pid")
+def _pid_file(socket_path: Path, name: str = "") -> Path:
+    return socket_path.with_name(f"{name}.pid") if name else socket_path.with_suffix(".pid")
+
+
+def _pid_in(pid_file: Path) -> int | None:
+    try:
+        return int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid_file: Path) -> bool:
+    pid = _pid_in(pid_file)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -14,6 +14,7 @@ made once, when the engine has no such image.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,13 @@ IMAGES = ImageNames()
 class Built:
     image: str
     seconds: float
+    steps: int = 0
+    cached: int = 0
+    """Of the Containerfile's steps after FROM, how many came from the layer cache."""
+
+    def __str__(self) -> str:
+        steps = f", {self.cached}/{self.steps} steps from the cache" if self.steps else ""
+        return f"{self.image}: {self.seconds:.1f} s{steps}"
 
 
 def build_all(engine: Engine, names: ImageNames = IMAGES, out: object = sys.stdout) -> list[Built]:
@@ -69,7 +77,7 @@ def build_all(engine: Engine, names: ImageNames = IMAGES, out: object = sys.stdo
     built.append(_build(engine, names.postgres, "postgres", _postgres_context(), names.base))
     built.append(_build(engine, names.project, "project", _project_context(), names.base))
     for item in built:
-        print(f"  {item.image}: {item.seconds:.1f} s", file=out)  # type: ignore[call-overload]
+        print(f"  {item}", file=out)  # type: ignore[call-overload]
     return built
 
 
@@ -113,7 +121,10 @@ def _build(engine: Engine, name: str, kind: str, context: Path, base: str) -> Bu
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-40:])
         raise RuntimeError(f"building {name} failed (exit {result.returncode})\n{tail}")
-    return Built(name, time.monotonic() - started)
+    output = result.stdout + result.stderr
+    steps = len(re.findall(r"^STEP \d+/\d+: (?!FROM )", output, flags=re.MULTILINE))
+    cached = len(re.findall(r"^--> Using cache ", output, flags=re.MULTILINE))
+    return Built(name, time.monotonic() - started, steps, cached)
 
 
 # ---- build contexts -----------------------------------------------------------------------------
