@@ -34,6 +34,7 @@ from tools.stack.embedded import DATA_DIR, free_port
 PROJECT = "expert-teams-local"
 IMAGE_UID = 10001
 """The project image's user (deploy/local/images/project/Containerfile), who writes the exports."""
+INFRASTRUCTURE = ("kafka-1", "kafka-2", "kafka-3", "postgres")
 POSTGRES_USER = "expert:expert"
 """docker-compose.yml's PostgreSQL user and password."""
 
@@ -59,10 +60,21 @@ class LocalStack:
     def database_url(self, service: str) -> str:
         return f"postgresql://{POSTGRES_USER}@127.0.0.1:{self.postgres_port}/expert_teams_{service}"
 
-    def restart(self) -> float:
-        """`compose stop`, then `compose start` until every service is healthy again (seconds)."""
+    def stop_services(self) -> None:
+        """Stop the four services (every replica): their databases and topics stop changing."""
+        self.compose.stop(*self.services)
+
+    def stop_and_start_the_rest(self) -> float:
+        """With the services stopped: stop everything else (Kafka, PostgreSQL), then start Kafka and
+        PostgreSQL again, healthy, the services still stopped (seconds)."""
         began = time.monotonic()
         self.compose.stop()
+        self.compose.start(*INFRASTRUCTURE)
+        return time.monotonic() - began
+
+    def start_services(self) -> float:
+        """Start the services again (and the jobs they wait for) until all are healthy (seconds)."""
+        began = time.monotonic()
         self.compose.start()
         return time.monotonic() - began
 

@@ -1,14 +1,16 @@
 """docker-compose.yml, for real: on the machine's own engine and images (deploy/local/), three
 Apache Kafka nodes, PostgreSQL, the topics and ACL jobs and two replicas of each service come up
 healthy; the seeded programme is played through the stack from outside with the partner client;
-halfway through, the whole stack is stopped and started again and nothing is lost or redone; the
-year ends with the same checks as the end-to-end test. `python3 tasks.py compose` runs this
+halfway through, the whole stack stops (the services, then Kafka and PostgreSQL) and starts again,
+and every database, consumer group offset and event is as it was when the services stopped; the
+year then ends with the same checks as the end-to-end test. `python3 tasks.py compose` runs this
 (marker `containers`, deselected elsewhere); it tears the stack down at the end."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,11 +92,15 @@ def test_the_programme_played_from_outside_survives_a_stop_and_start_and_passes_
             return report
 
     def restart() -> None:
+        began = time.monotonic()
+        stack.stop_services()
         found["offsets_before"] = asyncio.run(committed_offsets(stack.kafka, SERVICES))
         found["tables_before"] = asyncio.run(snapshot(stack))  # type: ignore[arg-type]
-        timings["compose stop + start to healthy"] = stack.restart()
+        stack.stop_and_start_the_rest()
         found["tables_after"] = asyncio.run(snapshot(stack))  # type: ignore[arg-type]
         found["offsets_after"] = asyncio.run(committed_offsets(stack.kafka, SERVICES))
+        stack.start_services()
+        timings["compose stop + start to healthy"] = time.monotonic() - began
 
         async def everything_kept() -> set[tuple[str, int, int]]:
             async with TopicObserver(stack.kafka, every_topic) as reread:
@@ -108,7 +114,13 @@ def test_the_programme_played_from_outside_survives_a_stop_and_start_and_passes_
     (stack.programme_dir / "narration.txt").write_text(narration.getvalue())
     print("\n" + "\n".join(f"{what}: {seconds:.1f} s" for what, seconds in timings.items()), flush=True)
 
-    assert found["tables_after"] == found["tables_before"], "every service database is as it was"
+    changed = sorted(
+        (service, table)
+        for service, tables in found["tables_before"].items()
+        for table in {*tables, *found["tables_after"][service]}
+        if tables.get(table) != found["tables_after"][service].get(table)
+    )
+    assert changed == [], "every service database is as it was"
     assert found["offsets_after"] == found["offsets_before"], "every consumer group's offsets are as they were"
     assert found["events_before"] <= found["events_after_restart"], "every event and dead letter is still there"
     assert_a_consistent_year(report, state, narration.getvalue(), ORDERS)

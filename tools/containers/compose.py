@@ -198,13 +198,16 @@ class ComposeStack:
             return listed
         return [json.loads(line) for line in output.splitlines() if line.strip()]
 
-    def stop(self, timeout_s: float = 300.0) -> None:
-        self.run("stop", timeout_s=timeout_s)
+    def stop(self, *services: str, timeout_s: float = 300.0) -> None:
+        """Stop the services named (all when none is), their containers and volumes kept."""
+        self.run("stop", *services, timeout_s=timeout_s)
 
-    def start(self, timeout_s: float = 900.0) -> float:
-        """Start the stopped stack again and wait as `up` does (its containers and volumes kept)."""
+    def start(self, *services: str, timeout_s: float = 900.0) -> float:
+        """Start the stopped services named (all when none is, with what they depend on) and wait
+        as `up` does (`start` cannot wait); the jobs run again, as after a reboot, and change nothing."""
         started = time.monotonic()
-        self.run("start", "--wait", "--wait-timeout", str(int(timeout_s)), timeout_s=timeout_s + 60)
+        wait = ("--wait", "--wait-timeout", str(int(timeout_s)))
+        self.run("up", "--detach", "--no-recreate", *wait, *services, timeout_s=timeout_s + 60)
         return time.monotonic() - started
 
     def logs(self, *services: str, tail: int = 200) -> str:
