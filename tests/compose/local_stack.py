@@ -4,6 +4,7 @@ published port), stopped and started, torn down with its volumes."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -129,14 +130,23 @@ def start_local_stack() -> Iterator[LocalStack]:
         print(f"\ncompose down: {time.monotonic() - began:.1f} s", flush=True)
 
 
-async def committed_offsets(kafka: KafkaAccess, groups: Sequence[str]) -> dict[str, dict[TopicPartition, int]]:
-    """Each consumer group's committed offsets."""
+async def committed_offsets(
+    kafka: KafkaAccess, groups: Sequence[str], loaded_within_s: float = 0.0
+) -> dict[str, dict[TopicPartition, int]]:
+    """Each consumer group's committed offsets. `loaded_within_s`: brokers just started load the
+    groups' offsets in the background and answer none until then: ask again (up to that long)
+    while a group has none."""
     admin = AIOKafkaAdminClient(**kafka.aiokafka())
     await admin.start()
+    deadline = time.monotonic() + loaded_within_s
     try:
-        return {
-            name: {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(name)).items()}
-            for name in groups
-        }
+        while True:
+            offsets = {
+                name: {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(name)).items()}
+                for name in groups
+            }
+            if all(offsets.values()) or time.monotonic() > deadline:
+                return offsets
+            await asyncio.sleep(1.0)
     finally:
         await admin.close()

@@ -24,6 +24,8 @@ from tools.containers.compose import (
 from tools.containers.engine import Engine
 from tools.containers.images import IMAGES
 
+pytestmark = pytest.mark.containers  # with the compose run: the first use builds Compose (minutes)
+
 EXAMPLE_ENV = COMPOSE_FILE.parent / "deploy" / "compose" / "credentials.example.env"
 BROKERS = ("kafka-1", "kafka-2", "kafka-3")
 PORTS = {"EXPERT_TEAMS_LOCAL_KAFKA_1_PORT": "29092", "EXPERT_TEAMS_LOCAL_KAFKA_2_PORT": "29093"}
@@ -116,6 +118,7 @@ def test_the_programme_override_gives_the_services_the_players_clock_and_reviews
     )["services"]
     for name in SERVICES:
         assert services[name]["environment"]["CLOCK_FILE"] == "/programme/programme-clock"
+        assert services[name]["environment"]["TIMERS_EVERY_S"] == "1", "a programme month passes in seconds"
         mounts = {v["target"]: (v["source"], v.get("read_only", False)) for v in services[name]["volumes"]}
         assert mounts["/programme"] == (str(tmp_path), True)
     exports = {v["target"]: v for v in services["reviews"]["volumes"]}["/exports"]

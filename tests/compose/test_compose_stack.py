@@ -98,7 +98,7 @@ def test_the_programme_played_from_outside_survives_a_stop_and_start_and_passes_
         found["tables_before"] = asyncio.run(snapshot(stack))  # type: ignore[arg-type]
         stack.stop_and_start_the_rest()
         found["tables_after"] = asyncio.run(snapshot(stack))  # type: ignore[arg-type]
-        found["offsets_after"] = asyncio.run(committed_offsets(stack.kafka, SERVICES))
+        found["offsets_after"] = asyncio.run(committed_offsets(stack.kafka, SERVICES, loaded_within_s=120))
         stack.start_services()
         timings["compose stop + start to healthy"] = time.monotonic() - began
 

@@ -185,8 +185,23 @@ class ComposeStack:
     def up(self, timeout_s: float = 900.0) -> float:
         """Start everything and wait until every service is healthy and the jobs have completed."""
         started = time.monotonic()
-        self.run("up", "--detach", "--wait", "--wait-timeout", str(int(timeout_s)), timeout_s=timeout_s + 60)
+        self.run("up", "--detach", timeout_s=timeout_s)
+        self.wait_healthy(deadline=started + timeout_s)
         return time.monotonic() - started
+
+    def wait_healthy(self, deadline: float, services: Sequence[str] = (), poll_s: float = 2.0) -> None:
+        """Until every container (of `services`, when named) is running and healthy (or has no
+        healthcheck) and every job has exited 0. Not compose's `--wait`: that gives up at the first
+        `unhealthy` it sees, and podman keeps a restarted container's health from before its stop
+        until its next check passes."""
+        while True:
+            waiting = [c for c in self.containers() if (not services or c["Service"] in services) and not _ready(c)]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                states = ", ".join(f"{c['Name']}: {c['State']} {c.get('Health') or ''}".strip() for c in waiting)
+                raise RuntimeError(f"not ready in time: {states}")
+            time.sleep(poll_s)
 
     def containers(self) -> list[dict[str, Any]]:
         """Every container of the project (`ps --all`), as compose describes them."""
@@ -204,10 +219,10 @@ class ComposeStack:
 
     def start(self, *services: str, timeout_s: float = 900.0) -> float:
         """Start the stopped services named (all when none is, with what they depend on) and wait
-        as `up` does (`start` cannot wait); the jobs run again, as after a reboot, and change nothing."""
+        as `up` does; the jobs run again, as after a reboot, and change nothing."""
         started = time.monotonic()
-        wait = ("--wait", "--wait-timeout", str(int(timeout_s)))
-        self.run("up", "--detach", "--no-recreate", *wait, *services, timeout_s=timeout_s + 60)
+        self.run("up", "--detach", "--no-recreate", *services, timeout_s=timeout_s)
+        self.wait_healthy(deadline=started + timeout_s, services=services)
         return time.monotonic() - started
 
     def logs(self, *services: str, tail: int = 200) -> str:
@@ -217,3 +232,9 @@ class ComposeStack:
     def down(self, timeout_s: float = 300.0) -> None:
         """Remove the containers, the network and the volumes."""
         self.run("down", "--volumes", "--remove-orphans", timeout_s=timeout_s)
+
+
+def _ready(container: Mapping[str, Any]) -> bool:
+    if container.get("State") == "exited":
+        return container.get("ExitCode") == 0  # a job done (a service would restart)
+    return container.get("State") == "running" and container.get("Health") in ("healthy", "", None)
