@@ -75,12 +75,16 @@ class Engine:
         return f"unix://{self.socket}"
 
     def environment(self) -> dict[str, str]:
-        """What a client needs: the API socket, podman's settings, and no Ryuk (testcontainers'
-        reaper comes from a registry this machine does not reach; the tests stop what they start)."""
+        """What a client needs: the API socket, podman's settings, and for testcontainers: no Ryuk
+        (its reaper comes from a registry this machine does not reach; the tests stop what they
+        start), and the containers' published ports on this machine's loopback (a sandbox with a
+        /.dockerenv would otherwise have it look for them at a network gateway)."""
         return {
             "DOCKER_HOST": self.docker_host,
             "CONTAINERS_CONF": str(CONTAINERS_CONF),
             "TESTCONTAINERS_RYUK_DISABLED": "true",
+            "TESTCONTAINERS_CONNECTION_MODE": "docker_host",
+            "TC_HOST": "127.0.0.1",
         }
 
     def podman(
