@@ -22,6 +22,7 @@ from shared.topics import SERVICES
 from tools.containers.compose import (
     COMPOSE_FILE,
     LOCAL_OVERRIDE,
+    ONE_BROKER_OVERRIDE,
     PROGRAMME_OVERRIDE,
     ComposeStack,
     ensure_compose_tool,
@@ -35,7 +36,6 @@ from tools.stack.embedded import DATA_DIR, free_port
 PROJECT = "expert-teams-local"
 IMAGE_UID = 10001
 """The project image's user (deploy/local/images/project/Containerfile), who writes the exports."""
-INFRASTRUCTURE = ("kafka-1", "kafka-2", "kafka-3", "postgres")
 POSTGRES_USER = "expert:expert"
 """docker-compose.yml's PostgreSQL user and password."""
 
@@ -46,6 +46,7 @@ class LocalStack:
     kafka: KafkaAccess
     postgres_port: int
     programme_dir: Path
+    brokers: Sequence[str] = ("kafka-1", "kafka-2", "kafka-3")
     up_seconds: float = 0.0
     services: Sequence[str] = SERVICES
     timings: dict[str, float] = field(default_factory=dict)
@@ -70,7 +71,7 @@ class LocalStack:
         PostgreSQL again, healthy, the services still stopped (seconds)."""
         began = time.monotonic()
         self.compose.stop()
-        self.compose.start(*INFRASTRUCTURE)
+        self.compose.start(*self.brokers, "postgres")
         return time.monotonic() - began
 
     def start_services(self) -> float:
@@ -81,8 +82,12 @@ class LocalStack:
 
 
 @contextlib.contextmanager
-def start_local_stack() -> Iterator[LocalStack]:
-    """Engine, images and compose tool (each made when missing), then the stack, torn down after."""
+def start_local_stack(brokers: int = 3) -> Iterator[LocalStack]:
+    """Engine, images and compose tool (each made when missing), then the stack, torn down after:
+    three Kafka nodes, or one (`brokers=1`: deploy/compose/one-broker.yml over the others)."""
+    if brokers not in (1, 3):
+        raise ValueError(f"the compose file runs three Kafka nodes or one, not {brokers}")
+    nodes = tuple(range(1, brokers + 1))
     try:
         engine = ensure_engine()
     except EngineUnavailable as exc:
@@ -98,24 +103,31 @@ def start_local_stack() -> Iterator[LocalStack]:
         os.chown(programme_dir / "exports", IMAGE_UID, IMAGE_UID)
     credentials = new_credentials()
     env_file = write_env_file(DATA_DIR / "compose" / "compose.env", credentials)
-    ports = {f"EXPERT_TEAMS_LOCAL_KAFKA_{n}_PORT": free_port() for n in (1, 2, 3)}
+    ports = {f"EXPERT_TEAMS_LOCAL_KAFKA_{n}_PORT": free_port() for n in nodes}
     ports["EXPERT_TEAMS_LOCAL_POSTGRES_PORT"] = free_port()
     compose = ComposeStack(
         ensure_compose_tool(),
         engine,
-        PROJECT,
+        PROJECT if brokers == 3 else f"{PROJECT}-one-broker",
         env_file,
-        files=(COMPOSE_FILE, LOCAL_OVERRIDE, PROGRAMME_OVERRIDE),
+        files=(COMPOSE_FILE, LOCAL_OVERRIDE, PROGRAMME_OVERRIDE, *((ONE_BROKER_OVERRIDE,) if brokers == 1 else ())),
         environment={k: str(v) for k, v in ports.items()} | {"EXPERT_TEAMS_LOCAL_PROGRAMME_DIR": str(programme_dir)},
     )
     compose.down()  # what an interrupted run left
     kafka = KafkaAccess(
-        ",".join(f"127.0.0.1:{ports[f'EXPERT_TEAMS_LOCAL_KAFKA_{n}_PORT']}" for n in (1, 2, 3)),
+        ",".join(f"127.0.0.1:{ports[f'EXPERT_TEAMS_LOCAL_KAFKA_{n}_PORT']}" for n in nodes),
         "SASL_PLAINTEXT",
         "admin",
         credentials["EXPERT_TEAMS_KAFKA_ADMIN_PASSWORD"],
     )
-    stack = LocalStack(compose, kafka, ports["EXPERT_TEAMS_LOCAL_POSTGRES_PORT"], programme_dir, timings=timings)
+    stack = LocalStack(
+        compose,
+        kafka,
+        ports["EXPERT_TEAMS_LOCAL_POSTGRES_PORT"],
+        programme_dir,
+        brokers=tuple(f"kafka-{n}" for n in nodes),
+        timings=timings,
+    )
     try:
         try:
             stack.up_seconds = compose.up()

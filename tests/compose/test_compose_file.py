@@ -16,6 +16,7 @@ from tools.containers.compose import (
     COMPOSE_FILE,
     LOCAL_OVERRIDE,
     MIN_COMPOSE_VERSION,
+    ONE_BROKER_OVERRIDE,
     PROGRAMME_OVERRIDE,
     ComposeStack,
     ensure_compose_tool,
@@ -130,3 +131,38 @@ def test_the_programme_override_refuses_to_run_without_its_folder(tool: list[str
     refused = stack.run("config", check=False)
     assert refused.returncode != 0
     assert "EXPERT_TEAMS_LOCAL_PROGRAMME_DIR" in refused.stderr
+
+
+def test_the_one_broker_override_runs_one_kafka_node_and_points_every_client_and_dependency_at_it(
+    tool: list[str],
+) -> None:
+    production = resolved(tool, COMPOSE_FILE)["services"]
+    for files in ((COMPOSE_FILE, ONE_BROKER_OVERRIDE), (COMPOSE_FILE, LOCAL_OVERRIDE, ONE_BROKER_OVERRIDE)):
+        services = resolved(tool, *files)["services"]
+        assert set(services) == {"kafka-1", "postgres", "topics", "acls", *SERVICES}, "kafka-2 and kafka-3 not run"
+        broker = services["kafka-1"]["environment"]
+        assert broker["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka-1:9093", "the node votes alone"
+        for setting in (
+            "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+            "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+            "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+            "KAFKA_DEFAULT_REPLICATION_FACTOR",
+            "KAFKA_MIN_INSYNC_REPLICAS",
+        ):
+            assert broker[setting] == "1", setting
+        assert broker["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
+        assert services["kafka-1"]["command"] == production["kafka-1"]["command"]
+        command = services["topics"]["command"]
+        assert command[command.index("--replication-factor") + 1] == "1"
+        assert command[command.index("--min-insync-replicas") + 1] == "1"
+        for name in ("topics", "acls", *SERVICES):
+            assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-1:9092", name
+            assert not {"kafka-2", "kafka-3"} & set(services[name].get("depends_on", {})), name
+        for name in SERVICES:
+            env, production_env = services[name]["environment"], production[name]["environment"]
+            assert (env["KAFKA_REPLICATION_FACTOR"], env["KAFKA_MIN_INSYNC_REPLICAS"]) == ("1", "1")
+            assert set(services[name]["depends_on"]) == {"kafka-1", "postgres", "topics", "acls"}
+            changed = {"KAFKA_BOOTSTRAP_SERVERS", "KAFKA_REPLICATION_FACTOR", "KAFKA_MIN_INSYNC_REPLICAS"}
+            assert {k: v for k, v in env.items() if k not in changed} == {
+                k: v for k, v in production_env.items() if k not in changed
+            }, "every other setting as in production"

@@ -30,8 +30,9 @@ from .engine import Engine
 
 COMPOSE_MODULE = "github.com/docker/compose/v2"
 COMPOSE_VERSION = "2.40.3"
-MIN_COMPOSE_VERSION = (2, 24, 0)
-"""docker-compose.yml needs Compose v2 (top-level `name:`); deploy/local's overrides use `!reset` (2.24.0)."""
+MIN_COMPOSE_VERSION = (2, 24, 4)
+"""docker-compose.yml needs Compose v2 (top-level `name:`); the overrides use `!reset` and
+`!override` (deploy/compose/one-broker.yml; both there since 2.24.4)."""
 TOOLS_DIR = REPO_ROOT / ".tools" / "compose"
 MIN_GO = (1, 24)
 GO_BUILD_TIMEOUT_S = 1800.0
@@ -39,6 +40,7 @@ GO_BUILD_TIMEOUT_S = 1800.0
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 LOCAL_OVERRIDE = REPO_ROOT / "deploy" / "local" / "compose.local.yml"
 PROGRAMME_OVERRIDE = REPO_ROOT / "deploy" / "local" / "compose.programme.yml"
+ONE_BROKER_OVERRIDE = REPO_ROOT / "deploy" / "compose" / "one-broker.yml"
 CREDENTIAL_VARIABLES = (
     "EXPERT_TEAMS_KAFKA_ADMIN_PASSWORD",
     "EXPERT_TEAMS_KAFKA_CONTROLLER_PASSWORD",
