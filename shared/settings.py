@@ -82,6 +82,9 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8000
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
+    service_instance: str | None = None
+    """`SERVICE_INSTANCE`: which of the service's replicas this process is (e.g. the pod's name),
+    in every log line; one consumer group and one database are shared by all of them."""
     handler_max_attempts: int = 3
     """Attempts of a handler that raises an unexpected error before its event is dead-lettered."""
     handler_retry_backoff_s: float = 0.2

@@ -614,7 +614,9 @@ def run_service(definition: ServiceDefinition) -> None:
 
     settings = ServiceSettings()  # from the environment
     kafka = KafkaSettings()
-    configure_logging(definition.name, fmt=settings.log_format, level=settings.log_level)
+    configure_logging(
+        definition.name, fmt=settings.log_format, level=settings.log_level, instance=settings.service_instance
+    )
     runtime = ServiceRuntime(definition, settings, kafka)
     app = runtime.asgi_app()
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal; by then
