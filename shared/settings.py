@@ -42,6 +42,9 @@ class KafkaSettings(BaseSettings):
     fetch_max_wait_ms: int = 100
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
+    max_poll_interval_ms: int = 300_000
+    """A consumer that has not fetched for this long leaves its group and its partitions move to the
+    service's other replicas (the fault suites shorten it to see that happen)."""
     max_poll_records: int = 500
     batch_timeout_ms: int = 50
     partitions: int = 6
@@ -128,6 +131,8 @@ class ServiceSettings(BaseSettings):
     claim any source. It exists only so that a benchmark can measure what verification costs."""
     faults: str = Field(default="", validation_alias="EXPERT_TEAMS_FAULTS")
     """Crash points armed for fault tests (shared/faults.py); empty in production."""
+    faults_log: Path | None = Field(default=None, validation_alias="EXPERT_TEAMS_FAULTS_LOG")
+    """Where a crash point that fires records it before the process dies (the fault suites read it back)."""
     rebuild: bool = False
     """Rebuild this service's state from its input topics into an empty database (with a new
     KAFKA_GROUP_SUFFIX, so that every topic is read from the beginning): every event is applied

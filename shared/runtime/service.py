@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 import asyncpg
 import structlog
+from aiokafka.abc import ConsumerRebalanceListener
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.exceptions import NackMessage
@@ -85,6 +86,25 @@ class ServiceDefinition:
     pages: Sequence[Page] = ()
 
 
+class PartitionsLog(ConsumerRebalanceListener):  # type: ignore[misc]
+    """One log line each time the group gives this process partitions or takes them away (a
+    replica joined or left, or a broker moved leadership), so that an operator sees rebalances."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        if revoked:
+            log.info("partitions revoked", service=self.service, partitions=_listed(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("partitions assigned", service=self.service, partitions=_listed(assigned), count=len(assigned))
+
+
+def _listed(partitions: Any) -> str:
+    return ",".join(sorted(f"{tp.topic}-{tp.partition}" for tp in partitions))
+
+
 class ServiceRuntime:
     """The running parts of one service; `asgi_app()` wraps them for uvicorn."""
 
@@ -105,7 +125,7 @@ class ServiceRuntime:
         self.settings = settings
         self.kafka = kafka
         self.policy = policy or load_policy()
-        self.crash_points = CrashPoints.parse(settings.faults)
+        self.crash_points = CrashPoints.parse(settings.faults, record_to=settings.faults_log)
         self.service_settings = service_settings if service_settings is not None else definition.settings()
         timers = definition.timers
         self.timers: Sequence[Timer] = timers(self.service_settings) if callable(timers) else timers
@@ -187,6 +207,8 @@ class ServiceRuntime:
             fetch_max_wait_ms=self.kafka.fetch_max_wait_ms,
             session_timeout_ms=self.kafka.session_timeout_ms,
             heartbeat_interval_ms=self.kafka.heartbeat_interval_ms,
+            max_poll_interval_ms=self.kafka.max_poll_interval_ms,
+            listener=PartitionsLog(self.definition.name),
             auto_offset_reset="earliest",
             # Offsets are committed after our transaction commits (ack); any exception
             # seeks back to the batch's first offsets (nack) so nothing is skipped.

@@ -21,11 +21,11 @@ from tests.programme_checks import assert_a_consistent_year, state_of
 from tools.scenario.programme import ProgrammeRun
 from tools.scenario.seed import generate
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.faults
 
 ORDERS = 4
 SEED = 2019
-PHASE_TIMEOUT_S = 20.0
+PHASE_TIMEOUT_S = 10.0
 """How long the scenario waits for an answer a planted bug may have lost."""
 
 
