@@ -160,7 +160,7 @@ class ServiceRuntime:
         self._own_tracer_provider = None if tracer_provider else tracer_provider_from_environment(definition.name)
         self.tracing = Tracing.of(tracer_provider or self._own_tracer_provider)
         self.broker = KafkaBroker(
-            kafka.bootstrap_servers,
+            kafka.access.servers,
             security=faststream_security(kafka.access),
             middlewares=(
                 [KafkaPrometheusMiddleware(registry=self.metrics.registry, app_name=definition.name)]
