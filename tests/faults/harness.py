@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import random
 import signal
 import threading
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -27,6 +29,8 @@ from shared.topics import all_topics
 from tests.signing import KEYRING
 from tools.client import ProgrammeClient, TopicObserver, wait_until_consumed
 from tools.stack.launcher import Stack
+
+T = TypeVar("T")
 
 CRASH_POINTS = "consumer.after_commit=0.01,relay.after_publish=0.02"
 
@@ -76,6 +80,7 @@ class FaultyStack:
         self._held: set[str] = set()
         self._our_stops: dict[str, int] = {}
         self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+        self._work: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
 
     def __enter__(self) -> FaultyStack:
         self._supervisor.start()
@@ -85,8 +90,21 @@ class FaultyStack:
         self._stop.set()
         self._supervisor.join(timeout=5)
 
+    def in_supervisor(self, work: Callable[[], T], timeout_s: float = 300.0) -> T:
+        """Run `work` (anything that starts a process: a broker node, PostgreSQL) in the supervisor's
+        long-lived thread. A process started from a short-lived thread dies with it (PDEATHSIG)."""
+        done: Future[T] = Future()
+        self._work.put((work, done))
+        return done.result(timeout_s)
+
     def _supervise(self) -> None:
         while not self._stop.wait(0.2):
+            while not self._work.empty():
+                work, done = self._work.get()
+                try:
+                    done.set_result(work())
+                except BaseException as exc:
+                    done.set_exception(exc)
             with self._lock:
                 for name, proc in list(self.stack.processes.items()):
                     if name in self._held or proc.process.poll() is None:
@@ -245,8 +263,9 @@ class FaultyStack:
 
     def crash_database(self) -> None:
         """kill -9 PostgreSQL's postmaster; it recovers from its write-ahead log on the next start."""
-        assert self.stack.postgres is not None
-        self.stack.postgres.crash()
+        postgres = self.stack.postgres
+        assert postgres is not None
+        self.in_supervisor(postgres.crash)
         self.log.database_crashes += 1
 
     def rebalances(self) -> int:

@@ -192,14 +192,14 @@ class CalendarChaos:
             cluster.node(node).kill()
             self.faulty.log.broker_faults.append({"fault": fault.kind, "node": node})
             time.sleep(8.0)  # the programme goes on with two nodes meanwhile
-            cluster.restart(node)
+            self.faulty.in_supervisor(lambda: cluster.restart(node))
             cluster.wait_all_in_sync(admin)
             after = cluster.active_controller() if fault.kind == "kill_active_controller" else leader
             return f"node {node} killed (controller was {leader}, then {after}), restarted, back in sync"
         if fault.kind == "rolling_restart":
             for broker in cluster.brokers:
                 broker.stop()
-                cluster.restart(broker.node_id)
+                self.faulty.in_supervisor(lambda node=broker.node_id: cluster.restart(node))
                 cluster.wait_all_in_sync(admin)
             self.faulty.log.broker_faults.append({"fault": "rolling_restart", "nodes": len(cluster.brokers)})
             return f"{len(cluster.brokers)} nodes stopped and started one at a time, each back in sync first"
