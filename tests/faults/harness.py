@@ -16,6 +16,7 @@ import random
 import signal
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
@@ -284,7 +285,23 @@ class FaultyStack:
             if all(healthy(p.health_url) for p in self.stack.processes.values()):
                 return
             time.sleep(0.2)
-        raise TimeoutError("services did not all become healthy again")
+        unhealthy = {
+            name: readiness(proc.health_url)
+            for name, proc in self.stack.processes.items()
+            if not healthy(proc.health_url)
+        }
+        raise TimeoutError(f"service processes not healthy again after {timeout_s:.0f} s: {unhealthy}")
+
+
+def readiness(url: str) -> str:
+    """What a service's readiness endpoint says (its body), or why it did not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=1.5) as response:
+            return str(response.read()[:500].decode(errors="replace"))
+    except urllib.error.HTTPError as exc:
+        return f"{exc.code}: {exc.read()[:500].decode(errors='replace')}"
+    except OSError as exc:
+        return f"no answer: {exc}"
 
 
 def healthy(url: str) -> bool:

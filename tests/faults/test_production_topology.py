@@ -78,7 +78,11 @@ def play_through_faults(stack_dir: Path, orders: int, service_kills: int, seed: 
                     }
 
             run = asyncio.run(play())
-            faulty.wait_all_healthy(120)
+            unhealthy = None
+            try:
+                faulty.wait_all_healthy(180)
+            except TimeoutError as exc:
+                unhealthy = str(exc)
             state = asyncio.run(state_of(stack.database_url, stack.services))
             services = asyncio.run(check_services(stack.database_url, stack.services))
             report, chaos = run["report"], run["chaos"]
@@ -109,6 +113,7 @@ def play_through_faults(stack_dir: Path, orders: int, service_kills: int, seed: 
                     **{f"services_{k}": v for k, v in services.as_dict().items()},
                     "longest_wait_s": run["longest_wait"][0],
                     "longest_wait_for": run["longest_wait"][1],
+                    "unhealthy_after_run": unhealthy,
                     **faulty.log.as_dict(),
                 },
             }
@@ -129,6 +134,7 @@ def assert_survived(run: dict[str, Any], orders: int) -> None:
     faulty: FaultyStack = run["faulty"]
     figures = run["figures"]
     assert run["chaos"].errors == [], run["chaos"].errors
+    assert figures["unhealthy_after_run"] is None, figures["unhealthy_after_run"]
     assert len(run["chaos"].done) == len(run["plan"].faults), figures["fault_log"]
     assert faulty.log.unexpected_exits == {}, figures
     assert_a_consistent_year(run["report"], run["state"], run["narration"], orders, seed=PROGRAMME_SEED)

@@ -111,13 +111,17 @@ class CalendarChaos:
     done: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _queue: queue.Queue[PlannedFault | None] = field(default_factory=queue.Queue)
+    _kills: queue.Queue[PlannedFault | None] = field(default_factory=queue.Queue)
+    """Replica kills: done on time, never behind a slow fault."""
+    _slow: queue.Queue[PlannedFault | None] = field(default_factory=queue.Queue)
+    """Broker, database and pause faults (each takes seconds to a minute): one after the other."""
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def __enter__(self) -> CalendarChaos:
         self._threads = [
             threading.Thread(target=self._watch, name="calendar-chaos-watch", daemon=True),
-            threading.Thread(target=self._work, name="calendar-chaos-work", daemon=True),
+            threading.Thread(target=self._work, args=(self._kills,), name="calendar-chaos-kills", daemon=True),
+            threading.Thread(target=self._work, args=(self._slow,), name="calendar-chaos-slow", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
@@ -129,7 +133,8 @@ class CalendarChaos:
     def finish(self, timeout_s: float = 300.0) -> None:
         """Stop watching; let the worker finish the faults already due."""
         self._stop.set()
-        self._queue.put(None)
+        self._kills.put(None)
+        self._slow.put(None)
         for thread in self._threads:
             thread.join(timeout_s)
 
@@ -145,10 +150,10 @@ class CalendarChaos:
                 continue
             last = today
             for fault in due.pop(today, []):
-                self._queue.put(fault)
+                (self._kills if fault.kind == "kill_replica" else self._slow).put(fault)
 
-    def _work(self) -> None:
-        while (fault := self._queue.get()) is not None:
+    def _work(self, faults: queue.Queue[PlannedFault | None]) -> None:
+        while (fault := faults.get()) is not None:
             time.sleep(fault.delay_s)
             started = time.monotonic()
             try:
@@ -199,7 +204,7 @@ class CalendarChaos:
         if fault.kind == "rolling_restart":
             for broker in cluster.brokers:
                 broker.stop()
-                self.faulty.in_supervisor(lambda node=broker.node_id: cluster.restart(node))
+                self.faulty.in_supervisor(broker.start)
                 cluster.wait_all_in_sync(admin)
             self.faulty.log.broker_faults.append({"fault": "rolling_restart", "nodes": len(cluster.brokers)})
             return f"{len(cluster.brokers)} nodes stopped and started one at a time, each back in sync first"

