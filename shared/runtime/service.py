@@ -148,6 +148,11 @@ class ServiceRuntime:
         self._producer: Any = None
         self._backoff = Backoff(0.25, settings.transient_retry_max_backoff_s)
         self._failing: tuple[str, int] = ("", 0)
+        self.records_in_flight = 0
+        """Records of the batch being processed now (0 between batches)."""
+        self.stopping_since: float | None = None
+        self.batches_finished_while_stopping = 0
+        self.stopped_cleanly = False
         """The first record of the batch that keeps failing, and how many times it failed."""
         self._rate = RateLimit(settings.repeated_error_log_interval_s)
         self.watch = PartitionWatch(settings.stall_after_s)
@@ -231,6 +236,16 @@ class ServiceRuntime:
         assert self.consumer is not None, "the service has not started"
         if not records:
             return
+        self.records_in_flight = len(records)
+        try:
+            await self._handle_batch(records)
+        finally:
+            self.records_in_flight = 0
+        if self.stopping_since is not None:
+            self.batches_finished_while_stopping += 1
+
+    async def _handle_batch(self, records: list[Record]) -> None:
+        assert self.consumer is not None
         first = records[0].origin
         failing_origin, failures = self._failing
         failures = failures if failing_origin == first else 0
@@ -498,7 +513,12 @@ class ServiceRuntime:
                 await asyncio.wait_for(self.pool.close(), timeout=5)
         with contextlib.suppress(Exception):
             shut_down(self._own_tracer_provider)
-        log.info("service stopped", service=self.definition.name)
+        self.stopped_cleanly = True
+        log.info(
+            "service stopped",
+            service=self.definition.name,
+            batches_finished_while_stopping=self.batches_finished_while_stopping,
+        )
 
     async def start(self) -> None:
         """Start everything in-process (tests, tools); `asgi_app()` is the production path."""
@@ -509,6 +529,15 @@ class ServiceRuntime:
     async def stop(self) -> None:
         await self.broker.stop()
         await self.stop_dependencies()
+
+    def _log_stopping(self) -> None:
+        """SIGTERM: the consumer stops fetching; a batch in flight is finished and committed first."""
+        self.stopping_since = asyncio.get_running_loop().time()
+        log.info(
+            "stopping: no new batch is fetched; the batch in flight is finished first",
+            service=self.definition.name,
+            records_in_flight=self.records_in_flight,
+        )
 
     def _log_ready(self) -> None:
         assert self.consumer is not None
@@ -597,6 +626,7 @@ class ServiceRuntime:
             ],
             lifespan=lifespan,
             after_startup=[self._log_ready],
+            on_shutdown=[self._log_stopping],
             logger=logging.getLogger(f"{self.definition.name}.faststream"),
         )
         return app
@@ -626,8 +656,17 @@ FROM outbox WHERE published_at IS NULL
 _UNREACHABLE_DATABASE = (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError)
 
 
-def _exit_after_graceful_shutdown(signum: int, frame: object) -> None:
-    raise SystemExit(0)
+EXIT_STOP_INCOMPLETE = 3
+"""The exit status when SIGTERM's shutdown did not finish stopping (the grace period ran out)."""
+
+
+def _exit_after_shutdown(runtime: ServiceRuntime) -> Callable[[int, object], None]:
+    """The status the re-raised signal ends the process with: 0 only when everything stopped."""
+
+    def exit_now(signum: int, frame: object) -> None:
+        raise SystemExit(0 if runtime.stopped_cleanly else EXIT_STOP_INCOMPLETE)
+
+    return exit_now
 
 
 def run_service(definition: ServiceDefinition) -> None:
@@ -641,10 +680,10 @@ def run_service(definition: ServiceDefinition) -> None:
     )
     runtime = ServiceRuntime(definition, settings, kafka)
     app = runtime.asgi_app()
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal; by then
-    # everything is stopped, so the re-raised signal ends the process with status 0.
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal: the process
+    # ends with status 0 if everything stopped (the batch in flight committed, the relay stopped).
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _exit_after_graceful_shutdown)
+        signal.signal(sig, _exit_after_shutdown(runtime))
     asyncio.run(
         app.run(
             log_level=logging.WARNING,

@@ -551,6 +551,9 @@ class KafkaBroker:
             "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
             # a restart after a crash (SIGKILL) waits for the dead incarnation's session to expire
             "broker.session.timeout.ms": "3000",
+            # a node waits this long for the quorum at its first start (slow when three JVMs and a
+            # busy machine start together; Kafka's 60 s default was seen to run out)
+            "initial.broker.registration.timeout.ms": "300000",
             "broker.heartbeat.interval.ms": "500",
             "num.io.threads": "4",
             "num.network.threads": "2",
