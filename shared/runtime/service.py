@@ -596,7 +596,13 @@ class ServiceRuntime:
         async def ready(scope: Any) -> AsgiResponse:
             checks = await runtime.readiness()
             healthy = runtime.is_ready(checks)
-            body = json.dumps({"status": "ready" if healthy else "unavailable", **checks}).encode()
+            body = json.dumps(
+                {
+                    "status": "ready" if healthy else "unavailable",
+                    **checks,
+                    "records_in_flight": runtime.records_in_flight,  # what it is doing, for operators
+                }
+            ).encode()
             return AsgiResponse(body, 200 if healthy else 503, headers={"content-type": "application/json"})
 
         @asynccontextmanager

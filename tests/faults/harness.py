@@ -147,7 +147,16 @@ class FaultyStack:
         return hits
 
     def doing(self, name: str) -> str:
-        """What a service process was doing: the event of its last log line, with its key fields."""
+        """What a service process was doing: the records of the batch it was applying and whether
+        it led the outbox relay (its readiness endpoint), and its last log line."""
+        proc = self.stack.processes[name]
+        state = readiness(proc.health_url)
+        with contextlib.suppress(ValueError, TypeError):
+            ready = json.loads(state)
+            state = f"{ready['records_in_flight']} records in flight, outbox relay {ready['outbox_relay']}"
+        return f"{state}; last logged: {self._last_logged(name)}"
+
+    def _last_logged(self, name: str) -> str:
         proc = self.stack.processes[name]
         if proc.log_path is None:
             return "unknown (logs on the console)"

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any
 
 from tests.faults.harness import MAX_POLL_INTERVAL_MS, FaultyStack
@@ -33,6 +34,9 @@ BROKER_AND_DATABASE_FAULTS: dict[str, str] = {
     "panel scores": "cut_off_broker",
 }
 """Which fault each of these steps of the year brings (the rest of the steps: only replica kills)."""
+
+RESTART_TIMEOUT_S = 300.0
+"""How long a restarted Kafka node may take to serve again (a busy two-core machine: over a minute)."""
 
 ONE_YEAR_STEPS = (
     "demands",
@@ -197,15 +201,15 @@ class CalendarChaos:
             cluster.node(node).kill()
             self.faulty.log.broker_faults.append({"fault": fault.kind, "node": node})
             time.sleep(8.0)  # the programme goes on with two nodes meanwhile
-            self.faulty.in_supervisor(lambda: cluster.restart(node))
-            cluster.wait_all_in_sync(admin)
+            self.faulty.in_supervisor(partial(cluster.restart, node, timeout_s=RESTART_TIMEOUT_S))
+            cluster.wait_all_in_sync(admin, timeout_s=RESTART_TIMEOUT_S)
             after = cluster.active_controller() if fault.kind == "kill_active_controller" else leader
             return f"node {node} killed (controller was {leader}, then {after}), restarted, back in sync"
         if fault.kind == "rolling_restart":
             for broker in cluster.brokers:
                 broker.stop()
-                self.faulty.in_supervisor(broker.start)
-                cluster.wait_all_in_sync(admin)
+                self.faulty.in_supervisor(partial(cluster.restart, broker.node_id, timeout_s=RESTART_TIMEOUT_S))
+                cluster.wait_all_in_sync(admin, timeout_s=RESTART_TIMEOUT_S)
             self.faulty.log.broker_faults.append({"fault": "rolling_restart", "nodes": len(cluster.brokers)})
             return f"{len(cluster.brokers)} nodes stopped and started one at a time, each back in sync first"
         if fault.kind == "cut_off_broker":
@@ -216,7 +220,7 @@ class CalendarChaos:
                 time.sleep(15.0)
             finally:
                 cut_off.resume()
-            cluster.wait_all_in_sync(admin)
+            cluster.wait_all_in_sync(admin, timeout_s=RESTART_TIMEOUT_S)
             return f"node {cut_off.node_id} cut off (SIGSTOP) 15 s while clients wrote, then back in sync"
         raise ValueError(f"unknown fault {fault.kind}")
 
