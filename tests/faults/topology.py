@@ -191,6 +191,14 @@ class CalendarChaos:
             return "postmaster killed, recovered from its WAL"
         assert cluster is not None, f"{fault.kind} needs the three-node cluster"
         admin = cluster.brokers[0].admin_config() | {"bootstrap.servers": cluster.bootstrap_servers}
+        if fault.kind == "kill_broker_node":  # a given node, whatever its role: no need to ask the quorum
+            node_id = int(fault.target)
+            cluster.node(node_id).kill()
+            self.faulty.log.broker_faults.append({"fault": fault.kind, "node": node_id})
+            time.sleep(8.0)
+            self.faulty.in_supervisor(partial(cluster.restart, node_id, timeout_s=RESTART_TIMEOUT_S))
+            cluster.wait_all_in_sync(admin, timeout_s=RESTART_TIMEOUT_S)
+            return f"node {node_id} killed, restarted, back in sync"
         if fault.kind in ("kill_broker", "kill_active_controller"):
             leader = cluster.active_controller()
             node = (
