@@ -256,6 +256,8 @@ def parse_structured(value: bytes) -> Envelope:
         data: Any = _decode_base64_json(document["data_base64"])
     else:
         data = document.get("data")
+    if isinstance(data, str):  # as the SDK path does: a string `data` is read as JSON text
+        data = read_json(data, not_json="schema_violation")
     return _checked_envelope(attributes, time, data, nul_possible="data_base64" in document or b"\\u0000" in value)
 
 
