@@ -6,6 +6,7 @@ The ledger's invariants hold after each."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -177,6 +178,8 @@ async def test_incentives_skip_a_member_who_left_and_include_one_who_joined_on_t
         ),
         source=MATCHING,
     )
+    # two topics, no order between them: the review (months later in life) waits for the change to apply
+    await applied_to_the_team(funding_service, accepted.order_id, joining.expert_id)
     review = completed(accepted, "qualified")
     await client.send(review, source=REVIEWS)
     (decided,) = await observer.wait_for(
@@ -201,6 +204,18 @@ async def test_incentives_skip_a_member_who_left_and_include_one_who_joined_on_t
     assert left[leaving.expert_id] == (None, left_on.isoformat())
     assert left[joining.expert_id] == (left_on.isoformat(), None)
     assert await ledger_violations(funding_service.pool) == []
+
+
+async def applied_to_the_team(funding_service: Any, order_id: str, expert_id: str, timeout_s: float = 30.0) -> None:
+    """Until funding's record of the grant's people has `expert_id` (a member change applied)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        people = await funding_service.pool.fetchval("SELECT people FROM grants WHERE order_id = $1", order_id)
+        if any(p["expert_id"] == expert_id for p in people or []):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"funding did not apply the member change of {order_id} within {timeout_s} s")
+        await asyncio.sleep(0.1)
 
 
 # ---- the policy release_served_share, on a funding service of its own ----------------------------------
