@@ -513,9 +513,11 @@ class ServiceRuntime:
                 await asyncio.wait_for(self.pool.close(), timeout=5)
         with contextlib.suppress(Exception):
             shut_down(self._own_tracer_provider)
-        self.stopped_cleanly = True
+        # clean only if the consumer stopped first (its batch in flight committed): a shutdown
+        # hook that raised leaves the broker running and its consumer in the group
+        self.stopped_cleanly = not self.broker.running
         log.info(
-            "service stopped",
+            "service stopped" if self.stopped_cleanly else "service stopped, but its Kafka consumer did not",
             service=self.definition.name,
             batches_finished_while_stopping=self.batches_finished_while_stopping,
         )
@@ -530,8 +532,10 @@ class ServiceRuntime:
         await self.broker.stop()
         await self.stop_dependencies()
 
-    def _log_stopping(self) -> None:
-        """SIGTERM: the consumer stops fetching; a batch in flight is finished and committed first."""
+    async def _log_stopping(self) -> None:
+        """SIGTERM: the consumer stops fetching; a batch in flight is finished and committed first.
+        A coroutine: FastStream runs a plain function hook in a worker thread, where there is no
+        event loop, and a hook that raises ends the shutdown before the consumer is stopped."""
         self.stopping_since = asyncio.get_running_loop().time()
         log.info(
             "stopping: no new batch is fetched; the batch in flight is finished first",
