@@ -65,7 +65,7 @@ def test(args: list[str]) -> None:
 
 def faults(args: list[str]) -> None:
     os.environ.setdefault("FAULTS_FUZZ_EXAMPLES", "40")
-    _run(PYTHON, "-m", "pytest", "-m", "faults or e2e", "-p", "no:cacheprovider", "tests/faults", *args)
+    _run(PYTHON, "-m", "pytest", "-s", "-m", "faults or e2e", "-p", "no:cacheprovider", "tests/faults", *args)
 
 
 def images(args: list[str]) -> None:

@@ -77,10 +77,16 @@ class KafkaAccess:
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         return context
 
+    @property
+    def servers(self) -> list[str]:
+        """The bootstrap servers one by one (`host:port`): FastStream takes a single string as one
+        server, so a cluster's comma-separated list must reach it as a list."""
+        return [server.strip() for server in self.bootstrap_servers.split(",") if server.strip()]
+
     def aiokafka(self) -> dict[str, Any]:
         """Keyword arguments of aiokafka's producer, consumer and admin client."""
         options: dict[str, Any] = {
-            "bootstrap_servers": self.bootstrap_servers,
+            "bootstrap_servers": self.servers,
             "security_protocol": self.security_protocol,
         }
         if self.sasl:

@@ -30,6 +30,7 @@ def configure_logging(
     fmt: Literal["auto", "json", "console"] = "auto",
     level: str = "INFO",
     stream: Any = None,
+    instance: str | None = None,
 ) -> None:
     stream = stream or sys.stderr
     use_console = fmt == "console" or (fmt == "auto" and hasattr(stream, "isatty") and stream.isatty())
@@ -38,7 +39,7 @@ def configure_logging(
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _add_service(service),
+        _add_service(service, instance),
     ]
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=stream.isatty() if hasattr(stream, "isatty") else False)
@@ -84,9 +85,13 @@ def _orjson_dumps(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-def _add_service(service: str) -> Any:
+def _add_service(service: str, instance: str | None = None) -> Any:
+    """Every line says which service wrote it, and which of its replicas when it runs several."""
+
     def processor(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
         event_dict.setdefault("service", service)
+        if instance is not None:
+            event_dict.setdefault("instance", instance)
         return event_dict
 
     return processor

@@ -42,6 +42,9 @@ class KafkaSettings(BaseSettings):
     fetch_max_wait_ms: int = 100
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
+    max_poll_interval_ms: int = 300_000
+    """A consumer that has not fetched for this long leaves its group and its partitions move to the
+    service's other replicas (the fault suites shorten it to see that happen)."""
     max_poll_records: int = 500
     batch_timeout_ms: int = 50
     partitions: int = 6
@@ -60,12 +63,6 @@ class KafkaSettings(BaseSettings):
     def _access_works(self) -> KafkaSettings:
         self.access  # noqa: B018 (fails fast, at start, on settings that cannot connect)
         return self
-
-    @property
-    def bootstrap_server_list(self) -> list[str]:
-        """`KAFKA_BOOTSTRAP_SERVERS` ("kafka-1:9092,kafka-2:9092") as one address each, as FastStream
-        needs them: it takes a string as a single address."""
-        return [server.strip() for server in self.bootstrap_servers.split(",") if server.strip()]
 
     @property
     def access(self) -> KafkaAccess:
@@ -88,6 +85,9 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8000
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
+    service_instance: str | None = None
+    """`SERVICE_INSTANCE`: which of the service's replicas this process is (e.g. the pod's name),
+    in every log line; one consumer group and one database are shared by all of them."""
     handler_max_attempts: int = 3
     """Attempts of a handler that raises an unexpected error before its event is dead-lettered."""
     handler_retry_backoff_s: float = 0.2
@@ -131,6 +131,8 @@ class ServiceSettings(BaseSettings):
     claim any source. It exists only so that a benchmark can measure what verification costs."""
     faults: str = Field(default="", validation_alias="EXPERT_TEAMS_FAULTS")
     """Crash points armed for fault tests (shared/faults.py); empty in production."""
+    faults_log: Path | None = Field(default=None, validation_alias="EXPERT_TEAMS_FAULTS_LOG")
+    """Where a crash point that fires records it before the process dies (the fault suites read it back)."""
     rebuild: bool = False
     """Rebuild this service's state from its input topics into an empty database (with a new
     KAFKA_GROUP_SUFFIX, so that every topic is read from the beginning): every event is applied

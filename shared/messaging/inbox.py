@@ -44,7 +44,7 @@ RETURNING 1
 
 _RECLAIM = """
 UPDATE inbox SET outcome = 'applied', reason_code = NULL, topic = $3, kafka_partition = $4, kafka_offset = $5,
-                 received_at = clock_timestamp()
+                 received_at = clock_timestamp(), applied_seq = DEFAULT
 WHERE source = $1 AND event_id = $2 AND outcome <> 'applied' AND value_sha256 = $6
 RETURNING 1
 """
@@ -100,9 +100,10 @@ INSERT INTO inbox (source, event_id, event_type, subject, correlation_id,
 SELECT source, event_id, event_type, subject, correlation_id, topic, kafka_partition, kafka_offset,
        value_sha256, value, 'applied'
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::bigint[],
-            $9::bytea[], $10::bytea[])
+            $9::bytea[], $10::bytea[]) WITH ORDINALITY
      AS claimed (source, event_id, event_type, subject, correlation_id, topic, kafka_partition, kafka_offset,
-                 value_sha256, value)
+                 value_sha256, value, n)
+ORDER BY n
 ON CONFLICT (source, event_id) DO NOTHING
 RETURNING source, event_id
 """

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 import asyncpg
 import structlog
+from aiokafka.abc import ConsumerRebalanceListener
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.exceptions import NackMessage
@@ -85,6 +86,25 @@ class ServiceDefinition:
     pages: Sequence[Page] = ()
 
 
+class PartitionsLog(ConsumerRebalanceListener):  # type: ignore[misc]
+    """One log line each time the group gives this process partitions or takes them away (a
+    replica joined or left, or a broker moved leadership), so that an operator sees rebalances."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        if revoked:
+            log.info("partitions revoked", service=self.service, partitions=_listed(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("partitions assigned", service=self.service, partitions=_listed(assigned), count=len(assigned))
+
+
+def _listed(partitions: Any) -> str:
+    return ",".join(sorted(f"{tp.topic}-{tp.partition}" for tp in partitions))
+
+
 class ServiceRuntime:
     """The running parts of one service; `asgi_app()` wraps them for uvicorn."""
 
@@ -105,7 +125,7 @@ class ServiceRuntime:
         self.settings = settings
         self.kafka = kafka
         self.policy = policy or load_policy()
-        self.crash_points = CrashPoints.parse(settings.faults)
+        self.crash_points = CrashPoints.parse(settings.faults, record_to=settings.faults_log)
         self.service_settings = service_settings if service_settings is not None else definition.settings()
         timers = definition.timers
         self.timers: Sequence[Timer] = timers(self.service_settings) if callable(timers) else timers
@@ -128,6 +148,11 @@ class ServiceRuntime:
         self._producer: Any = None
         self._backoff = Backoff(0.25, settings.transient_retry_max_backoff_s)
         self._failing: tuple[str, int] = ("", 0)
+        self.records_in_flight = 0
+        """Records of the batch being processed now (0 between batches)."""
+        self.stopping_since: float | None = None
+        self.batches_finished_while_stopping = 0
+        self.stopped_cleanly = False
         """The first record of the batch that keeps failing, and how many times it failed."""
         self._rate = RateLimit(settings.repeated_error_log_interval_s)
         self.watch = PartitionWatch(settings.stall_after_s)
@@ -140,7 +165,7 @@ class ServiceRuntime:
         self._own_tracer_provider = None if tracer_provider else tracer_provider_from_environment(definition.name)
         self.tracing = Tracing.of(tracer_provider or self._own_tracer_provider)
         self.broker = KafkaBroker(
-            kafka.bootstrap_server_list,
+            kafka.access.servers,
             security=faststream_security(kafka.access),
             middlewares=(
                 [KafkaPrometheusMiddleware(registry=self.metrics.registry, app_name=definition.name)]
@@ -187,6 +212,8 @@ class ServiceRuntime:
             fetch_max_wait_ms=self.kafka.fetch_max_wait_ms,
             session_timeout_ms=self.kafka.session_timeout_ms,
             heartbeat_interval_ms=self.kafka.heartbeat_interval_ms,
+            max_poll_interval_ms=self.kafka.max_poll_interval_ms,
+            listener=PartitionsLog(self.definition.name),
             auto_offset_reset="earliest",
             # Offsets are committed after our transaction commits (ack); any exception
             # seeks back to the batch's first offsets (nack) so nothing is skipped.
@@ -209,6 +236,16 @@ class ServiceRuntime:
         assert self.consumer is not None, "the service has not started"
         if not records:
             return
+        self.records_in_flight = len(records)
+        try:
+            await self._handle_batch(records)
+        finally:
+            self.records_in_flight = 0
+        if self.stopping_since is not None:
+            self.batches_finished_while_stopping += 1
+
+    async def _handle_batch(self, records: list[Record]) -> None:
+        assert self.consumer is not None
         first = records[0].origin
         failing_origin, failures = self._failing
         failures = failures if failing_origin == first else 0
@@ -476,7 +513,14 @@ class ServiceRuntime:
                 await asyncio.wait_for(self.pool.close(), timeout=5)
         with contextlib.suppress(Exception):
             shut_down(self._own_tracer_provider)
-        log.info("service stopped", service=self.definition.name)
+        # clean only if the consumer stopped first (its batch in flight committed): a shutdown
+        # hook that raised leaves the broker running and its consumer in the group
+        self.stopped_cleanly = not self.broker.running
+        log.info(
+            "service stopped" if self.stopped_cleanly else "service stopped, but its Kafka consumer did not",
+            service=self.definition.name,
+            batches_finished_while_stopping=self.batches_finished_while_stopping,
+        )
 
     async def start(self) -> None:
         """Start everything in-process (tests, tools); `asgi_app()` is the production path."""
@@ -487,6 +531,17 @@ class ServiceRuntime:
     async def stop(self) -> None:
         await self.broker.stop()
         await self.stop_dependencies()
+
+    async def _log_stopping(self) -> None:
+        """SIGTERM: the consumer stops fetching; a batch in flight is finished and committed first.
+        A coroutine: FastStream runs a plain function hook in a worker thread, where there is no
+        event loop, and a hook that raises ends the shutdown before the consumer is stopped."""
+        self.stopping_since = asyncio.get_running_loop().time()
+        log.info(
+            "stopping: no new batch is fetched; the batch in flight is finished first",
+            service=self.definition.name,
+            records_in_flight=self.records_in_flight,
+        )
 
     def _log_ready(self) -> None:
         assert self.consumer is not None
@@ -545,7 +600,13 @@ class ServiceRuntime:
         async def ready(scope: Any) -> AsgiResponse:
             checks = await runtime.readiness()
             healthy = runtime.is_ready(checks)
-            body = json.dumps({"status": "ready" if healthy else "unavailable", **checks}).encode()
+            body = json.dumps(
+                {
+                    "status": "ready" if healthy else "unavailable",
+                    **checks,
+                    "records_in_flight": runtime.records_in_flight,  # what it is doing, for operators
+                }
+            ).encode()
             return AsgiResponse(body, 200 if healthy else 503, headers={"content-type": "application/json"})
 
         @asynccontextmanager
@@ -575,6 +636,7 @@ class ServiceRuntime:
             ],
             lifespan=lifespan,
             after_startup=[self._log_ready],
+            on_shutdown=[self._log_stopping],
             logger=logging.getLogger(f"{self.definition.name}.faststream"),
         )
         return app
@@ -604,8 +666,17 @@ FROM outbox WHERE published_at IS NULL
 _UNREACHABLE_DATABASE = (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError)
 
 
-def _exit_after_graceful_shutdown(signum: int, frame: object) -> None:
-    raise SystemExit(0)
+EXIT_STOP_INCOMPLETE = 3
+"""The exit status when SIGTERM's shutdown did not finish stopping (the grace period ran out)."""
+
+
+def _exit_after_shutdown(runtime: ServiceRuntime) -> Callable[[int, object], None]:
+    """The status the re-raised signal ends the process with: 0 only when everything stopped."""
+
+    def exit_now(signum: int, frame: object) -> None:
+        raise SystemExit(0 if runtime.stopped_cleanly else EXIT_STOP_INCOMPLETE)
+
+    return exit_now
 
 
 def run_service(definition: ServiceDefinition) -> None:
@@ -614,13 +685,15 @@ def run_service(definition: ServiceDefinition) -> None:
 
     settings = ServiceSettings()  # from the environment
     kafka = KafkaSettings()
-    configure_logging(definition.name, fmt=settings.log_format, level=settings.log_level)
+    configure_logging(
+        definition.name, fmt=settings.log_format, level=settings.log_level, instance=settings.service_instance
+    )
     runtime = ServiceRuntime(definition, settings, kafka)
     app = runtime.asgi_app()
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal; by then
-    # everything is stopped, so the re-raised signal ends the process with status 0.
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal: the process
+    # ends with status 0 if everything stopped (the batch in flight committed, the relay stopped).
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _exit_after_graceful_shutdown)
+        signal.signal(sig, _exit_after_shutdown(runtime))
     asyncio.run(
         app.run(
             log_level=logging.WARNING,

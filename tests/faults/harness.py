@@ -1,19 +1,28 @@
 """Real processes, real faults: the stack of the end-to-end tests plus a supervisor that
-restarts any service that dies, and the faults themselves (SIGKILL, SIGSTOP of the broker,
-a PostgreSQL restart, SIGTERM)."""
+restarts any service process that dies, and the faults themselves (SIGKILL of a service replica,
+SIGSTOP of a replica or a broker, a PostgreSQL restart or crash, SIGTERM).
+
+Every death is accounted for: a kill of ours is logged with what the process was doing (its last
+log line) and the programme's date; a crash point that fired is recorded by the dying process
+(EXPERT_TEAMS_FAULTS_LOG) and matched by pid; any other death is unexplained (an out-of-memory
+kill, an exception) and fails the suites."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import queue
 import random
 import signal
 import threading
 import time
+import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -22,28 +31,41 @@ from tests.signing import KEYRING
 from tools.client import ProgrammeClient, TopicObserver, wait_until_consumed
 from tools.stack.launcher import Stack
 
+T = TypeVar("T")
+
 CRASH_POINTS = "consumer.after_commit=0.01,relay.after_publish=0.02"
 
 
 @dataclass
 class FaultLog:
     kills: dict[str, int] = field(default_factory=dict)
+    kill_log: list[dict[str, Any]] = field(default_factory=list)
+    """Each kill of ours: which process, on which programme date, doing what (its last log line)."""
     crash_point_deaths: dict[str, int] = field(default_factory=dict)
+    """Deaths at an armed crash point, by point, each matched to the record the process wrote."""
     unexpected_exits: dict[str, list[int]] = field(default_factory=dict)
-    """Deaths that no fault explains (an exception, an exit): a consumer that died by itself."""
+    """Deaths that no fault explains (an exception, an exit, a SIGKILL nobody recorded): a
+    process that died by itself."""
     restarts: dict[str, int] = field(default_factory=dict)
     broker_pauses: int = 0
     database_restarts: int = 0
+    database_crashes: int = 0
+    replica_pauses: int = 0
+    broker_faults: list[dict[str, Any]] = field(default_factory=list)
     unhealthy_seen_during_pause: set[str] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "kills": self.kills,
+            "kill_log": self.kill_log,
             "crash_point_deaths": self.crash_point_deaths,
             "unexpected_exits": self.unexpected_exits,
             "restarts": self.restarts,
             "broker_pauses": self.broker_pauses,
+            "broker_faults": self.broker_faults,
+            "replica_pauses": self.replica_pauses,
             "database_restarts": self.database_restarts,
+            "database_crashes": self.database_crashes,
             "unhealthy_during_pause": sorted(self.unhealthy_seen_during_pause),
         }
 
@@ -59,6 +81,7 @@ class FaultyStack:
         self._held: set[str] = set()
         self._our_stops: dict[str, int] = {}
         self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+        self._work: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
 
     def __enter__(self) -> FaultyStack:
         self._supervisor.start()
@@ -68,21 +91,88 @@ class FaultyStack:
         self._stop.set()
         self._supervisor.join(timeout=5)
 
+    def in_supervisor(self, work: Callable[[], T], timeout_s: float = 300.0) -> T:
+        """Run `work` (anything that starts a process: a broker node, PostgreSQL) in the supervisor's
+        long-lived thread. A process started from a short-lived thread dies with it (PDEATHSIG)."""
+        done: Future[T] = Future()
+        self._work.put((work, done))
+        return done.result(timeout_s)
+
     def _supervise(self) -> None:
         while not self._stop.wait(0.2):
+            while not self._work.empty():
+                work, done = self._work.get()
+                try:
+                    done.set_result(work())
+                except BaseException as exc:
+                    done.set_exception(exc)
             with self._lock:
                 for name, proc in list(self.stack.processes.items()):
                     if name in self._held or proc.process.poll() is None:
                         continue
                     code = proc.process.returncode
+                    point = self.crash_point_of(proc.process.pid) if code == -signal.SIGKILL else None
                     if self._expected(name):
                         pass
-                    elif code == -signal.SIGKILL:
-                        self.log.crash_point_deaths[name] = self.log.crash_point_deaths.get(name, 0) + 1
+                    elif point is not None:
+                        self.log.crash_point_deaths[point] = self.log.crash_point_deaths.get(point, 0) + 1
                     else:
                         self.log.unexpected_exits.setdefault(name, []).append(code)
                     self.stack.start_service(name)
                     self.log.restarts[name] = self.log.restarts.get(name, 0) + 1
+
+    @property
+    def crash_records(self) -> Path:
+        """Where the services' armed crash points record that they fired (EXPERT_TEAMS_FAULTS_LOG)."""
+        return Path(self.stack.extra_env.get("EXPERT_TEAMS_FAULTS_LOG", self.stack.data_dir / "crash-points.jsonl"))
+
+    def crash_point_of(self, pid: int) -> str | None:
+        """The crash point at which process `pid` died, as it recorded before dying; None if it did not."""
+        with contextlib.suppress(OSError):
+            for line in self.crash_records.read_text().splitlines():
+                with contextlib.suppress(ValueError):
+                    record = json.loads(line)
+                    if record.get("pid") == pid:
+                        return str(record["point"])
+        return None
+
+    def crash_points_hit(self) -> dict[str, int]:
+        """Every crash point recorded, by point (read back from the records the processes wrote)."""
+        hits: dict[str, int] = {}
+        with contextlib.suppress(OSError):
+            for line in self.crash_records.read_text().splitlines():
+                with contextlib.suppress(ValueError):
+                    point = str(json.loads(line)["point"])
+                    hits[point] = hits.get(point, 0) + 1
+        return hits
+
+    def doing(self, name: str) -> str:
+        """What a service process was doing: the records of the batch it was applying and whether
+        it led the outbox relay (its readiness endpoint), and its last log line."""
+        proc = self.stack.processes[name]
+        state = readiness(proc.health_url)
+        with contextlib.suppress(ValueError, TypeError):
+            ready = json.loads(state)
+            state = f"{ready['records_in_flight']} records in flight, outbox relay {ready['outbox_relay']}"
+        return f"{state}; last logged: {self._last_logged(name)}"
+
+    def _last_logged(self, name: str) -> str:
+        proc = self.stack.processes[name]
+        if proc.log_path is None:
+            return "unknown (logs on the console)"
+        with contextlib.suppress(OSError), proc.log_path.open("rb") as handle:
+            handle.seek(max(0, proc.log_path.stat().st_size - 4096))
+            for raw in reversed(handle.read().splitlines()):
+                with contextlib.suppress(ValueError):
+                    line = json.loads(raw)
+                    shown = {k: line[k] for k in ("event_type", "subject", "partition", "rows", "error") if k in line}
+                    return f"{line.get('event')} {shown}" if shown else str(line.get("event"))
+        return "nothing logged yet"
+
+    def programme_date(self) -> str:
+        with contextlib.suppress(OSError):
+            return self.stack.clock_file.read_text().strip()[:10]
+        return "?"
 
     def _expected(self, name: str) -> bool:
         """Whether this death was ours (a kill or a graceful stop), not the service's own."""
@@ -98,10 +188,26 @@ class FaultyStack:
             proc = self.stack.processes[name]
             if proc.process.poll() is not None:
                 return
+            doing = self.doing(name)
             self._our_stops[name] = self._our_stops.get(name, 0) + 1
             proc.process.send_signal(signal.SIGKILL)
             proc.process.wait()
             self.log.kills[name] = self.log.kills.get(name, 0) + 1
+            self.log.kill_log.append(
+                {"process": name, "pid": proc.process.pid, "programme_date": self.programme_date(), "doing": doing}
+            )
+
+    def pause_replica(self, name: str, seconds: float) -> None:
+        """SIGSTOP a service process for `seconds` (past its max.poll.interval and session timeout:
+        its partitions move to the other replica), then SIGCONT: it comes back as a zombie first."""
+        with self.held(name):
+            proc = self.stack.processes[name]
+            proc.process.send_signal(signal.SIGSTOP)
+            self.log.replica_pauses += 1
+            try:
+                self._stop.wait(seconds)
+            finally:
+                proc.process.send_signal(signal.SIGCONT)
 
     def graceful_stop(self, name: str, grace_s: float = 30.0) -> tuple[int | None, float]:
         """SIGTERM and wait; the supervisor restarts it. Returns (exit code, seconds to exit).
@@ -155,7 +261,7 @@ class FaultyStack:
             while time.monotonic() < deadline:
                 for name, proc in self.stack.processes.items():
                     if not healthy(proc.health_url):
-                        self.log.unhealthy_seen_during_pause.add(name)
+                        self.log.unhealthy_seen_during_pause.add(self.stack.service_of(name))
                 time.sleep(0.5)
         finally:
             self.stack.broker.resume()
@@ -165,13 +271,46 @@ class FaultyStack:
         self.stack.postgres.restart()
         self.log.database_restarts += 1
 
+    def crash_database(self) -> None:
+        """kill -9 PostgreSQL's postmaster; it recovers from its write-ahead log on the next start."""
+        postgres = self.stack.postgres
+        assert postgres is not None
+        self.in_supervisor(postgres.crash)
+        self.log.database_crashes += 1
+
+    def rebalances(self) -> int:
+        """Partition assignments the service processes logged after their first (each one a rebalance)."""
+        seen: dict[str, int] = {}
+        for name, proc in self.stack.processes.items():
+            if proc.log_path is None:
+                continue
+            with contextlib.suppress(OSError):
+                seen[name] = proc.log_path.read_bytes().count(b'"partitions assigned"')
+        return sum(max(0, count - 1) for count in seen.values())
+
     def wait_all_healthy(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if all(healthy(p.health_url) for p in self.stack.processes.values()):
                 return
             time.sleep(0.2)
-        raise TimeoutError("services did not all become healthy again")
+        unhealthy = {
+            name: readiness(proc.health_url)
+            for name, proc in self.stack.processes.items()
+            if not healthy(proc.health_url)
+        }
+        raise TimeoutError(f"service processes not healthy again after {timeout_s:.0f} s: {unhealthy}")
+
+
+def readiness(url: str) -> str:
+    """What a service's readiness endpoint says (its body), or why it did not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=1.5) as response:
+            return str(response.read()[:500].decode(errors="replace"))
+    except urllib.error.HTTPError as exc:
+        return f"{exc.code}: {exc.read()[:500].decode(errors='replace')}"
+    except OSError as exc:
+        return f"no answer: {exc}"
 
 
 def healthy(url: str) -> bool:
@@ -182,11 +321,29 @@ def healthy(url: str) -> bool:
         return False
 
 
-def fault_stack(data_dir: Path, *, topic_prefix: str = "", crash_points: str | None = CRASH_POINTS) -> Stack:
-    """An embedded stack (its own Apache Kafka and PostgreSQL) with crash points armed in every service."""
+MAX_POLL_INTERVAL_MS = 20_000
+"""The fault stacks' consumers leave their group after 20 s without fetching (production: 5 min),
+so that a replica paused past it is seen to lose its partitions within a test."""
+
+
+def fault_stack(
+    data_dir: Path,
+    *,
+    topic_prefix: str = "",
+    crash_points: str | None = CRASH_POINTS,
+    brokers: int = 1,
+    replicas: int = 1,
+) -> Stack:
+    """An embedded stack (its own Apache Kafka and PostgreSQL) with crash points armed in every
+    service; `brokers=3, replicas=2`: production's topology."""
     extra = {"EXPERT_TEAMS_FAULTS": crash_points} if crash_points else {}
-    extra |= {"REVIEWS_EXPORT_DIR": str(data_dir / "exports"), "TRANSIENT_RETRY_MAX_BACKOFF_S": "2"}
-    return Stack(data_dir=data_dir, topic_prefix=topic_prefix, extra_env=extra)
+    extra |= {
+        "EXPERT_TEAMS_FAULTS_LOG": str(data_dir / "crash-points.jsonl"),
+        "REVIEWS_EXPORT_DIR": str(data_dir / "exports"),
+        "TRANSIENT_RETRY_MAX_BACKOFF_S": "2",
+        "KAFKA_MAX_POLL_INTERVAL_MS": str(MAX_POLL_INTERVAL_MS),
+    }
+    return Stack(data_dir=data_dir, topic_prefix=topic_prefix, extra_env=extra, brokers=brokers, replicas=replicas)
 
 
 @contextlib.asynccontextmanager

