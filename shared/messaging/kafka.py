@@ -7,7 +7,15 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    LeaderNotAvailableError,
+    NodeNotReadyError,
+    NotControllerError,
+    RequestTimedOutError,
+)
 from faststream.security import BaseSecurity, SASLScram512
 
 from shared.kafka_access import KafkaAccess, access_of
@@ -19,6 +27,17 @@ from . import topic_admin
 from .topic_admin import TopicReport, TopicSettings
 
 log = structlog.get_logger("shared.messaging.kafka")
+
+NODE_UNAVAILABLE = (
+    NodeNotReadyError,
+    KafkaConnectionError,
+    RequestTimedOutError,
+    KafkaTimeoutError,
+    NotControllerError,
+    LeaderNotAvailableError,
+)
+"""What an admin request raises when the node it went to is down or was not ready, or leadership
+is moving: with three brokers, one of them restarting, another node answers a moment later."""
 
 
 def faststream_security(access: KafkaAccess) -> BaseSecurity | None:
@@ -66,7 +85,13 @@ async def ensure_topics(
     )
     admin = AIOKafkaAdminClient(**access_of(kafka).aiokafka(), client_id="expert-teams-admin")
     await start_with_retry(admin.start, "admin", timeout_s=connect_timeout_s)
-    try:
+
+    async def ensure() -> TopicReport:  # idempotent: a topic made by an earlier attempt is found as it is
         return await topic_admin.ensure_topics(admin, specs, prefix=prefix, settings=wanted, fix=fix, create=create)
+
+    try:
+        return await until_reachable(
+            ensure, "a Kafka node (topics)", errors=NODE_UNAVAILABLE, timeout_s=connect_timeout_s, initial_s=0.2
+        )
     finally:
         await admin.close()

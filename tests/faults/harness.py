@@ -55,14 +55,15 @@ class FaultLog:
     unhealthy_seen_during_pause: set[str] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, Any]:
+        """The figures as they are now (copies: the supervisor keeps counting after)."""
         return {
-            "kills": self.kills,
-            "kill_log": self.kill_log,
-            "crash_point_deaths": self.crash_point_deaths,
-            "unexpected_exits": self.unexpected_exits,
-            "restarts": self.restarts,
+            "kills": dict(self.kills),
+            "kill_log": list(self.kill_log),
+            "crash_point_deaths": dict(self.crash_point_deaths),
+            "unexpected_exits": {name: list(codes) for name, codes in self.unexpected_exits.items()},
+            "restarts": dict(self.restarts),
             "broker_pauses": self.broker_pauses,
-            "broker_faults": self.broker_faults,
+            "broker_faults": list(self.broker_faults),
             "replica_pauses": self.replica_pauses,
             "database_restarts": self.database_restarts,
             "database_crashes": self.database_crashes,
