@@ -14,13 +14,11 @@ from typing import Any
 
 import pytest
 
-from shared.topics import REJECTIONS, SERVICES, deadletter, events
+from shared.topics import SERVICES
 from tests.compose.local_stack import LocalStack, start_local_stack
 from tests.programme_checks import ORDERS, assert_a_consistent_year, state_of
-from tools.client import ProgrammeClient, TopicObserver
+from tests.programme_play import seed_programme
 from tools.keyring import Keyring
-from tools.scenario.programme import ProgrammeRun
-from tools.scenario.seed import generate
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(3600)]
 
@@ -52,21 +50,10 @@ def test_the_programme_played_through_one_broker_passes_the_end_to_end_checks(
     stack: LocalStack, tmp_path: Path
 ) -> None:
     narration = io.StringIO()
-    watched = [*(events(s) for s in SERVICES), REJECTIONS, *(deadletter(s) for s in SERVICES)]
 
     async def play() -> Any:
-        async with (
-            ProgrammeClient(stack.kafka, keyring=Keyring(tmp_path / "keys"), enrol=True) as client,
-            TopicObserver(stack.kafka, watched) as observer,
-        ):
-            run = ProgrammeRun(
-                client,
-                observer,
-                generate(ORDERS, seed=2019),
-                out=narration,
-                exports_dir=stack.exports_dir,
-                clock_file=stack.clock_file,
-            )
+        keyring = Keyring(tmp_path / "keys")
+        async with seed_programme(stack.kafka, keyring, narration, stack.exports_dir, stack.clock_file) as (run, _):
             began = asyncio.get_running_loop().time()
             report = await run.play()
             print(f"\nthe programme through one broker: {asyncio.get_running_loop().time() - began:.1f} s", flush=True)

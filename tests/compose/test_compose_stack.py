@@ -17,14 +17,13 @@ from typing import Any
 
 import pytest
 
-from shared.topics import REJECTIONS, SERVICES, all_topics, deadletter, events
+from shared.topics import SERVICES, all_topics
 from tests.compose.local_stack import LocalStack, committed_offsets, start_local_stack
 from tests.faults.harness import snapshot
 from tests.programme_checks import ORDERS, assert_a_consistent_year, state_of
-from tools.client import ProgrammeClient, TopicObserver
+from tests.programme_play import WATCHED, seed_programme
+from tools.client import TopicObserver
 from tools.keyring import Keyring
-from tools.scenario.programme import ProgrammeRun
-from tools.scenario.seed import generate
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(3600)]
 
@@ -62,24 +61,16 @@ def test_the_programme_played_from_outside_survives_a_stop_and_start_and_passes_
     stack: LocalStack, tmp_path: Path
 ) -> None:
     narration = io.StringIO()
-    watched = [*(events(s) for s in SERVICES), REJECTIONS, *(deadletter(s) for s in SERVICES)]
     every_topic = [t.name for t in all_topics()]
     found: dict[str, Any] = {}
     timings = stack.timings
 
     async def play() -> Any:
-        async with (
-            ProgrammeClient(stack.kafka, keyring=Keyring(tmp_path / "keys"), enrol=True) as client,
-            TopicObserver(stack.kafka, watched) as observer,
+        keyring = Keyring(tmp_path / "keys")
+        async with seed_programme(stack.kafka, keyring, narration, stack.exports_dir, stack.clock_file) as (
+            run,
+            observer,
         ):
-            run = ProgrammeRun(
-                client,
-                observer,
-                generate(ORDERS, seed=2019),
-                out=narration,
-                exports_dir=stack.exports_dir,
-                clock_file=stack.clock_file,
-            )
             began = asyncio.get_running_loop().time()
             await run.until_the_awards()
             await observer.settle(1.0)
@@ -105,7 +96,7 @@ def test_the_programme_played_from_outside_survives_a_stop_and_start_and_passes_
         async def everything_kept() -> set[tuple[str, int, int]]:
             async with TopicObserver(stack.kafka, every_topic) as reread:
                 await reread.settle(1.5)
-                return {(o.topic, o.partition, o.offset) for o in reread.seen if o.topic in watched}
+                return {(o.topic, o.partition, o.offset) for o in reread.seen if o.topic in WATCHED}
 
         found["events_after_restart"] = asyncio.run(everything_kept())
 
