@@ -210,18 +210,30 @@ class FaultyStack:
             finally:
                 proc.process.send_signal(signal.SIGCONT)
 
-    def graceful_stop(self, name: str, grace_s: float = 30.0) -> tuple[int | None, float]:
-        """SIGTERM and wait; the supervisor restarts it. Returns (exit code, seconds to exit).
+    def graceful_stop(
+        self, name: str, grace_s: float = 30.0, ready_within_s: float = 120.0
+    ) -> tuple[int | None, float]:
+        """SIGTERM a running, ready process and wait; the supervisor restarts it. Returns (exit
+        code, seconds to exit). A process still starting (restarted after a crash point, say) is
+        waited for: until it serves it has nothing to finish, and before its signal handlers are
+        installed SIGTERM simply ends it (-15), which is not the graceful stop under test.
 
         Restarts always come from the supervisor's long-lived thread: children die with the
         thread that started them (PR_SET_PDEATHSIG), so a short-lived thread must not start one."""
-        with self.held(name):
-            started = time.monotonic()
-            code = self.stack.stop_service(name, grace_s=grace_s, sig=signal.SIGTERM)
-            seconds = time.monotonic() - started
-            with self._lock:
-                self._our_stops[name] = self._our_stops.get(name, 0) + 1
-        return code, round(seconds, 2)
+        deadline = time.monotonic() + ready_within_s
+        while True:
+            with self.held(name):
+                proc = self.stack.processes[name]
+                if proc.process.poll() is None and healthy(proc.health_url):
+                    started = time.monotonic()
+                    code = self.stack.stop_service(name, grace_s=grace_s, sig=signal.SIGTERM)
+                    seconds = time.monotonic() - started
+                    with self._lock:
+                        self._our_stops[name] = self._our_stops.get(name, 0) + 1
+                    return code, round(seconds, 2)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} not ready within {ready_within_s:.0f} s: {readiness(proc.health_url)}")
+            time.sleep(0.2)
 
     @contextlib.contextmanager
     def held(self, name: str) -> Iterator[None]:
