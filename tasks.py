@@ -4,6 +4,9 @@
     python3 tasks.py demo    # start the embedded stack and play the programme for a year
     python3 tasks.py test    # lint, type-check and run every test (with the fast fault suite)
     python3 tasks.py faults  # the long fault suites: kill -9 soak, broker pause, database restart, ...
+    python3 tasks.py images      # build the local container images (cached; deploy/local/README.md)
+    python3 tasks.py compose     # docker-compose.yml on the local engine: up, the programme, restart, down
+    python3 tasks.py containers  # the integration tests through testcontainers on the local engine
 
 Both create (or reuse) the virtual environment `.venv/` inside the repository and install
 the project into it; the install is repeated only when `pyproject.toml` changes.
@@ -65,7 +68,19 @@ def faults(args: list[str]) -> None:
     _run(PYTHON, "-m", "pytest", "-s", "-m", "faults or e2e", "-p", "no:cacheprovider", "tests/faults", *args)
 
 
-TASKS = {"demo": demo, "test": test, "faults": faults}
+def images(args: list[str]) -> None:
+    _run(PYTHON, "-m", "tools.containers", "images", *args)
+
+
+def compose(args: list[str]) -> None:
+    _run(PYTHON, "-m", "pytest", "-m", "containers", "-p", "no:cacheprovider", "-s", "tests/compose", *args)
+
+
+def containers(args: list[str]) -> None:
+    _run(PYTHON, "-m", "tools.containers", "integration", *(args or ["tests/integration"]))
+
+
+TASKS = {"demo": demo, "test": test, "faults": faults, "images": images, "compose": compose, "containers": containers}
 
 
 def main() -> None:

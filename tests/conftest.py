@@ -1,7 +1,9 @@
 """Real infrastructure for the tests, chosen in this order and never skipped:
 
 1. KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL from the environment;
-2. testcontainers Kafka (KRaft) and PostgreSQL when a Docker engine answers;
+2. testcontainers Kafka (KRaft, authenticating as below) and PostgreSQL when a Docker API answers
+   (DOCKER_HOST; `python3 tasks.py containers` runs the tests so, on the local engine and images:
+   tests/containers.py);
 3. the embedded ones: Apache Kafka (KRaft, one JVM, jars through Maven; a fresh log directory
    under .data/test-kafka), authenticating every client with SASL/SCRAM-SHA-512 and authorizing
    by ACLs as the embedded stack does (the tests' clients are the operator, `admin`; the tests
@@ -74,6 +76,17 @@ def _docker_answers() -> bool:
         return False
 
 
+def pytest_report_header() -> str:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("DATABASE_URL"):
+        return "infrastructure: given by KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL (the rest as below)"
+    if _docker_answers():
+        from tests.containers import kafka_image, postgres_image
+
+        where = os.environ.get("DOCKER_HOST", "the default Docker socket")
+        return f"infrastructure: testcontainers on {where}: {kafka_image()}, {postgres_image()}"
+    return "infrastructure: embedded Apache Kafka and PostgreSQL (no Docker API answers)"
+
+
 @pytest.fixture(scope="session")
 def infrastructure() -> Iterator[Infrastructure]:
     configure_logging("tests", fmt="console", level=os.environ.get("TEST_LOG_LEVEL", "WARNING"))
@@ -86,10 +99,10 @@ def infrastructure() -> Iterator[Infrastructure]:
         if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
             kafka = KafkaAccess.from_environment(os.environ)
         if kafka is None and docker:
-            from testcontainers.kafka import KafkaContainer
+            from tests.containers import kafka_container
 
-            kafka_container = stack.enter_context(KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft())
-            kafka, kafka_kind = KafkaAccess(kafka_container.get_bootstrap_server()), "testcontainers"
+            kafka, store = stack.enter_context(kafka_container())
+            kafka_kind = "testcontainers"
         if kafka is None:
             shutil.rmtree(DATA_DIR / "test-kafka", ignore_errors=True)
             store = SecurityStore(DATA_DIR / "test-security").ensure()
@@ -106,7 +119,9 @@ def infrastructure() -> Iterator[Infrastructure]:
         if not postgres and docker:
             from testcontainers.postgres import PostgresContainer
 
-            pg_container = stack.enter_context(PostgresContainer("postgres:16", driver=None))
+            from tests.containers import postgres_image
+
+            pg_container = stack.enter_context(PostgresContainer(postgres_image(), driver=None))
             postgres, pg_kind = pg_container.get_connection_url(), "testcontainers"
         if not postgres:
             embedded = EmbeddedPostgres(DATA_DIR / "test-postgres").start()

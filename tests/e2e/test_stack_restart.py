@@ -13,13 +13,12 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared.topics import REJECTIONS, SERVICES, all_topics, deadletter, events
+from shared.topics import all_topics
 from tests.faults.harness import snapshot
 from tests.programme_checks import ORDERS, assert_a_consistent_year, state_of
+from tests.programme_play import WATCHED, seed_programme
 from tests.signing import KEYRING
-from tools.client import ProgrammeClient, TopicObserver
-from tools.scenario.programme import ProgrammeRun
-from tools.scenario.seed import generate
+from tools.client import TopicObserver
 from tools.stack.launcher import Stack
 
 pytestmark = pytest.mark.e2e
@@ -46,23 +45,14 @@ def test_a_stack_stopped_and_started_again_loses_nothing_and_finishes_the_year(
     data = tmp_path / "data"
     stack = Stack(data_dir=data, extra_env={"REVIEWS_EXPORT_DIR": str(tmp_path / "exports")})
     narration = io.StringIO()
-    watched = [*(events(s) for s in SERVICES), REJECTIONS, *(deadletter(s) for s in SERVICES)]
     every_topic = [t.name for t in all_topics()]
     found: dict[str, Any] = {}
 
     async def play() -> Any:
-        async with (
-            ProgrammeClient(stack.kafka, keyring=KEYRING, enrol=True) as client,
-            TopicObserver(stack.kafka, watched) as observer,
+        async with seed_programme(stack.kafka, KEYRING, narration, tmp_path / "exports", stack.clock_file) as (
+            run,
+            observer,
         ):
-            run = ProgrammeRun(
-                client,
-                observer,
-                generate(ORDERS, seed=2019),
-                out=narration,
-                exports_dir=tmp_path / "exports",
-                clock_file=stack.clock_file,
-            )
             await run.until_the_awards()
             await observer.settle(1.0)
             found["events_before"] = {(o.topic, o.partition, o.offset) for o in observer.seen}
@@ -81,7 +71,7 @@ def test_a_stack_stopped_and_started_again_loses_nothing_and_finishes_the_year(
         async def everything_kept() -> set[tuple[str, int, int]]:
             async with TopicObserver(stack.kafka, every_topic) as reread:
                 await reread.settle(1.5)
-                return {(o.topic, o.partition, o.offset) for o in reread.seen if o.topic in watched}
+                return {(o.topic, o.partition, o.offset) for o in reread.seen if o.topic in WATCHED}
 
         found["events_after_restart"] = asyncio.run(everything_kept())
 

@@ -8,8 +8,10 @@ from typing import NamedTuple
 
 import structlog
 
+from services.catalog import DEFINITIONS
 from shared.kafka_access import KafkaAccess
-from shared.runtime.service import PartitionsLog
+from shared.runtime.service import PartitionsLog, ServiceRuntime
+from shared.settings import KafkaSettings, ServiceSettings
 
 
 class TopicPartition(NamedTuple):
@@ -23,6 +25,17 @@ def test_a_clusters_comma_separated_bootstrap_servers_reach_the_clients_one_by_o
     assert access.servers == ["kafka-1:9092", "kafka-2:9092", "kafka-3:9092"]
     assert access.aiokafka()["bootstrap_servers"] == ["kafka-1:9092", "kafka-2:9092", "kafka-3:9092"]
     assert access.confluent()["bootstrap.servers"] == "kafka-1:9092, kafka-2:9092,kafka-3:9092"
+
+
+def test_a_service_gives_its_kafka_client_every_broker_of_the_list() -> None:
+    """FastStream takes a string as one address: "kafka-1:9092,kafka-2:9092" would be looked up
+    as one host name and no service of compose or Kubernetes would ever connect."""
+    runtime = ServiceRuntime(
+        DEFINITIONS[0],
+        ServiceSettings(database_url="postgresql://expert@db/expert_teams_orders"),
+        KafkaSettings(bootstrap_servers="kafka-1:9092, kafka-2:9092,kafka-3:9092"),
+    )
+    assert runtime.broker._connection_kwargs["bootstrap_servers"] == ["kafka-1:9092", "kafka-2:9092", "kafka-3:9092"]
 
 
 def test_a_service_logs_the_partitions_a_rebalance_gives_it_in_topic_order() -> None:

@@ -73,6 +73,13 @@ QUIET_LOGGERS: tuple[str, ...] = (
 )
 
 
+def log4j2_config(root_level: str) -> str:
+    """The broker's log4j2 properties: the console at `root_level`, QUIET_LOGGERS at WARN (the
+    embedded broker's and the local Kafka image's)."""
+    loggers = "".join(f"logger.q{i}.name = {name}\nlogger.q{i}.level = WARN\n" for i, name in enumerate(QUIET_LOGGERS))
+    return LOG4J2_CONFIG.format(root_level=root_level, loggers=loggers)
+
+
 # ---- jars -------------------------------------------------------------------------------------
 
 
@@ -569,10 +576,7 @@ class KafkaBroker:
         return props
 
     def _log4j2_config(self, root_level: str) -> str:
-        loggers = "".join(
-            f"logger.q{i}.name = {name}\nlogger.q{i}.level = WARN\n" for i, name in enumerate(QUIET_LOGGERS)
-        )
-        return LOG4J2_CONFIG.format(root_level=root_level, loggers=loggers)
+        return log4j2_config(root_level)
 
     def _format(self, java: str, classpath: str, config: Path, cluster_id: str, deadline: float) -> None:
         command = [
