@@ -6,8 +6,9 @@ N `DemandSubmitted` events (N distinct orders, 石柱县 and 巫溪县) are writ
 orders.inbound while the service is down; then the orders service starts as its own process
 and drains them: consume -> validate -> inbox + order + history + outbox in one transaction
 -> relay -> OrderSubmitted on orders.events. Throughput = outputs/s between the first and the
-last OrderSubmitted seen. The raw baseline, on the same records: a plain aiokafka consumer
-that does one asyncpg INSERT (autocommit) per event.
+last OrderSubmitted seen. The baselines, on the same records: bench/baselines.py's `tuned`
+loop (one transaction and one COPY per batch, outputs produced unawaited) and `naive` loop (one
+autocommitted INSERT and one awaited produce per event).
 """
 
 from __future__ import annotations
@@ -20,12 +21,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-from aiokafka import AIOKafkaConsumer
-
+from bench import baselines
 from bench.common import BENCH_DATA, write_result
 from shared.contract.events.orders import DemandSubmitted
-from shared.db.pool import ensure_database, with_database
 from tests.builders import tea_demand, tianma_demand
 from tools.client import ProgrammeClient, TopicObserver, envelope_for
 from tools.stack.launcher import Stack
@@ -67,57 +65,19 @@ async def drain_through_service(stack: Stack, n: int, run: str) -> dict[str, Any
     return {"service_ready_s": round(ready, 2), "events": n, "events_per_s": round((n - 1) / (last - first))}
 
 
-async def raw_consume_insert(stack: Stack, n: int) -> float:
-    url = with_database(stack.server_url, f"bench_raw_{uuid.uuid4().hex[:6]}")
-    await ensure_database(url)
-    conn = await asyncpg.connect(url)
-    await conn.execute("CREATE TABLE raw_events (topic text, part int, off bigint, key bytea, value bytea)")
-    consumer = AIOKafkaConsumer(
-        f"{stack.topic_prefix}orders.inbound",
-        **stack.kafka.aiokafka(),
-        group_id=f"raw-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=10,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=1000,
-    )
-    await consumer.start()
-    done, first = 0, None
-    try:
-        while done < n:
-            batches = await consumer.getmany(timeout_ms=100, max_records=500)
-            for records in batches.values():
-                for r in records:
-                    first = first or time.perf_counter()
-                    await conn.execute(
-                        "INSERT INTO raw_events VALUES ($1, $2, $3, $4, $5)",
-                        r.topic,
-                        r.partition,
-                        r.offset,
-                        r.key,
-                        r.value,
-                    )
-                    done += 1
-            if batches:
-                await consumer.commit()
-        assert first is not None
-        return n / (time.perf_counter() - first)
-    finally:
-        await consumer.stop()
-        await conn.close()
-
-
 async def run(stack: Stack, n: int) -> dict[str, Any]:
     tag = f"B{uuid.uuid4().hex[:6]}"
     produce_rate = await preload(stack, n, tag)
     service = await drain_through_service(stack, n, tag)
-    raw = await raw_consume_insert(stack, n)
+    stack.stop_service("orders")
+    limits = await baselines.both(stack, "orders.inbound", n, produce_to=f"{stack.topic_prefix}rejections")
     return {
         "preload_produce_per_s": round(produce_rate),
         "orders_service": service,
-        "raw_consume_plus_insert_per_s": round(raw),
-        "ratio_service_to_raw": round(service["events_per_s"] / raw, 3),
+        "tuned_events_per_s": round(limits["tuned"]),
+        "naive_events_per_s": round(limits["naive"]),
+        "ratio_service_to_tuned": round(service["events_per_s"] / limits["tuned"], 3),
+        "ratio_service_to_naive": round(service["events_per_s"] / limits["naive"], 3),
     }
 
 

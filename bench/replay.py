@@ -27,6 +27,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
+from bench import baselines
 from bench.common import BENCH_DATA, write_result
 from shared.contract.events.orders import DemandEndorsed, DemandSubmitted
 from tools.client import ProgrammeClient, envelope_for
@@ -133,6 +134,8 @@ def main() -> None:
         print(f"  topic filled: {args.events} events at {produce_rate:.0f}/s", flush=True)
         raw_rate = asyncio.run(read_raw(stack, args.events))
         print(f"  raw read: {raw_rate:.0f} events/s", flush=True)
+        tuned_rate = asyncio.run(baselines.tuned(stack, "orders.inbound", args.events))
+        print(f"  tuned consume + COPY per batch: {tuned_rate:.0f} events/s", flush=True)
         more = start_rebuilders(stack, args.consumers)
         try:
             rebuilt = asyncio.run(rebuild(stack, args.events))
@@ -145,7 +148,9 @@ def main() -> None:
             "consumers": args.consumers,
             "fill_events_per_s": round(produce_rate),
             "raw_read_events_per_s": round(raw_rate),
+            "tuned_events_per_s": round(tuned_rate),
             **rebuilt,
+            "ratio_to_tuned": round(rebuilt["events_per_s"] / tuned_rate, 3),
             "ratio_to_raw_read": round(rebuilt["events_per_s"] / raw_rate, 3),
         }
     finally:

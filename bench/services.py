@@ -5,8 +5,10 @@
 For each service, N events it consumes are written to its topic while it is down; then the
 service starts as its own process and drains them: consume -> validate -> inbox + state +
 outbox in one transaction -> relay -> publish. Throughput = outputs/s between the first and
-the last output seen. The raw limit, on the same records: a plain aiokafka consumer that does
-one asyncpg INSERT per event (autocommit) and produces one message per event.
+the last output seen. Beside it, on the same records, the two hand-written loops of
+bench/baselines.py: `tuned` (one transaction and one COPY per fetched batch, outputs produced
+unawaited, one offset commit per batch), which `ratio` is against, and `naive` (one
+autocommitted INSERT and one awaited produce per event), kept for continuity.
 """
 
 from __future__ import annotations
@@ -23,13 +25,12 @@ from functools import lru_cache
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bench import baselines
 from bench.common import BENCH_DATA, write_result
 from shared.contract.events.base import EventData
 from shared.contract.events.matching import ExpertRef, ExpertRegistered, TeamAccepted
 from shared.contract.events.orders import DemandSubmitted, OrderPublished, ServicePeriod
-from shared.db.pool import ensure_database, with_database
 from shared.topics import events, inbound
 from tools.client import ProgrammeClient, TopicObserver, envelope_for
 from tools.scenario.seed import generate
@@ -164,65 +165,19 @@ async def _drain_by_inbox(stack: Stack, workload: Workload, n: int) -> float:
         await conn.close()
 
 
-async def raw_limit(stack: Stack, topic: str, n: int) -> float:
-    """A plain aiokafka consumer: one asyncpg INSERT per event, one produced message per event."""
-    url = with_database(stack.server_url, f"bench_raw_{uuid.uuid4().hex[:6]}")
-    await ensure_database(url)
-    conn = await asyncpg.connect(url)
-    await conn.execute("CREATE TABLE raw_events (topic text, part int, off bigint, key bytea, value bytea)")
-    consumer = AIOKafkaConsumer(
-        f"{stack.topic_prefix}{topic}",
-        **stack.kafka.aiokafka(),
-        group_id=f"raw-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=10,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=1000,
-    )
-    producer = AIOKafkaProducer(**stack.kafka.aiokafka(), acks="all", linger_ms=2)
-    await consumer.start()
-    await producer.start()
-    done, first = 0, None
-    try:
-        while done < n:
-            batches = await consumer.getmany(timeout_ms=100, max_records=500)
-            futures = []
-            for records in batches.values():
-                for r in records:
-                    first = first or time.perf_counter()
-                    await conn.execute(
-                        "INSERT INTO raw_events VALUES ($1, $2, $3, $4, $5)",
-                        r.topic,
-                        r.partition,
-                        r.offset,
-                        r.key,
-                        r.value,
-                    )
-                    futures.append(await producer.send(f"{stack.topic_prefix}rejections", r.value, key=r.key))
-                    done += 1
-            if futures:
-                await asyncio.gather(*futures)
-                await consumer.commit()
-        assert first is not None
-        return n / (time.perf_counter() - first)
-    finally:
-        await consumer.stop()
-        await producer.stop()
-        await conn.close()
-
-
 async def measure(stack: Stack, workload: Workload, n: int) -> dict[str, Any]:
     run = f"B{uuid.uuid4().hex[:6]}"
     await preload(stack, workload, n, run)
     service = await drain(stack, workload, n, run)
-    raw = await raw_limit(stack, workload.topic, n)
     stack.stop_service(workload.service)
+    limits = await baselines.both(stack, workload.topic, n, produce_to=f"{stack.topic_prefix}rejections")
     return {
         "events": n,
         "service_events_per_s": round(service),
-        "raw_events_per_s": round(raw),
-        "ratio": round(service / raw, 3),
+        "tuned_events_per_s": round(limits["tuned"]),
+        "naive_events_per_s": round(limits["naive"]),
+        "ratio": round(service / limits["tuned"], 3),
+        "ratio_to_naive": round(service / limits["naive"], 3),
     }
 
 

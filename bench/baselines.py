@@ -1,0 +1,114 @@
+"""The hand-written loops each benchmark compares a service with, on the same records, in the
+same run: what Kafka, PostgreSQL and this machine allow without our framework.
+
+- `naive`: one autocommitted INSERT and one awaited produce per event, one offset commit per
+  fetch (the baseline of the first benchmarks; kept for continuity).
+- `tuned`: per fetched batch, one transaction with one `COPY` of every record, every output
+  produced without waiting for each (the producer batches them), then one offset commit once
+  the batch's outputs are acknowledged. This is the limit a service should be compared with.
+
+Both consume the topic from the beginning with a new group and store (topic, partition, offset,
+key, value) per event; `produce_to` (a topic) re-publishes each value, as a service publishes an
+output per input; None produces nothing (a rebuild emits nothing)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from shared.db.pool import ensure_database, with_database
+from tools.stack.launcher import Stack
+
+Loop = Callable[[Stack, str, int, "str | None"], Awaitable[float]]
+
+_TABLE = "CREATE TABLE raw_events (topic text, part int, off bigint, key bytea, value bytea)"
+
+
+async def naive(stack: Stack, topic: str, n: int, produce_to: str | None = None) -> float:
+    """Events/s of one autocommitted INSERT and one awaited produce per event."""
+
+    async def handle(conn: asyncpg.Connection, producer: AIOKafkaProducer | None, records: Sequence[Any]) -> None:
+        futures = []
+        for r in records:
+            await conn.execute("INSERT INTO raw_events VALUES ($1, $2, $3, $4, $5)", *_row(r))
+            if producer is not None and produce_to is not None:
+                futures.append(await producer.send(produce_to, r.value, key=r.key))
+        await asyncio.gather(*futures)
+
+    return await _loop(stack, topic, n, produce_to, handle, linger_ms=2)
+
+
+async def tuned(stack: Stack, topic: str, n: int, produce_to: str | None = None) -> float:
+    """Events/s of one transaction and one COPY per fetched batch, outputs produced unawaited."""
+
+    async def handle(conn: asyncpg.Connection, producer: AIOKafkaProducer | None, records: Sequence[Any]) -> None:
+        async with conn.transaction():
+            await conn.copy_records_to_table("raw_events", records=[_row(r) for r in records])
+        if producer is not None and produce_to is not None:
+            sent = [producer.send(produce_to, r.value, key=r.key) for r in records]
+            await asyncio.gather(*(await asyncio.gather(*sent)))
+
+    return await _loop(stack, topic, n, produce_to, handle, linger_ms=5)
+
+
+def _row(r: Any) -> tuple[str, int, int, bytes | None, bytes | None]:
+    return (r.topic, r.partition, r.offset, r.key, r.value)
+
+
+async def _loop(
+    stack: Stack,
+    topic: str,
+    n: int,
+    produce_to: str | None,
+    handle: Callable[[asyncpg.Connection, AIOKafkaProducer | None, Sequence[Any]], Awaitable[None]],
+    linger_ms: int,
+) -> float:
+    url = with_database(stack.server_url, f"bench_raw_{uuid.uuid4().hex[:6]}")
+    await ensure_database(url)
+    conn = await asyncpg.connect(url)
+    await conn.execute(_TABLE)
+    consumer = AIOKafkaConsumer(
+        f"{stack.topic_prefix}{topic}",
+        **stack.kafka.aiokafka(),
+        group_id=f"raw-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
+    producer = (
+        AIOKafkaProducer(**stack.kafka.aiokafka(), acks="all", linger_ms=linger_ms) if produce_to is not None else None
+    )
+    await consumer.start()
+    if producer is not None:
+        await producer.start()
+    done, first = 0, None
+    try:
+        while done < n:
+            batches = await consumer.getmany(timeout_ms=100, max_records=500)
+            for records in batches.values():
+                first = first or time.perf_counter()
+                await handle(conn, producer, records)
+                done += len(records)
+            if batches:
+                await consumer.commit()
+        assert first is not None
+        return n / (time.perf_counter() - first)
+    finally:
+        await consumer.stop()
+        if producer is not None:
+            await producer.stop()
+        await conn.close()
+
+
+async def both(stack: Stack, topic: str, n: int, produce_to: str | None = None) -> dict[str, float]:
+    """The two baselines on the same records, one after the other (each with its own group)."""
+    return {"naive": await naive(stack, topic, n, produce_to), "tuned": await tuned(stack, topic, n, produce_to)}
