@@ -10,6 +10,7 @@ kill, an exception) and fails the suites."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import queue
 import random
@@ -29,6 +30,8 @@ import asyncpg
 from shared.topics import all_topics
 from tests.signing import KEYRING
 from tools.client import ProgrammeClient, TopicObserver, wait_until_consumed
+from tools.scenario.programme import ProgrammeRun
+from tools.scenario.seed import SeedProgramme
 from tools.stack.launcher import Stack
 
 T = TypeVar("T")
@@ -367,6 +370,35 @@ async def session(stack: Stack) -> AsyncIterator[tuple[ProgrammeClient, TopicObs
         TopicObserver(stack.kafka, [f"{stack.topic_prefix}{t}" for t in watched]) as observer,
     ):
         yield client, observer
+
+
+def programme_on(
+    stack: Stack,
+    client: ProgrammeClient,
+    observer: TopicObserver,
+    programme: SeedProgramme,
+    narration: io.StringIO,
+    timeout_s: float,
+) -> ProgrammeRun:
+    """The scenario's run of `programme` on a fault stack (its exports folder, its clock), each
+    step waiting up to `timeout_s` for its answers."""
+    return ProgrammeRun(
+        client,
+        observer,
+        programme,
+        out=narration,
+        exports_dir=stack.data_dir / "exports",
+        timeout_s=timeout_s,
+        clock_file=stack.clock_file,
+    )
+
+
+def record_figures(path: Path, name: str, figures: dict[str, Any]) -> None:
+    """Add a suite's figures under `name` to the JSON file `path` (kept across runs, per suite)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing = json.loads(path.read_text()) if path.exists() else {}
+    existing[name] = figures
+    path.write_text(json.dumps(existing, ensure_ascii=False, indent=2, default=str))
 
 
 async def snapshot(stack: Stack) -> dict[str, dict[str, str]]:
