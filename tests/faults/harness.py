@@ -186,20 +186,31 @@ class FaultyStack:
             return True
         return False
 
-    def kill(self, name: str) -> None:
-        """SIGKILL: no shutdown, no cleanup; the supervisor restarts the service."""
-        with self._lock:
-            proc = self.stack.processes[name]
-            if proc.process.poll() is not None:
-                return
-            doing = self.doing(name)
-            self._our_stops[name] = self._our_stops.get(name, 0) + 1
-            proc.process.send_signal(signal.SIGKILL)
-            proc.process.wait()
-            self.log.kills[name] = self.log.kills.get(name, 0) + 1
-            self.log.kill_log.append(
-                {"process": name, "pid": proc.process.pid, "programme_date": self.programme_date(), "doing": doing}
-            )
+    def kill(self, name: str, alive_within_s: float = 60.0) -> str:
+        """SIGKILL: no shutdown, no cleanup; the supervisor restarts the service. Returns what the
+        process was doing. A process found dead (between a crash point or an earlier kill and the
+        supervisor's restart) is waited for: a planned kill always hits a live process."""
+        deadline = time.monotonic() + alive_within_s
+        while True:
+            with self._lock:
+                proc = self.stack.processes[name]
+                if proc.process.poll() is None:
+                    return self._kill_live(name, proc)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} was not running again within {alive_within_s:.0f} s")
+            time.sleep(0.1)
+
+    def _kill_live(self, name: str, proc: Any) -> str:
+        """Under the lock: the process is running."""
+        doing = self.doing(name)
+        self._our_stops[name] = self._our_stops.get(name, 0) + 1
+        proc.process.send_signal(signal.SIGKILL)
+        proc.process.wait()
+        self.log.kills[name] = self.log.kills.get(name, 0) + 1
+        self.log.kill_log.append(
+            {"process": name, "pid": proc.process.pid, "programme_date": self.programme_date(), "doing": doing}
+        )
+        return doing
 
     def pause_replica(self, name: str, seconds: float) -> None:
         """SIGSTOP a service process for `seconds` (past its max.poll.interval and session timeout:
