@@ -10,6 +10,7 @@ kill, an exception) and fails the suites."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import queue
 import random
@@ -29,6 +30,8 @@ import asyncpg
 from shared.topics import all_topics
 from tests.signing import KEYRING
 from tools.client import ProgrammeClient, TopicObserver, wait_until_consumed
+from tools.scenario.programme import ProgrammeRun
+from tools.scenario.seed import SeedProgramme
 from tools.stack.launcher import Stack
 
 T = TypeVar("T")
@@ -183,20 +186,31 @@ class FaultyStack:
             return True
         return False
 
-    def kill(self, name: str) -> None:
-        """SIGKILL: no shutdown, no cleanup; the supervisor restarts the service."""
-        with self._lock:
-            proc = self.stack.processes[name]
-            if proc.process.poll() is not None:
-                return
-            doing = self.doing(name)
-            self._our_stops[name] = self._our_stops.get(name, 0) + 1
-            proc.process.send_signal(signal.SIGKILL)
-            proc.process.wait()
-            self.log.kills[name] = self.log.kills.get(name, 0) + 1
-            self.log.kill_log.append(
-                {"process": name, "pid": proc.process.pid, "programme_date": self.programme_date(), "doing": doing}
-            )
+    def kill(self, name: str, alive_within_s: float = 60.0) -> str:
+        """SIGKILL: no shutdown, no cleanup; the supervisor restarts the service. Returns what the
+        process was doing. A process found dead (between a crash point or an earlier kill and the
+        supervisor's restart) is waited for: a planned kill always hits a live process."""
+        deadline = time.monotonic() + alive_within_s
+        while True:
+            with self._lock:
+                proc = self.stack.processes[name]
+                if proc.process.poll() is None:
+                    return self._kill_live(name, proc)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} was not running again within {alive_within_s:.0f} s")
+            time.sleep(0.1)
+
+    def _kill_live(self, name: str, proc: Any) -> str:
+        """Under the lock: the process is running."""
+        doing = self.doing(name)
+        self._our_stops[name] = self._our_stops.get(name, 0) + 1
+        proc.process.send_signal(signal.SIGKILL)
+        proc.process.wait()
+        self.log.kills[name] = self.log.kills.get(name, 0) + 1
+        self.log.kill_log.append(
+            {"process": name, "pid": proc.process.pid, "programme_date": self.programme_date(), "doing": doing}
+        )
+        return doing
 
     def pause_replica(self, name: str, seconds: float) -> None:
         """SIGSTOP a service process for `seconds` (past its max.poll.interval and session timeout:
@@ -367,6 +381,35 @@ async def session(stack: Stack) -> AsyncIterator[tuple[ProgrammeClient, TopicObs
         TopicObserver(stack.kafka, [f"{stack.topic_prefix}{t}" for t in watched]) as observer,
     ):
         yield client, observer
+
+
+def programme_on(
+    stack: Stack,
+    client: ProgrammeClient,
+    observer: TopicObserver,
+    programme: SeedProgramme,
+    narration: io.StringIO,
+    timeout_s: float,
+) -> ProgrammeRun:
+    """The scenario's run of `programme` on a fault stack (its exports folder, its clock), each
+    step waiting up to `timeout_s` for its answers."""
+    return ProgrammeRun(
+        client,
+        observer,
+        programme,
+        out=narration,
+        exports_dir=stack.data_dir / "exports",
+        timeout_s=timeout_s,
+        clock_file=stack.clock_file,
+    )
+
+
+def record_figures(path: Path, name: str, figures: dict[str, Any]) -> None:
+    """Add a suite's figures under `name` to the JSON file `path` (kept across runs, per suite)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing = json.loads(path.read_text()) if path.exists() else {}
+    existing[name] = figures
+    path.write_text(json.dumps(existing, ensure_ascii=False, indent=2, default=str))
 
 
 async def snapshot(stack: Stack) -> dict[str, dict[str, str]]:

@@ -24,14 +24,20 @@ from shared.contract.registry import REGISTRY
 from shared.topics import deadletter
 from tests.faults.checks import check_services
 from tests.faults.fuzz import FUZZ_SOURCES, GOOD_TABLES, Message, good_events, hostile_batch
-from tests.faults.harness import FaultyStack, fault_stack, session, snapshot, wait_consumed
+from tests.faults.harness import (
+    FaultyStack,
+    fault_stack,
+    programme_on,
+    session,
+    snapshot,
+    wait_consumed,
+)
 from tests.faults.invariants import check_topics
 from tests.faults.topology import CalendarChaos, FaultPlan, PlannedFault, fault_seed
 from tests.hostile import allow_raw_header_names
 from tests.programme_checks import assert_a_consistent_year, state_of
 from tests.signing import signed
 from tools.client import TopicObserver, envelope_for
-from tools.scenario.programme import ProgrammeRun
 from tools.scenario.seed import generate
 from tools.stack.embedded import DATA_DIR
 
@@ -77,15 +83,7 @@ def test_a_programme_year_survives_replicas_killed_all_over_the_year_and_a_kafka
     async def play() -> tuple[Any, Any, CalendarChaos]:
         async with session(stack) as (client, observer):
             with CalendarChaos(faulty, plan, programme.start) as chaos:
-                run = ProgrammeRun(
-                    client,
-                    observer,
-                    programme,
-                    out=narration,
-                    exports_dir=stack.data_dir / "exports",
-                    timeout_s=180,
-                    clock_file=stack.clock_file,
-                )
+                run = programme_on(stack, client, observer, programme, narration, timeout_s=180)
                 report = await run.play()
                 await asyncio.to_thread(chaos.finish)
             await observer.settle(1.0)

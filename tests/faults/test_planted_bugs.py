@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 
 from tests.faults.checks import ServiceFindings, check_services
-from tests.faults.harness import FaultyStack, fault_stack, session
+from tests.faults.harness import FaultyStack, fault_stack, programme_on, session
 from tests.faults.invariants import Findings, check_topics
 from tests.faults.planted import planted_env
 from tests.programme_checks import assert_a_consistent_year, state_of
-from tools.scenario.programme import ProgrammeRun
 from tools.scenario.seed import generate
 
 pytestmark = pytest.mark.faults
@@ -56,14 +55,8 @@ def play_with_bug(tmp_path: Path) -> Iterator[Any]:
 
         async def run() -> tuple[Any, Findings]:
             async with session(stack) as (client, observer):
-                report = await ProgrammeRun(
-                    client,
-                    observer,
-                    generate(ORDERS, seed=SEED),
-                    out=narration,
-                    exports_dir=stack.data_dir / "exports",
-                    timeout_s=PHASE_TIMEOUT_S,
-                    clock_file=stack.clock_file,
+                report = await programme_on(
+                    stack, client, observer, generate(ORDERS, seed=SEED), narration, timeout_s=PHASE_TIMEOUT_S
                 ).play()
                 await observer.settle(1.0)
                 return report, check_topics(observer, stack.topic_prefix)

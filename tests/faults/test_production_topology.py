@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
 import time
 from pathlib import Path
@@ -22,11 +21,10 @@ import pytest
 from shared.faults import POINTS
 from shared.topics import SERVICES, inbound
 from tests.faults.checks import check_services
-from tests.faults.harness import FaultyStack, fault_stack, session, wait_consumed
+from tests.faults.harness import FaultyStack, fault_stack, programme_on, record_figures, session, wait_consumed
 from tests.faults.invariants import check_topics
 from tests.faults.topology import CalendarChaos, FaultPlan, fault_seed, longest_wait
 from tests.programme_checks import assert_a_consistent_year, state_of
-from tools.scenario.programme import ProgrammeRun
 from tools.scenario.seed import generate
 from tools.stack.embedded import DATA_DIR
 
@@ -56,15 +54,7 @@ def play_through_faults(stack_dir: Path, orders: int, service_kills: int, seed: 
             async def play() -> dict[str, Any]:
                 async with session(stack) as (client, observer):
                     with CalendarChaos(faulty, plan, programme.start) as chaos:
-                        report = await ProgrammeRun(
-                            client,
-                            observer,
-                            programme,
-                            out=narration,
-                            exports_dir=stack.data_dir / "exports",
-                            timeout_s=900,
-                            clock_file=stack.clock_file,
-                        ).play()
+                        report = await programme_on(stack, client, observer, programme, narration, timeout_s=900).play()
                         await asyncio.to_thread(chaos.finish)
                     await observer.settle(2.0)
                     await wait_consumed(stack, observer, "", timeout_s=600)
@@ -122,10 +112,7 @@ def play_through_faults(stack_dir: Path, orders: int, service_kills: int, seed: 
 
 
 def record(name: str, figures: dict[str, Any]) -> None:
-    FIGURES_FILE.parent.mkdir(parents=True, exist_ok=True)
-    existing = json.loads(FIGURES_FILE.read_text()) if FIGURES_FILE.exists() else {}
-    existing[name] = figures
-    FIGURES_FILE.write_text(json.dumps(existing, ensure_ascii=False, indent=2, default=str))
+    record_figures(FIGURES_FILE, name, figures)
 
 
 def assert_survived(run: dict[str, Any], orders: int) -> None:

@@ -20,10 +20,17 @@ from typing import Any
 import pytest
 
 from shared.topics import SERVICES
-from tests.faults.harness import FaultyStack, fault_stack, session, snapshot, wait_consumed
+from tests.faults.harness import (
+    FaultyStack,
+    fault_stack,
+    programme_on,
+    record_figures,
+    session,
+    snapshot,
+    wait_consumed,
+)
 from tests.faults.invariants import check_topics
 from tests.programme_checks import assert_a_consistent_year, state_of
-from tools.scenario.programme import ProgrammeRun
 from tools.scenario.seed import generate
 from tools.stack.embedded import DATA_DIR
 
@@ -49,10 +56,7 @@ def faulty(tmp_path: Path) -> Iterator[FaultyStack]:
 
 
 def record(name: str, figures: dict[str, Any]) -> None:
-    FIGURES_FILE.parent.mkdir(parents=True, exist_ok=True)
-    existing = json.loads(FIGURES_FILE.read_text()) if FIGURES_FILE.exists() else {}
-    existing[name] = figures
-    FIGURES_FILE.write_text(json.dumps(existing, ensure_ascii=False, indent=2))
+    record_figures(FIGURES_FILE, name, figures)
 
 
 def play_with(faulty: FaultyStack, orders: int, seed: int, during: Callable[[], None]) -> dict[str, Any]:
@@ -66,15 +70,7 @@ def play_with(faulty: FaultyStack, orders: int, seed: int, during: Callable[[], 
         async with session(stack) as (client, observer):
             fault = threading.Thread(target=during, name="fault", daemon=True)
             fault.start()
-            run = ProgrammeRun(
-                client,
-                observer,
-                programme,
-                out=narration,
-                exports_dir=stack.data_dir / "exports",
-                timeout_s=900,
-                clock_file=stack.clock_file,
-            )
+            run = programme_on(stack, client, observer, programme, narration, timeout_s=900)
             report = await run.play()
             await asyncio.to_thread(fault.join, 600)
             await observer.settle(2.0)

@@ -179,8 +179,7 @@ class CalendarChaos:
         stack = self.faulty.stack
         cluster = stack.cluster
         if fault.kind == "kill_replica":
-            doing = self.faulty.doing(fault.target)
-            self.faulty.kill(fault.target)
+            doing = self.faulty.kill(fault.target)
             return f"{fault.target} killed while: {doing}"
         if fault.kind == "pause_replica":
             seconds = MAX_POLL_INTERVAL_MS / 1000 + 5

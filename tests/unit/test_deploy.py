@@ -142,6 +142,12 @@ def test_services_get_only_variables_they_read_and_all_they_need() -> None:
         assert deployment["spec"]["template"]["spec"]["enableServiceLinks"] is False, name
 
 
+def test_every_log_line_names_the_pod_that_wrote_it() -> None:
+    for name, deployment in objects("Deployment").items():
+        instance = env(container(deployment))["SERVICE_INSTANCE"]
+        assert instance["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}, name
+
+
 def test_the_configmaps_documented_overrides_are_variables_the_services_read() -> None:
     text = (K8S / "01-configmap.yaml").read_text(encoding="utf-8")
     documented = set(re.findall(r"^\s*#\s+([A-Z][A-Z0-9_]+): ", text, flags=re.MULTILINE))
