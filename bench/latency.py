@@ -1,12 +1,13 @@
 """Latency of the automatic steps, idle and under a steady load, on the embedded stack.
 
-    .venv/bin/python -m bench.latency [--samples 200] [--load 150]
+    .venv/bin/python -m bench.latency [--samples 200] [--load half]
 
 Measured from the partner event's broker timestamp (CreateTime) to the resulting event's:
   - TeamAccepted -> the first FundingReleased (funding opens the grant, releases tranche 1);
   - the panel's last PanelScoreSubmitted -> ReviewCompleted (reviews grades the project).
 "Under load" adds a steady background of demands (orders) and expert records (matching) at
-`--load` events/s while the same samples are taken.
+`--load` events/s while the same samples are taken: by default half the capacity bench.services
+last measured for orders and matching.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import BENCH_DATA, percentiles, write_result
+from bench.common import BENCH_DATA, RESULTS, percentiles, write_result
 from shared.contract.events.base import EventData
 from shared.contract.events.matching import ExpertRef, ExpertRegistered, TeamAccepted
 from shared.contract.events.orders import DemandSubmitted, OrderPublished, ServicePeriod
@@ -201,6 +202,7 @@ async def background_load(client: ProgrammeClient, per_s: float, run: str, stop:
     """Demands to orders and expert records to matching, at a steady rate."""
     order = generate(3).orders[2]
     sent, i = 0, 0
+    started = time.monotonic()
     while not stop.is_set():
         i += 1
         await client.send(
@@ -220,8 +222,9 @@ async def background_load(client: ProgrammeClient, per_s: float, run: str, stop:
             source="/registry/talent",
         )
         sent += 2
+        due = started + sent / per_s  # paced from the start: the time a send takes is not added
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=2 / per_s)
+            await asyncio.wait_for(stop.wait(), timeout=max(0.0, due - time.monotonic()))
     return sent
 
 
@@ -238,6 +241,7 @@ async def run(stack: Stack, samples: int, load: float) -> dict[str, Any]:
         for year, (label, rate) in enumerate((("idle", 0.0), ("under_load", load)), start=YEAR):
             tag = f"{label[0].upper()}{uuid.uuid4().hex[:5]}"
             stop = asyncio.Event()
+            loaded_from = time.monotonic()
             loader = asyncio.create_task(background_load(client, rate, tag, stop)) if rate else None
             await asyncio.sleep(1.0 if rate else 0)
             funding = await funding_latency(client, observer, samples, tag)
@@ -249,6 +253,7 @@ async def run(stack: Stack, samples: int, load: float) -> dict[str, Any]:
             result[label] = {
                 "background_events_per_s": rate,
                 "background_events_sent": sent,
+                "background_events_per_s_achieved": round(sent / (time.monotonic() - loaded_from), 1) if rate else 0,
                 "team_accepted_to_funding_released_ms": percentiles(funding),
                 "last_panel_score_to_review_completed_ms": percentiles(review),
             }
@@ -256,18 +261,35 @@ async def run(stack: Stack, samples: int, load: float) -> dict[str, Any]:
     return result
 
 
+def half_capacity(fallback: float = 150.0) -> float:
+    """Half the capacity the background load goes to: demands to orders and expert records to
+    matching, in pairs, so the slower of the two sets the pace (each gets half its own rate)."""
+    measured = RESULTS / "services.json"
+    if not measured.exists():
+        return fallback
+    rates = json.loads(measured.read_text())
+    drained = [rates[name]["service_events_per_s"] for name in ("orders", "matching") if name in rates]
+    return round(min(drained)) if len(drained) == 2 else fallback  # 2 events per pair: half each
+
+
 def main() -> None:
     from shared.logging import configure_logging
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--load", type=float, default=150.0, help="background events/s under load")
+    parser.add_argument(
+        "--load",
+        default="half",
+        help="background events/s under load; `half` (the default): half of what orders and matching "
+        "drained in the last bench.services run (results/services.json), 150 when it has not run",
+    )
     args = parser.parse_args()
+    load = half_capacity() if args.load == "half" else float(args.load)
     configure_logging("bench", fmt="console", level="WARNING")
     stack = Stack(data_dir=BENCH_DATA, fresh=True, extra_env={"POLICY_ANNUAL_ENVELOPE_FEN": str(10**12)})
     stack.start()
     try:
-        result = asyncio.run(run(stack, args.samples, args.load))
+        result = asyncio.run(run(stack, args.samples, load))
     finally:
         stack.stop()
     print(f"written to {write_result('latency', result)}")

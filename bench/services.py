@@ -149,9 +149,11 @@ async def drain(stack: Stack, workload: Workload, n: int, run: str) -> float:
             if done >= n and waiting == 0:
                 break
             await asyncio.sleep(0.2)
-        first, last_in = await conn.fetchrow(
-            "SELECT min(received_at), max(received_at) FROM inbox WHERE subject LIKE $1", pattern
+        span = await conn.fetchrow(
+            "SELECT min(received_at) AS first, max(received_at) AS last FROM inbox WHERE subject LIKE $1", pattern
         )
+        assert span is not None
+        first, last_in = span["first"], span["last"]
         last_out = await conn.fetchval("SELECT max(published_at) FROM outbox WHERE subject LIKE $1", pattern)
         last = last_out if workload.output and last_out is not None else last_in
         return float(n / (last - first).total_seconds())

@@ -295,25 +295,27 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-_MAYBE_BEYOND_64_BITS: Final = re.compile(rb"\d{19,}")
-
-
 def _json_loads(value: bytes) -> Any:
     """What json.loads reads, read by orjson where the two agree: orjson makes integers beyond
-    64 bits floats (such values go to json), and refuses what json accepts (NaN, 1e400, UTF-16,
-    a BOM, surrogates), which then goes to json too."""
+    64 bits floats (such documents are read by json again), and refuses what json accepts (NaN,
+    1e400, UTF-16, a BOM, surrogates), which then goes to json too."""
     return _loads(value)[0]
 
 
-def _loads(value: bytes) -> tuple[Any, bool]:
-    """The document, and whether orjson read it (then it holds no integer beyond 64 bits and no
-    number that is not finite: orjson refuses those, and numbers of 19 digits or more never reach it)."""
-    if not _MAYBE_BEYOND_64_BITS.search(value):
-        try:
-            return orjson.loads(value), True
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(value), False
+def _loads(value: bytes) -> tuple[Any, int | None]:
+    """The document, and the names its objects hold when orjson read it (None when json did).
+    A document orjson read holds no number that is not finite (orjson refuses those) and, once
+    `_plain_names` has looked, no integer beyond 64 bits: orjson reads an integer beyond 2**64
+    or below -2**63 as a float of that size, so a document with a number at or beyond 2**63 in
+    size is read again by json, which keeps the integer (and refuses it later) or the float."""
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value), None
+    names = _plain_names(document)
+    if names is None:
+        return json.loads(value), None
+    return document, names
 
 
 def _require_json_object(value: bytes) -> dict[str, Any]:
@@ -332,15 +334,15 @@ def read_json(value: bytes | str, *, not_json: str = "not_json") -> Any:
         raw.decode("utf-8")  # json.loads would also take UTF-16 and UTF-32; RFC 8259 says UTF-8
         if raw.startswith(b"\xef\xbb\xbf"):
             raise EnvelopeError(not_json, "the value starts with a byte order mark (RFC 8259: none)")
-        document, plain = _loads(raw)
+        document, names = _loads(raw)
     except RecursionError as exc:
         raise EnvelopeError("over_limits", f"JSON nested deeper than {limits.MAX_JSON_DEPTH} levels") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EnvelopeError(not_json, f"the value is not JSON: {exc}") from exc
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         raise EnvelopeError("over_limits", f"a number beyond what is read: {exc}") from exc
-    _check_json_limits(raw, document, not_json, plain=plain)
-    if not plain and _SURROGATE_ESCAPE.search(raw):  # orjson refuses unpaired surrogates itself
+    _check_json_limits(raw, document, not_json, names=names)
+    if names is None and _SURROGATE_ESCAPE.search(raw):  # orjson refuses unpaired surrogates itself
         _refuse_lone_surrogates(document, not_json)
     return document
 
@@ -379,16 +381,14 @@ def _whitespace_before_colon(value: bytes) -> bool:
     return maybe and _WHITESPACE_BEFORE_COLON.search(value) is not None
 
 
-def _check_json_limits(value: bytes, document: Any, not_json: str, *, plain: bool = False) -> None:
+def _check_json_limits(value: bytes, document: Any, not_json: str, *, names: int | None = None) -> None:
     """I-JSON (RFC 7493) and our limits: no name twice in an object, nesting at most
-    MAX_JSON_DEPTH, integers within 64 bits, finite numbers. A `plain` document (read by orjson,
-    with fewer brackets than the depth limit) keeps the number and depth limits by construction,
-    and only its names are counted. Duplicate names are proven absent cheaply for ordinary
+    MAX_JSON_DEPTH, integers within 64 bits, finite numbers. A document orjson read (`names`
+    counted by _plain_names) keeps the number limits by construction, and the depth limit when it
+    has fewer brackets than that. Duplicate names are proven absent cheaply for ordinary
     documents (one `":` per name, no escaped quote that could fake one); any other document is
     read again with a check of every object's names."""
-    if plain and value.count(b"{") + value.count(b"[") <= limits.MAX_JSON_DEPTH:
-        names = _names(document)
-    else:
+    if names is None or value.count(b"{") + value.count(b"[") > limits.MAX_JSON_DEPTH:
         names = _walk_limits(document)
     if value.count(b'":') == names and b'\\"' not in value and not _whitespace_before_colon(value):
         return
@@ -401,18 +401,31 @@ def _check_json_limits(value: bytes, document: Any, not_json: str, *, plain: boo
 _CONTAINERS: Final = (dict, list)
 
 
-def _names(document: Any) -> int:
-    """How many names the objects of a document hold (only containers are visited)."""
+_SMALLEST: Final = -(2**63)
+_BEYOND: Final = 2**63
+
+
+def _plain_names(document: Any) -> int | None:
+    """How many names the objects of a document orjson read hold; None when a number in it is
+    at or beyond 2**63 in size (orjson may have read an integer json keeps, see _loads)."""
     count = 0
-    stack = [document] if type(document) in _CONTAINERS else []
+    stack = [document]
     while stack:
         item = stack.pop()
-        children = item.values() if type(item) is dict else item
-        if type(item) is dict:
+        kind = type(item)
+        if kind is dict:
             count += len(item)
+            children: Any = item.values()
+        elif kind is list:
+            children = item
+        else:
+            children = (item,)
         for child in children:
-            if type(child) is dict or type(child) is list:
+            kind = type(child)
+            if kind is dict or kind is list:
                 stack.append(child)
+            elif (kind is int or kind is float) and not _SMALLEST < child < _BEYOND:
+                return None
     return count
 
 

@@ -4,6 +4,7 @@ state change) and `note` (a line for the operator, written after the commit)."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -163,9 +164,16 @@ class MessageContext(EmitContext):
 
 
 _EMITTED_IDS = uuid.UUID("6f1c2b52-4d1e-5c0a-9a53-8e0d2f7c1a90")
+_EMITTED_IDS_BYTES = _EMITTED_IDS.bytes
 
 
 def emitted_event_id(service: str, cause: Envelope, ordinal: int) -> str:
     """The id of the `ordinal`-th event `service` emits in reaction to `cause` (a name-based UUID,
     RFC 9562 version 5: several services reacting to one event make different ids)."""
-    return str(uuid.uuid5(_EMITTED_IDS, f"{service}\x1f{cause.source}\x1f{cause.id}\x1f{ordinal}"))
+    # str(uuid.uuid5(_EMITTED_IDS, name)), without building a UUID object: a third of its time
+    name = f"{service}\x1f{cause.source}\x1f{cause.id}\x1f{ordinal}".encode()
+    raw = bytearray(hashlib.sha1(_EMITTED_IDS_BYTES + name).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC's variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -47,6 +47,7 @@ from shared.settings import KafkaSettings, ServiceSettings, load_policy
 from shared.topics import PARTNERS, REJECTIONS, SERVICES, TopicSpec, all_topics, deadletter, events, with_prefix
 from shared.tracing import Tracing, shut_down, tracer_provider_from_environment
 
+from . import heap
 from .clock_file import DrivenClock
 from .metrics import ServiceMetrics
 from .timers import Timer, run_timer_forever, run_timer_once
@@ -694,6 +695,7 @@ def run_service(definition: ServiceDefinition) -> None:
     # ends with status 0 if everything stopped (the batch in flight committed, the relay stopped).
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_after_shutdown(runtime))
+    heap.settle_after_start()  # the process's own: in-process services (the tests) keep theirs
     asyncio.run(
         app.run(
             log_level=logging.WARNING,

@@ -120,6 +120,14 @@ hostile_bytes = st.one_of(
     json_texts.map(lambda raw: b"\xef\xbb\xbf" + raw),
     json_texts.map(lambda raw: raw.decode().encode("utf-16")),
     st.sampled_from((b'{"a": 1e400}', b'{"a": -0}', b'{"a": 1E5}', b'"\\ud800"', b'{"a":1,"a":2}', b"[" * 3000)),
+    st.sampled_from(  # the edges of 64 bits, where orjson reads a float and json an integer
+        (
+            b"[9223372036854775807, -9223372036854775808, 18446744073709551615]",
+            b"[9223372036854775808, 18446744073709551616, -9223372036854775809]",
+            b'{"a": 12345678901234567890.5, "b": 0.12345678901234567890123, "c": 9.3e18}',
+        )
+    ),
+    st.integers(min_value=-(2**66), max_value=2**66).map(lambda n: f'{{"fen": {n}}}'.encode()),
 )
 
 
