@@ -1,11 +1,13 @@
 """Each service's throughput next to the raw limit measured in the same run.
 
-    .venv/bin/python -m bench.services [--events 4000]
+    .venv/bin/python -m bench.services [--events 4000] [--replicas 2]
 
 For each service, N events it consumes are written to its topic while it is down; then the
 service starts as its own process and drains them: consume -> validate -> inbox + state +
-outbox in one transaction -> relay -> publish. Throughput = outputs/s between the first and
-the last output seen. Beside it, on the same records, the two hand-written loops of
+outbox in one transaction -> relay -> publish. Throughput = events/s from the first of them in
+the service's inbox to the last output published (see `drain`). Then N more, drained by
+`--replicas` processes of the service sharing the partitions, as compose and Kubernetes run
+it. Beside it, on the same records, the two hand-written loops of
 bench/baselines.py: `tuned` (one transaction and one COPY per fetched batch, outputs produced
 unawaited, one offset commit per batch), which `ratio` is against, and `naive` (one
 autocommitted INSERT and one awaited produce per event), kept for continuity.
@@ -132,14 +134,16 @@ async def preload(stack: Stack, workload: Workload, n: int, run: str) -> None:
         await producer.flush()
 
 
-async def drain(stack: Stack, workload: Workload, n: int, run: str) -> float:
+async def drain(stack: Stack, workload: Workload, n: int, run: str, instances: list[str]) -> float:
     """Events/s of the service, read afterwards from its own tables: from the first of the run's
     events in its inbox to the last of its outbox rows published (to the last inbox row for a
     service that emits nothing here). Nothing else reads the topics meanwhile, as nothing does
     while the baselines run: a Python consumer of the outputs took CPU from the service on this
     2-core machine. (The clock starts once the first batch is read and checked: one batch early.)"""
-    stack.start_service(workload.service)
-    stack.wait_ready(workload.service)
+    for instance in instances:
+        stack.start_service(instance)
+    for instance in instances:
+        stack.wait_ready(instance)
     conn = await asyncpg.connect(stack.database_url(workload.service))
     pattern = f"%{run}%"
     try:
@@ -161,19 +165,30 @@ async def drain(stack: Stack, workload: Workload, n: int, run: str) -> float:
         await conn.close()
 
 
-async def measure(stack: Stack, workload: Workload, n: int) -> dict[str, Any]:
+async def measure(stack: Stack, workload: Workload, n: int, replicas: int = 1) -> dict[str, Any]:
     run = f"B{uuid.uuid4().hex[:6]}"
     await preload(stack, workload, n, run)
-    service = await drain(stack, workload, n, run)
+    service = await drain(stack, workload, n, run, [workload.service])
     stack.stop_service(workload.service)
+    result: dict[str, Any] = {"events": n, "service_events_per_s": round(service)}
+    if replicas > 1:  # as compose and Kubernetes run it: the partitions shared by the replicas
+        run = f"R{uuid.uuid4().hex[:6]}"
+        await preload(stack, workload, n, run)
+        instances = [f"{workload.service}-{i}" for i in range(1, replicas + 1)]
+        result[f"replicas_{replicas}_events_per_s"] = round(await drain(stack, workload, n, run, instances))
+        for instance in instances:
+            stack.stop_service(instance)
     limits = await baselines.both(stack, workload.topic, n, produce_to=f"{stack.topic_prefix}rejections")
-    return {
-        "events": n,
-        "service_events_per_s": round(service),
+    return result | {
         "tuned_events_per_s": round(limits["tuned"]),
         "naive_events_per_s": round(limits["naive"]),
         "ratio": round(service / limits["tuned"], 3),
         "ratio_to_naive": round(service / limits["naive"], 3),
+        **(
+            {f"replicas_{replicas}_ratio": round(result[f"replicas_{replicas}_events_per_s"] / limits["tuned"], 3)}
+            if replicas > 1
+            else {}
+        ),
     }
 
 
@@ -183,6 +198,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=4000)
     parser.add_argument("--only", default=None, help="comma-separated services")
+    parser.add_argument("--replicas", type=int, default=2, help="also drain with this many replicas (1: not)")
     args = parser.parse_args()
     configure_logging("bench", fmt="console", level="WARNING")
     chosen = [w for w in WORKLOADS if not args.only or w.service in args.only.split(",")]
@@ -193,7 +209,7 @@ def main() -> None:
         )
         stack.start()
         try:
-            results[workload.service] = asyncio.run(measure(stack, workload, args.events))
+            results[workload.service] = asyncio.run(measure(stack, workload, args.events, args.replicas))
         finally:
             stack.stop()
         print(f"{workload.service:9} {json.dumps(results[workload.service])}", flush=True)
