@@ -4,7 +4,8 @@
 
 Each scale runs on a fresh embedded stack (four service processes, Apache Kafka, PostgreSQL): wall
 time of the year, distinct events on the topics, events/s, peak memory of the whole stack
-(services, broker, PostgreSQL and this driver's observer are separate: the driver is not counted).
+(services, broker, PostgreSQL and this driver's observer are separate: the driver is not counted),
+and the largest event published (the broker refuses a record over 1 MiB: events are limited to it).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tools.stack.launcher import Stack
 from tools.stack.monitor import MemoryMonitor
 
 
-async def play(stack: Stack, orders: int) -> tuple[Any, int]:
+async def play(stack: Stack, orders: int) -> tuple[Any, int, dict[str, Any]]:
     watched = [f"{stack.topic_prefix}{t.name}" for t in all_topics()]
     async with (
         ProgrammeClient(
@@ -37,7 +38,17 @@ async def play(stack: Stack, orders: int) -> tuple[Any, int]:
             client, observer, generate(orders), out=io.StringIO(), timeout_s=3600, clock_file=stack.clock_file
         )
         report = await run.play()
-        return report, len(observer.distinct)
+        largest = max(observer.distinct, key=lambda o: len(o.value or b""))
+        return (
+            report,
+            len(observer.distinct),
+            {
+                "bytes": len(largest.value or b""),
+                "type": largest.type,
+                "subject": largest.subject,
+                "topic": largest.topic,
+            },
+        )
 
 
 def one_scale(orders: int) -> dict[str, Any]:
@@ -49,7 +60,7 @@ def one_scale(orders: int) -> dict[str, Any]:
         with MemoryMonitor(stack.pids()) as memory:
             idle = memory.sample()
             started = time.monotonic()
-            report, distinct = asyncio.run(play(stack, orders))
+            report, distinct, largest = asyncio.run(play(stack, orders))
             wall = time.monotonic() - started
     finally:
         stack.stop()
@@ -62,6 +73,7 @@ def one_scale(orders: int) -> dict[str, Any]:
         "events_per_s": round(distinct / wall),
         "ms_per_order": round(1000 * wall / orders, 1),
         "peak_memory_mib": round(memory.peak_mib),
+        "largest_event": largest,
         "failures": report.failures[:3],
     }
 

@@ -56,11 +56,11 @@ def table(summary: dict[str, Any]) -> list[str]:
             row(f"{service}: ratio service/naive", r.get("ratio_to_naive", ""))
     for label, r in summary.get("latency", {}).items():
         if isinstance(r, dict) and "team_accepted_to_funding_released_ms" in r:
-            f, v = r["team_accepted_to_funding_released_ms"], r["last_panel_score_to_review_completed_ms"]
+            f, v = r["team_accepted_to_funding_released_ms"], r["last_panel_score_to_review_graded_ms"]
             limit = TARGETS["automatic_step_p99_idle_ms" if label == "idle" else "automatic_step_p99_half_load_ms"]
             target = f"p99 < {limit:.0f}" + ("" if label == "idle" else f" at {r['background_events_per_s']:.0f}/s")
             row(f"TeamAccepted → FundingReleased ms p50/p95/p99 ({label})", f"{f['p50']}/{f['p95']}/{f['p99']}", target)
-            row(f"last score → ReviewCompleted ms p50/p95/p99 ({label})", f"{v['p50']}/{v['p95']}/{v['p99']}", target)
+            row(f"last score → ReviewGraded ms p50/p95/p99 ({label})", f"{v['p50']}/{v['p95']}/{v['p99']}", target)
     for r in summary.get("programme", {}).get("scales", []):
         row(
             f"programme {r['orders']} orders: wall s / events/s",
@@ -73,6 +73,9 @@ def table(summary: dict[str, Any]) -> list[str]:
             f"idle < {TARGETS['idle_memory_mib']}",
         )
         row(f"programme {r['orders']} orders: stack ready s", r["stack_ready_s"], f"< {TARGETS['ready_s']:.0f}")
+        row(f"programme {r['orders']} orders: ms of wall time per order", r.get("ms_per_order", ""))
+        if largest := r.get("largest_event"):
+            row(f"programme {r['orders']} orders: largest event, bytes", largest["bytes"], largest["type"])
     replay = summary.get("replay", {})
     if replay:
         row(
@@ -130,7 +133,7 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     for label, r in latency.items():
         for step, key in (
             ("funding", "team_accepted_to_funding_released_ms"),
-            ("review", "last_panel_score_to_review_completed_ms"),
+            ("review", "last_panel_score_to_review_graded_ms"),
         ):
             if isinstance(r, dict) and key in r:
                 labels.append(f"{step}\n{label}")
