@@ -80,3 +80,43 @@ def test_on_a_terminal_the_line_is_words_and_fields_not_json() -> None:
     assert "event rejected by a programme rule; sender answered" in text
     assert "trace_id=4bf92f3577b34da6a3ce929d0e0e4736" in text
     assert "subject=500240-2027-001" in text
+
+
+def test_a_logger_made_before_the_logging_was_set_again_writes_where_it_now_goes() -> None:
+    import structlog
+
+    cached = structlog.get_logger("services.orders.handlers")
+    first, second = io.StringIO(), io.StringIO()
+    configure_logging("orders", fmt="json", stream=first)
+    cached.info("order submitted by county", county="石柱县")
+    configure_logging("funding", fmt="json", stream=second, level="WARNING")
+    cached.info("grant opened", project_id="P-500240-2027-001")
+    cached.warning("tranche held", project_id="P-500240-2027-001")
+    (written_first,) = [json.loads(text) for text in first.getvalue().splitlines()]
+    (written_second,) = [json.loads(text) for text in second.getvalue().splitlines()]
+    assert (written_first["event"], written_first["service"], written_first["county"]) == (
+        "order submitted by county",
+        "orders",
+        "石柱县",
+    )
+    assert (written_second["event"], written_second["service"], written_second["level"]) == (
+        "tranche held",
+        "funding",
+        "warning",
+    )
+
+
+def test_a_failure_is_logged_with_its_traceback_and_library_lines_in_the_same_format() -> None:
+    import structlog
+
+    stream = io.StringIO()
+    configure_logging("matching", fmt="json", stream=stream)
+    try:
+        raise ValueError("天麻 is not a team")
+    except ValueError:
+        structlog.get_logger("services.matching").exception("recommendation failed", call="2027年第一批")
+    logging.getLogger("aiokafka").warning("node %s not ready", 3)
+    failure, library = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert failure["level"] == "error" and "ValueError: 天麻 is not a team" in failure["exception"]
+    assert failure["call"] == "2027年第一批" and failure["logger"] == "services.matching"
+    assert (library["event"], library["logger"], library["service"]) == ("node 3 not ready", "aiokafka", "matching")

@@ -266,3 +266,44 @@ def test_a_county_system_acts_only_for_its_own_county() -> None:
     assert speaker_refusal(f"{SHIZHU_SYSTEM}/portal", tianma_submission()) is None, "a system under the county"
     withdrawal = WithdrawDemand(order_id="500240-2019-001", withdrawn_by="石柱县", reason="村里已自筹")
     assert speaker_refusal(SHIZHU_SYSTEM, withdrawal) is None
+
+
+class _Registry:
+    """The key registry as the pipeline reads it; `refresh` brings in keys registered meanwhile."""
+
+    def __init__(self, keys: dict[str, PartnerRecord], later: dict[str, PartnerRecord]) -> None:
+        self.keys, self.later, self.refreshed = keys, later, 0
+
+    def key_for(self, source: str) -> PartnerRecord | None:
+        return self.keys.get(source)
+
+    async def refresh(self) -> None:
+        self.refreshed += 1
+        self.keys |= self.later
+
+
+def test_a_batch_checked_in_worker_threads_gets_each_events_own_verdict_in_order() -> None:
+    import asyncio
+
+    from shared.messaging import stages
+    from shared.messaging.records import Record
+
+    def item(n: int, key: Any, source: str) -> stages.Prepared:
+        envelope = envelope_for(tianma_submission(f"500240-2019-{n:03d}"), source=source, time=NOW)
+        value, headers = sign_record(envelope.to_structured_json(), structured_headers(envelope), key)
+        record = Record("orders.inbound", n % 6, n, envelope.subject.encode(), value, tuple(headers))
+        return stages.Prepared(record, envelope=envelope)
+
+    shizhu = partner_record(SHIZHU_SYSTEM, public_key_text(SHIZHU_KEY))
+    wuxi = partner_record(WUXI_SYSTEM, public_key_text(WUXI_KEY))
+    forged = {7, 23}  # 石柱县's events signed with 巫溪县's key
+    late = {30, 31}  # 巫溪县's own events, its key registered after the registry was first read
+    items = [
+        item(n, WUXI_KEY if n in forged | late else SHIZHU_KEY, WUXI_SYSTEM if n in late else SHIZHU_SYSTEM)
+        for n in range(40)
+    ]
+    registry = _Registry({SHIZHU_SYSTEM: shizhu}, {WUXI_SYSTEM: wuxi})
+    asyncio.run(stages.verify(items, registry))
+    refused = {n: it.unauthenticated.kind for n, it in enumerate(items) if it.unauthenticated is not None}
+    assert refused == {7: "does_not_verify", 23: "does_not_verify"}
+    assert registry.refreshed == 1
