@@ -201,13 +201,15 @@ async def on_open_review_cycle(ctx: MessageContext, data: OpenReviewCycle) -> No
         now=ctx.now(),
     )
     await repo.add_cycle(cycle, reviews, ctx.now(), Cause.of(ctx.envelope))
-    ctx.emit(opened)
+    for part in opened:
+        ctx.emit(part)
     ctx.note(
         "review cycle opened; teams may report until the deadline",
         cycle_id=cycle.cycle_id,
         year=cycle.year,
         deadline=str(cycle.submission_deadline),
         reviews=len(reviews),
+        messages=len(opened),
         added_by_the_bureau=list(data.additional_order_ids),
     )
 

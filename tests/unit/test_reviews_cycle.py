@@ -45,7 +45,7 @@ def opened(
     now: datetime = NOW,
     **fields: Any,
 ) -> ReviewCycleOpened:
-    _, _, event = open_cycle(
+    _, _, (event,) = open_cycle(
         request(**fields),
         projects=[p for p, _ in projects],
         orders={o.order_id: o for _, o in projects} if orders is None else orders,
@@ -136,3 +136,20 @@ def test_a_years_cycle_cannot_open_before_that_year_has_begun_in_chongqing() -> 
     early: dict[str, Any] = {"cycle_id": "2027", "year": 2027, "submission_deadline": date(2027, 12, 31)}
     assert refused(tianma, now=new_years_eve, **early) == "year_not_begun"
     assert opened(tianma, now=datetime(2026, 12, 31, 16, 0, tzinfo=UTC), **early).reviews, "from 1 January on"
+
+
+def test_a_year_of_4500_projects_opens_in_parts_each_far_below_the_brokers_limit() -> None:
+    projects = [project(f"{500101 + n % 38}-2019-{n:04d}", date(2019, 6, 1), 24) for n in range(4_500)]
+    _, reviews, parts = open_cycle(
+        request(),
+        projects=[p for p, _ in projects],
+        orders={o.order_id: o for _, o in projects},
+        existing=None,
+        cycle_of_year=None,
+        now=NOW,
+    )
+    assert [(e.part, e.parts, len(e.reviews)) for e in parts] == [(1, 3, 2_000), (2, 3, 2_000), (3, 3, 500)]
+    assert {e.reviews_in_all_parts for e in parts} == {4_500} and len(reviews) == 4_500
+    in_parts = [summary.review_id for e in parts for summary in e.reviews]
+    assert in_parts == [r.review_id for r in reviews], "every review once, in the cycle's order"
+    assert max(len(e.model_dump_json()) for e in parts) < 400_000

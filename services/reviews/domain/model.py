@@ -211,8 +211,9 @@ def open_cycle(
     existing: Cycle | None,
     cycle_of_year: str | None,
     now: datetime,
-) -> tuple[Cycle, tuple[Review, ...], ReviewCycleOpened]:
-    """Every project in service during the year, plus the ones the bureau adds, gets a review.
+) -> tuple[Cycle, tuple[Review, ...], tuple[ReviewCycleOpened, ...]]:
+    """Every project in service during the year, plus the ones the bureau adds, gets a review;
+    the opening is announced in as many parts as keep each message small (see the event).
 
     `projects` are the candidates: at least every known project that may be in service that
     year and every one the bureau names; this function decides which are in."""
@@ -241,19 +242,31 @@ def open_cycle(
     reviews = tuple(
         Review(review_id_for(cycle.cycle_id, p.order_id), cycle.cycle_id, p, orders[p.order_id]) for p in selected
     )
-    event = ReviewCycleOpened(
-        cycle_id=cycle.cycle_id,
-        year=cycle.year,
-        submission_deadline=cycle.submission_deadline,
-        reviews=tuple(
-            ReviewSummary(
-                review_id=r.review_id, order_id=r.order_id, project_id=r.project.project_id, team_id=r.project.team_id
-            )
-            for r in reviews
-        ),
-        opened_at=now,
+    summaries = [
+        ReviewSummary(
+            review_id=r.review_id, order_id=r.order_id, project_id=r.project.project_id, team_id=r.project.team_id
+        )
+        for r in reviews
+    ]
+    parts = max(1, -(-len(summaries) // REVIEWS_PER_PART))
+    events = tuple(
+        ReviewCycleOpened(
+            cycle_id=cycle.cycle_id,
+            part=part + 1,
+            parts=parts,
+            year=cycle.year,
+            submission_deadline=cycle.submission_deadline,
+            reviews=tuple(summaries[part * REVIEWS_PER_PART : (part + 1) * REVIEWS_PER_PART]),
+            reviews_in_all_parts=len(summaries),
+            opened_at=now,
+        )
+        for part in range(parts)
     )
-    return cycle, reviews, event
+    return cycle, reviews, events
+
+
+REVIEWS_PER_PART = 2_000
+"""Reviews in one ReviewCycleOpened message (about 150 bytes each: far below the 1 MB limit)."""
 
 
 def _projects_under_review(request: OpenReviewCycle, projects: Sequence[Project]) -> list[Project]:

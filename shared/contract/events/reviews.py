@@ -138,11 +138,23 @@ class ReviewSummary(Value):
 
 
 class ReviewCycleOpened(EventData):
+    """A review cycle opened, with the reviews it holds: one per project in service that year.
+
+    A large year's cycle comes in several parts (`part` 1..`parts`, all with the cycle as key, so
+    in order on one partition), each with at most 2,000 reviews (about 300 KB), so that every
+    message stays far below the broker's 1 MB limit: one message for 4,500 orders' year was
+    613 KB, and about 7,000 projects would have made it too large to publish."""
+
     EVENT_TYPE = "ReviewCycleOpened"
     cycle_id: CycleId
+    part: int = Field(default=1, ge=1, description="This part's number, from 1")
+    parts: int = Field(default=1, ge=1, description="How many parts the cycle's opening has")
     year: int
     submission_deadline: date
     reviews: tuple[ReviewSummary, ...]
+    reviews_in_all_parts: int | None = Field(
+        default=None, ge=0, description="The cycle's reviews over every part (absent: those of this message)"
+    )
     opened_at: AwareDatetime
 
     def subject(self) -> str:
