@@ -54,6 +54,10 @@ def table(summary: dict[str, Any]) -> list[str]:
             row(f"{service}: events/s (naive loop)", r["service_events_per_s"], r.get("naive_events_per_s", ""))
             row(f"{service}: ratio service/tuned", r["ratio"], f"≥ {TARGETS['service_ratio']}")
             row(f"{service}: ratio service/naive", r.get("ratio_to_naive", ""))
+            for key, value in r.items():
+                if key.startswith("replicas_") and key.endswith("_events_per_s"):
+                    replicas = key.split("_")[1]
+                    row(f"{service}: events/s, {replicas} processes (tuned loop)", value, r["tuned_events_per_s"])
     for label, r in summary.get("latency", {}).items():
         if isinstance(r, dict) and "team_accepted_to_funding_released_ms" in r:
             f, v = r["team_accepted_to_funding_released_ms"], r["last_panel_score_to_review_graded_ms"]
