@@ -101,20 +101,23 @@ async def funding_latency(client: ProgrammeClient, observer: TopicObserver, samp
     return out
 
 
-async def recorded_by_reviews(database_url: str, order_ids: list[str], timeout_s: float = 60) -> None:
-    """Until the reviews service has recorded every project (it emits nothing for them)."""
+async def until_reviews_holds(
+    database_url: str, query: str, keys: list[str], what: str, timeout_s: float = 120
+) -> None:
+    """Until `query` (a count over `keys`) reaches len(keys) in the reviews service's database."""
     conn = await asyncpg.connect(database_url)
     try:
         deadline = time.monotonic() + timeout_s
-        while await conn.fetchval(
-            "SELECT count(*) FROM projects p JOIN published_orders o USING (order_id) WHERE order_id = ANY($1)",
-            order_ids,
-        ) < len(order_ids):
+        while await conn.fetchval(query, keys) < len(keys):
             if time.monotonic() > deadline:
-                raise TimeoutError("the reviews service did not record every project")
+                raise TimeoutError(f"the reviews service did not take {what}")
             await asyncio.sleep(0.1)
     finally:
         await conn.close()
+
+
+_PROJECTS_RECORDED = "SELECT count(*) FROM projects p JOIN published_orders o USING (order_id) WHERE order_id = ANY($1)"
+_EVENTS_TAKEN = "SELECT count(*) FROM inbox WHERE event_id = ANY($1)"
 
 
 async def review_latency(
@@ -145,7 +148,9 @@ async def review_latency(
         )
         await client.send(accepted(order_id, run, 10_000 + i, demand.place, year), source="/services/matching")
         orders.append((order_id, demand))
-    await recorded_by_reviews(reviews_db, [order_id for order_id, _ in orders])
+    # the reviews service emits nothing for these: its tables say when it has recorded every project
+    projects = [order_id for order_id, _ in orders]
+    await until_reviews_holds(reviews_db, _PROJECTS_RECORDED, projects, "every project", timeout_s=60)
     # The programme's calendar (the stack's clock file): the cycle opens in December of its year,
     # reports and the first scores come before the deadline, the last scores after it.
     set_programme_time(clock_file, datetime(year, 12, 1, 1, 30, tzinfo=UTC))
@@ -182,7 +187,7 @@ async def review_latency(
         for reviewer in reviewers[:2]:
             scored, _ = await send(client, score(cycle, order_id, reviewer), reviewer_source(reviewer.reviewer_id))
             before_the_deadline.append(scored)
-    await applied_by_reviews(reviews_db, before_the_deadline)  # reports and the first two scores are in
+    await until_reviews_holds(reviews_db, _EVENTS_TAKEN, before_the_deadline, "every report and first score")
     set_programme_time(clock_file, datetime(year + 1, 1, 5, 1, 30, tzinfo=UTC))  # the deadline has passed
     out = []
     for order_id, _ in orders:
@@ -292,19 +297,6 @@ def half_capacity(fallback: float = 150.0) -> float:
         return fallback
     orders, matching = (float(rates[name]["service_events_per_s"]) for name in ("orders", "matching"))
     return round(1 / (1 / orders + 1 / matching), 1)
-
-
-async def applied_by_reviews(database_url: str, event_ids: list[str], timeout_s: float = 120) -> None:
-    """Until the reviews service has taken every one of these events (in its inbox)."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while await conn.fetchval("SELECT count(*) FROM inbox WHERE event_id = ANY($1)", event_ids) < len(event_ids):
-            if time.monotonic() > deadline:
-                raise TimeoutError("the reviews service did not take every report and score")
-            await asyncio.sleep(0.1)
-    finally:
-        await conn.close()
 
 
 def main() -> None:
