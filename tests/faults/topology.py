@@ -150,11 +150,12 @@ class CalendarChaos:
         last = ""
         while not self._stop.wait(0.1):
             today = self.faulty.programme_date()
-            if today == last:
+            if today == last or not today[:1].isdigit():  # unchanged, or no programme date yet
                 continue
             last = today
-            for fault in due.pop(today, []):
-                (self._kills if fault.kind == "kill_replica" else self._slow).put(fault)
+            for day in sorted(d for d in due if d <= today):  # a day the programme went past within 0.1 s too
+                for fault in due.pop(day):
+                    (self._kills if fault.kind == "kill_replica" else self._slow).put(fault)
 
     def _work(self, faults: queue.Queue[PlannedFault | None]) -> None:
         while (fault := faults.get()) is not None:
