@@ -13,6 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from shared.clock import Clock, SystemClock
 from shared.contract.envelope import (
@@ -81,7 +82,9 @@ def binary_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
 async def wait_until_consumed(
     kafka: KafkaAccess | str, group: str, records: Sequence[Observed], *, timeout_s: float = 60.0
 ) -> None:
-    """Until consumer `group` has committed past every one of `records` (its committed offsets)."""
+    """Until consumer `group` has committed past every one of `records` (its committed offsets).
+    A broker that is down, or a coordinator moving, is asked again until the timeout (a fault
+    suite asks while it kills brokers)."""
     ends: dict[TopicPartition, int] = {}
     for o in records:
         tp = TopicPartition(o.topic, o.partition)
@@ -93,12 +96,19 @@ async def wait_until_consumed(
     try:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
-            committed = await admin.list_consumer_group_offsets(group, partitions=list(ends))
-            behind = [tp for tp, end in ends.items() if committed.get(tp) is None or committed[tp].offset < end]
+            try:
+                committed = await admin.list_consumer_group_offsets(group, partitions=list(ends))
+            except KafkaError as exc:
+                if not exc.retriable:
+                    raise
+                behind, last = list(ends), f"; last answer {exc!r}"
+            else:
+                behind = [tp for tp, end in ends.items() if committed.get(tp) is None or committed[tp].offset < end]
+                last = ""
             if not behind:
                 return
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"consumer group {group} did not get past {behind[:3]} within {timeout_s}s")
+                raise TimeoutError(f"consumer group {group} did not get past {behind[:3]} within {timeout_s}s{last}")
             await asyncio.sleep(0.2)
     finally:
         await admin.close()

@@ -392,7 +392,8 @@ def programme_on(
     timeout_s: float,
 ) -> ProgrammeRun:
     """The scenario's run of `programme` on a fault stack (its exports folder, its clock), each
-    step waiting up to `timeout_s` for its answers."""
+    step waiting up to `timeout_s` for its answers, and, when the date has moved, first for every
+    service's consumer group to have read what was published before."""
     return ProgrammeRun(
         client,
         observer,
@@ -401,6 +402,7 @@ def programme_on(
         exports_dir=stack.data_dir / "exports",
         timeout_s=timeout_s,
         clock_file=stack.clock_file,
+        catch_up=lambda: wait_consumed(stack, observer, ""),
     )
 
 

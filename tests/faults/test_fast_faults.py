@@ -80,7 +80,7 @@ def test_a_programme_year_survives_replicas_killed_all_over_the_year_and_a_kafka
     plan = FaultPlan(seed, (PlannedFault("awards", "kill_broker_node", target="3", delay_s=1.0), *kills.faults))
     narration = io.StringIO()
 
-    async def play() -> tuple[Any, Any, CalendarChaos]:
+    async def play() -> tuple[Any, Any, CalendarChaos, list[float]]:
         async with session(stack) as (client, observer):
             with CalendarChaos(faulty, plan, programme.start) as chaos:
                 run = programme_on(stack, client, observer, programme, narration, timeout_s=180)
@@ -88,9 +88,9 @@ def test_a_programme_year_survives_replicas_killed_all_over_the_year_and_a_kafka
                 await asyncio.to_thread(chaos.finish)
             await observer.settle(1.0)
             await wait_consumed(stack, observer, "")  # a replica killed late may still be catching up
-            return report, check_topics(observer, stack.topic_prefix), chaos
+            return report, check_topics(observer, stack.topic_prefix), chaos, run.catch_up_waits
 
-    report, findings, chaos = asyncio.run(play())
+    report, findings, chaos, catch_ups = asyncio.run(play())
     faulty.wait_all_healthy()
     state = asyncio.run(state_of(stack.database_url, stack.services))
     services = asyncio.run(check_services(stack.database_url, stack.services))
@@ -100,6 +100,7 @@ def test_a_programme_year_survives_replicas_killed_all_over_the_year_and_a_kafka
         "faults": chaos.done,
         "rebalances_seen": faulty.rebalances(),
         "crash_points_hit": faulty.crash_points_hit(),
+        "longest_catch_up_s": round(max(catch_ups, default=0.0), 2),
         **faulty.log.as_dict(),
         **findings.as_dict(),
         **{f"services_{k}": v for k, v in services.as_dict().items()},
@@ -111,8 +112,10 @@ def test_a_programme_year_survives_replicas_killed_all_over_the_year_and_a_kafka
     assert sum(faulty.log.kills.values()) == REPLICA_KILLS, context
     assert faulty.log.unexpected_exits == {}, faulty.log.as_dict()
     assert faulty.crash_points_hit() == faulty.log.crash_point_deaths, "every recorded crash point is a death"
-    assert report.failures == [], narration.getvalue()
-    assert_a_consistent_year(report, state, narration.getvalue(), KILL_ROUND_ORDERS, seed=KILL_ROUND_SEED)
+    assert report.failures == [], f"{context}\n{narration.getvalue()}"
+    assert_a_consistent_year(
+        report, state, f"{context}\n{narration.getvalue()}", KILL_ROUND_ORDERS, seed=KILL_ROUND_SEED
+    )
     assert findings.duplicated_effects == [], findings.duplicated_effects[:5]
     assert findings.out_of_order == [], findings.out_of_order[:5]
     assert services.duplicated_effects == [], services.duplicated_effects[:5]

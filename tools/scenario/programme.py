@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -102,6 +102,7 @@ class ProgrammeRun:
         tracer: Tracer | None = None,
         clock_file: Path | None = None,
         two_years: bool = False,
+        catch_up: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.calendar = CalendarDriver(clock_file, ProgrammeCalendar(programme.start)) if clock_file else None
         """With the services' clock file, each step happens on its date of the programme's calendar
@@ -129,6 +130,14 @@ class ProgrammeRun:
         self.tty = bool(getattr(out, "isatty", lambda: False)())
         self.sent: dict[str, list[Envelope]] = {}
         self.started = time.monotonic()
+        self.catch_up = catch_up
+        """Awaited before the first ask after the programme's date moved: on the calendar weeks pass
+        between two steps, so a service that is behind (a replica killed, its partitions moving)
+        reads the past weeks' events before the partners ask what depends on them. It raises
+        TimeoutError when a service does not catch up (a failure of the run)."""
+        self.date_moved = False
+        self.catch_up_waits: list[float] = []
+        """Seconds each catch-up took (the fault suites' longest wait caused by a fault)."""
 
     # ---- sending and waiting --------------------------------------------------------------------
 
@@ -139,6 +148,7 @@ class ProgrammeRun:
         """Within a step: the programme's date moves to the next part of it (said when it moves)."""
         if self.calendar is not None:
             day = self.calendar.step(step)
+            self.date_moved = True
             self.say(f"   {day.year}年{day.month}月{day.day}日: {step}")
 
     def say_on(self, step: str, heading: str) -> None:
@@ -147,12 +157,29 @@ class ProgrammeRun:
             self.say(heading)
             return
         day = self.calendar.step(step)
+        self.date_moved = True
         self.say(f"{heading} — {day.year}年{day.month}月{day.day}日")
+
+    async def _caught_up(self) -> None:
+        """The services have read what happened before the date moved (see `catch_up`)."""
+        if self.catch_up is None or not self.date_moved:
+            return
+        self.date_moved = False
+        started = time.monotonic()
+        try:
+            await self.catch_up()
+        except TimeoutError as exc:
+            self.report.failures.append(f"the services did not catch up before the next step: {exc}")
+        waited = time.monotonic() - started
+        self.catch_up_waits.append(waited)
+        if waited >= 1.0:
+            self.say(f"   (the services caught up with the past weeks' events in {waited:.1f} s)")
 
     async def exchange(self, title: str, asks: Sequence[Ask]) -> dict[str, Observed]:
         """Send every ask, wait for each answer, count what differs from the expectation."""
         if not asks:
             return {}
+        await self._caught_up()
         phase_started = time.monotonic()
         traces = [self.traces.context_for(a.data) for a in asks] if self.traces is not None else None
         envelopes = await self.client.send_many([(a.data, a.source) for a in asks], traces=traces)
