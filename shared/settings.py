@@ -46,7 +46,10 @@ class KafkaSettings(BaseSettings):
     """A consumer that has not fetched for this long leaves its group and its partitions move to the
     service's other replicas (the fault suites shorten it to see that happen)."""
     max_poll_records: int = 500
-    batch_timeout_ms: int = 50
+    batch_timeout_ms: int = 500
+    """How long an idle consumer waits in one fetch for records; the first record to arrive ends the
+    wait (shared/runtime/fetching.py), so this sets how often an idle service wakes, not how long an
+    event waits."""
     partitions: int = 6
     replication_factor: int = 1
     """Of every topic created; compose and Kubernetes run three brokers with 3."""

@@ -49,6 +49,7 @@ from shared.tracing import Tracing, shut_down, tracer_provider_from_environment
 
 from . import heap
 from .clock_file import DrivenClock
+from .fetching import prompt_batches
 from .metrics import ServiceMetrics
 from .timers import Timer, run_timer_forever, run_timer_once
 from .watch import Partition, PartitionWatch, Stall
@@ -225,6 +226,8 @@ class ServiceRuntime:
             title=f"{self.definition.name} consumer",
             description=f"Consumer group {self.definition.name}: {', '.join(topics)}",
         )
+
+        prompt_batches(self._subscriber)  # a record that arrives is handled at once, not after a sleep
 
         @self._subscriber  # type: ignore[untyped-decorator]
         async def consume(records: Any) -> None:
