@@ -16,6 +16,7 @@ so that no loop spins."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from itertools import chain
 from typing import Any, Protocol
 
@@ -36,7 +37,12 @@ class BatchSubscribing(Protocol):
     max_records: int | None
 
 
-async def fetch_batch(subscriber: BatchSubscribing, consumer: Fetching) -> tuple[Any, ...]:
+Pause = Callable[[float], Awaitable[None]]
+
+
+async def fetch_batch(
+    subscriber: BatchSubscribing, consumer: Fetching, *, pause: Pause = asyncio.sleep
+) -> tuple[Any, ...]:
     """The records fetched within the subscriber's batch timeout (none: an empty tuple)."""
     loop = asyncio.get_running_loop()
     asked = loop.time()
@@ -44,14 +50,14 @@ async def fetch_batch(subscriber: BatchSubscribing, consumer: Fetching) -> tuple
     if fetched:
         return tuple(chain.from_iterable(fetched.values()))
     if loop.time() - asked < subscriber.batch_timeout_ms / 2000:
-        await asyncio.sleep(EARLY_EMPTY_PAUSE_S)
+        await pause(EARLY_EMPTY_PAUSE_S)
     return ()
 
 
-def prompt_batches(subscriber: BatchSubscribing) -> None:
+def prompt_batches(subscriber: BatchSubscribing, *, pause: Pause = asyncio.sleep) -> None:
     """The subscriber fetches with `fetch_batch` instead of FastStream's fetch-then-sleep."""
 
     async def get_msg(consumer: Fetching) -> tuple[Any, ...]:
-        return await fetch_batch(subscriber, consumer)
+        return await fetch_batch(subscriber, consumer, pause=pause)
 
     subscriber.get_msg = get_msg  # type: ignore[attr-defined]

@@ -402,7 +402,7 @@ def programme_on(
         exports_dir=stack.data_dir / "exports",
         timeout_s=timeout_s,
         clock_file=stack.clock_file,
-        catch_up=lambda: wait_consumed(stack, observer, ""),
+        catch_up=lambda: wait_consumed(stack, observer, "", timeout_s=timeout_s),
     )
 
 

@@ -54,7 +54,8 @@ def play_through_faults(stack_dir: Path, orders: int, service_kills: int, seed: 
             async def play() -> dict[str, Any]:
                 async with session(stack) as (client, observer):
                     with CalendarChaos(faulty, plan, programme.start) as chaos:
-                        report = await programme_on(stack, client, observer, programme, narration, timeout_s=900).play()
+                        scenario = programme_on(stack, client, observer, programme, narration, timeout_s=900)
+                        report = await scenario.play()
                         await asyncio.to_thread(chaos.finish)
                     await observer.settle(2.0)
                     await wait_consumed(stack, observer, "", timeout_s=600)
@@ -65,6 +66,7 @@ def play_through_faults(stack_dir: Path, orders: int, service_kills: int, seed: 
                         "topics": check_topics(observer, stack.topic_prefix),
                         "events": len(observer.distinct),
                         "longest_wait": (waited, what),
+                        "longest_catch_up_s": round(max(scenario.catch_up_waits, default=0.0), 2),
                     }
 
             run = asyncio.run(play())
@@ -103,6 +105,7 @@ def play_through_faults(stack_dir: Path, orders: int, service_kills: int, seed: 
                     **{f"services_{k}": v for k, v in services.as_dict().items()},
                     "longest_wait_s": run["longest_wait"][0],
                     "longest_wait_for": run["longest_wait"][1],
+                    "longest_catch_up_s": run["longest_catch_up_s"],
                     "unhealthy_after_run": unhealthy,
                     **faulty.log.as_dict(),
                 },

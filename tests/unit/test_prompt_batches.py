@@ -8,7 +8,6 @@ import asyncio
 import inspect
 from typing import Any
 
-import pytest
 from aiokafka import TopicPartition
 from faststream.kafka import KafkaBroker
 from faststream.kafka.subscriber.usecase import BatchSubscriber, LogicSubscriber
@@ -41,68 +40,68 @@ class Consumer:
         return self.fetched
 
 
-@pytest.fixture
-def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Every pause the fetch takes (asyncio's, as the fetching module calls it, or anyio's, as
-    FastStream's own fetch does)."""
-    taken: list[float] = []
+class Pauses:
+    """The pauses a fetch takes (given to it in place of asyncio.sleep)."""
 
-    async def pause(seconds: float) -> None:
-        taken.append(seconds)
+    def __init__(self) -> None:
+        self.taken: list[float] = []
 
-    monkeypatch.setattr("shared.runtime.fetching.asyncio.sleep", pause)
-    monkeypatch.setattr("anyio.sleep", pause)
-    return taken
+    async def __call__(self, seconds: float) -> None:
+        self.taken.append(seconds)
 
 
-async def test_records_fetched_are_handed_over_in_one_batch_without_a_pause(pauses: list[float]) -> None:
+async def test_records_fetched_are_handed_over_in_one_batch_without_a_pause() -> None:
     matching, reviews = TopicPartition("matching.events", 2), TopicPartition("reviews.inbound", 0)
     consumer = Consumer(
         {matching: ["TeamAccepted 石柱县", "MemberChangeApproved 石柱县"], reviews: ["PanelScoreSubmitted"]}
     )
+    pauses = Pauses()
 
-    batch = await fetch_batch(Subscriber(batch_timeout_ms=500, max_records=200), consumer)
+    batch = await fetch_batch(Subscriber(batch_timeout_ms=500, max_records=200), consumer, pause=pauses)
 
     assert batch == ("TeamAccepted 石柱县", "MemberChangeApproved 石柱县", "PanelScoreSubmitted")
     assert consumer.asked == [(500, 200)]
-    assert pauses == []
+    assert pauses.taken == []
 
 
-async def test_a_record_arriving_while_the_consumer_waits_ends_the_wait(pauses: list[float]) -> None:
+async def test_a_record_arriving_while_the_consumer_waits_ends_the_wait() -> None:
     arrived = asyncio.Event()
     consumer = Consumer({TopicPartition("matching.events", 0): ["TeamAccepted 天麻基地"]}, arrives=arrived)
     asyncio.get_running_loop().call_later(0.01, arrived.set)
+    pauses = Pauses()
 
-    batch = await fetch_batch(Subscriber(batch_timeout_ms=60_000), consumer)
+    batch = await fetch_batch(Subscriber(batch_timeout_ms=60_000), consumer, pause=pauses)
 
     assert batch == ("TeamAccepted 天麻基地",)  # long before the minute the fetch may wait
-    assert pauses == []
+    assert pauses.taken == []
 
 
-async def test_an_idle_fetch_that_waited_its_timeout_asks_again_without_a_pause(pauses: list[float]) -> None:
-    consumer = Consumer({}, arrives=asyncio.Event())
+async def test_an_idle_fetch_that_waited_its_timeout_asks_again_without_a_pause() -> None:
+    pauses = Pauses()
 
-    assert await fetch_batch(Subscriber(batch_timeout_ms=20), consumer) == ()
-    assert pauses == []
-
-
-async def test_an_empty_answer_that_came_back_early_is_followed_by_a_short_pause(pauses: list[float]) -> None:
-    consumer = Consumer({})  # a rebalance in progress, or the consumer closing: {} at once
-
-    assert await fetch_batch(Subscriber(batch_timeout_ms=500), consumer) == ()
-    assert pauses == [EARLY_EMPTY_PAUSE_S]
+    assert await fetch_batch(Subscriber(batch_timeout_ms=20), Consumer({}, arrives=asyncio.Event()), pause=pauses) == ()
+    assert pauses.taken == []
 
 
-async def test_faststreams_batch_subscriber_fetches_through_the_prompt_fetch(pauses: list[float]) -> None:
+async def test_an_empty_answer_that_came_back_early_is_followed_by_a_short_pause() -> None:
+    pauses = Pauses()
+    early = Consumer({})  # a rebalance in progress, or the consumer closing: {} at once
+
+    assert await fetch_batch(Subscriber(batch_timeout_ms=500), early, pause=pauses) == ()
+    assert pauses.taken == [EARLY_EMPTY_PAUSE_S]
+
+
+async def test_faststreams_batch_subscriber_fetches_through_the_prompt_fetch() -> None:
     broker = KafkaBroker("127.0.0.1:9092")
-    subscriber = broker.subscriber("matching.events", group_id="funding", batch=True, batch_timeout_ms=20)
+    subscriber = broker.subscriber("matching.events", group_id="funding", batch=True, batch_timeout_ms=500)
     assert isinstance(subscriber, BatchSubscriber)
     # FastStream's consume loop asks `get_msg` for each batch: what prompt_batches replaces
     assert "self.get_msg(consumer)" in inspect.getsource(LogicSubscriber._run_consume_loop)
+    pauses = Pauses()
 
-    prompt_batches(subscriber)
-    idle = Consumer({}, arrives=asyncio.Event())
+    prompt_batches(subscriber, pause=pauses)
+    early = Consumer({})
 
-    assert await subscriber.get_msg(idle) == ()
-    assert idle.asked == [(20, subscriber.max_records)]
-    assert pauses == []  # FastStream's own get_msg sleeps 20 ms here
+    assert await subscriber.get_msg(early) == ()
+    assert early.asked == [(500, subscriber.max_records)]
+    assert pauses.taken == [EARLY_EMPTY_PAUSE_S]  # FastStream's own fetch sleeps 500 ms on anyio instead
