@@ -106,6 +106,14 @@ def table(summary: dict[str, Any]) -> list[str]:
             relay["relay_backlog_drain_rows_per_s"],
             relay["raw_producer"]["send_flush_msgs_per_s"],
         )
+    fetch = summary.get("fetch_latency", {})
+    if fetch:
+        ours, faststream = fetch["prompt_fetch_ms"], fetch["faststream_fetch_ms"]
+        row(
+            "one consumer hop, ms p50/p99 (FastStream's fetch)",
+            f"{ours['p50']}/{ours['p99']}",
+            f"{faststream['p50']}/{faststream['p99']}",
+        )
     for service, r in summary.get("observability", {}).items():
         if isinstance(r, dict) and "ratio_to_bare" in r:
             for setting, ratio in r["ratio_to_bare"].items():
@@ -149,10 +157,11 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     axes[1].set_title("automatic steps, ms")
     axes[1].legend()
     scales = summary.get("programme", {}).get("scales", [])
-    axes[2].plot([s["orders"] for s in scales], [s["wall_time_s"] for s in scales], marker="o")
-    axes[2].set_xscale("log")
-    axes[2].set_yscale("log")
     axes[2].set_title("programme: wall time (s) by orders")
+    if scales:  # a redraw from results that have no programme run yet leaves this panel empty
+        axes[2].plot([s["orders"] for s in scales], [s["wall_time_s"] for s in scales], marker="o")
+        axes[2].set_xscale("log")
+        axes[2].set_yscale("log")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
@@ -169,6 +178,7 @@ def main() -> None:
         ("programme", ["--scales", "45,450,4500" if args.full else "45,450"]),
         ("replay", ["--events", "1000000" if args.full else "100000", "--consumers", "2"]),
         ("relay_latency", ["--rows", "20000"]),
+        ("fetch_latency", ["--samples", "150"]),
         ("matching", []),
         ("observability", ["--events", "6000" if args.full else "3000", "--only", "orders,funding"]),
         ("authentication", ["--events", "4000"]),
