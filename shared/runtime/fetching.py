@@ -4,7 +4,7 @@ FastStream's batch subscriber (0.7, `BatchSubscriber.get_msg`) asks aiokafka for
 `getmany(timeout_ms=batch_timeout_ms)` and, when nothing came, sleeps `batch_timeout_ms` before
 asking again. aiokafka's `getmany` already waits up to its timeout and returns as soon as a record
 is fetched, so the sleep only delays: an event arriving during it waited up to `batch_timeout_ms`
-before its handler ran, at every hop of a chain (TeamAccepted -> FundingReleased crosses two).
+before its handler ran, at every service an event chain crosses.
 Shortening the timeout shortens the delay but wakes every idle consumer more often (measured on
 the embedded stack: 5 ms doubled each idle service's CPU, 2.5 % -> 5.2 % of a core).
 

@@ -112,10 +112,9 @@ def test_a_programme_year_survives_replicas_killed_all_over_the_year_and_a_kafka
     assert sum(faulty.log.kills.values()) == REPLICA_KILLS, context
     assert faulty.log.unexpected_exits == {}, faulty.log.as_dict()
     assert faulty.crash_points_hit() == faulty.log.crash_point_deaths, "every recorded crash point is a death"
-    assert report.failures == [], f"{context}\n{narration.getvalue()}"
-    assert_a_consistent_year(
-        report, state, f"{context}\n{narration.getvalue()}", KILL_ROUND_ORDERS, seed=KILL_ROUND_SEED
-    )
+    told = f"{context}\n{narration.getvalue()}"
+    assert report.failures == [], told
+    assert_a_consistent_year(report, state, told, KILL_ROUND_ORDERS, seed=KILL_ROUND_SEED)
     assert findings.duplicated_effects == [], findings.duplicated_effects[:5]
     assert findings.out_of_order == [], findings.out_of_order[:5]
     assert services.duplicated_effects == [], services.duplicated_effects[:5]

@@ -147,8 +147,7 @@ class ProgrammeRun:
     def on_date(self, step: str) -> None:
         """Within a step: the programme's date moves to the next part of it (said when it moves)."""
         if self.calendar is not None:
-            day = self.calendar.step(step)
-            self.date_moved = True
+            day = self._move_date(self.calendar, step)
             self.say(f"   {day.year}年{day.month}月{day.day}日: {step}")
 
     def say_on(self, step: str, heading: str) -> None:
@@ -156,9 +155,13 @@ class ProgrammeRun:
         if self.calendar is None:
             self.say(heading)
             return
-        day = self.calendar.step(step)
-        self.date_moved = True
+        day = self._move_date(self.calendar, step)
         self.say(f"{heading} — {day.year}年{day.month}月{day.day}日")
+
+    def _move_date(self, calendar: CalendarDriver, step: str) -> date:
+        """The programme's date moves to `step`'s; the next ask first waits for the services to catch up."""
+        self.date_moved = True
+        return calendar.step(step)
 
     async def _caught_up(self) -> None:
         """The services have read what happened before the date moved (see `catch_up`)."""
