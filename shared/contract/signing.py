@@ -134,7 +134,8 @@ def _as_orjson_writes_jcs(value: Any) -> Any:
     faster than the reference implementation; raises _NotPlain where it cannot be:
 
     - floats: JCS writes numbers as ECMAScript does. An integral float within 2**53 is written as
-      the integer (`3.0` -> `3`); any other float only when Python's shortest repr has no exponent
+      the integer (`3.0` -> `3`), one beyond it by the reference (`2.0**53` is `9007199254740992`,
+      never orjson's `9007199254740992.0`); any other float only when Python's shortest repr has no exponent
       and orjson writes the same digits (then ECMAScript does too);
     - integers beyond 2**53 (JCS has none: the reference refuses them);
     - names with a character from U+D800 up: JCS sorts names by UTF-16 code units, orjson by code
@@ -155,8 +156,10 @@ def _as_orjson_writes_jcs(value: Any) -> Any:
             return value
         raise _NotPlain
     if kind is float:
-        if value.is_integer() and -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
-            return int(value)
+        if value.is_integer():  # ECMAScript never writes ".0"; beyond 2**53 the reference decides
+            if -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
+                return int(value)
+            raise _NotPlain
         text = repr(value)
         if "e" not in text and "n" not in text and orjson.dumps(value) == text.encode():
             return value
