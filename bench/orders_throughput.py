@@ -76,8 +76,10 @@ async def run(stack: Stack, n: int) -> dict[str, Any]:
         "orders_service": service,
         "tuned_events_per_s": round(limits["tuned"]),
         "naive_events_per_s": round(limits["naive"]),
+        "guaranteed_events_per_s": round(limits["guaranteed"]),
         "ratio_service_to_tuned": round(service["events_per_s"] / limits["tuned"], 3),
         "ratio_service_to_naive": round(service["events_per_s"] / limits["naive"], 3),
+        "ratio_service_to_guaranteed": round(service["events_per_s"] / limits["guaranteed"], 3),
     }
 
 

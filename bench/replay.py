@@ -136,6 +136,8 @@ def main() -> None:
         print(f"  raw read: {raw_rate:.0f} events/s", flush=True)
         tuned_rate = asyncio.run(baselines.tuned(stack, "orders.inbound", args.events))
         print(f"  tuned consume + COPY per batch: {tuned_rate:.0f} events/s", flush=True)
+        guaranteed_rate = asyncio.run(baselines.guaranteed(stack, "orders.inbound", args.events))
+        print(f"  the tuned loop with an inbox claim per event: {guaranteed_rate:.0f} events/s", flush=True)
         more = start_rebuilders(stack, args.consumers)
         try:
             rebuilt = asyncio.run(rebuild(stack, args.events))
@@ -149,9 +151,11 @@ def main() -> None:
             "fill_events_per_s": round(produce_rate),
             "raw_read_events_per_s": round(raw_rate),
             "tuned_events_per_s": round(tuned_rate),
+            "guaranteed_events_per_s": round(guaranteed_rate),
             **rebuilt,
             "ratio_to_tuned": round(rebuilt["events_per_s"] / tuned_rate, 3),
             "ratio_to_raw_read": round(rebuilt["events_per_s"] / raw_rate, 3),
+            "ratio_to_guaranteed": round(rebuilt["events_per_s"] / guaranteed_rate, 3),
         }
     finally:
         stack.stop()
