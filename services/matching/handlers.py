@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from services.matching.adapters.repository import MatchingRepository
+from services.matching.adapters.repository import MatchingRepository, prefetch_known_experts
 from services.matching.domain import awards, model, projects
 from services.matching.recommendations import recommend_assignment, recommend_candidates
 from services.matching.settings import MatchingConfig, weights_of
@@ -43,7 +43,8 @@ effect (TeamAccepted)."""
 
 async def on_expert_registered(ctx: MessageContext, data: ExpertRegistered) -> None:
     repo = MatchingRepository.of(ctx)
-    new, profile = await repo.save_expert(data, ctx.now())
+    new = await repo.save_expert(data, ctx.now())
+    profile = model.registered_profile(data)
     ctx.emit(
         ExpertProfileRecorded(
             expert=model.expert_ref(profile),
@@ -489,7 +490,7 @@ INBOUND = [
 ]
 
 SUBSCRIPTIONS = [
-    Subscription(topics.inbound("matching"), INBOUND, strict=True),
+    Subscription(topics.inbound("matching"), INBOUND, strict=True, prefetch=prefetch_known_experts),
     Subscription(
         topics.events("orders"),
         [on(OrderPublished, on_order_published), on(OrderCancelled, on_order_cancelled)],

@@ -17,11 +17,12 @@ from services.matching.domain.model import (
 from services.matching.domain.profiles import ExpertProfile, OrderProfile, Qualification, TeamProfile
 from services.matching.domain.projects import ChangeStatus, MemberChange, Membership, Project, ProjectStatus
 from shared.clock import local_date
+from shared.contract.envelope import Envelope
 from shared.contract.events.funding import ContinuedFundingEligible, TeamSuspended
-from shared.contract.events.matching import ExpertRegistered, TeamComposition
+from shared.contract.events.matching import ExpertRegistered, ExpertUpdated, TeamComposition
 from shared.contract.events.orders import Place, ServicePeriod, service_end
 from shared.db.types import Connection
-from shared.messaging.unit import Repository, UnitContext
+from shared.messaging.unit import Repository, UnitContext, UnitOfWork
 
 
 def _bound_on(day: str) -> str:
@@ -38,24 +39,17 @@ SELECT e.expert_id, e.name, e.institution, e.title, e.title_grade, e.qualificati
          WHERE m.expert_id = e.expert_id AND {_bound_on("$1")}) AS active_teams
 FROM experts e
 """  # noqa: S608 - constant fragments only
-_SAVE_EXPERT = f"""
-WITH saved AS (
-    INSERT INTO experts (expert_id, name, institution, title, title_grade, qualifications, specialties,
-                         local_county_code, registered_at, updated_at)
-    VALUES ($1, $2, $3, $4, $10, $5, $6, $7, $8, $8)
-    ON CONFLICT (expert_id) DO UPDATE SET
-        name = EXCLUDED.name, institution = EXCLUDED.institution, title = EXCLUDED.title,
-        title_grade = EXCLUDED.title_grade, qualifications = EXCLUDED.qualifications,
-        specialties = EXCLUDED.specialties, local_county_code = EXCLUDED.local_county_code,
-        updated_at = EXCLUDED.updated_at
-    RETURNING expert_id, name, institution, title, title_grade, qualifications, specialties, local_county_code,
-              (xmax = 0) AS new
-)
-SELECT saved.*,
-       (SELECT count(*) FROM project_members m JOIN projects p USING (project_id)
-         WHERE m.expert_id = saved.expert_id AND {_bound_on("$9")}) AS active_teams
-FROM saved
-"""  # noqa: S608 - constant fragments only
+_SAVE_EXPERT = """
+INSERT INTO experts (expert_id, name, institution, title, title_grade, qualifications, specialties,
+                     local_county_code, registered_at, updated_at)
+VALUES ($1, $2, $3, $4, $9, $5, $6, $7, $8, $8)
+ON CONFLICT (expert_id) DO UPDATE SET
+    name = EXCLUDED.name, institution = EXCLUDED.institution, title = EXCLUDED.title,
+    title_grade = EXCLUDED.title_grade, qualifications = EXCLUDED.qualifications,
+    specialties = EXCLUDED.specialties, local_county_code = EXCLUDED.local_county_code,
+    updated_at = EXCLUDED.updated_at
+"""
+_KNOWN_EXPERTS = "SELECT expert_id FROM experts WHERE expert_id = ANY($1::text[])"
 _EXPERTS_BY_ID = _EXPERTS + "WHERE e.expert_id = ANY($2::text[])"
 _EXPERTS_BY_ID_LOCKED = _EXPERTS_BY_ID + " ORDER BY e.expert_id FOR UPDATE OF e"
 _SHORTLIST = """
@@ -107,6 +101,7 @@ class MatchingRepository(Repository):
     def __init__(self, conn: Connection) -> None:
         super().__init__(conn)
         self._today = date.min
+        self._known_experts: dict[str, bool] = {}
 
     @classmethod
     def of(cls, ctx: UnitContext) -> MatchingRepository:
@@ -117,10 +112,13 @@ class MatchingRepository(Repository):
 
     # ---- experts ------------------------------------------------------------------------------
 
-    async def save_expert(self, expert: ExpertRegistered, at: datetime) -> tuple[bool, ExpertProfile]:
-        """Insert or replace an expert's record: whether the expert is new, and the profile as saved
-        (one round trip)."""
-        row = await (await self.reading()).fetchrow(
+    async def save_expert(self, expert: ExpertRegistered, at: datetime) -> bool:
+        """Insert or replace an expert's record (held until the unit is flushed); whether the expert
+        is new. Whether the expert was known is read once per batch (`load_known_experts`)."""
+        await self.load_known_experts((expert.expert_id,))
+        new = not self._known_experts[expert.expert_id]
+        self._known_experts[expert.expert_id] = True
+        self.write(
             _SAVE_EXPERT,
             expert.expert_id,
             expert.name,
@@ -130,11 +128,19 @@ class MatchingRepository(Repository):
             list(expert.specialties),
             expert.local_county_code,
             at,
-            self._today,
             expert.title_grade,
         )
-        assert row is not None
-        return bool(row["new"]), _expert(row)
+        return new
+
+    async def load_known_experts(self, expert_ids: Iterable[str]) -> None:
+        """Which of these experts are registered, in one statement (experts are never deleted)."""
+        wanted = [e for e in dict.fromkeys(expert_ids) if e not in self._known_experts]
+        if not wanted:
+            return
+        conn = await self.reading()
+        known = {r["expert_id"] for r in await conn.fetch(_KNOWN_EXPERTS, wanted)}
+        for expert_id in wanted:
+            self._known_experts[expert_id] = expert_id in known
 
     async def experts(self, ids: Iterable[str], *, lock: bool = False) -> dict[str, ExpertProfile]:
         """The registered experts among `ids`; with `lock`, their rows are locked (in id order,
@@ -730,4 +736,12 @@ def _application(row: Any) -> Application:
         funding_asked_fen=row["funding_asked_fen"],
         status=ApplicationStatus(row["status"]),
         continued_support_of=row["continued_support_of"],
+    )
+
+
+async def prefetch_known_experts(unit: UnitOfWork, conn: Connection, envelopes: Sequence[Envelope]) -> None:
+    """Which experts a batch's registrations and updates name are registered already: one read."""
+    registrations = {ExpertRegistered.EVENT_TYPE, ExpertUpdated.EVENT_TYPE}
+    await unit.part(MatchingRepository, lambda: MatchingRepository(conn)).load_known_experts(
+        e.subject for e in envelopes if e.type in registrations
     )

@@ -22,6 +22,7 @@ from shared.contract.events.matching import (
     ApplicationReceived,
     ApplicationWithdrawn,
     ExpertRef,
+    ExpertRegistered,
     TeamApplicationSubmitted,
     TeamComposition,
 )
@@ -29,7 +30,7 @@ from shared.contract.events.orders import OrderPublished, Place, ServicePeriod
 from shared.policy import ProgrammePolicy, format_yuan
 from shared.rules import RuleBroken
 
-from .profiles import LABEL_OF, ExpertProfile, OrderProfile
+from .profiles import LABEL_OF, ExpertProfile, OrderProfile, Qualification
 
 
 class OrderStatus(StrEnum):
@@ -119,6 +120,21 @@ class Eligibility:
     """Teams with a pending application for the same order."""
     continued_support: Set[str] = frozenset()
     """Projects through which the applying team may apply for continued support (ContinuedFundingEligible)."""
+
+
+def registered_profile(registration: ExpertRegistered) -> ExpertProfile:
+    """The expert as a registration (or update) records them. Their load (`active_teams`) is not
+    part of a registration and is not read: use the repository's profiles where it matters."""
+    return ExpertProfile(
+        expert_id=registration.expert_id,
+        name=registration.name,
+        institution=registration.institution,
+        qualifications=frozenset(Qualification(q) for q in registration.qualifications),
+        specialties=frozenset(registration.specialties),
+        local_county=registration.local_county_code,
+        title=registration.title,
+        title_grade=registration.title_grade,
+    )
 
 
 def expert_ref(expert: ExpertProfile) -> ExpertRef:
