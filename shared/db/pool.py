@@ -24,9 +24,24 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+async def _keep_session(conn: Connection) -> None:
+    """A connection returned to the pool is given back as it is: asyncpg's default reset
+    (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`) cost a round trip at every
+    release, on the path of every batch and every relay step. Pooled connections hold no session
+    state to undo: locks are transaction-scoped (the relay's session lock and LISTEN have a
+    connection of their own; migrations unlock theirs), nothing sets a session variable, and an
+    open transaction is still rolled back by asyncpg before this runs. Pinned by
+    tests/unit/test_pooled_sessions.py."""
+
+
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 8) -> asyncpg.Pool[Any]:
     pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_keep_session,
+        command_timeout=30,
     )
     assert pool is not None
     return pool

@@ -192,7 +192,7 @@ class EventConsumer:
                 await self._flush(conn, batch.unit)
             if self.rebuilding:
                 batch.outbox.clear()
-            await outbox.append(conn, batch.outbox, notify=True)
+            await outbox.append(conn, batch.outbox)
         return outcomes
 
     async def _prefetch(self, conn: Connection, prepared: Sequence[Prepared], unit: UnitOfWork) -> None:

@@ -9,6 +9,7 @@ from shared.contract.envelope import STRUCTURED_CONTENT_TYPE, Envelope
 from shared.db.types import Connection
 
 NOTIFY_CHANNEL = "outbox"
+"""Notified at the commit of every transaction that wrote the outbox (messaging migration 0004)."""
 _STRUCTURED = STRUCTURED_CONTENT_TYPE.encode()
 
 MAX_EVENT_BYTES = 900_000
@@ -71,17 +72,10 @@ def _row(m: OutboxMessage) -> tuple[object, ...]:
     )
 
 
-async def append(conn: Connection, messages: Sequence[OutboxMessage], *, notify: bool = True) -> None:
-    """Write messages in the current transaction. With `notify`, the relay is woken when it
-    commits; a caller writing many times in one transaction may notify once, at the end."""
+async def append(conn: Connection, messages: Sequence[OutboxMessage]) -> None:
+    """Write messages in the current transaction. The relay is woken when it commits (a trigger on
+    the table notifies NOTIFY_CHANNEL: messaging migration 0004)."""
     if len(messages) == 1:
         await conn.execute(_INSERT, *_row(messages[0]))
     elif messages:
         await conn.executemany(_INSERT, [_row(m) for m in messages])
-    if messages and notify:
-        await notify_relay(conn)
-
-
-async def notify_relay(conn: Connection) -> None:
-    """Wake the relay at commit (PostgreSQL folds repeated notifications of a transaction)."""
-    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)

@@ -2,8 +2,8 @@
 
 - Order: rows are read by `seq`; one relay per database holds an advisory lock, so replicas
   of a service never publish concurrently (per-key order = commit order).
-- Prompt: the writer's `pg_notify('outbox')` wakes the relay at commit; a poll every
-  `poll_interval_s` covers a lost notification.
+- Prompt: a trigger on the outbox notifies the relay when the writing transaction commits
+  (messaging migration 0004); a poll every `poll_interval_s` covers a lost notification.
 - Batches: up to `batch_size` rows are handed to the producer at once and awaited together.
 - At least once: a crash between the broker's ack and the UPDATE republishes those rows;
   consumers drop the copies by (source, id) in their inbox.

@@ -227,3 +227,36 @@ async def test_a_row_after_a_failed_row_of_its_key_is_never_marked_published_bef
     again = [json.loads(value)["n"] for _, value in producer.delivered[-2:]]
     assert again == [1, 6], "published again in order: the earlier row first"
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+
+
+async def test_a_transaction_writing_the_outbox_wakes_the_relay_once_at_its_commit_and_a_rollback_never(
+    relay_env: Any,
+) -> None:
+    pool, _, topic, _ = relay_env
+    heard: list[str] = []
+
+    def hear(*notification: Any) -> None:
+        heard.append(notification[2])
+
+    listener = await pool.acquire()
+    await listener.add_listener(outbox.NOTIFY_CHANNEL, hear)
+    try:
+        value = '{"county": "石柱县", "industry": "天麻"}'.encode()
+        messages = [outbox.OutboxMessage(topic=topic, key=b"500240-wake", value=value, subject="500240-wake")] * 3
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                await outbox.append(conn, messages[:1])
+                await outbox.append(conn, messages[1:])
+                await asyncio.sleep(0.3)
+                assert heard == [], "nothing is heard before the commit"
+            await eventually(lambda: _now(heard == [outbox.NOTIFY_CHANNEL]), "one notification at the commit")
+
+            transaction = conn.transaction()
+            await transaction.start()
+            await outbox.append(conn, messages)
+            await transaction.rollback()
+        await asyncio.sleep(0.3)
+        assert heard == [outbox.NOTIFY_CHANNEL], "a rolled-back write wakes nobody"
+    finally:
+        await listener.remove_listener(outbox.NOTIFY_CHANNEL, hear)  # UNLISTEN: pooled sessions keep no state
+        await pool.release(listener)
