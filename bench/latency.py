@@ -9,6 +9,7 @@ Measured from the partner event's broker timestamp (CreateTime) to the resulting
 "Under load" adds a steady background of demands (orders) and expert records (matching) at
 `--load` events/s while the same samples are taken: by default half the capacity bench.services
 last measured for orders and matching.
+The first step is also cut into segments from funding's own tables (`funding_segments`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import contextlib
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -89,16 +91,61 @@ def accepted(order_id: str, run: str, i: int, place: Any, service_year: int = YE
     )
 
 
-async def funding_latency(client: ProgrammeClient, observer: TopicObserver, samples: int, run: str) -> list[float]:
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One TeamAccepted sent and the FundingReleased it caused (broker timestamps, ms)."""
+
+    event_id: str
+    sent_ms: int
+    caused_ms: int
+
+    @property
+    def ms(self) -> float:
+        return float(self.caused_ms - self.sent_ms)
+
+
+async def funding_latency(client: ProgrammeClient, observer: TopicObserver, samples: int, run: str) -> list[Step]:
     place = generate(3).orders[0].demand.place
     out = []
     for i in range(samples):
         event_id, sent_ms = await send(
             client, accepted(f"500240-{run}-F{i}", run, i, place, YEAR - 1), "/services/matching"
         )
-        out.append(float(await caused(observer, event_id, "FundingReleased") - sent_ms))
+        out.append(Step(event_id, sent_ms, await caused(observer, event_id, "FundingReleased")))
         await asyncio.sleep(0.02)
     return out
+
+
+_SEGMENTS = """
+SELECT i.event_id, extract(epoch FROM i.received_at) * 1000 AS claimed_ms,
+       extract(epoch FROM o.created_at) * 1000 AS written_ms, extract(epoch FROM o.published_at) * 1000 AS marked_ms
+FROM inbox i JOIN outbox o ON o.causation_id = i.event_id AND o.event_type = 'FundingReleased'
+WHERE i.event_id = ANY($1::text[])
+"""
+
+
+async def funding_segments(database_url: str, steps: list[Step]) -> dict[str, dict[str, float]]:
+    """Where each TeamAccepted -> FundingReleased went, from funding's own tables (the broker's
+    and PostgreSQL's clocks are this machine's): sent -> claimed in the inbox (the broker, the
+    fetch, reading the record, BEGIN and the claim), claimed -> its outbox row (the handler and the
+    writes), outbox row -> sent by the relay (the rest of the transaction, COMMIT, the wake-up,
+    the relay's select; FundingReleased's timestamp is when the relay hands it to the producer),
+    and sent by the relay -> marked published (the broker's ack and the mark: after the step)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = {r["event_id"]: r for r in await conn.fetch(_SEGMENTS, [s.event_id for s in steps])}
+    finally:
+        await conn.close()
+    parts: dict[str, list[float]] = {"sent_to_claimed": [], "claimed_to_outbox_row": [], "outbox_row_to_relay_send": []}
+    parts["relay_send_to_marked"] = []
+    for step in steps:
+        row = rows[step.event_id]
+        claimed, written, marked = float(row["claimed_ms"]), float(row["written_ms"]), float(row["marked_ms"])
+        parts["sent_to_claimed"].append(claimed - step.sent_ms)
+        parts["claimed_to_outbox_row"].append(written - claimed)
+        parts["outbox_row_to_relay_send"].append(step.caused_ms - written)
+        parts["relay_send_to_marked"].append(marked - step.caused_ms)
+    return {name: percentiles(values) for name, values in parts.items()}
 
 
 async def until_reviews_holds(
@@ -276,7 +323,10 @@ async def run(stack: Stack, samples: int, load: float) -> dict[str, Any]:
                 "background_events_per_s": rate,
                 "background_events_sent": sent,
                 "background_events_per_s_achieved": round(sent / (time.monotonic() - loaded_from), 1) if rate else 0,
-                "team_accepted_to_funding_released_ms": percentiles(funding),
+                "team_accepted_to_funding_released_ms": percentiles([step.ms for step in funding]),
+                "team_accepted_to_funding_released_segments_ms": await funding_segments(
+                    stack.database_url("funding"), funding
+                ),
                 "last_panel_score_to_review_graded_ms": percentiles(review),
             }
             print(label, json.dumps(result[label], ensure_ascii=False), flush=True)

@@ -77,6 +77,8 @@ def table(summary: dict[str, Any]) -> list[str]:
             target = f"p99 < {limit:.0f}" + ("" if label == "idle" else f" at {r['background_events_per_s']:.0f}/s")
             row(f"TeamAccepted → FundingReleased ms p50/p95/p99 ({label})", f"{f['p50']}/{f['p95']}/{f['p99']}", target)
             row(f"last score → ReviewGraded ms p50/p95/p99 ({label})", f"{v['p50']}/{v['p95']}/{v['p99']}", target)
+            for segment, q in r.get("team_accepted_to_funding_released_segments_ms", {}).items():
+                row(f"  of which {segment.replace('_', ' ')} ms p50/p99 ({label})", f"{q['p50']}/{q['p99']}")
     for r in summary.get("programme", {}).get("scales", []):
         row(
             f"programme {r['orders']} orders: wall s / events/s",
