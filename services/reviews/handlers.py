@@ -304,7 +304,8 @@ async def on_record_service_activity(ctx: MessageContext, data: RecordServiceAct
             )
         ctx.note("service activity was already recorded", activity_id=data.activity_id, order_id=data.order_id)
         return
-    project = check_activity(project, data, local_date(ctx.now()))
+    published = project is not None or bool(await repo.orders([data.order_id]))
+    project = check_activity(project, data, local_date(ctx.now()), order_published=published)
     await repo.add_activity(data, ctx.now())
     year = service_year_of(project.service_period, data.on)
     recorded = recorded_in((await repo.service_days([project.order_id])).get(project.order_id, ()), year)

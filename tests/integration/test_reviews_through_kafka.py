@@ -545,6 +545,29 @@ async def test_a_day_at_the_site_is_recorded_and_counted_and_another_village_is_
     assert await reviews.fetchval(count, accepted.order_id) == 2
 
 
+async def test_a_day_recorded_before_the_team_is_accepted_is_refused_as_too_early_and_taken_when_sent_again(
+    reviews: Reviews, year: int
+) -> None:
+    published = order_published(new_order_id(), start=date(year, 1, 1), months=12)
+    await applied(reviews, (await reviews.client.send(published, source=ORDERS)).id)
+    accepted = team_accepted(published)
+    day = activity(accepted, date(year, 3, 2), people_trained=12)
+    early = await reviews.client.send(day, source=PORTAL)
+    refusal = await rejection_of(reviews, early.id)
+    assert refusal["reason_code"] == "unknown_project"
+    assert f"order {published.order_id} is published" in refusal["reason"]
+    assert "again once the project is accepted" in refusal["reason"]
+    never_published = team_accepted(order_published(new_order_id(), start=date(year, 1, 1), months=12))
+    stranger = activity(never_published, date(year, 3, 2))
+    unknown = await rejection_of(reviews, (await reviews.client.send(stranger, source=PORTAL)).id)
+    assert "not an order the reviews service knows as published" in unknown["reason"]
+
+    await applied(reviews, (await reviews.client.send(accepted, source=MATCHING)).id)
+    await reviews.client.send(day, source=PORTAL)  # a new event: the refused one stays refused
+    (recorded,) = await reviews.seen.wait_for(about(accepted.order_id, "ServiceActivityRecorded"))
+    assert (recorded.data["activity_id"], recorded.data["people_trained"]) == (day.activity_id, 12)
+
+
 async def test_an_expert_who_left_the_team_before_that_day_is_refused(reviews: Reviews, year: int) -> None:
     member = expert("成员甲", institution="西南大学")
     accepted = await project(reviews, year, members=(member, expert("成员乙", institution="重庆大学")), days_served=0)

@@ -80,6 +80,17 @@ def test_an_activity_of_an_unknown_ended_or_out_of_period_project_or_in_the_futu
     assert refused(PROJECT, expert_id="EXP-stranger") == "not_on_team_that_day"
 
 
+def test_an_activity_for_an_order_published_but_not_yet_accepted_says_that_sending_it_later_can_help() -> None:
+    with pytest.raises(RuleBroken) as published:
+        check_activity(None, activity(ACCEPTED, date(2027, 3, 2)), TODAY, order_published=True)
+    with pytest.raises(RuleBroken) as unknown:
+        check_activity(None, activity(ACCEPTED, date(2027, 3, 2)), TODAY, order_published=False)
+
+    assert published.value.rule == unknown.value.rule == "unknown_project"
+    assert "is published" in published.value.reason and "again once the project is accepted" in published.value.reason
+    assert "not an order the reviews service knows as published" in unknown.value.reason
+
+
 def test_an_expert_who_left_the_team_is_on_it_before_the_change_and_not_from_its_date() -> None:
     successor = expert("钟应富", "EXP-zhong", institution="重庆市农业科学院")
     new_team = stints_of(GUO, (successor,), (LOCAL,), date(2027, 5, 1))

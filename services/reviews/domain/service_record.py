@@ -101,10 +101,24 @@ def at_site(project: Project, township: str, village: str) -> bool:
     return project.village is None or _plain(village) == _plain(project.village)
 
 
-def check_activity(project: Project | None, request: RecordServiceActivity, today: date) -> Project:
-    """The project the activity is recorded for; refuses an activity that breaks a rule."""
+def check_activity(
+    project: Project | None, request: RecordServiceActivity, today: date, *, order_published: bool = False
+) -> Project:
+    """The project the activity is recorded for; refuses an activity that breaks a rule.
+    `order_published`: whether the service knows the order as published (OrderPublished), which
+    tells the sender of an activity for no project whether sending it again later can help."""
     if project is None:
-        raise RuleBroken("unknown_project", f"no team has accepted (TeamAccepted) order {request.order_id}")
+        if order_published:
+            raise RuleBroken(
+                "unknown_project",
+                f"order {request.order_id} is published, but no team's acceptance (TeamAccepted) of it has "
+                "reached the reviews service yet: send the record again once the project is accepted",
+            )
+        raise RuleBroken(
+            "unknown_project",
+            f"no team has accepted (TeamAccepted) order {request.order_id}, and it is not an order the "
+            "reviews service knows as published",
+        )
     day = request.on
     if project.ended_on is not None and day >= project.ended_on:
         raise RuleBroken(
