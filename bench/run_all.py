@@ -61,11 +61,7 @@ def table(summary: dict[str, Any]) -> list[str]:
                     r["guaranteed_events_per_s"],
                 )
                 row(f"{service}: ratio service/guaranteed", r["ratio_to_guaranteed"])
-                row(
-                    f"{service}: ratio guaranteed loop/tuned (the ceiling)",
-                    r["guaranteed_ratio"],
-                    f"≥ {TARGETS['service_ratio']}?",
-                )
+                row(f"{service}: ratio guaranteed loop/tuned (its ceiling)", r["guaranteed_ratio"])
             for key, value in r.items():
                 if key.startswith("replicas_") and key.endswith("_events_per_s"):
                     replicas = key.split("_")[1]
@@ -158,8 +154,14 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     names = list(services)
     axes[0].bar([n + "\nservice" for n in names], [services[n]["service_events_per_s"] for n in names], color="#3b7")
     axes[0].bar([n + "\ntuned" for n in names], [services[n]["tuned_events_per_s"] for n in names], color="#999")
-    axes[0].set_title("events/s: service vs the tuned hand-written loop")
-    axes[0].tick_params(axis="x", labelsize=7)
+    guaranteed = [n for n in names if "guaranteed_events_per_s" in services[n]]
+    axes[0].bar(
+        [n + "\nguaranteed" for n in guaranteed],
+        [services[n]["guaranteed_events_per_s"] for n in guaranteed],
+        color="#ccc",
+    )
+    axes[0].set_title("events/s: service, tuned loop, guaranteed loop", fontsize=10)
+    axes[0].tick_params(axis="x", labelsize=7, labelrotation=60)
     latency = summary.get("latency", {})
     labels, p50, p99 = [], [], []
     for label, r in latency.items():
