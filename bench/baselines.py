@@ -83,7 +83,7 @@ ON CONFLICT (source, event_id) DO NOTHING RETURNING source, event_id
 async def guaranteed(stack: Stack, topic: str, n: int, produce_to: str | None = None) -> float:
     """Events/s of the tuned loop with an inbox claim and an outbox row per event in its
     transaction, and a relay publishing the outbox (to the last row marked published)."""
-    relay = _FloorRelay(produce_to, n)
+    relay = _FloorRelay()
 
     async def handle(conn: asyncpg.Connection, producer: AIOKafkaProducer | None, records: Sequence[Any]) -> None:
         ids = [orjson.loads(r.value) for r in records]
@@ -118,28 +118,33 @@ async def guaranteed(stack: Stack, topic: str, n: int, produce_to: str | None = 
 
 
 class _FloorRelay:
-    """The guaranteed loop's relay: outbox rows in seq order, sent together, marked once acknowledged."""
+    """The guaranteed loop's relay: outbox rows in seq order, sent together, marked once
+    acknowledged, until the loop has consumed everything and no row is left unpublished."""
 
-    def __init__(self, produce_to: str | None, n: int) -> None:
-        self._produce_to = produce_to
-        self._n = n
+    def __init__(self) -> None:
         self._wakeup = asyncio.Event()
-        self.published = 0
+        self._consumed = False
 
     def wake(self) -> None:
         self._wakeup.set()
 
+    def consumed(self) -> None:
+        self._consumed = True
+        self._wakeup.set()
+
     async def run(self, url: str, producer: AIOKafkaProducer | None) -> None:
-        if self._produce_to is None or producer is None:
+        if producer is None:
             return
         conn = await asyncpg.connect(url)
         try:
-            while self.published < self._n:
+            while True:
                 self._wakeup.clear()
                 rows = await conn.fetch(
                     "SELECT seq, topic, key, value FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT 2000"
                 )
                 if not rows:
+                    if self._consumed:
+                        return
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wakeup.wait(), timeout=0.1)
                     continue
@@ -149,7 +154,6 @@ class _FloorRelay:
                     "UPDATE outbox SET published_at = clock_timestamp() WHERE seq = ANY($1::bigint[])",
                     [row["seq"] for row in rows],
                 )
-                self.published += len(rows)
         finally:
             await conn.close()
 
@@ -209,7 +213,8 @@ async def _loop(
                 await handle(conn, producer, fetched)
                 done += len(fetched)
                 await consumer.commit()
-        if relaying is not None:
+        if relay is not None and relaying is not None:
+            relay.consumed()
             await relaying
         assert first is not None
         return n / (time.perf_counter() - first)

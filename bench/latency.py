@@ -22,6 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -136,15 +137,13 @@ async def funding_segments(database_url: str, steps: list[Step]) -> dict[str, di
         rows = {r["event_id"]: r for r in await conn.fetch(_SEGMENTS, [s.event_id for s in steps])}
     finally:
         await conn.close()
-    parts: dict[str, list[float]] = {"sent_to_claimed": [], "claimed_to_outbox_row": [], "outbox_row_to_relay_send": []}
-    parts["relay_send_to_marked"] = []
+    names = ("sent_to_claimed", "claimed_to_outbox_row", "outbox_row_to_relay_send", "relay_send_to_marked")
+    parts: dict[str, list[float]] = {name: [] for name in names}
     for step in steps:
         row = rows[step.event_id]
-        claimed, written, marked = float(row["claimed_ms"]), float(row["written_ms"]), float(row["marked_ms"])
-        parts["sent_to_claimed"].append(claimed - step.sent_ms)
-        parts["claimed_to_outbox_row"].append(written - claimed)
-        parts["outbox_row_to_relay_send"].append(step.caused_ms - written)
-        parts["relay_send_to_marked"].append(marked - step.caused_ms)
+        moments = (step.sent_ms, row["claimed_ms"], row["written_ms"], step.caused_ms, row["marked_ms"])
+        for name, (start, end) in zip(names, pairwise(moments), strict=True):
+            parts[name].append(float(end) - float(start))
     return {name: percentiles(values) for name, values in parts.items()}
 
 
