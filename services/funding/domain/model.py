@@ -692,6 +692,7 @@ def _required(rectification: Rectification | None, order_id: str, review_id: str
         raise RuleBroken(
             "rectification_already_decided",
             f"the rectification of review {review_id} was already {rectification.status} by {rectification.decided_by}",
+            answer=f"the rectification of review {review_id} was already {rectification.status} by the bureau",
         )
     if rectification.status is RectificationStatus.MISSED:
         raise RuleBroken(
@@ -711,6 +712,8 @@ def submit_rectification_report(
             "rectification_already_submitted",
             f"the rectification report for review {report.review_id} was already submitted by "
             f"{rectification.submitted_by}; it waits for the bureau's decision",
+            answer=f"the rectification report for review {report.review_id} was already submitted; it waits for "
+            "the bureau's decision",
         )
     today = local_date(now)
     if today > rectification.deadline:

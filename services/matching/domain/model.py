@@ -171,6 +171,8 @@ def receive_application(
             "lead_not_qualified",
             f"lead expert {lead.name} ({lead.expert_id}) holds no national- or municipal-level qualification "
             f"(holds: {held})",
+            answer=f"lead expert {lead.expert_id} of your application holds no national- or municipal-level "
+            f"qualification (holds: {held})",
         )
     _require_size(team, policy)
     _require_local_talent(team, experts, order, policy)

@@ -184,7 +184,10 @@ def request_change(
     project = require_in_service(project, request.order_id)
     if request.requested_by != project.lead_expert_id:
         raise RuleBroken(
-            "not_team_lead", f"{request.requested_by} is not the lead expert of {project.team_name}: only the lead asks"
+            "not_team_lead",
+            f"{request.requested_by} is not the lead expert of {project.team_name}: only the lead asks",
+            answer=f"{request.requested_by} is not the lead expert of the team that took order {request.order_id}: "
+            "only the team's lead expert may ask for a member change",
         )
     leaving, joining = _require_shape(request)
     day = request.effective_from
@@ -192,13 +195,25 @@ def request_change(
     _require_not_past(day, now)
     team = {m.expert_id: m for m in project.team_on(day)}
     if leaving is not None and leaving not in team:
-        raise RuleBroken("not_on_team", f"{leaving} is not on {project.team_name} on {day}")
+        raise RuleBroken(
+            "not_on_team",
+            f"{leaving} is not on {project.team_name} on {day}",
+            answer=f"{leaving} is not on your team on {day}",
+        )
     if leaving is not None and team[leaving].role == "lead":
-        raise RuleBroken("lead_cannot_leave", f"the lead expert cannot leave {project.team_name} (1+N+1)")
+        raise RuleBroken(
+            "lead_cannot_leave",
+            f"the lead expert cannot leave {project.team_name} (1+N+1)",
+            answer="the lead expert cannot leave your team (1+N+1)",
+        )
     if joining is not None and joining not in experts:
         raise RuleBroken("unknown_expert", f"not in the talent registry: {joining}")
     if joining is not None and joining in team:
-        raise RuleBroken("duplicate_member", f"{joining} is already on {project.team_name} on {day}")
+        raise RuleBroken(
+            "duplicate_member",
+            f"{joining} is already on {project.team_name} on {day}",
+            answer=f"{joining} is already on your team on {day}",
+        )
     role = _joining_role(request, team[leaving].role if leaving is not None else None)
     change = MemberChange(
         change_id=request.change_id,
@@ -343,9 +358,17 @@ def team_after(
     ids = {m.expert_id for m in before}
     leaving, joining = change.leaving_expert_id, change.joining_expert_id
     if leaving is not None and leaving not in ids:
-        raise RuleBroken("not_on_team", f"{leaving} is no longer on {project.team_name} on {day}")
+        raise RuleBroken(
+            "not_on_team",
+            f"{leaving} is no longer on {project.team_name} on {day}",
+            answer=f"{leaving} is no longer on your team on {day}",
+        )
     if joining is not None and joining in ids:
-        raise RuleBroken("duplicate_member", f"{joining} is already on {project.team_name} on {day}")
+        raise RuleBroken(
+            "duplicate_member",
+            f"{joining} is already on {project.team_name} on {day}",
+            answer=f"{joining} is already on your team on {day}",
+        )
     after = tuple(m for m in before if m.expert_id != leaving)
     if joining is not None:
         after += (Membership(joining, change.joining_role or "member", day),)
@@ -357,6 +380,8 @@ def team_after(
         raise RuleBroken(
             "expert_on_active_team",
             f"{checks.experts[joining].name} ({joining}) is on another active team on {day} (one team at a time)",
+            answer=f"{joining}, who would join your team, is serving on another active project on {day} "
+            "(one team at a time)",
         )
     return after
 

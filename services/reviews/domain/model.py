@@ -193,6 +193,7 @@ class Review:
             raise RuleBroken(
                 "review_completed",
                 f"review {self.review_id} is already completed ({graded(self.grading.grade)}); it takes no more input",
+                answer=f"review {self.review_id} is already completed; it takes no more input",
             )
 
 

@@ -143,7 +143,9 @@ def check_activity(
         )
     if not serving(project.team, request.expert_id, day):
         raise RuleBroken(
-            "not_on_team_that_day", f"expert {request.expert_id} was not on team {project.team_name} on {day}"
+            "not_on_team_that_day",
+            f"expert {request.expert_id} was not on team {project.team_name} on {day}",
+            answer=f"expert {request.expert_id} was not on the team of project {project.project_id} on {day}",
         )
     return project
 
