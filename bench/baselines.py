@@ -33,6 +33,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.db.pool import ensure_database, with_database
+from shared.topics import inbound_pattern
 from tools.stack.launcher import Stack
 
 Loop = Callable[[Stack, str, int, "str | None"], Awaitable[float]]
@@ -179,7 +180,6 @@ async def _loop(
     conn = await asyncpg.connect(url)
     await conn.execute(tables)
     consumer = AIOKafkaConsumer(
-        f"{stack.topic_prefix}{topic}",
         **stack.kafka.aiokafka(),
         group_id=f"raw-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
@@ -194,6 +194,10 @@ async def _loop(
         if produce_to is not None
         else None
     )
+    if topic.endswith(".inbound"):  # every partner's topic of the service, as the service reads them
+        consumer.subscribe(pattern="^" + inbound_pattern(topic.removesuffix(".inbound"), stack.topic_prefix) + "$")
+    else:
+        consumer.subscribe([f"{stack.topic_prefix}{topic}"])
     await consumer.start()
     if producer is not None and produce_to is not None:
         await producer.start()

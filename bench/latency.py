@@ -301,7 +301,11 @@ async def run(stack: Stack, samples: int, load: float) -> dict[str, Any]:
     result: dict[str, Any] = {}
     async with (
         ProgrammeClient(
-            stack.kafka, topic_prefix=stack.topic_prefix, keyring=stack.partner_keyring(), enrol=True
+            stack.kafka,
+            topic_prefix=stack.topic_prefix,
+            keyring=stack.partner_keyring(),
+            enrol=True,
+            operator=stack.operator,
         ) as client,
         TopicObserver(stack.kafka, watched) as observer,
     ):

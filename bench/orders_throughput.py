@@ -24,6 +24,7 @@ from typing import Any
 from bench import baselines
 from bench.common import BENCH_DATA, write_result
 from shared.contract.events.orders import DemandSubmitted
+from shared.messaging.kafka import track_topic
 from tests.builders import tea_demand, tianma_demand
 from tools.client import ProgrammeClient, TopicObserver, envelope_for
 from tools.stack.launcher import Stack
@@ -33,20 +34,25 @@ async def preload(stack: Stack, n: int, run: str) -> float:
     demands = {"500240": tianma_demand(), "500238": tea_demand()}
     started = time.perf_counter()
     async with ProgrammeClient(
-        stack.kafka, topic_prefix=stack.topic_prefix, keyring=stack.partner_keyring(), enrol=True
+        stack.kafka,
+        topic_prefix=stack.topic_prefix,
+        keyring=stack.partner_keyring(),
+        enrol=True,
+        operator=stack.operator,
     ) as client:
         producer = client._producer
         for i in range(n):
             county = "500240" if i % 2 else "500238"
             data = DemandSubmitted(order_id=f"{county}-{run}-{i}", demand=demands[county], submitted_by="县人力社保局")
             envelope = envelope_for(data, source=f"/counties/{county}", time=datetime.now(UTC))
-            topic = client.topic("orders.inbound")
+            topic = client.topic_of("DemandSubmitted", envelope.source)
             value, headers = await client.signed(
                 topic,
                 envelope.source,
                 envelope.to_structured_json(),
                 [("content-type", b"application/cloudevents+json")],
             )
+            track_topic(producer, topic)
             await producer.send(topic, value, key=envelope.subject.encode(), headers=headers)
         await producer.flush()
     return n / (time.perf_counter() - started)

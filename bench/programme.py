@@ -30,7 +30,11 @@ async def play(stack: Stack, orders: int) -> tuple[Any, int, dict[str, Any]]:
     watched = [f"{stack.topic_prefix}{t.name}" for t in all_topics()]
     async with (
         ProgrammeClient(
-            stack.kafka, topic_prefix=stack.topic_prefix, keyring=stack.partner_keyring(), enrol=True
+            stack.kafka,
+            topic_prefix=stack.topic_prefix,
+            keyring=stack.partner_keyring(),
+            enrol=True,
+            operator=stack.operator,
         ) as client,
         TopicObserver(stack.kafka, watched) as observer,
     ):

@@ -30,6 +30,9 @@ from aiokafka import AIOKafkaConsumer
 from bench import baselines
 from bench.common import BENCH_DATA, write_result
 from shared.contract.events.orders import DemandEndorsed, DemandSubmitted
+from shared.contract.partners import principal_of
+from shared.messaging.kafka import track_topic
+from shared.topics import partner_inbound
 from tools.client import ProgrammeClient, envelope_for
 from tools.scenario.seed import generate
 from tools.stack.embedded import REPO_ROOT, free_port
@@ -41,9 +44,13 @@ async def fill(stack: Stack, events: int) -> float:
     county, source = order.county_code, f"/counties/{order.county_code}"
     started = time.perf_counter()
     async with ProgrammeClient(
-        stack.kafka, topic_prefix=stack.topic_prefix, keyring=stack.partner_keyring(), enrol=True
+        stack.kafka,
+        topic_prefix=stack.topic_prefix,
+        keyring=stack.partner_keyring(),
+        enrol=True,
+        operator=stack.operator,
     ) as client:
-        producer, topic = client._producer, client.topic("orders.inbound")
+        producer, topic = client._producer, client.topic_of("DemandSubmitted", source)
         futures = []
         for i in range(events // 2):
             order_id = f"{county}-R{i}"
@@ -55,6 +62,7 @@ async def fill(stack: Stack, events: int) -> float:
                 value, headers = await client.signed(
                     topic, source, envelope.to_structured_json(), [("content-type", b"application/cloudevents+json")]
                 )
+                track_topic(producer, topic)
                 futures.append(await producer.send(topic, value, key=order_id.encode(), headers=headers))
             if len(futures) >= 5000:
                 await asyncio.gather(*futures)
@@ -66,7 +74,7 @@ async def fill(stack: Stack, events: int) -> float:
 async def read_raw(stack: Stack, events: int) -> float:
     """The broker's limit: a plain consumer reading the topic from the beginning."""
     consumer = AIOKafkaConsumer(
-        f"{stack.topic_prefix}orders.inbound",
+        stack.topic_prefix + partner_inbound("orders", principal_of(f"/counties/{generate(3).orders[2].county_code}")),
         **stack.kafka.aiokafka(),
         group_id=None,
         auto_offset_reset="earliest",

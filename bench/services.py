@@ -34,6 +34,7 @@ from bench.common import BENCH_DATA, write_result
 from shared.contract.events.base import EventData
 from shared.contract.events.matching import ExpertRef, ExpertRegistered, TeamAccepted
 from shared.contract.events.orders import DemandSubmitted, OrderPublished, ServicePeriod
+from shared.messaging.kafka import track_topic
 from shared.topics import events, inbound
 from tools.client import ProgrammeClient, envelope_for
 from tools.scenario.seed import generate
@@ -118,20 +119,25 @@ WORKLOADS = (
 
 async def preload(stack: Stack, workload: Workload, n: int, run: str) -> None:
     async with ProgrammeClient(
-        stack.kafka, topic_prefix=stack.topic_prefix, keyring=stack.partner_keyring(), enrol=True
+        stack.kafka,
+        topic_prefix=stack.topic_prefix,
+        keyring=stack.partner_keyring(),
+        enrol=True,
+        operator=stack.operator,
     ) as client:
         producer = client._producer
         for i in range(n):
             data = workload.make(i, run)
             county = data.subject()[:6]
             envelope = envelope_for(data, source=workload.source.format(county=county), time=datetime.now(UTC))
-            topic = client.topic(workload.topic)
+            topic = client.topic_of(envelope.type, envelope.source)
             value, headers = await client.signed(
                 topic,
                 envelope.source,
                 envelope.to_structured_json(),
                 [("content-type", b"application/cloudevents+json")],
             )
+            track_topic(producer, topic)
             await producer.send(topic, value, key=envelope.subject.encode(), headers=headers)
         await producer.flush()
 

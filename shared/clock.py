@@ -18,10 +18,18 @@ def local_date(moment: datetime) -> date:
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
+    def at(self, wall: datetime) -> datetime:
+        """The programme's time at a past wall-clock instant (e.g. when a record reached the
+        broker): the same instant for the system clock."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def at(self, wall: datetime) -> datetime:
+        return wall
 
 
 class FixedClock:
@@ -34,6 +42,11 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self._now
+
+    def at(self, wall: datetime) -> datetime:
+        """A fixed clock moves only when told: it says nothing of past wall-clock instants, which
+        are taken as they are (an event's freshness is judged by the wall clock in such tests)."""
+        return wall
 
     def advance(self, delta: timedelta) -> None:
         self._now += delta

@@ -77,6 +77,19 @@ class ProgrammePolicy(BaseModel):
     """What an early end does with money not yet released: `forfeit` (back to the budget), or
     `release_served_share` (the share of the current service year already served is released)."""
 
+    event_max_age_days: int = 14
+    """How long after it was signed (its `time`) a partner's event may reach the brokers. Not a
+    DOMAIN.md number but the contract's: county systems queue their events while their link is
+    down and send the queue when it is back; the longest such gap we plan for is the Spring
+    Festival (8 to 9 days off in a row) plus a working week to restore a county's link. Beyond it an
+    event is refused as `stale` and must be sent again with a new time. It also bounds what a
+    replaced (not revoked) key can still sign: events dated before its replacement, arriving within
+    this window."""
+    event_max_ahead_s: int = 300
+    """How far a partner's event's `time` may be ahead of its arrival (the brokers' clock): five
+    minutes, the clock skew Kerberos tolerates between hosts that keep time. Beyond it an event is
+    refused as `from_the_future`."""
+
     def tranche_percentages(self, service_years: int) -> tuple[int, ...]:
         """The grant's split: on acceptance, then one part per service year (whole percents; the
         last year takes what division leaves), e.g. 1 year (50, 50), 2 years (40, 30, 30),
@@ -110,6 +123,8 @@ class ProgrammePolicy(BaseModel):
             raise ValueError("the mid-term check month must be 1 to 12")
         if self.min_service_days_per_year < 0 or self.max_extension_months < 0:
             raise ValueError("service days and extension months cannot be negative")
+        if self.event_max_age_days < 1 or self.event_max_ahead_s < 0:
+            raise ValueError("events must be allowed at least a day to arrive, and no negative clock skew")
         if not self.qualified_min_score <= self.excellent_min_score:
             raise ValueError("the excellent threshold cannot be below the qualified threshold")
         return self

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.contract.partners import OperatorKeys
 from shared.kafka_access import KafkaAccess, SecurityProtocol
 from shared.policy import ProgrammePolicy
 
@@ -45,6 +46,9 @@ class KafkaSettings(BaseSettings):
     max_poll_interval_ms: int = 300_000
     """A consumer that has not fetched for this long leaves its group and its partitions move to the
     service's other replicas (the fault suites shorten it to see that happen)."""
+    metadata_max_age_ms: int = 5_000
+    """How often the services' consumers refresh the cluster's metadata: a new partner's inbound
+    topic is joined within this at the latest (at once when its key is registered)."""
     max_poll_records: int = 500
     batch_timeout_ms: int = 500
     """How long an idle consumer waits in one fetch for records; the first record to arrive ends the
@@ -132,6 +136,11 @@ class ServiceSettings(BaseSettings):
     source with the key registered on the `partners` topic (docs/contract/README.md, "Signing your
     events"). Never off in production: without it any client that may write an inbound topic can
     claim any source. It exists only so that a benchmark can measure what verification costs."""
+    operator_public_keys: str = ""
+    """`OPERATOR_PUBLIC_KEYS`: the operator's public keys, the trust anchor of the key registry and
+    of replays (`Ed25519:<base64url key>`, several separated by commas while the operator's key is
+    rotated). Required when signatures are: a registry record or replay marker that none of these
+    keys signed is ignored. `expert-teams operator-key` prints the operator's."""
     faults: str = Field(default="", validation_alias="EXPERT_TEAMS_FAULTS")
     """Crash points armed for fault tests (shared/faults.py); empty in production."""
     faults_log: Path | None = Field(default=None, validation_alias="EXPERT_TEAMS_FAULTS_LOG")
@@ -141,6 +150,14 @@ class ServiceSettings(BaseSettings):
     KAFKA_GROUP_SUFFIX, so that every topic is read from the beginning): every event is applied
     and recorded in the inbox as usual, nothing is emitted (what it caused is already on the
     topics), timers do not run, and the log has one line per batch. See docs/messaging.md."""
+
+    @model_validator(mode="after")
+    def _operator_keys_read(self) -> ServiceSettings:
+        self.operators()  # a malformed key fails here, at start
+        return self
+
+    def operators(self) -> OperatorKeys:
+        return OperatorKeys.parse(self.operator_public_keys)
 
 
 class PolicySettings(ProgrammePolicy, BaseSettings):

@@ -37,7 +37,7 @@ from shared.messaging.kafka import ensure_topics
 from shared.policy import ProgrammePolicy
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.topics import REJECTIONS, all_topics, deadletter, events
-from tests.signing import KEYRING
+from tests.signing import KEYRING, OPERATOR, OPERATOR_PUBLIC_KEYS
 from tools.client import ProgrammeClient, TopicObserver
 from tools.stack.embedded import DATA_DIR, EmbeddedPostgres
 from tools.stack.kafka import BrokerSecurity, KafkaBroker
@@ -169,6 +169,7 @@ def service_settings(database_url: str, **overrides: Any) -> ServiceSettings:
         "handler_retry_backoff_s": 0.05,
         "transient_retry_max_backoff_s": 0.5,
         "outbox_poll_interval_s": 0.5,
+        "operator_public_keys": OPERATOR_PUBLIC_KEYS,
     }
     return ServiceSettings(**(values | overrides))
 
@@ -193,7 +194,7 @@ async def database_factory(infrastructure: Infrastructure, run_id: str) -> Async
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def client(infrastructure: Infrastructure, topics_ready: str) -> AsyncIterator[ProgrammeClient]:
     async with ProgrammeClient(
-        infrastructure.kafka, topic_prefix=topics_ready, keyring=KEYRING, enrol=True
+        infrastructure.kafka, topic_prefix=topics_ready, keyring=KEYRING, enrol=True, operator=OPERATOR
     ) as programme_client:
         yield programme_client
 
@@ -214,7 +215,7 @@ async def running_service(
     name: str, infrastructure: Infrastructure, topic_prefix: str, database_factory: Any, **options: Any
 ) -> AsyncIterator[Any]:
     """One of the four services, in this process, on the test infrastructure and its own database
-    (`policy`: its programme policy, by default the environment's)."""
+    (`policy`: its programme policy, by default the environment's; `kafka`: KafkaSettings overrides)."""
     from services.catalog import DEFINITIONS
     from shared.runtime.service import ServiceRuntime
 
@@ -222,11 +223,12 @@ async def running_service(
     clock = options.pop("clock", None)
     tracer_provider = options.pop("tracer_provider", None)
     policy = options.pop("policy", None)
+    kafka_overrides = options.pop("kafka", {})
     settings = service_settings(await database_factory(options.pop("database", name)), **options)
     runtime = ServiceRuntime(
         definition,
         settings,
-        kafka_settings(infrastructure, topic_prefix),
+        kafka_settings(infrastructure, topic_prefix, **kafka_overrides),
         clock=clock,
         policy=policy,
         tracer_provider=tracer_provider,

@@ -13,7 +13,7 @@ from shared.kafka_access import KafkaAccess
 from shared.topics import REJECTIONS, SERVICES, deadletter, events
 from tests.programme_checks import ORDERS
 from tools.client import ProgrammeClient, TopicObserver
-from tools.keyring import Keyring
+from tools.keyring import Keyring, Operator
 from tools.scenario.programme import ProgrammeRun
 from tools.scenario.seed import generate
 
@@ -29,10 +29,12 @@ async def seed_programme(
     exports_dir: Path,
     clock_file: Path,
     orders: int = ORDERS,
+    *,
+    operator: Operator,
 ) -> AsyncIterator[tuple[ProgrammeRun, TopicObserver]]:
     """The seeded programme (seed 2019) ready to play, and the observer it answers from."""
     async with (
-        ProgrammeClient(kafka, keyring=keyring, enrol=True) as client,
+        ProgrammeClient(kafka, keyring=keyring, enrol=True, operator=operator) as client,
         TopicObserver(kafka, WATCHED) as observer,
     ):
         run = ProgrammeRun(

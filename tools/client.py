@@ -25,13 +25,14 @@ from shared.contract.envelope import (
     rfc3339,
 )
 from shared.contract.events.base import EventData
+from shared.contract.partners import principal_of
 from shared.contract.registry import REGISTRY
-from shared.contract.signing import public_key_text, sign_record
+from shared.contract.signing import sign_record
 from shared.kafka_access import KafkaAccess, access_of
 from shared.messaging import transport
-from shared.messaging.kafka import start_with_retry
-from shared.topics import PARTNERS, is_inbound, with_prefix
-from tools.keyring import Keyring, partner_record
+from shared.messaging.kafka import start_with_retry, track_topic
+from shared.topics import ANSWERS, answers, inbound, partner_inbound, split_inbound, with_prefix
+from tools.keyring import Keyring, Operator, Registry, enrol
 
 
 def envelope_for(
@@ -77,6 +78,20 @@ def binary_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
         text = rfc3339(value) if isinstance(value, datetime) else str(value)
         headers.append((f"ce_{name}", text.encode()))
     return headers
+
+
+async def partner_topics_on_broker(
+    kafka: KafkaAccess | str, prefix: str = "", *, connect_timeout_s: float = 60.0
+) -> list[str]:
+    """Every partner's inbound and answers topic the broker has in this environment (prefixed names)."""
+    admin = AIOKafkaAdminClient(**access_of(kafka).aiokafka(), client_id="expert-teams-topics")
+    await start_with_retry(admin.start, "admin (topics)", timeout_s=connect_timeout_s)
+    try:
+        names = await admin.list_topics()
+    finally:
+        await admin.close()
+    answers_prefix = with_prefix(prefix, f"{ANSWERS}.")
+    return sorted(n for n in names if split_inbound(n, prefix) is not None or n.startswith(answers_prefix))
 
 
 async def wait_until_consumed(
@@ -125,12 +140,21 @@ class ProgrammeClient:
         connect_timeout_s: float = 60.0,
         keyring: Keyring | None = None,
         enrol: bool = False,
+        operator: Operator | None = None,
     ) -> None:
         """`keyring`: the private keys events to inbound topics are signed with (without one they
-        go unsigned, and the services refuse them). `enrol`: register a source's public key on
-        the `partners` topic before its first event (the key is made if the keyring has none):
-        for clients that act as the operator too, as the demo and the tests do."""
+        go unsigned, and the services refuse them). `enrol` (with the `operator`'s key): before a
+        source's first event, open its topics and register its public key on the `partners` topic
+        (the key is made if the keyring has none): for clients that act as the operator too, as
+        the demo and the tests do.
+
+        Events go to their sender's own inbound topic (`<service>.inbound.<principal>`, the
+        principal by convention from the source): this client writes as that principal, or as the
+        operator who may write every topic."""
         self.keyring = keyring
+        self.operator = operator
+        if enrol and keyring is not None and operator is None:
+            raise ValueError("enrolling sources needs the operator's signing key (operator=)")
         self.enrol_sources = enrol and keyring is not None
         self.topic_prefix = topic_prefix
         self.connect_timeout_s = connect_timeout_s
@@ -165,6 +189,23 @@ class ProgrammeClient:
     def topic(self, logical: str) -> str:
         return with_prefix(self.topic_prefix, logical)
 
+    def topic_of(self, event_type: str, source: str) -> str:
+        """Where `source` sends an event of this type: its own inbound topic of the type's service."""
+        logical = REGISTRY[event_type].topic
+        service = logical.removesuffix(".inbound")
+        if logical == inbound(service):
+            return self.topic(partner_inbound(service, principal_of(source)))
+        return self.topic(logical)
+
+    def answers_topic(self, source: str) -> str:
+        """Where the answers to `source`'s refused events go (its principal's, by convention)."""
+        return self.topic(answers(principal_of(source)))
+
+    @property
+    def registry(self) -> Registry:
+        assert self.operator is not None, "the registry is changed by the operator"
+        return Registry(self.kafka, self.topic_prefix, self.operator)
+
     async def send(
         self,
         data: EventData,
@@ -191,21 +232,25 @@ class ProgrammeClient:
         for index, (data, source) in enumerate(items):
             trace = traces[index] if traces is not None else None
             envelope = envelope_for(data, source=source, time=self.clock.now(), trace=trace)
-            topic = self.topic(REGISTRY[envelope.type].topic)
+            topic = self.topic_of(envelope.type, envelope.source)
             value, headers = await self.signed(
                 topic, envelope.source, envelope.to_structured_json(), structured_headers(envelope)
             )
+            track_topic(self._producer, topic)
             futures.append(await self._producer.send(topic, value, key=envelope.subject.encode(), headers=headers))
             envelopes.append(envelope)
         await asyncio.gather(*futures)
         return envelopes
 
     async def send_envelope(self, envelope: Envelope, *, topic: str | None = None, binary: bool = False) -> Any:
-        spec = REGISTRY.get(envelope.type)
+        """`topic`: a logical topic name (the prefix is added); by default the sender's own topic
+        of the type's service."""
         if topic is None:
-            if spec is None:
+            if REGISTRY.get(envelope.type) is None:
                 raise ValueError(f"unknown event type {envelope.type}; give the topic explicitly")
-            topic = spec.topic
+            target = self.topic_of(envelope.type, envelope.source)
+        else:
+            target = self.topic(topic)
         if binary:
             import json
 
@@ -214,35 +259,35 @@ class ProgrammeClient:
         else:
             value = envelope.to_structured_json()
             headers = structured_headers(envelope)
-        value, headers = await self.signed(self.topic(topic), envelope.source, value, headers)
-        return await self.send_raw(self.topic(topic), value, key=envelope.subject.encode(), headers=headers)
+        value, headers = await self.signed(target, envelope.source, value, headers)
+        return await self.send_raw(target, value, key=envelope.subject.encode(), headers=headers)
 
     async def signed(
         self, topic: str, source: str, value: bytes, headers: list[tuple[str, bytes]]
     ) -> tuple[bytes, list[tuple[str, bytes]]]:
         """The record signed with the source's key when it goes to an inbound topic and this
         client has a keyring (the other topics are protected by the broker's ACLs)."""
-        if self.keyring is None or not is_inbound(topic):
+        if self.keyring is None or split_inbound(topic, self.topic_prefix) is None:
             return value, headers
         if self.enrol_sources:
             await self.enrol(source)
         return sign_record(value, headers, self.keyring[source])
 
-    async def enrol(self, source: str) -> None:
-        """Register the source's public key (made if the keyring has none), once per broker and
-        topic prefix; acknowledged by every replica before the source's first event is sent."""
+    async def enrol(self, source: str, algorithm: str = "Ed25519") -> None:
+        """Open the source's topics and register its public key (made if the keyring has none),
+        once per broker and topic prefix; acknowledged by every replica before the source's first
+        event is sent."""
         assert self.keyring is not None, "enrolling needs a keyring"
         registered = (self.kafka.bootstrap_servers, self.topic_prefix, source)
         if registered in self.keyring.enrolled:
             return
-        record = partner_record(source, public_key_text(self.keyring.ensure(source)))
-        await self.send_raw(self.topic(PARTNERS), record.to_json(), key=source.encode())
-        self.keyring.enrolled.add(registered)
+        await enrol(self.registry, source, self.keyring, algorithm=algorithm)
 
     async def send_raw(
         self, topic: str, value: bytes | None, *, key: bytes | None = None, headers: Iterable[tuple[str, bytes]] = ()
     ) -> Any:
         """Send bytes as they are; returns the broker's RecordMetadata (partition, offset)."""
+        track_topic(self._producer, topic)
         return await self._producer.send_and_wait(topic, value, key=key, headers=list(headers))
 
 

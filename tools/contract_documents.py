@@ -20,13 +20,14 @@ from shared import topics
 from shared.contract.envelope import CAUSATION_ID, CORRELATION_ID, DATA_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE
 from shared.contract.partners import PartnerRecord
 from shared.contract.registry import REGISTRY, EventRegistry, EventSpec
-from shared.contract.signing import SIGNATURE
+from shared.contract.signing import SIGNATURE, SIGNATURE_KEY_ID
 from shared.messaging.deadletter import REASONS
 from shared.runtime.service import ServiceDefinition
 
 CONTRACT_DIR = Path(__file__).resolve().parents[1] / "docs" / "contract"
-CONTRACT_VERSION = "1.1.0"
-PARTNER_RECORD_SCHEMA = "PartnerRecord.v1.json"
+CONTRACT_VERSION = "2.0.0"
+PARTNER_RECORD_SCHEMA = "PartnerRecord.v2.json"
+PRINCIPAL = "{principal}"
 
 
 def event_schema(spec: EventSpec) -> dict[str, Any]:
@@ -54,14 +55,26 @@ def event_schema(spec: EventSpec) -> dict[str, Any]:
             "data": data_schema,
         },
     }
-    if topics.is_inbound(spec.topic):
+    if spec.topic.endswith(".inbound"):
+        schema["required"] = [*schema["required"], SIGNATURE_KEY_ID, SIGNATURE]
+        schema["properties"][SIGNATURE_KEY_ID] = {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]{43}$",
+            "description": "The id of the key that signed (its RFC 7638 JWK thumbprint, as `expert-teams partners "
+            "add` prints it); signed with the rest of the event",
+        }
         schema["properties"][SIGNATURE] = {
             "type": "string",
             "pattern": "^[A-Za-z0-9_-]{86}$",
-            "description": "Required on this topic (else unauthorized_source): the sender's Ed25519 signature, "
-            "base64url without padding, of the RFC 8785 (JCS) form of this object without `signature`, verified "
-            "against the key registered for `source` on the `partners` topic (README: Signing your events)",
+            "description": "Required on this topic (else unauthorized_source): the sender's signature (Ed25519, or "
+            "SM2 with SM3 as r||s), exactly 64 bytes in base64url without padding, of the RFC 8785 (JCS) form of this "
+            "object without `signature`, verified against the key `signaturekeyid` names in the key registry's "
+            "history for `source` (README: Signing your events)",
         }
+        schema["description"] += (
+            f" Each sender writes its own topic {spec.topic}.{PRINCIPAL}; its `time` must be within the freshness "
+            "window of its arrival (README: Freshness)."
+        )
     if defs:
         schema["$defs"] = defs
     return schema
@@ -74,6 +87,22 @@ def schema_filename(spec: EventSpec) -> str:
 def asyncapi(definitions: Sequence[ServiceDefinition], registry: EventRegistry = REGISTRY) -> dict[str, Any]:
     specs = list(registry)
     channels: dict[str, Any] = {}
+    for service in topics.SERVICES:
+        inbound = topics.inbound(service)
+        refs = {s.type: {"$ref": f"#/components/messages/{s.type}"} for s in specs if s.topic == inbound}
+        if refs:
+            channels[_channel_id(inbound)] = {
+                "address": f"{inbound}.{PRINCIPAL}",
+                "description": f"one partner's input of {service}: only that principal writes it (topics.py)",
+                "parameters": {"principal": {"description": "the sender's Kafka principal, e.g. counties.500240"}},
+                "messages": refs,
+            }
+    channels["answers"] = {
+        "address": topics.answers(PRINCIPAL),
+        "description": "the answers to one partner's refused events: only that principal reads them",
+        "parameters": {"principal": {"description": "the sender's Kafka principal, e.g. counties.500240"}},
+        "messages": {"EventRejected": {"$ref": "#/components/messages/EventRejected"}},
+    }
     for topic in topics.all_topics():
         on_topic = [s for s in specs if s.topic == topic.name]
         refs = {s.type: {"$ref": f"#/components/messages/{s.type}"} for s in on_topic}
@@ -99,7 +128,7 @@ def asyncapi(definitions: Sequence[ServiceDefinition], registry: EventRegistry =
                 "messages": [{"$ref": f"#/channels/{channel}/messages/{t}"} for t in sorted(subscription.handlers)],
             }
         emits = sorted({s.topic for s in specs if f"/services/{definition.name}" in s.senders})
-        for topic_name in [*emits, topics.deadletter(definition.name)]:
+        for topic_name in [*emits, topics.deadletter(definition.name), topics.ANSWERS]:
             channel = _channel_id(topic_name)
             if channel not in channels:
                 continue
@@ -134,6 +163,7 @@ def asyncapi(definitions: Sequence[ServiceDefinition], registry: EventRegistry =
                 "dlt.origin.topic": {"type": "string"},
                 "dlt.origin.partition": {"type": "string"},
                 "dlt.origin.offset": {"type": "string"},
+                "dlt.origin.timestamp": {"type": "string", "description": "the original's arrival (ms since 1970)"},
                 "dlt.at": {"type": "string", "format": "date-time"},
             },
             "required": ["dlt.reason", "dlt.detail", "dlt.origin.topic", "dlt.origin.partition", "dlt.origin.offset"],
@@ -142,8 +172,9 @@ def asyncapi(definitions: Sequence[ServiceDefinition], registry: EventRegistry =
     }
     messages["PartnerRecord"] = {
         "name": "PartnerRecord",
-        "title": "A source's signing key in the key registry",
-        "summary": "Kafka key = the source; the latest record is the source's key (active or revoked).",
+        "title": "One change of the key registry: a key registered or revoked",
+        "summary": "Kafka key = the source. Signed by the operator and chained to the record before it; "
+        "the history is kept forever.",
         "contentType": "application/json",
         "payload": {"$ref": f"./schemas/{PARTNER_RECORD_SCHEMA}"},
     }
@@ -175,10 +206,11 @@ def partner_record_schema() -> dict[str, Any]:
     schema = PartnerRecord.model_json_schema(mode="serialization")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "urn:cq-expert-teams:schema:PartnerRecord:v1",
-        "title": "PartnerRecord v1",
-        "description": f"{(PartnerRecord.__doc__ or '').strip()} Topic: {topics.PARTNERS} (compacted), Kafka key = "
-        "`source`; the latest record of a source is its key. Written by the operator only.",
+        "$id": "urn:cq-expert-teams:schema:PartnerRecord:v2",
+        "title": "PartnerRecord v2",
+        "description": f"{(PartnerRecord.__doc__ or '').strip()} Topic: {topics.PARTNERS} (one partition, kept "
+        "forever, never compacted), Kafka key = `source`. Written by the operator only; a record not signed by the "
+        "operator's key or not chained to the one before (`sequence`, `previous`) is ignored by every reader.",
         **{k: v for k, v in schema.items() if k not in ("title", "description")},
     }
 

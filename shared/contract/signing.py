@@ -1,4 +1,5 @@
-"""Signed events: every event on an inbound topic is signed by its sender with Ed25519.
+"""Signed events: every event on an inbound topic is signed by its sender, with Ed25519 or SM2
+(shared/contract/keys.py).
 
 What is signed is the RFC 8785 (JSON Canonicalization Scheme) form of the event's CloudEvents
 JSON object *as the sender wrote it*, without the `signature` attribute:
@@ -9,16 +10,14 @@ JSON object *as the sender wrote it*, without the `signature` attribute:
 
 So the same event written in either content mode, with the same attribute strings, has the
 same signature. The signature travels in the extension attribute `signature` (the `ce_signature`
-header in binary mode): base64url without padding of the 64-byte Ed25519 signature. Public keys
-are written the same way (the raw 32 bytes). Nothing here touches Kafka or a database; the key
+header in binary mode): base64url without padding of the 64-byte signature, nothing else. The key
+that made it is named by the extension attribute `signaturekeyid` (its RFC 7638 thumbprint,
+keys.key_id), which is signed with the rest. Nothing here touches Kafka or a database; the key
 registry's records are `PartnerRecord`s (shared.contract.partners).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -27,13 +26,15 @@ from typing import Any, Final
 
 import orjson
 import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from .keys import KeyFormatError, SigningKey, b64url, signature_bytes, signing_key_from_pem, verify
 
 SIGNATURE: Final = "signature"
 """The CloudEvents extension attribute that carries the signature."""
+SIGNATURE_KEY_ID: Final = "signaturekeyid"
+"""The extension attribute naming the key that signed (signed itself, like every attribute)."""
 SIGNATURE_HEADER: Final = f"ce_{SIGNATURE}"
+SIGNATURE_KEY_ID_HEADER: Final = f"ce_{SIGNATURE_KEY_ID}"
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
 
 
@@ -41,51 +42,35 @@ class SigningError(ValueError):
     """A document that cannot be signed or checked (its detail names no key material)."""
 
 
-# ---- keys -----------------------------------------------------------------------------------
+# ---- keys on disk (the partner's side and the operator's; services hold public keys only) ------
 
 
-def generate_private_key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
+def generate_private_key(algorithm: str = "Ed25519") -> SigningKey:
+    from .keys import generate
+
+    return generate(algorithm)
 
 
-def private_key_pem(key: Ed25519PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def save_private_key(key: Ed25519PrivateKey, path: Path) -> None:
-    """Write the key as PEM (PKCS#8), readable by its owner only (0600), its directory 0700."""
+def save_private_key(key: SigningKey, path: Path) -> None:
+    """Write the key as PKCS#8 PEM, readable by its owner only (0600), its directory 0700."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path.parent, 0o700)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as file:
-        file.write(private_key_pem(key))
+        file.write(key.pem())
     os.chmod(path, 0o600)
 
 
-def load_private_key(path: Path) -> Ed25519PrivateKey:
+def load_private_key(path: Path) -> SigningKey:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except ValueError:
-        raise SigningError(f"{path} does not hold a PEM private key") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise SigningError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
-    return key
+        return signing_key_from_pem(path.read_bytes())
+    except KeyFormatError:
+        raise SigningError(f"{path} does not hold a PEM private key of Ed25519 or SM2") from None
 
 
-def public_key_text(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
-    """The public key as the registry holds it: base64url (no padding) of its raw 32 bytes."""
-    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    return _b64(public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
-
-
-@functools.lru_cache(maxsize=4096)
-def public_key_of(text: str) -> Ed25519PublicKey:
-    raw = _unb64(text)
-    if len(raw) != 32:
-        raise SigningError(f"a public key is 32 bytes; this one is {len(raw)}")
-    return Ed25519PublicKey.from_public_bytes(raw)
+def public_key_text(key: SigningKey) -> str:
+    """The public key as the registry holds it (keys.py)."""
+    return key.public_key
 
 
 # ---- the signed document ----------------------------------------------------------------------
@@ -166,43 +151,48 @@ def _as_orjson_writes_jcs(value: Any) -> Any:
     raise _NotPlain
 
 
-def sign(document: Mapping[str, Any], key: Ed25519PrivateKey) -> str:
-    """The `signature` attribute for this document."""
-    return _b64(key.sign(canonical_form(document)))
+def sign(document: Mapping[str, Any], key: SigningKey) -> str:
+    """The `signature` attribute for this document (which must name the key: `signaturekeyid`)."""
+    if document.get(SIGNATURE_KEY_ID) != key.key_id:
+        raise SigningError(f"the document must name the signing key ({SIGNATURE_KEY_ID} = {key.key_id})")
+    return b64url(key.sign(canonical_form(document)))
 
 
-def signed(document: Mapping[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
-    """The document with its `signature` attribute."""
-    return {**document, SIGNATURE: sign(document, key)}
+def signed(document: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
+    """The document naming its key, with its `signature` attribute."""
+    named = {**{k: v for k, v in document.items() if k != SIGNATURE}, SIGNATURE_KEY_ID: key.key_id}
+    return {**named, SIGNATURE: sign(named, key)}
 
 
-def verifies(document: Mapping[str, Any], public_key: str) -> bool:
-    """Whether the document's `signature` is the signature of its canonical form by this key.
-    Raises SigningError when the document has no canonical form or the key is malformed."""
-    signature = document.get(SIGNATURE)
-    key = public_key_of(public_key)
-    message = canonical_form(document)
-    if not isinstance(signature, str):
-        return False
+def verifies(document: Mapping[str, Any], algorithm: str, public_key: str) -> bool:
+    """Whether the document's `signature` is exactly 86 characters of unpadded base64url and the
+    signature of its canonical form by this key. Raises SigningError when the document has no
+    canonical form or the key is malformed."""
     try:
-        key.verify(_unb64(signature), message)
-    except (InvalidSignature, SigningError, ValueError):
+        signature = signature_bytes(document.get(SIGNATURE))
+    except KeyFormatError:
         return False
-    return True
+    message = canonical_form(document)
+    try:
+        return verify(algorithm, public_key, message, signature)
+    except KeyFormatError as exc:
+        raise SigningError(f"the registered key cannot be used: {exc}") from None
 
 
 def sign_record(
-    value: bytes, headers: Sequence[tuple[str, bytes]], key: Ed25519PrivateKey
+    value: bytes, headers: Sequence[tuple[str, bytes]], key: SigningKey
 ) -> tuple[bytes, list[tuple[str, bytes]]]:
     """A record's value and headers with the event signed, in the record's own content mode
-    (structured: the `signature` member is added to the value; binary: a `ce_signature` header)."""
-    document = record_document(value, headers)
-    signature = sign(document, key)
-    kept = [(name, raw) for name, raw in headers if name.lower() != SIGNATURE_HEADER]
-    if any(name.lower().startswith("ce_") for name, _ in headers):
-        return value, [*kept, (SIGNATURE_HEADER, signature.encode())]
-    unsigned = {name: v for name, v in document.items() if name != SIGNATURE}
-    return orjson.dumps({**unsigned, SIGNATURE: signature}), kept
+    (structured: `signaturekeyid` and `signature` members added to the value; binary: the
+    `ce_signaturekeyid` and `ce_signature` headers)."""
+    own = (SIGNATURE_HEADER, SIGNATURE_KEY_ID_HEADER)
+    kept = [(name, raw) for name, raw in headers if name.lower() not in own]
+    if any(name.lower().startswith("ce_") for name, _ in kept):
+        named = [*kept, (SIGNATURE_KEY_ID_HEADER, key.key_id.encode())]
+        signature = sign(record_document(value, named), key)
+        return value, [*named, (SIGNATURE_HEADER, signature.encode())]
+    document = signed(record_document(value, kept), key)
+    return orjson.dumps(document), kept
 
 
 def _json(value: bytes) -> Any:
@@ -213,14 +203,3 @@ def _json(value: bytes) -> Any:
             return json.loads(value)
         except ValueError as exc:
             raise SigningError(f"the value is not JSON: {exc}") from None
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise SigningError("not base64url text") from None

@@ -1,8 +1,15 @@
 """The answer stage: a record that cannot be applied is kept as a dead letter (its original
-bytes, origin and reason, in the database and on the service's dead-letter topic), and the
-sender of a readable event is answered with EventRejected. The answer is emitted like any
-handler event, through a MessageContext: its id is derived from the refused event (ordinal 0,
-which no handler event uses), so a redelivered refusal makes the same answer."""
+bytes, origin and reason, in the database and on the service's dead-letter topic), and a
+readable event is answered with EventRejected twice:
+
+- to the partner that wrote it, on its own `answers.<principal>` topic (the principal whose
+  inbound topic carried it, whatever source the event claims), with the reason as the sender may
+  read it (DeadLetter.told: no other person, institution or team);
+- in full on `rejections`, which only the operator and auditors read.
+
+Events from another service's topic are answered on `rejections` only. Both answers are emitted
+like any handler event, through a MessageContext, with ids derived from the refused event
+(ordinals 0 and -1, which no handler event uses), so a redelivered refusal makes the same answers."""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ from shared.contract.envelope import Envelope
 from shared.contract.events.system import EventRejected
 from shared.contract.registry import EventRegistry
 from shared.db.types import Connection
-from shared.topics import deadletter, with_prefix
+from shared.topics import answers, deadletter, split_inbound, with_prefix
 from shared.tracing import NO_TRACING, Tracing
 
 from . import inbox, outbox
@@ -21,7 +28,9 @@ from .outcomes import Outcome
 from .records import Record
 
 ANSWER_ORDINAL = 0
-"""The ordinal of a refusal's answer among what the service emits for the refused event."""
+"""The ordinal of a refusal's answer to its writer among what the service emits for the refused event."""
+RECORD_ORDINAL = -1
+"""The ordinal of the operator's full record of a refusal (on `rejections`)."""
 
 
 class Answers:
@@ -86,19 +95,25 @@ class Answers:
             topic_prefix=self._prefix,
             tracing=self._tracing,
         )
-        context.emit(
-            EventRejected(
-                rejected_event_id=envelope.id[:120],
-                rejected_event_type=envelope.type[:120],
-                rejected_source=envelope.source[:120],
-                rejected_subject=envelope.subject[:120] or None,
-                reason_code=letter.rule or letter.reason,
-                reason=letter.detail[:4000] or letter.reason,
-                service=self._service,
-                rejected_at=context.now(),
-            ),
-            event_id=emitted_event_id(self._service, envelope, ANSWER_ORDINAL),
+        rejected = EventRejected(
+            rejected_event_id=envelope.id[:120],
+            rejected_event_type=envelope.type[:120],
+            rejected_source=envelope.source[:120],
+            rejected_subject=envelope.subject[:120] or None,
+            reason_code=letter.rule or letter.reason,
+            reason=letter.detail[:4000] or letter.reason,
+            service=self._service,
+            rejected_at=context.now(),
         )
+        context.emit(rejected, event_id=emitted_event_id(self._service, envelope, RECORD_ORDINAL))
+        partner = split_inbound(record.topic, self._prefix)
+        if partner is not None:
+            told = rejected.model_copy(update={"reason": letter.told[:4000] or letter.reason})
+            context.emit(
+                told,
+                event_id=emitted_event_id(self._service, envelope, ANSWER_ORDINAL),
+                topic=answers(partner[1]),
+            )
         messages.extend(context.emitted)
         outcome.kind = kind
         return outcome

@@ -1,4 +1,4 @@
-"""The consumer pipeline every service runs: parse, authorize, validate, deduplicate, apply.
+"""The consumer pipeline every service runs: parse, verify, deduplicate, authorize, validate, apply.
 
 A batch of records is processed in ONE database transaction, each record inside its own
 savepoint: the inbox row, the state change and the outgoing events (outbox) of a record
@@ -6,6 +6,9 @@ commit together, and the batch's offsets are committed to Kafka only after that
 transaction has committed. Whatever a record's fate, the pipeline records it durably:
 
     applied        state changed, events in the outbox
+    refused first  not proven to be its source's (signature, key, writer) or not fresh: dead letter +
+                   EventRejected to its writer, and nothing of it is remembered in the inbox, so
+                   that no forgery can take a genuine event's (source, id)
     duplicate      (source, id) already in the inbox: nothing happens, nothing is emitted
     ignored        another service's event this service does not consume
     rejected       a business rule refused it: dead letter + EventRejected to the sender
@@ -30,6 +33,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -39,23 +43,24 @@ from pydantic import BaseModel
 from shared.clock import Clock
 from shared.contract.authorization import SourcePolicy
 from shared.contract.envelope import Envelope
+from shared.contract.partners import OperatorKeys
 from shared.contract.registry import REGISTRY, EventRegistry
 from shared.db.types import Connection
 from shared.policy import ProgrammePolicy
 from shared.retry import Backoff
 from shared.rules import RuleBroken
-from shared.topics import is_inbound, with_prefix
+from shared.topics import with_prefix
 from shared.tracing import NO_TRACING, Tracing, record_outcome, trace_id_of
 
 from . import inbox, outbox, stages
 from .answers import Answers
 from .context import MessageContext
-from .deadletter import DeadLetter
+from .deadletter import OUR_FAULT, DeadLetter
 from .outcomes import ConsumerObserver, Outcome, do_after_commit, log_outcome, log_rebuilt
 from .partners import RegistryUnavailable
 from .records import Record
 from .routing import Handler, Subscription, check_wiring
-from .stages import KeyLookup, Prepared
+from .stages import Freshness, KeyLookup, Prepared
 from .unit import UnitOfWork
 
 log = structlog.get_logger("shared.messaging.consumer")
@@ -72,6 +77,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
 )
+
+
+FRESHNESS = frozenset({"stale", "from_the_future"})
+"""Refusals of a proven event for its time alone: a copy of an event received before is still a duplicate."""
 
 
 class TransientFailure(Exception):
@@ -97,10 +106,12 @@ class EventConsumer:
         observer: ConsumerObserver | None = None,
         tracing: Tracing = NO_TRACING,
         partners: KeyLookup | None = None,
+        operators: OperatorKeys | None = None,
     ) -> None:
-        """`partners`: the key registry every event on an inbound topic is
-        verified against; None only where signatures are not required (SIGNATURES_REQUIRED=false,
-        for benchmarks: never in production)."""
+        """`partners`: the key registry every event on a partner's inbound topic is verified
+        against; None only where signatures are not required (SIGNATURES_REQUIRED=false, for
+        benchmarks: never in production). `operators`: the operator's keys, whose replay markers
+        are taken (without them no marker is)."""
         check_wiring(service, subscriptions, registry)
         self._observer = observer
         self._tracing = tracing
@@ -117,6 +128,12 @@ class EventConsumer:
         self._registry = registry
         self._prefix = topic_prefix
         self._partners = partners
+        self._operators = operators or (partners.history.operators if partners is not None else OperatorKeys())
+        self._freshness = Freshness(
+            timedelta(days=self._policy_numbers.event_max_age_days),
+            timedelta(seconds=self._policy_numbers.event_max_ahead_s),
+            clock.at,
+        )
         self._max_attempts = max(1, max_attempts)
         self._retry_backoff_s = retry_backoff_s
         self._answers = Answers(
@@ -139,7 +156,7 @@ class EventConsumer:
         database answers): record by record from the start, and an error of any type inside a
         record's savepoint is that record's, unless the connection itself no longer answers."""
         started = time.perf_counter()
-        prepared = [stages.read(record, self._routes) for record in records]
+        prepared = [stages.read(record, self._routes, self._prefix) for record in records]
         await self._verify(prepared)
         try:
             async with self._pool.acquire() as conn:
@@ -165,19 +182,24 @@ class EventConsumer:
             log_outcome(self.service, outcome)
 
     async def _verify(self, prepared: Sequence[Prepared]) -> None:
-        """The signatures of the events on inbound topics (partners write them), before the batch's
-        transaction (reading the key registry may wait for the broker; no connection is held)."""
-        if self._partners is None:
+        """Judge the events on partners' inbound topics (their signatures, writers and freshness)
+        before the batch's transaction: reading the key registry may wait for the broker, and no
+        connection is held meanwhile."""
+        partner = [item for item in prepared if item.partner_event]
+        if not partner:
             return
-        signed = [
-            item
-            for item in prepared
-            if item.envelope is not None and item.handler is not None and is_inbound(item.record.topic)
-        ]
-        if not signed:
-            return
+        fetched_at = datetime.now(UTC)
+        for item in partner:
+            stages.arrival(item, self._operators, fetched_at)
+            if item.replay is None and inbox.REPLAY_HEADER in dict(item.record.headers):
+                log.warning(
+                    "a replay marker that is not the operator's was ignored: the event is judged as sent",
+                    service=self.service,
+                    writer=item.writer,
+                    origin=item.record.origin,
+                )
         try:
-            await stages.verify(signed, self._partners)
+            await stages.verify(partner, self._partners, self._freshness, fetched_at)
         except RegistryUnavailable as exc:
             raise TransientFailure(str(exc)) from exc
 
@@ -199,7 +221,7 @@ class EventConsumer:
         wanted: dict[str, list[Envelope]] = {}
         for item in prepared:
             if item.envelope is not None and item.handler is not None and item.claim is inbox.Claim.NEW:
-                wanted.setdefault(item.record.topic, []).append(item.envelope)
+                wanted.setdefault(item.route, []).append(item.envelope)
         for topic, envelopes in wanted.items():
             prefetch = self._routes[topic].prefetch
             if prefetch is not None:
@@ -215,9 +237,12 @@ class EventConsumer:
             raise _NeedsCare(None) from exc
 
     async def _claim_all(self, conn: Connection, prepared: Sequence[Prepared]) -> None:
-        wanted = [item for item in prepared if item.envelope is not None and item.consumed]
+        wanted = [item for item in prepared if item.envelope is not None and item.consumed and item.refusal is None]
         try:
-            claims = await inbox.claim_many(conn, [(item.envelope, item.record) for item in wanted])  # type: ignore[misc]
+            claims = await inbox.claim_many(
+                conn,
+                [(item.envelope, item.record, item.replay is not None) for item in wanted],  # type: ignore[misc]
+            )
         except _NEVER_ABSORBED:
             raise
         except Exception as exc:
@@ -270,7 +295,7 @@ class EventConsumer:
         """The record failed outside its handler's own refusals: dead-letter it, drop what it emitted."""
         del batch.outbox[mark:]
         detail = f"the record could not be processed: {type(exc).__name__}: {exc}"
-        letter = DeadLetter("handler_error", detail)
+        letter = DeadLetter("handler_error", detail, answer=OUR_FAULT)
         async with conn.transaction():
             outcome = await self._answers.dead_letter(conn, record, letter, None, batch.outbox)
         outcome.error = exc
@@ -284,7 +309,11 @@ class EventConsumer:
             return await self._answers.dead_letter(conn, record, letter, None, batch.outbox)
         if not item.consumed:
             return Outcome("ignored", record, envelope)
-        claim = item.claim or await inbox.claim(conn, envelope, record)
+        if item.refusal is not None:
+            if item.refusal.reason in FRESHNESS and await inbox.received_before(conn, envelope):
+                return Outcome("duplicate", record, envelope)  # the same event again, late: already answered
+            return await self._refuse(conn, record, envelope, item.refusal, batch, claimed=False)
+        claim = item.claim or await inbox.claim(conn, envelope, record, replay=item.replay is not None)
         if claim is inbox.Claim.DUPLICATE:
             return Outcome("duplicate", record, envelope)
         if claim is inbox.Claim.CONFLICT:
@@ -294,7 +323,6 @@ class EventConsumer:
             detail = f"{envelope.type!r} is not an event type accepted on {record.topic}"
             return await self._refuse(conn, record, envelope, DeadLetter("unknown_type", detail), batch)
         try:
-            stages.authenticate(item)
             stages.authorize(envelope, self._policy)
             data = stages.validate(envelope, self._registry)
             stages.bind_speaker(envelope, data)
@@ -347,13 +375,14 @@ class EventConsumer:
                 batch.outbox.extend(context.emitted)
                 return Outcome("applied", record, envelope, notes=context.notes, after_commit=context.work_after_commit)
             except RuleBroken as rejection:
-                letter = DeadLetter("business_rule", rejection.reason, rule=rejection.rule)
+                letter = DeadLetter("business_rule", rejection.reason, rule=rejection.rule, answer=rejection.answer)
                 return await self._refuse(conn, record, envelope, letter, batch)
             except Exception as exc:
                 if isinstance(exc, TRANSIENT_ERRORS) and (not batch.distrust or not await _answers(conn)):
                     raise
                 if attempt == self._max_attempts:
-                    letter = DeadLetter("handler_error", f"{type(exc).__name__}: {exc} (after {attempt} attempts)")
+                    detail = f"{type(exc).__name__}: {exc} (after {attempt} attempts)"
+                    letter = DeadLetter("handler_error", detail, answer=OUR_FAULT)
                     outcome = await self._refuse(conn, record, envelope, letter, batch)
                     outcome.error = exc
                     return outcome
@@ -369,7 +398,7 @@ class EventConsumer:
                     error=f"{type(exc).__name__}: {exc}",
                 )
                 await asyncio.sleep(backoff.next())
-        letter = DeadLetter("handler_error", f"failed {self._max_attempts} times")
+        letter = DeadLetter("handler_error", f"failed {self._max_attempts} times", answer=OUR_FAULT)
         return await self._refuse(conn, record, envelope, letter, batch)
 
     async def _timed(self, handler: Handler, context: MessageContext, data: BaseModel) -> None:

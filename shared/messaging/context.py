@@ -87,7 +87,9 @@ class EmitContext:
         correlation_id: str | None = None,
         causation_id: str | None = None,
         event_id: str | None = None,
+        topic: str | None = None,
     ) -> Envelope:
+        """`topic`: where the event goes instead of its type's topic (e.g. one partner's answers)."""
         spec = self._registry.for_model(type(data))
         envelope = new_envelope(
             source=service_source(self.service),
@@ -102,7 +104,7 @@ class EmitContext:
             extensions=self.tracing.emitted_context(self.cause),
         )
         if self._emitting:
-            message = outbox.OutboxMessage.for_event(with_prefix(self._topic_prefix, spec.topic), envelope)
+            message = outbox.OutboxMessage.for_event(with_prefix(self._topic_prefix, topic or spec.topic), envelope)
             if len(message.value) > outbox.MAX_EVENT_BYTES:
                 raise RuleBroken(
                     "event_too_large",
@@ -153,6 +155,7 @@ class MessageContext(EmitContext):
         correlation_id: str | None = None,
         causation_id: str | None = None,
         event_id: str | None = None,
+        topic: str | None = None,
     ) -> Envelope:
         self._made += 1
         return super().emit(
@@ -160,6 +163,7 @@ class MessageContext(EmitContext):
             correlation_id=correlation_id or self.envelope.correlation_id,
             causation_id=causation_id or self.envelope.id,
             event_id=event_id or emitted_event_id(self.service, self.envelope, self._made),
+            topic=topic,
         )
 
 

@@ -10,6 +10,8 @@ byte, with the original headers followed by these:
     dlt.origin.topic      where it was consumed from
     dlt.origin.partition
     dlt.origin.offset
+    dlt.origin.timestamp  when the original reached the broker (ms since the epoch; topics that
+                          keep the broker's stamp, LogAppendTime: partners' inbound topics)
     dlt.at                when (RFC 3339, UTC)
     dlt.id                the dead letter's row in the service's `dead_letters` table
     dlt.withheld          present when part of the original could not be forwarded: which part
@@ -41,13 +43,22 @@ REASONS: Final = {
     "over_limits": "JSON beyond the contract's limits (nesting, 64-bit integers, finite numbers)",
     "not_cloudevent": "JSON, but not a CloudEvents 1.0 event with our required attributes",
     "unknown_type": "a CloudEvent of a type this service does not accept on this topic",
-    "unauthorized_source": "the sender (source) is not entitled to send this type",
+    "unauthorized_source": "the sender is not proven (signature, key, writer) or not entitled to send this type",
+    "stale": "the event's time is older than the freshness window allows (it arrived too long after it was signed)",
+    "from_the_future": "the event's time is later than its arrival by more than the clock skew allowed",
     "schema_violation": "the data does not match the type's JSON Schema",
     "id_reused": "the sender reused an event id for different content",
     "business_rule": "valid, but refused by a programme rule (see dlt.rule)",
     "handler_error": "the handler failed on every bounded retry (a defect to investigate)",
     "unreadable": "reading the record failed unexpectedly (a defect to investigate; the original is kept)",
 }
+
+OUR_FAULT: Final = (
+    "the service could not process this event because of a fault on its side; it is kept as a dead letter for the "
+    "operator, who will apply it once the fault is fixed: there is no need to send it again"
+)
+"""What the sender is told of a handler_error: the exception's text is for the operator only (it may
+name anything the handler read)."""
 
 HEADER_PREFIX: Final = "dlt."
 
@@ -56,7 +67,15 @@ HEADER_PREFIX: Final = "dlt."
 class DeadLetter:
     reason: str
     detail: str
+    """In full, for the operator and auditors (the dead letter, the `rejections` topic)."""
     rule: str | None = None
+    answer: str | None = None
+    """What the sender is told, when it must be less than `detail` (RuleBroken.answer)."""
+
+    @property
+    def told(self) -> str:
+        """The reason as the sender's answer gives it."""
+        return self.detail if self.answer is None else self.answer
 
     def __post_init__(self) -> None:
         if self.reason not in REASONS:
@@ -73,6 +92,7 @@ def dead_letter_message(
         ("dlt.origin.topic", record.topic),
         ("dlt.origin.partition", str(record.partition)),
         ("dlt.origin.offset", str(record.offset)),
+        *((("dlt.origin.timestamp", str(record.timestamp_ms)),) if record.appended_at is not None else ()),
         ("dlt.at", at.isoformat()),
         ("dlt.id", str(letter_id)),
     ]

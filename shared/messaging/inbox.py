@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.contract.envelope import Envelope
+from shared.contract.replays import REPLAY_OF
 from shared.db.types import Connection
 
 from .records import Record
@@ -49,13 +50,15 @@ WHERE source = $1 AND event_id = $2 AND outcome <> 'applied' AND value_sha256 = 
 RETURNING 1
 """
 
-REPLAY_HEADER = "replay.of"
-"""Set by `expert-teams dead-letters replay`: an operator asks for a refused event to be tried again."""
+REPLAY_HEADER = REPLAY_OF
+"""Set by `expert-teams dead-letters replay` with the rest of the operator's signed marker
+(shared.contract.replays): an operator asks for a refused event to be tried again."""
 
 
-async def claim(conn: Connection, envelope: Envelope, record: Record) -> Claim:
+async def claim(conn: Connection, envelope: Envelope, record: Record, *, replay: bool = False) -> Claim:
     """Record the event as received. A duplicate is not processed again, except that an
-    operator's replay of an event that was refused or dead-lettered (REPLAY_HEADER) is."""
+    operator's replay (`replay`: its marker verified) of an event that was refused or
+    dead-lettered is."""
     digest = content_digest(envelope)
     inserted = await conn.fetchval(
         _CLAIM,
@@ -72,7 +75,7 @@ async def claim(conn: Connection, envelope: Envelope, record: Record) -> Claim:
     )
     if inserted:
         return Claim.NEW
-    if any(name == REPLAY_HEADER for name, _ in record.headers):
+    if replay:
         reclaimed = await conn.fetchval(
             _RECLAIM, envelope.source, envelope.id, record.topic, record.partition, record.offset, digest
         )
@@ -82,6 +85,14 @@ async def claim(conn: Connection, envelope: Envelope, record: Record) -> Claim:
         "SELECT value_sha256 FROM inbox WHERE source = $1 AND event_id = $2", envelope.source, envelope.id
     )
     return Claim.DUPLICATE if existing == digest else Claim.CONFLICT
+
+
+async def received_before(conn: Connection, envelope: Envelope) -> bool:
+    """Whether this very event (its source, id and content) was received before."""
+    stored = await conn.fetchval(
+        "SELECT value_sha256 FROM inbox WHERE source = $1 AND event_id = $2", envelope.source, envelope.id
+    )
+    return stored is not None and stored == content_digest(envelope)
 
 
 async def set_outcome(conn: Connection, envelope: Envelope, outcome: str, reason_code: str | None) -> None:
@@ -113,14 +124,14 @@ JOIN unnest($1::text[], $2::text[]) AS wanted (source, event_id) USING (source, 
 """
 
 
-async def claim_many(conn: Connection, items: Sequence[tuple[Envelope, Record]]) -> list[Claim]:
+async def claim_many(conn: Connection, items: Sequence[tuple[Envelope, Record, bool]]) -> list[Claim]:
     """`claim` for a whole batch in one statement (two when some were seen before); the same
     answers as claiming one by one in order, a second copy within the batch included."""
     if not items:
         return []
-    digests = [content_digest(envelope) for envelope, _ in items]
+    digests = [content_digest(envelope) for envelope, _, _ in items]
     columns: list[list[Any]] = [[] for _ in range(10)]
-    for (envelope, record), digest in zip(items, digests, strict=True):
+    for (envelope, record, _), digest in zip(items, digests, strict=True):
         row = (
             envelope.source,
             envelope.id,
@@ -139,7 +150,7 @@ async def claim_many(conn: Connection, items: Sequence[tuple[Envelope, Record]])
     claims: list[Claim] = []
     first_digest: dict[tuple[str, str], bytes] = {}
     unknown: list[int] = []
-    for index, ((envelope, _), digest) in enumerate(zip(items, digests, strict=True)):
+    for index, ((envelope, _, _), digest) in enumerate(zip(items, digests, strict=True)):
         key = (envelope.source, envelope.id)
         if key in inserted and key not in first_digest:
             first_digest[key] = digest
@@ -154,9 +165,9 @@ async def claim_many(conn: Connection, items: Sequence[tuple[Envelope, Record]])
         ids = [items[i][0].id for i in unknown]
         stored = {(r["source"], r["event_id"]): r["value_sha256"] for r in await conn.fetch(_EXISTING, sources, ids)}
         for i in unknown:
-            envelope, record = items[i]
-            if any(name == REPLAY_HEADER for name, _ in record.headers):
-                claims[i] = await claim(conn, envelope, record)
+            envelope, record, replay = items[i]
+            if replay:
+                claims[i] = await claim(conn, envelope, record, replay=True)
             else:
                 same = stored.get((envelope.source, envelope.id)) == digests[i]
                 claims[i] = Claim.DUPLICATE if same else Claim.CONFLICT

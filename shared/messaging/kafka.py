@@ -61,6 +61,18 @@ def make_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
     )
 
 
+def track_topic(producer: AIOKafkaProducer, topic: str) -> None:
+    """Keep `topic` in the metadata the producer refreshes, before sending to it.
+
+    aiokafka (0.14) starts a producer with the metadata of every topic and tracks none: a send
+    to a topic that metadata already knows tracks nothing, and the first send to a topic created
+    later (a partner's answers, onboarded while the service runs) makes that topic the only one
+    the producer refreshes. The next refresh then forgets every other topic, and their records
+    wait in the accumulator, without a leader, until the request timeout. Tracking every topic on
+    its first use keeps them all."""
+    producer.client.add_topic(topic)
+
+
 async def start_with_retry(start: Callable[[], Awaitable[None]], what: str, timeout_s: float = 60.0) -> None:
     """Start a Kafka client, retrying while the broker is not reachable yet."""
     await until_reachable(start, f"broker ({what})", errors=(KafkaError, OSError), timeout_s=timeout_s, initial_s=0.1)

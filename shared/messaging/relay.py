@@ -31,6 +31,7 @@ from shared.faults import NO_CRASHES, CrashPoints
 from shared.retry import Backoff
 from shared.tracing import NO_TRACING, Tracing
 
+from .kafka import track_topic
 from .outbox import NOTIFY_CHANNEL
 
 log = structlog.get_logger("shared.messaging.relay")
@@ -163,6 +164,7 @@ class OutboxRelay:
         for row in rows:
             headers = list(zip(row["header_names"], row["header_values"], strict=True))
             try:
+                track_topic(self._producer, row["topic"])
                 futures.append(
                     await self._producer.send(row["topic"], row["value"], key=row["kafka_key"], headers=headers)
                 )
@@ -189,9 +191,11 @@ class OutboxRelay:
                 )
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
+            topics = sorted({row["topic"] for row, r in zip(rows, results, strict=True) if isinstance(r, Exception)})
             raise RelayPublishError(
                 f"{len(failures)} of {len(rows)} outbox rows were not acknowledged by the broker "
-                f"({len(rows) - len(sent)} will be published again, in order): {failures[0]!r}"
+                f"({len(rows) - len(sent)} will be published again, in order; topics {', '.join(topics)}): "
+                f"{failures[0]!r}"
             )
         log.debug("outbox batch published", rows=len(sent), first_seq=rows[0]["seq"])
         return len(sent)

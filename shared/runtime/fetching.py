@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from itertools import chain
 from typing import Any, Protocol
 
+from aiokafka.errors import IllegalStateError
+
 EARLY_EMPTY_PAUSE_S = 0.05
 """The pause after an empty answer that came back before half its timeout."""
 
@@ -46,7 +48,11 @@ async def fetch_batch(
     """The records fetched within the subscriber's batch timeout (none: an empty tuple)."""
     loop = asyncio.get_running_loop()
     asked = loop.time()
-    fetched = await consumer.getmany(timeout_ms=subscriber.batch_timeout_ms, max_records=subscriber.max_records)
+    try:
+        fetched = await consumer.getmany(timeout_ms=subscriber.batch_timeout_ms, max_records=subscriber.max_records)
+    except IllegalStateError:  # a pattern subscription before its first assignment: nothing to fetch yet
+        await pause(EARLY_EMPTY_PAUSE_S)
+        return ()
     if fetched:
         return tuple(chain.from_iterable(fetched.values()))
     if loop.time() - asked < subscriber.batch_timeout_ms / 2000:

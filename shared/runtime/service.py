@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from shared.clock import Clock, SystemClock
 from shared.contract.authorization import SourcePolicy
+from shared.contract.partners import PartnerRecord
 from shared.db.migrations import load_stream, migrate
 from shared.db.pool import create_pool, ensure_database
 from shared.faults import CrashPoints
@@ -44,7 +46,18 @@ from shared.messaging.routing import Subscription
 from shared.policy import ProgrammePolicy
 from shared.retry import Backoff, until_reachable
 from shared.settings import KafkaSettings, ServiceSettings, load_policy
-from shared.topics import PARTNERS, REJECTIONS, SERVICES, TopicSpec, all_topics, deadletter, events, with_prefix
+from shared.topics import (
+    PARTNERS,
+    REJECTIONS,
+    SERVICES,
+    TopicSpec,
+    all_topics,
+    deadletter,
+    events,
+    inbound,
+    inbound_pattern,
+    with_prefix,
+)
 from shared.tracing import Tracing, shut_down, tracer_provider_from_environment
 
 from . import heap
@@ -61,6 +74,10 @@ MESSAGING_MIGRATIONS = Path(__file__).resolve().parent.parent / "messaging" / "m
 
 def _no_settings() -> None:
     return None
+
+
+class MissingSetting(Exception):
+    """A setting the service cannot start without, in words."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +197,10 @@ class ServiceRuntime:
             logger=logging.getLogger(f"{definition.name}.faststream"),
             log_level=logging.DEBUG,
             request_timeout_ms=kafka.request_timeout_ms,
+            metadata_max_age_ms=kafka.metadata_max_age_ms,
         )
+        self.operators = settings.operators()
+        """The operator's keys (OPERATOR_PUBLIC_KEYS): the registry's records and replay markers they sign are taken."""
         self._register_subscriber()
 
     def _topics_to_ensure(self) -> list[TopicSpec]:
@@ -191,6 +211,7 @@ class ServiceRuntime:
         if self.kafka.manage_topics:
             return specs
         used = {s.topic for s in self.definition.subscriptions} | {events(name), deadletter(name), REJECTIONS, PARTNERS}
+        used -= {inbound(name)}  # one per partner: created when the operator onboards it
         return [spec for spec in specs if spec.name in used]
 
     # ---- consuming ------------------------------------------------------------------------
@@ -199,14 +220,28 @@ class ServiceRuntime:
     def group_id(self) -> str:
         return f"{self.kafka.topic_prefix}{self.definition.name}{self.kafka.group_suffix}"
 
+    @property
+    def subscription_pattern(self) -> str:
+        """Every topic the service reads: each partner's `<service>.inbound.<principal>` and the other
+        services' events it takes, as one regular expression (a new partner's topic is joined at the
+        consumer's next metadata refresh, or at once when the key registry names a new principal)."""
+        prefix = self.kafka.topic_prefix
+        names = [
+            inbound_pattern(self.definition.name, prefix)
+            if s.topic == inbound(self.definition.name)
+            else re.escape(with_prefix(prefix, s.topic))
+            for s in self.definition.subscriptions
+        ]
+        return "^(?:" + "|".join(names) + ")$"
+
     def _register_subscriber(self) -> None:
-        topics = [with_prefix(self.kafka.topic_prefix, s.topic) for s in self.definition.subscriptions]
+        pattern = self.subscription_pattern
 
         async def raw_records(message: Any) -> Any:
             return message.raw_message
 
         self._subscriber = self.broker.subscriber(
-            *topics,
+            pattern=pattern,
             group_id=self.group_id,
             batch=True,
             max_records=self.kafka.max_poll_records,
@@ -224,7 +259,7 @@ class ServiceRuntime:
             parser=transport.raw_batch_parser,
             decoder=raw_records,
             title=f"{self.definition.name} consumer",
-            description=f"Consumer group {self.definition.name}: {', '.join(topics)}",
+            description=f"Consumer group {self.definition.name}: topics matching {pattern}",
         )
 
         prompt_batches(self._subscriber)  # a record that arrives is handled at once, not after a sleep
@@ -416,6 +451,7 @@ class ServiceRuntime:
             observer=self.metrics if settings.metrics_enabled else None,
             tracing=self.tracing,
             partners=self.partners,
+            operators=self.operators,
         )
         self._producer = make_producer(self.kafka, client_id=f"expert-teams-{name}-relay")
         await start_with_retry(self._producer.start, "relay producer")
@@ -462,8 +498,25 @@ class ServiceRuntime:
                 service=self.definition.name,
             )
             return
+        if not self.operators:
+            raise MissingSetting(
+                "OPERATOR_PUBLIC_KEYS is required while SIGNATURES_REQUIRED is on: without the operator's keys no "
+                "record of the key registry can be trusted (`expert-teams operator-key` prints the operator's)"
+            )
         topic = with_prefix(self.kafka.topic_prefix, PARTNERS)
-        self.partners = await PartnerDirectory(self.kafka.access, topic).start()
+        self.partners = await PartnerDirectory(
+            self.kafka.access, topic, self.operators, on_change=self._new_partner_key
+        ).start()
+
+    def _new_partner_key(self, record: PartnerRecord) -> None:
+        """A key registered for a principal whose topics the consumer may not have joined yet: the
+        operator creates a partner's topics before registering its key, so a metadata refresh now
+        joins them without waiting for the periodic one (KAFKA_METADATA_MAX_AGE_MS)."""
+        consumer = self._subscriber.consumer if self._subscriber is not None else None
+        client = getattr(consumer, "_client", None)  # aiokafka offers no public call for this
+        if record.active and client is not None:
+            refreshed = asyncio.ensure_future(client.force_metadata_update())
+            refreshed.add_done_callback(lambda done: done.cancelled() or done.exception())
 
     async def _renew_producer(self, old: Any) -> Any:
         """A new producer session for the relay after a failed publish (see shared.messaging.relay)."""

@@ -53,7 +53,9 @@ def test_the_programme_played_through_one_broker_passes_the_end_to_end_checks(
 
     async def play() -> Any:
         keyring = Keyring(tmp_path / "keys")
-        async with seed_programme(stack.kafka, keyring, narration, stack.exports_dir, stack.clock_file) as (run, _):
+        async with seed_programme(
+            stack.kafka, keyring, narration, stack.exports_dir, stack.clock_file, operator=stack.operator
+        ) as (run, _):
             began = asyncio.get_running_loop().time()
             report = await run.play()
             print(f"\nthe programme through one broker: {asyncio.get_running_loop().time() - began:.1f} s", flush=True)

@@ -67,7 +67,9 @@ def test_the_programme_played_from_outside_survives_a_stop_and_start_and_passes_
 
     async def play() -> Any:
         keyring = Keyring(tmp_path / "keys")
-        async with seed_programme(stack.kafka, keyring, narration, stack.exports_dir, stack.clock_file) as (
+        async with seed_programme(
+            stack.kafka, keyring, narration, stack.exports_dir, stack.clock_file, operator=stack.operator
+        ) as (
             run,
             observer,
         ):

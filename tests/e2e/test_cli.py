@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +14,30 @@ import pytest
 
 from shared.contract.events.orders import DemandEndorsed, DemandSubmitted
 from shared.contract.partners import principal_of
-from shared.contract.signing import save_private_key
+from shared.contract.signing import generate_private_key, save_private_key
 from tests.builders import new_order_id, tianma_demand
 from tests.conftest import Infrastructure
+from tests.signing import OPERATOR
 from tools.client import ProgrammeClient, TopicObserver
 from tools.stack.embedded import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 
+OPERATOR_KEY = Path(tempfile.mkdtemp(prefix="operator-")) / "signing-key.pem"
+"""The tests' operator key as an operator keeps it (PEM, 0600): the CLI signs registry records and
+replays with it (EXPERT_TEAMS_OPERATOR_KEY_FILE); the services in the tests trust it."""
+
+
 async def cli(infrastructure: Infrastructure, prefix: str, *args: str) -> tuple[int, str, str]:
-    env = dict(os.environ, **infrastructure.kafka.environment(), KAFKA_TOPIC_PREFIX=prefix)
+    if not OPERATOR_KEY.exists():
+        save_private_key(OPERATOR.key, OPERATOR_KEY)
+    env = dict(
+        os.environ,
+        **infrastructure.kafka.environment(),
+        KAFKA_TOPIC_PREFIX=prefix,
+        EXPERT_TEAMS_OPERATOR_KEY_FILE=str(OPERATOR_KEY),
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -100,9 +114,10 @@ async def test_an_operator_sends_events_follows_the_order_and_reads_its_dead_let
     assert code == 0, err
     history = [json.loads(line) for line in out.splitlines()]
     kinds = [(row["topic"].removeprefix(topics_ready), row.get("type")) for row in history]
-    assert ("orders.inbound", "DemandSubmitted") in kinds
+    assert ("orders.inbound.counties.500240", "DemandSubmitted") in kinds, "the county's own topic"
     assert ("orders.events", "OrderSubmitted") in kinds
-    assert ("rejections", "EventRejected") in kinds
+    assert ("rejections", "EventRejected") in kinds, "the operator's full record of the refusal"
+    assert ("answers.bureau.hrss", "EventRejected") in kinds, "the answer to the bureau's system that sent it"
     assert any("dead_letter" in row for row in history)
     caused = [row for row in history if row.get("causation_id") == sent_id]
     assert [row["type"] for row in caused] == ["OrderSubmitted"]
@@ -114,7 +129,7 @@ async def test_an_operator_sends_events_follows_the_order_and_reads_its_dead_let
     mine = [row for row in letters if row.get("subject") == order_id]
     assert len(mine) == 1
     assert mine[0]["dead_letter"]["reason"] == "unauthorized_source"
-    assert mine[0]["dead_letter"]["origin"].startswith(f"{topics_ready}orders.inbound:")
+    assert mine[0]["dead_letter"]["origin"].startswith(f"{topics_ready}orders.inbound.bureau.hrss:")
 
     code, out, err = await cli(infrastructure, topics_ready, "dead-letters", "show", mine[0]["ref"])
     assert code == 0, err
@@ -153,7 +168,7 @@ async def test_the_cli_explains_itself_and_refuses_an_incomplete_send(
     assert "order_id: Input should be a valid string" in err and "endorsed_by: Field required" in err, err
     code, out, _ = await cli(infrastructure, topics_ready, "topics", "list", "--json")
     assert code == 0
-    assert {"orders.inbound", "rejections", "reviews.deadletter"} <= {
+    assert {"orders.inbound.<principal>", "answers.<principal>", "rejections", "reviews.deadletter"} <= {
         json.loads(line)["topic"] for line in out.splitlines()
     }
 
@@ -178,9 +193,10 @@ async def test_an_operator_replays_a_dead_letter_once_its_cause_is_fixed_and_exp
     await observer.wait_for(lambda o: o.type == "OrderSubmitted" and o.subject == order_id)
 
     ref = f"{letter.topic}:{letter.partition}:{letter.offset}"
-    code, out, err = await cli(infrastructure, topics_ready, "dead-letters", "replay", ref, "--by", "值班员张三")
+    code, out, err = await cli(infrastructure, topics_ready, "dead-letters", "replay", ref)
     assert code == 0, err
     assert json.loads(out)["replayed"] == ref
+    assert json.loads(out)["to"].startswith(f"{topics_ready}orders.inbound.counties.500240:"), "where it came from"
     (endorsed,) = await observer.wait_for(lambda o: o.type == "OrderEndorsed" and o.subject == order_id)
     assert endorsed.envelope is not None and endorsed.envelope.causation_id == early.id, "the original event, applied"
     inbox = await orders_service.pool.fetchrow("SELECT outcome, reason_code FROM inbox WHERE event_id = $1", early.id)
@@ -222,34 +238,68 @@ async def test_an_operator_onboards_a_county_which_then_writes_only_its_inbound_
     from tests.integration.test_partner_identity import produce
 
     folder = tmp_path / "wulong"
+    own_key = generate_private_key()  # 武隆区's own: its private key never leaves it
     code, out, err = await cli(
-        infrastructure, topics_ready, "partners", "add", "/counties/500156", "--out", str(folder)
+        infrastructure,
+        topics_ready,
+        "partners",
+        "add",
+        "/counties/500156",
+        "--out",
+        str(folder),
+        "--public-key",
+        own_key.public_key,
     )
     assert code == 0, err
     assert "onboarded /counties/500156 as principal counties.500156" in out
-    assert f"writes:   {topics_ready}orders.inbound" in out
+    own_topic = f"{topics_ready}orders.inbound.counties.500156"
+    assert f"writes:   {own_topic}" in out
+    assert f"Ed25519 key {own_key.key_id} registered" in out
+    assert not (folder / "signing-key.pem").exists(), "no private key made on the operator's side"
+    assert f"reads {topics_ready}answers.counties.500156 in consumer groups named {topics_ready}counties.500156:" in out
+    assert "quotas:   writes 256 KiB/s, reads 1 MiB/s, requests 25 % of a broker thread per broker" in out
     assert "sasl.mechanism=SCRAM-SHA-512" in out and "sasl.username=counties.500156" in out
     settings = folder / "client.properties"
     assert settings.stat().st_mode & 0o777 == 0o600, "only its owner may read the password"
     values = dict(line.split("=", 1) for line in settings.read_text().splitlines() if line and line[0] != "#")
     assert values["sasl.password"] not in out, "the password is in the file, not on the screen"
     partner = infrastructure.kafka.as_user(values["sasl.username"], values["sasl.password"])
-    assert await asyncio.to_thread(produce, partner, f"{topics_ready}orders.inbound") is None
-    refused = await asyncio.to_thread(produce, partner, f"{topics_ready}orders.events")
-    assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert await asyncio.to_thread(produce, partner, own_topic) is None
+    for elsewhere in ("orders.events", "orders.inbound.counties.500240", "rejections"):
+        refused = await asyncio.to_thread(produce, partner, f"{topics_ready}{elsewhere}")
+        assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, elsewhere
 
     code, out, err = await cli(infrastructure, topics_ready, "partners", "list")
     assert code == 0, err
-    assert f"counties.500156                  writes {topics_ready}orders.inbound" in out
+    assert f"counties.500156                  writes {own_topic}; Ed25519 key {own_key.key_id} active" in out
 
     code, out, err = await cli(
-        infrastructure, topics_ready, "partners", "add", "/counties/500156", "--out", str(folder)
+        infrastructure, topics_ready, "partners", "add", "/counties/500156", "--out", str(folder), "--generate"
     )
     assert code != 0 and "onboarded already" in err
+
+    rotated = generate_private_key()
+    code, out, err = await cli(
+        infrastructure, topics_ready, "partners", "key", "/counties/500156", "--public-key", rotated.public_key
+    )
+    assert code == 0, err
+    assert f"registered Ed25519 key {rotated.key_id} for /counties/500156" in out
 
     code, out, err = await cli(infrastructure, topics_ready, "partners", "revoke", "/counties/500156")
     assert code == 0, err
     assert "principal counties.500156 deleted" in out
-    refused = await asyncio.to_thread(produce, partner, f"{topics_ready}orders.inbound", 8.0)
+    assert f"key {own_key.key_id} revoked" in out and f"key {rotated.key_id} revoked" in out
+    refused = await asyncio.to_thread(produce, partner, own_topic, 8.0)
     assert refused is not None, "revoked credentials no longer write"
     assert "counties.500156" not in (await cli(infrastructure, topics_ready, "partners", "list"))[1]
+
+    code, out, err = await cli(infrastructure, topics_ready, "partners", "history", "--json")
+    assert code == 0, err
+    changes = [json.loads(line) for line in out.splitlines() if "/counties/500156" in line]
+    assert [(c["key_id"], c["status"]) for c in changes] == [
+        (own_key.key_id, "active"),
+        (rotated.key_id, "active"),
+        (own_key.key_id, "revoked"),
+        (rotated.key_id, "revoked"),
+    ], "every change kept, in order, for the auditor"
+    assert not any("ignored_offset" in line for line in out.splitlines())

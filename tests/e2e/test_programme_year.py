@@ -45,6 +45,7 @@ def test_a_programme_year_flows_through_four_service_processes_and_every_service
                 out=narration,
                 exports_dir=tmp_path / "exports",
                 clock_file=stack.clock_file,
+                operator=stack.operator,
             )
         )
         state = asyncio.run(state_of(stack.database_url, stack.services))

@@ -60,7 +60,7 @@ def test_the_embedded_stack_starts_from_nothing_serves_and_stops_without_orphans
 
         async def submit_and_see() -> str | None:
             async with (
-                ProgrammeClient(stack.kafka, keyring=KEYRING, enrol=True) as client,
+                ProgrammeClient(stack.kafka, keyring=KEYRING, enrol=True, operator=stack.operator) as client,
                 TopicObserver(stack.kafka, ["orders.events"]) as observer,
             ):
                 await client.send(

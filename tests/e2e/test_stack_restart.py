@@ -49,7 +49,9 @@ def test_a_stack_stopped_and_started_again_loses_nothing_and_finishes_the_year(
     found: dict[str, Any] = {}
 
     async def play() -> Any:
-        async with seed_programme(stack.kafka, KEYRING, narration, tmp_path / "exports", stack.clock_file) as (
+        async with seed_programme(
+            stack.kafka, KEYRING, narration, tmp_path / "exports", stack.clock_file, operator=stack.operator
+        ) as (
             run,
             observer,
         ):

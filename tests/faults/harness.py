@@ -377,7 +377,9 @@ def fault_stack(
 async def session(stack: Stack) -> AsyncIterator[tuple[ProgrammeClient, TopicObserver]]:
     watched = [t.name for t in all_topics()]
     async with (
-        ProgrammeClient(stack.kafka, topic_prefix=stack.topic_prefix, keyring=KEYRING, enrol=True) as client,
+        ProgrammeClient(
+            stack.kafka, topic_prefix=stack.topic_prefix, keyring=KEYRING, enrol=True, operator=stack.operator
+        ) as client,
         TopicObserver(stack.kafka, [f"{stack.topic_prefix}{t}" for t in watched]) as observer,
     ):
         yield client, observer

@@ -38,7 +38,7 @@ from tests import matching_builders
 from tests.builders import SHIZHU, WUXI, expert_registered, new_id, new_order_id, tea_demand, tianma_demand
 from tests.conftest import Infrastructure, running_service
 from tests.matching_builders import BUREAU, FUNDING, PORTAL, consumed_by_matching, rejection_of
-from tests.signing import KEYRING
+from tests.signing import KEYRING, OPERATOR
 from tools.client import Observed, ProgrammeClient, TopicObserver, about
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -93,7 +93,14 @@ async def notice(infrastructure: Infrastructure, run_id: str, database_factory: 
             policy=PUBLIC_NOTICE,
             timers_enabled=False,
         ) as matching,
-        ProgrammeClient(infrastructure.kafka, topic_prefix=prefix, clock=clock, keyring=KEYRING, enrol=True) as client,
+        ProgrammeClient(
+            # the events say when they are sent by the wall clock: their freshness is judged against their arrival
+            infrastructure.kafka,
+            topic_prefix=prefix,
+            keyring=KEYRING,
+            enrol=True,
+            operator=OPERATOR,
+        ) as client,
         TopicObserver(infrastructure.kafka, watched) as seen,
     ):
         yield Notice(matching, clock, client, seen)

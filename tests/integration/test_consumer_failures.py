@@ -22,7 +22,7 @@ from shared.runtime.service import ServiceDefinition, ServiceRuntime
 from shared.topics import all_topics
 from tests.builders import new_order_id
 from tests.conftest import Infrastructure, kafka_settings, service_settings
-from tests.signing import KEYRING, signed
+from tests.signing import KEYRING, OPERATOR, signed
 from tests.waiting import eventually
 from tools.client import ProgrammeClient, TopicObserver
 
@@ -81,7 +81,9 @@ async def flaky(infrastructure: Infrastructure, topics_ready: str, database_fact
         infrastructure, prefix, await database_factory("flaky"), handler_max_attempts=3
     )
     async with (
-        ProgrammeClient(infrastructure.kafka, topic_prefix=prefix, keyring=KEYRING, enrol=True) as client,
+        ProgrammeClient(
+            infrastructure.kafka, topic_prefix=prefix, keyring=KEYRING, enrol=True, operator=OPERATOR
+        ) as client,
         TopicObserver(infrastructure.kafka, [f"{prefix}flaky.deadletter", f"{prefix}rejections"]) as seen,
     ):
         yield runtime, behaviour, client, seen, prefix
@@ -229,7 +231,9 @@ async def test_readiness_reports_a_stalled_partition_and_an_outbox_left_behind_a
         outbox_max_age_s=30,
     )
     try:
-        async with ProgrammeClient(infrastructure.kafka, topic_prefix=prefix, keyring=KEYRING, enrol=True) as client:
+        async with ProgrammeClient(
+            infrastructure.kafka, topic_prefix=prefix, keyring=KEYRING, enrol=True, operator=OPERATOR
+        ) as client:
             assert (await runtime.readiness())["consumer"] == "ok"
             assert runtime.consumer is not None
             working = runtime.consumer.process_batch

@@ -35,7 +35,7 @@ from tests.integration.test_funding_through_kafka import (
     team_accepted,
 )
 from tests.matching_builders import rejection_of
-from tests.signing import KEYRING
+from tests.signing import KEYRING, OPERATOR
 from tools.client import ProgrammeClient, TopicObserver, about
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -246,7 +246,9 @@ async def served_share(
             policy=ProgrammePolicy(early_end_unreleased_money="release_served_share"),
             timers_enabled=False,
         ) as funding,
-        ProgrammeClient(infrastructure.kafka, topic_prefix=prefix, keyring=KEYRING, enrol=True) as client,
+        ProgrammeClient(
+            infrastructure.kafka, topic_prefix=prefix, keyring=KEYRING, enrol=True, operator=OPERATOR
+        ) as client,
         TopicObserver(infrastructure.kafka, watched) as seen,
     ):
         yield ServedShare(funding, client, seen)

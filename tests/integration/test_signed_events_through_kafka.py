@@ -1,12 +1,14 @@
 """Signed events through the real broker: a county cannot claim another county's source, an
 unsigned event is refused, a revoked key stops working once its revocation is on the registry,
-a reviewer cannot score as another reviewer, and a correctly signed event is applied."""
+a reviewer cannot score as another reviewer, and a correctly signed event is applied. The attacks
+of one institution on another, with real partner credentials, are in test_between_institutions.py."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,12 +20,12 @@ from shared.contract.events.reviews import CriterionScore, PanelScoreSubmitted, 
 from shared.contract.signing import sign_record
 from shared.contract.speakers import reviewer_source
 from shared.messaging.partners import PartnerDirectory
-from shared.topics import PARTNERS, inbound
+from shared.topics import PARTNERS
 from tests.builders import new_order_id, tea_demand, tianma_demand
 from tests.conftest import Infrastructure, running_service
-from tests.signing import KEYRING
+from tests.signing import KEYRING, OPERATOR
 from tools.client import ProgrammeClient, TopicObserver, about, envelope_for, structured_headers
-from tools.keyring import enrol, revoke
+from tools.keyring import Operator, Registry, enrol, revoke
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -47,10 +49,11 @@ async def letter_and_answer(observer: TopicObserver, event_id: str, subject: str
 
 
 async def sent_signed_as(client: ProgrammeClient, data: DemandSubmitted, claimed: str, signer: str) -> Any:
-    """`data` claiming to come from `claimed`, signed with the key of `signer`."""
+    """`data` claiming to come from `claimed`, signed with the key of `signer`, on `signer`'s own topic."""
     envelope = envelope_for(data, source=claimed, time=client.clock.now())
     value, headers = sign_record(envelope.to_structured_json(), structured_headers(envelope), KEYRING.ensure(signer))
-    await client.send_raw(client.topic(inbound("orders")), value, key=envelope.subject.encode(), headers=headers)
+    topic = client.topic_of("DemandSubmitted", signer)
+    await client.send_raw(topic, value, key=envelope.subject.encode(), headers=headers)
     return envelope
 
 
@@ -65,11 +68,16 @@ async def test_an_event_signed_by_shizhu_claiming_to_be_wuxi_is_dead_lettered_an
     letter, answer = await letter_and_answer(observer, forged.id, demand.order_id)
     assert letter.header("dlt.reason") == "unauthorized_source"
     assert letter.header("dlt.detail") == (
-        "source '/counties/500238' is not proven: "
-        "the signature does not verify with the key registered for /counties/500238"
+        f"source '/counties/500238' is not proven: key {KEYRING[SHIZHU_SYSTEM].key_id} is not registered for "
+        "source /counties/500238"
     )
     assert answer.data["reason_code"] == "unauthorized_source"
     assert answer.data["rejected_source"] == WUXI_SYSTEM
+    for county, answered in ((SHIZHU_SYSTEM, 1), (WUXI_SYSTEM, 0)):
+        async with TopicObserver(client.kafka, [client.answers_topic(county)]) as answers:
+            await answers.read_to_end()
+            told = [o for o in answers.seen if o.data.get("rejected_event_id") == forged.id]
+            assert len(told) == answered, f"answered to the writer (石柱县), never to the source it claimed: {county}"
     assert await orders_service.pool.fetchval("SELECT count(*) FROM orders WHERE order_id = $1", demand.order_id) == 0
 
 
@@ -78,8 +86,9 @@ async def test_an_unsigned_event_is_dead_lettered_and_answered(
 ) -> None:
     demand = tianma()
     envelope = envelope_for(demand, source=SHIZHU_SYSTEM, time=client.clock.now())
+    await client.enrol(SHIZHU_SYSTEM)
     await client.send_raw(
-        client.topic(inbound("orders")),
+        client.topic_of("DemandSubmitted", SHIZHU_SYSTEM),
         envelope.to_structured_json(),
         key=demand.order_id.encode(),
         headers=[("content-type", STRUCTURED_CONTENT_TYPE.encode())],
@@ -104,18 +113,18 @@ async def test_a_correctly_signed_event_is_applied_in_either_content_mode(
 async def test_a_key_registered_just_before_its_first_event_is_seen_and_a_revoked_key_is_refused(
     orders_service: Any, client: ProgrammeClient, observer: TopicObserver, infrastructure: Infrastructure
 ) -> None:
-    access = infrastructure.kafka
+    on_duty = Registry(infrastructure.kafka, client.topic_prefix, Operator(OPERATOR.key, "值班员张三"))
     source = f"{SHIZHU_SYSTEM}/township-{uuid.uuid4().hex[:8]}"  # a system of 石柱县 of its own
-    await enrol(access, client.topic_prefix, source, KEYRING, by="市人力社保局运维")
-    first = await client.send(tianma(), source=source)  # at once: the service reads the registry to its end
-    await observer.wait_for(lambda o: o.type == "OrderSubmitted" and o.subject == first.subject)
+    await enrol(on_duty, source, KEYRING)
+    first = await client.send(tianma(), source=source)  # at once: the service catches up with the registry
+    await observer.wait_for(lambda o: o.type == "OrderSubmitted" and o.subject == first.subject, timeout_s=30)
 
-    revoked = await revoke(access, client.topic_prefix, source, by="值班员张三")
+    (revoked,) = await revoke(on_duty, source)
     assert revoked.status == "revoked" and revoked.changed_by == "值班员张三"
     after = await client.send(tianma(), source=source)
     letter, answer = await letter_and_answer(observer, after.id, after.subject)
     assert letter.header("dlt.reason") == "unauthorized_source"
-    assert f"the key of {source} was revoked on {revoked.changed_at.isoformat()} by 值班员张三" in (
+    assert f"key {revoked.key_id} of {source} was revoked on {revoked.changed_at.isoformat()} by 值班员张三" in (
         letter.header("dlt.detail") or ""
     )
     assert answer.data["reason_code"] == "unauthorized_source"
@@ -164,17 +173,18 @@ async def test_a_county_system_cannot_submit_another_countys_demand_even_with_it
     assert answer.data["reason_code"] == "unauthorized_source"
 
 
-async def test_a_flood_of_lookups_costs_at_most_one_end_offset_request_per_interval(
+async def test_catching_up_with_the_registry_costs_one_request_for_many_batches_and_none_for_old_events(
     infrastructure: Infrastructure, topics_ready: str
 ) -> None:
     access = infrastructure.kafka
-    async with PartnerDirectory(access, f"{topics_ready}{PARTNERS}", min_refresh_interval_s=0.2) as directory:
+    async with PartnerDirectory(access, f"{topics_ready}{PARTNERS}", OPERATOR.trusted) as directory:
         before = directory.refreshes
-        await asyncio.gather(*(directory.refresh() for _ in range(50)))  # one batch of forged events after another
-        assert directory.refreshes - before <= 2, "concurrent refreshes share one request"
-        started = asyncio.get_running_loop().time()
-        for _ in range(5):
-            await directory.refresh()
-        elapsed = asyncio.get_running_loop().time() - started
-        assert elapsed >= 4 * 0.2, "refreshes one after another are spaced by the interval"
-        assert directory.key_for("/counties/999999") is None
+        now = datetime.now(UTC)
+        await asyncio.gather(*(directory.catch_up(now, now) for _ in range(50)))  # fifty batches fetched at once
+        assert directory.refreshes - before == 1, "concurrent catch-ups share one read of the registry"
+        await directory.catch_up(now - timedelta(minutes=5), datetime.now(UTC))
+        assert directory.refreshes - before == 1, "what arrived well before the last complete read needs no new one"
+        await directory.catch_up(datetime.now(UTC), datetime.now(UTC))
+        assert directory.refreshes - before == 2, "what arrived since it does"
+        assert directory.history.keys_of("/counties/999999") == []
+        assert directory.ignored == [], "every record the tests wrote is signed by the tests' operator and chained"

@@ -3,6 +3,8 @@ retention; a topic that drifted is reported and corrected, what cannot be correc
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
 import pytest
@@ -74,3 +76,30 @@ async def test_a_topic_that_drifted_is_reported_and_corrected_and_a_wrong_replic
     assert wanted_three.unfixable == [
         f"{name}: replication factor 1, wanted 3 (reassign its partitions: kafka-reassign-partitions)"
     ]
+
+
+async def test_a_producer_keeps_every_topic_it_wrote_when_a_partners_topic_is_created_after_it_started(
+    infrastructure: Infrastructure, topics_ready: str
+) -> None:
+    """aiokafka tracks no topic a producer learnt at start; the first send to a topic created later
+    would make it the only one refreshed, and records for the others would wait without a leader
+    until the request timeout (the relay publishes to partners' answers topics created while it runs)."""
+    from aiokafka import AIOKafkaProducer
+
+    from shared.messaging.kafka import track_topic
+
+    producer = AIOKafkaProducer(**infrastructure.kafka.aiokafka(), acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        rejections = f"{topics_ready}rejections"
+        track_topic(producer, rejections)
+        await producer.send_and_wait(rejections, b"{}", key=b"500240-2027-001")
+        created = f"{topics_ready}answers.counties.500240.t{uuid.uuid4().hex[:6]}"
+        await ensure_topics(infrastructure.kafka, [TopicSpec(created, 1, "石柱县's answers")])
+        track_topic(producer, created)
+        await producer.send_and_wait(created, b"{}", key=b"500240-2027-001")
+        await producer.client.force_metadata_update()
+        assert producer.client.cluster.partitions_for_topic(rejections), "the earlier topic was forgotten"
+        await asyncio.wait_for(producer.send_and_wait(rejections, b"{}", key=b"500240-2027-001"), timeout=5)
+    finally:
+        await producer.stop()

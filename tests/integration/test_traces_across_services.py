@@ -21,7 +21,7 @@ from shared.contract.events.orders import DemandSubmitted
 from shared.topics import REJECTIONS, SERVICES, deadletter, events
 from tests.builders import SHIZHU, new_order_id, tianma_demand
 from tests.conftest import NO_PUBLIC_NOTICE, Infrastructure, running_service
-from tests.signing import KEYRING
+from tests.signing import KEYRING, OPERATOR
 from tools.client import ProgrammeClient, TopicObserver, about
 from tools.scenario.cast import county_source
 from tools.scenario.programme import ProgrammeRun
@@ -110,7 +110,9 @@ async def test_one_orders_year_is_one_trace_from_the_county_to_the_review_and_it
     watched = [f"{prefix}{t}" for t in (*(events(s) for s in SERVICES), REJECTIONS, *map(deadletter, SERVICES))]
     async with (
         four_traced_services(infrastructure, prefix, database_factory, exporter, tmp_path / "programme-clock"),
-        ProgrammeClient(infrastructure.kafka, topic_prefix=prefix, keyring=KEYRING, enrol=True) as client,
+        ProgrammeClient(
+            infrastructure.kafka, topic_prefix=prefix, keyring=KEYRING, enrol=True, operator=OPERATOR
+        ) as client,
         TopicObserver(infrastructure.kafka, watched) as observer,
     ):
         programme = generate(ORDERS)

@@ -10,6 +10,7 @@ import jsonschema
 from services.catalog import DEFINITIONS
 from shared.contract.events.orders import DemandSubmitted, OrderPublished
 from shared.contract.registry import REGISTRY
+from shared.contract.signing import generate_private_key, signed
 from tests.builders import tianma_demand
 from tools.client import envelope_for
 from tools.contract_documents import CONTRACT_DIR, differences, schema_filename
@@ -36,10 +37,21 @@ def test_a_real_event_validates_against_its_published_schema() -> None:
         published_by="市人力社保局",
         published_at=now,
     )
-    for data in (published, DemandSubmitted(order_id="500240-2019-001", demand=tianma_demand(), submitted_by="石柱县")):
-        document = json.loads(envelope_for(data, source="/services/orders", time=now).to_structured_json())
+    submitted = DemandSubmitted(order_id="500240-2019-001", demand=tianma_demand(), submitted_by="石柱县")
+    emitted = json.loads(envelope_for(published, source="/services/orders", time=now).to_structured_json())
+    sent = json.loads(envelope_for(submitted, source="/counties/500240", time=now).to_structured_json())
+    for data, document in ((published, emitted), (submitted, signed(sent, generate_private_key()))):
         schema = json.loads((CONTRACT_DIR / "schemas" / schema_filename(REGISTRY.for_model(type(data)))).read_text())
         jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(document)
+    unsigned = list(
+        jsonschema.Draft202012Validator(
+            json.loads((CONTRACT_DIR / "schemas" / "DemandSubmitted.v1.json").read_text())
+        ).iter_errors(sent)
+    )
+    assert {e.message for e in unsigned} == {
+        "'signaturekeyid' is a required property",
+        "'signature' is a required property",
+    }
 
 
 def test_the_schema_refuses_what_the_code_refuses() -> None:

@@ -1,7 +1,8 @@
 """The security documents say what the code does: docs/kafka.md's table of ACLs is the output of
 the snippet under it (tools/stack/access_control.py), and the partner's Python example in
-docs/contract/README.md sends an event the services accept, on the topic its type goes to, with
-the client settings the operator hands over."""
+docs/contract/README.md sends a signed event the services accept (its key named, its signature
+verifying), on the partner's own topic of its type's service, with the client settings the
+operator hands over."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from typing import Any, ClassVar
 import pytest
 
 from shared.contract.envelope import parse_record
+from shared.contract.partners import principal_of
 from shared.contract.registry import REGISTRY
+from shared.contract.signing import SIGNATURE_KEY_ID, generate_private_key, record_document, save_private_key, verifies
+from shared.topics import partner_inbound
 from tests.unit.deploy_files import ROOT
-from tools.stack.access_control import inbound_topics_of
+from tools.stack.access_control import partner_grants
 
 DOC = ROOT / "docs" / "kafka.md"
 CONTRACT = ROOT / "docs" / "contract" / "README.md"
@@ -52,9 +56,9 @@ def test_the_security_section_states_the_settings_the_embedded_broker_uses() -> 
     assert properties["sasl.mechanism.controller.protocol"] == "PLAIN" and "**PLAIN**" in section
 
 
-def partner_section() -> str:
+def partner_section(title: str = "Signing your events") -> str:
     text = CONTRACT.read_text(encoding="utf-8")
-    return text.split("\n## Connecting as a partner\n", 1)[1].split("\n## ", 1)[0]
+    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
 class FakeProducer:
@@ -66,32 +70,38 @@ class FakeProducer:
     def produce(self, topic: str, **record: Any) -> None:
         self.sent.append({"topic": topic, "config": self.config, **record})
 
-    def flush(self, timeout: float) -> int:
+    def flush(self, timeout: float | None = None) -> int:
         return 0
 
 
-def test_the_partners_python_example_sends_an_event_the_services_accept_on_its_topic(
+def test_the_partners_python_example_sends_an_event_the_services_accept_on_its_own_topic(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    section = partner_section()
-    (properties,) = re.findall(r"```properties\n(.*?)```", section, flags=re.DOTALL)
-    (snippet,) = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
-    (tmp_path / "client.properties").write_text(re.sub(r"(?m)^  ", "", properties), encoding="utf-8")
+    (properties,) = re.findall(r"```properties\n(.*?)```", partner_section("Connecting as a partner"), flags=re.DOTALL)
+    (snippet,) = re.findall(r"```python\n(.*?)```", partner_section(), flags=re.DOTALL)
+    key = generate_private_key()
+    save_private_key(key, tmp_path / "signing-key.pem")
     monkeypatch.chdir(tmp_path)
     fake = types.ModuleType("confluent_kafka")
     fake.Producer = FakeProducer  # type: ignore[attr-defined]
-    fake.KafkaError = type("KafkaError", (), {"TOPIC_AUTHORIZATION_FAILED": 29})  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "confluent_kafka", fake)
     FakeProducer.sent = []
     exec(compile(snippet, str(CONTRACT), "exec"), {"__name__": "docs_partner_snippet"})
     (sent,) = FakeProducer.sent
-    assert sent["config"]["security.protocol"] == "SASL_SSL"
-    assert sent["config"]["sasl.mechanism"] == "SCRAM-SHA-512"
+    handed_over = dict(line.strip().split("=", 1) for line in properties.splitlines() if "=" in line)
+    for setting in ("security.protocol", "sasl.mechanism", "sasl.username", "ssl.ca.location"):
+        assert sent["config"][setting] == handed_over[setting], setting
     assert sent["config"]["acks"] == "all" and sent["config"]["enable.idempotence"] is True
-    envelope = parse_record(sent["value"], sent["headers"], sent["key"])
-    assert sent["key"] == envelope.subject.encode(), "the subject is the message key"
+    headers = list(sent["headers"].items())
+    envelope = parse_record(sent["value"], headers, sent["key"].encode())
+    assert sent["key"] == envelope.subject, "the subject is the message key"
     spec = REGISTRY[envelope.type]
-    assert sent["topic"] == spec.topic
     spec.model.model_validate(envelope.data)
-    assert sent["topic"] in inbound_topics_of(envelope.source), "a topic the partner's ACLs let it write"
-    assert sent["config"]["sasl.username"] == envelope.source.strip("/").replace("/", ".")
+    principal = principal_of(envelope.source)
+    assert sent["config"]["sasl.username"] == principal
+    assert sent["topic"] == partner_inbound(spec.topic.removesuffix(".inbound"), principal), "its own topic"
+    own = {g.name for g in partner_grants(envelope.source) if g.operation == "WRITE"}
+    assert sent["topic"] in own, "a topic the partner's ACLs let it write"
+    document = record_document(sent["value"], headers)
+    assert document[SIGNATURE_KEY_ID] == key.key_id, "the key id computed as the README says is ours"
+    assert verifies(document, "Ed25519", key.public_key), "its signature verifies with the partner's key"

@@ -1,5 +1,6 @@
 """Signed events: what is signed (RFC 8785 of the CloudEvents object as written, in either content
-mode), what tampering does, the registry's verdicts in words, and who may speak as whom."""
+mode, naming its key), what tampering does, what a signature and a key look like, and who may speak
+as whom. The key registry's verdicts are in test_key_registry.py."""
 
 from __future__ import annotations
 
@@ -16,24 +17,29 @@ from hypothesis import strategies as st
 
 from shared.contract.events.orders import DemandEndorsed, DemandSubmitted, WithdrawDemand
 from shared.contract.events.reviews import CriterionScore, PanelScoreSubmitted, Reviewer, ReviewerConflictDeclared
-from shared.contract.partners import PartnerRecord, principal_of, signature_refusal
+from shared.contract.keys import KeyFormatError, key_id, signature_bytes
+from shared.contract.partners import principal_of
 from shared.contract.signing import (
     SIGNATURE,
     SIGNATURE_HEADER,
+    SIGNATURE_KEY_ID,
+    SIGNATURE_KEY_ID_HEADER,
+    SigningError,
     canonical_form,
     generate_private_key,
     load_private_key,
     public_key_text,
     record_document,
     save_private_key,
+    sign,
     sign_record,
     signed,
-    verifies,
 )
+from shared.contract.signing import verifies as verifies_with
 from shared.contract.speakers import reviewer_source, speaker_refusal
 from tests.builders import tea_demand, tianma_demand
 from tools.client import binary_headers, envelope_for, structured_headers
-from tools.keyring import Keyring, partner_record
+from tools.keyring import Keyring
 
 SHIZHU_SYSTEM = "/counties/500240"  # 石柱县
 WUXI_SYSTEM = "/counties/500238"  # 巫溪县
@@ -61,8 +67,8 @@ def binary_record(source: str = SHIZHU_SYSTEM) -> tuple[bytes, list[tuple[str, b
     return json.dumps(dict(envelope.data), ensure_ascii=False).encode(), binary_headers(envelope)
 
 
-def registered(source: str, key: Any = SHIZHU_KEY, **changes: Any) -> PartnerRecord:
-    return partner_record(source, public_key_text(key), by="市人力社保局运维", at=NOW).model_copy(update=changes)
+def verifies(document: dict[str, Any], public_key: str) -> bool:
+    return verifies_with(document, "Ed25519", public_key)
 
 
 def test_the_canonical_form_is_rfc_8785_of_the_document_without_its_signature() -> None:
@@ -94,6 +100,60 @@ def test_a_signature_is_base64url_of_64_bytes_without_padding_and_a_public_key_o
     document = signed({"source": SHIZHU_SYSTEM}, SHIZHU_KEY)
     assert len(document[SIGNATURE]) == 86 and "=" not in document[SIGNATURE]
     assert len(public_key_text(SHIZHU_KEY)) == 43
+    assert document[SIGNATURE_KEY_ID] == SHIZHU_KEY.key_id == key_id("Ed25519", public_key_text(SHIZHU_KEY))
+
+
+def test_only_unpadded_base64url_of_exactly_64_bytes_is_a_signature() -> None:
+    document = signed({"source": SHIZHU_SYSTEM, "data": {"crop": "天麻"}}, SHIZHU_KEY)
+    text = document[SIGNATURE]
+    raw = signature_bytes(text)
+    standard = __import__("base64").b64encode(raw).decode()
+    variants = {
+        "padded": text + "==",
+        "the standard alphabet": standard.rstrip("="),
+        "the standard alphabet, padded": standard,
+        "one character short": text[:-1],
+        "a space inside": text[:40] + " " + text[41:],
+        "stray bits in the last character": text[:-1] + chr(ord(text[-1]) + 1 if text[-1] not in "9_-" else 65),
+        "65 bytes": __import__("base64").urlsafe_b64encode(raw + b"\0").decode().rstrip("="),
+    }
+    assert verifies(document, public_key_text(SHIZHU_KEY))
+    for name, variant in variants.items():
+        if variant == text:
+            continue
+        with pytest.raises(KeyFormatError):
+            signature_bytes(variant)
+        assert not verifies(document | {SIGNATURE: variant}, public_key_text(SHIZHU_KEY)), name
+
+
+def test_a_key_id_is_the_rfc_7638_thumbprint_of_the_public_key() -> None:
+    public = public_key_text(SHIZHU_KEY)
+    jwk = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": public}, separators=(",", ":"), sort_keys=True)
+    expected = __import__("base64").urlsafe_b64encode(__import__("hashlib").sha256(jwk.encode()).digest())
+    assert key_id("Ed25519", public) == expected.decode().rstrip("=")
+    assert key_id("Ed25519", public) != key_id("Ed25519", public_key_text(WUXI_KEY))
+    # RFC 8037's example key (appendix A.3): its thumbprint as the RFC gives it
+    assert (
+        key_id("Ed25519", "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+        == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+    )
+
+
+def test_the_named_key_is_signed_with_the_rest_and_cannot_be_swapped() -> None:
+    document = signed({"source": SHIZHU_SYSTEM, "data": {"crop": "天麻"}}, SHIZHU_KEY)
+    assert SIGNATURE_KEY_ID in json.loads(canonical_form(document))
+    assert not verifies(document | {SIGNATURE_KEY_ID: WUXI_KEY.key_id}, public_key_text(SHIZHU_KEY))
+    with pytest.raises(SigningError, match="must name the signing key"):
+        sign({"source": SHIZHU_SYSTEM}, SHIZHU_KEY)
+
+
+def test_binary_mode_names_the_key_in_its_own_header() -> None:
+    value, headers = binary_record()
+    _, signed_headers = sign_record(value, headers, SHIZHU_KEY)
+    assert dict(signed_headers)[SIGNATURE_KEY_ID_HEADER] == SHIZHU_KEY.key_id.encode()
+    resigned = sign_record(value, signed_headers, WUXI_KEY)[1]
+    assert [n for n, _ in resigned].count(SIGNATURE_KEY_ID_HEADER) == 1, "signing again replaces, never adds"
+    assert verifies(record_document(value, resigned), public_key_text(WUXI_KEY))
 
 
 @pytest.mark.parametrize(
@@ -190,34 +250,6 @@ def test_the_fast_canonical_form_is_exactly_rfc_8785(document: dict[str, Any]) -
     assert canonical_form(document) == rfc8785.dumps(document)
 
 
-def test_the_registry_verdicts_say_in_words_why_an_event_is_not_its_sources() -> None:
-    value, headers = structured_record()
-    unsigned = record_document(value, headers)
-    shizhu_signed = record_document(sign_record(value, headers, SHIZHU_KEY)[0], headers)
-    claiming_wuxi = record_document(*structured_record(WUXI_SYSTEM)) | {}
-    claiming_wuxi = record_document(sign_record(json.dumps(claiming_wuxi).encode(), [], SHIZHU_KEY)[0], [])
-
-    assert signature_refusal(shizhu_signed, SHIZHU_SYSTEM, registered(SHIZHU_SYSTEM)) is None
-    verdicts = {
-        "unsigned": signature_refusal(unsigned, SHIZHU_SYSTEM, registered(SHIZHU_SYSTEM)),
-        "no_key": signature_refusal(shizhu_signed, SHIZHU_SYSTEM, None),
-        "revoked": signature_refusal(
-            shizhu_signed, SHIZHU_SYSTEM, registered(SHIZHU_SYSTEM, status="revoked", changed_by="值班员张三")
-        ),
-        "does_not_verify": signature_refusal(claiming_wuxi, WUXI_SYSTEM, registered(WUXI_SYSTEM, WUXI_KEY)),
-    }
-    assert {kind: v.kind if v else None for kind, v in verdicts.items()} == {k: k for k in verdicts}
-    details = {kind: v.detail for kind, v in verdicts.items() if v}
-    assert details["unsigned"].startswith("unsigned")
-    assert details["no_key"] == "no key is registered for source /counties/500240"
-    assert details["revoked"] == "the key of /counties/500240 was revoked on 2019-06-01T09:30:00+00:00 by 值班员张三"
-    assert details["does_not_verify"] == "the signature does not verify with the key registered for /counties/500238"
-    for detail in details.values():
-        assert public_key_text(SHIZHU_KEY) not in detail and public_key_text(WUXI_KEY) not in detail
-    assert not verdicts["unsigned"].registry_may_know_better  # type: ignore[union-attr]
-    assert verdicts["no_key"].registry_may_know_better  # type: ignore[union-attr]
-
-
 def test_a_private_key_is_saved_as_pem_readable_by_its_owner_only(tmp_path: Path) -> None:
     keyring = Keyring(tmp_path / "partners")
     key = keyring.ensure(SHIZHU_SYSTEM)
@@ -235,7 +267,7 @@ def test_a_private_key_is_saved_as_pem_readable_by_its_owner_only(tmp_path: Path
 def test_a_source_has_a_principal_by_convention() -> None:
     assert principal_of(SHIZHU_SYSTEM) == "counties.500240"
     assert principal_of(BUREAU) == "bureau.hrss"
-    assert registered(SHIZHU_SYSTEM).principal == "counties.500240"
+    assert principal_of(f"{SHIZHU_SYSTEM}/portal") == "counties.500240.portal"
 
 
 def score_by(reviewer_id: str) -> PanelScoreSubmitted:
@@ -268,44 +300,3 @@ def test_a_county_system_acts_only_for_its_own_county() -> None:
     assert speaker_refusal(f"{SHIZHU_SYSTEM}/portal", tianma_submission()) is None, "a system under the county"
     withdrawal = WithdrawDemand(order_id="500240-2019-001", withdrawn_by="石柱县", reason="村里已自筹")
     assert speaker_refusal(SHIZHU_SYSTEM, withdrawal) is None
-
-
-class _Registry:
-    """The key registry as the pipeline reads it; `refresh` brings in keys registered meanwhile."""
-
-    def __init__(self, keys: dict[str, PartnerRecord], later: dict[str, PartnerRecord]) -> None:
-        self.keys, self.later, self.refreshed = keys, later, 0
-
-    def key_for(self, source: str) -> PartnerRecord | None:
-        return self.keys.get(source)
-
-    async def refresh(self) -> None:
-        self.refreshed += 1
-        self.keys |= self.later
-
-
-def test_a_batch_checked_in_worker_threads_gets_each_events_own_verdict_in_order() -> None:
-    import asyncio
-
-    from shared.messaging import stages
-    from shared.messaging.records import Record
-
-    def item(n: int, key: Any, source: str) -> stages.Prepared:
-        envelope = envelope_for(tianma_submission(f"500240-2019-{n:03d}"), source=source, time=NOW)
-        value, headers = sign_record(envelope.to_structured_json(), structured_headers(envelope), key)
-        record = Record("orders.inbound", n % 6, n, envelope.subject.encode(), value, tuple(headers))
-        return stages.Prepared(record, envelope=envelope)
-
-    shizhu = partner_record(SHIZHU_SYSTEM, public_key_text(SHIZHU_KEY))
-    wuxi = partner_record(WUXI_SYSTEM, public_key_text(WUXI_KEY))
-    forged = {7, 23}  # 石柱县's events signed with 巫溪县's key
-    late = {30, 31}  # 巫溪县's own events, its key registered after the registry was first read
-    items = [
-        item(n, WUXI_KEY if n in forged | late else SHIZHU_KEY, WUXI_SYSTEM if n in late else SHIZHU_SYSTEM)
-        for n in range(40)
-    ]
-    registry = _Registry({SHIZHU_SYSTEM: shizhu}, {WUXI_SYSTEM: wuxi})
-    asyncio.run(stages.verify(items, registry))
-    refused = {n: it.unauthenticated.kind for n, it in enumerate(items) if it.unauthenticated is not None}
-    assert refused == {7: "does_not_verify", 23: "does_not_verify"}
-    assert registry.refreshed == 1

@@ -10,10 +10,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.contract.replays import REPLAY_HEADERS, replay_headers
 from shared.topics import SERVICES, all_topics, deadletter, events, with_prefix
 from tools.cli.connection import Connection
-from tools.client import Observed, ProgrammeClient, TopicObserver
+from tools.client import Observed, ProgrammeClient, TopicObserver, partner_topics_on_broker
 from tools.figures import Figures
+from tools.keyring import Operator
 
 
 async def _read_all(connection: Connection, topics: list[str], idle_s: float) -> TopicObserver:
@@ -81,10 +83,18 @@ def _print_row(row: dict[str, Any], as_json: bool) -> None:
     print(line)
 
 
+async def _every_topic(connection: Connection) -> list[str]:
+    """The programme's topics and every partner's (unprefixed names)."""
+    partners = await partner_topics_on_broker(
+        connection.kafka, connection.topic_prefix, connect_timeout_s=connection.timeout_s
+    )
+    return [t.name for t in all_topics()] + [name.removeprefix(connection.topic_prefix) for name in partners]
+
+
 async def export_history(connection: Connection, key: str, *, idle_s: float) -> dict[str, Any]:
     """One order's whole history as a document for auditors: every event in time order, who
     sent it, and which events it caused."""
-    observer = await _read_all(connection, [t.name for t in all_topics()], idle_s)
+    observer = await _read_all(connection, await _every_topic(connection), idle_s)
     try:
         related = _related(observer.seen, key)
     finally:
@@ -101,8 +111,7 @@ async def export_history(connection: Connection, key: str, *, idle_s: float) -> 
 
 
 async def follow(connection: Connection, key: str, *, as_json: bool, tail: bool, idle_s: float) -> None:
-    topics = [t.name for t in all_topics()]
-    observer = await _read_all(connection, topics, idle_s)
+    observer = await _read_all(connection, await _every_topic(connection), idle_s)
     printed: set[tuple[str, int, int]] = set()
     try:
         while True:
@@ -194,20 +203,54 @@ async def show_dead_letter(connection: Connection, ref: str, *, idle_s: float, a
 REPLAYED_BY = "replay.by"
 
 
-async def replay_dead_letter(connection: Connection, ref: str, *, by: str, idle_s: float) -> dict[str, Any] | None:
+async def replay_dead_letter(
+    connection: Connection, ref: str, *, operator: Operator, idle_s: float
+) -> dict[str, Any] | None:
     """Send a dead letter's original record back to where it came from, once its cause is fixed.
 
-    The record keeps its key, bytes and original headers (the `dlt.*` ones removed) and gets
-    `replay.of` (this dead letter) and `replay.by` (who asked): the consuming service tries an
-    event it refused or dead-lettered again; one it already applied stays a no-op."""
+    The record keeps its key, bytes and original headers (the `dlt.*` and any earlier `replay.*`
+    ones removed) and gets the operator's signed replay marker (shared.contract.replays: this dead
+    letter, when the original arrived, when it is replayed) and `replay.by` (who asked): the
+    consuming service judges the event as it arrived the first time and tries it again if it
+    refused or dead-lettered it; one it already applied stays a no-op."""
     letter = await _dead_letter_at(connection, ref, idle_s)
     if letter is None:
         return None
     origin = letter.header("dlt.origin.topic")
     if not origin:
         raise SystemExit(f"{ref} has no dlt.origin.topic header: not a dead letter")
-    headers = [(n, v) for n, v in letter.headers if not n.startswith("dlt.")]
-    headers += [("replay.of", ref.encode()), (REPLAYED_BY, by.encode())]
+    arrived = await _original_arrival(connection, letter)
+    headers = [
+        (n, v) for n, v in letter.headers if not n.startswith("dlt.") and n not in (*REPLAY_HEADERS, REPLAYED_BY)
+    ]
+    headers += replay_headers(
+        of=ref,
+        at=datetime.now(UTC),
+        arrived_at=arrived,
+        topic=origin,
+        key=letter.key,
+        value=letter.value,
+        operator=operator.key,
+    )
+    headers.append((REPLAYED_BY, operator.name.encode()))
     async with ProgrammeClient(connection.kafka, connect_timeout_s=connection.timeout_s) as client:
         sent = await client.send_raw(origin, letter.value, key=letter.key, headers=headers)
-    return {"replayed": ref, "to": f"{origin}:{sent.partition}:{sent.offset}", "by": by}
+    return {"replayed": ref, "to": f"{origin}:{sent.partition}:{sent.offset}", "by": operator.name}
+
+
+async def _original_arrival(connection: Connection, letter: Observed) -> datetime:
+    """When the dead letter's original reached the brokers: `dlt.origin.timestamp`, or the original
+    record's own timestamp read from its topic."""
+    stamped = letter.header("dlt.origin.timestamp")
+    if stamped:
+        return datetime.fromtimestamp(int(stamped) / 1000, UTC)
+    topic = letter.header("dlt.origin.topic") or ""
+    partition, offset = int(letter.header("dlt.origin.partition") or 0), int(letter.header("dlt.origin.offset") or 0)
+    observer = await _read_all(connection, [topic.removeprefix(connection.topic_prefix)], 0)
+    try:
+        for o in observer.seen:
+            if o.partition == partition and o.offset == offset:
+                return datetime.fromtimestamp(o.timestamp_ms / 1000, UTC)
+    finally:
+        await observer.stop()
+    raise SystemExit(f"the original of {letter.topic}:{letter.partition}:{letter.offset} is no longer on {topic}")

@@ -158,12 +158,13 @@ def _parser() -> argparse.ArgumentParser:
     q = dl.add_parser(
         "replay",
         help="send a dead letter back to its origin topic once its cause is fixed",
-        description="Re-sends the original key, bytes and headers (dlt.* removed, replay.of and replay.by added) "
-        "to the topic it came from. The service tries an event it refused again; one it applied stays a no-op.",
+        description="Re-sends the original key, bytes and headers (dlt.* removed) to the topic it came from, with "
+        "the operator's signed replay marker (replay.*). The service judges the event as it first arrived and tries "
+        "it again if it refused it; one it applied stays a no-op. A marker not signed by the operator is ignored.",
     )
     connection_args(q)
     q.add_argument("ref", help="TOPIC:PARTITION:OFFSET of the dead letter")
-    q.add_argument("--by", default=os.environ.get("USER", "operator"), help="who replays it (recorded in a header)")
+    q.add_argument("--operator-key", type=Path, help="the operator's signing key (default as for `partners`)")
     q.add_argument("--idle", type=float, default=0.5)
     q.set_defaults(func=_cmd_dead_letters_replay)
 
@@ -311,7 +312,7 @@ def _cmd_dead_letters_replay(args: argparse.Namespace) -> None:
     from tools.cli.inspect import replay_dead_letter
 
     connection = resolve(args.bootstrap, args.topic_prefix, args.timeout)
-    result = asyncio.run(replay_dead_letter(connection, args.ref, by=args.by, idle_s=args.idle))
+    result = asyncio.run(replay_dead_letter(connection, args.ref, operator=partners.signer(args), idle_s=args.idle))
     if result is None:
         raise SystemExit(f"no dead letter at {args.ref}")
     print(json.dumps(result, ensure_ascii=False))
@@ -357,9 +358,10 @@ def _cmd_topics_ensure(args: argparse.Namespace) -> None:
 
 
 def _cmd_topics_list(args: argparse.Namespace) -> None:
-    from shared.topics import all_topics
+    from shared.topics import SERVICES, all_topics, partner_topics
 
-    for spec in all_topics():
+    partner = "<principal>"  # one partner's own topics, created when it is onboarded (`partners add`)
+    for spec in [*all_topics(), *partner_topics(partner, SERVICES)]:
         if args.json:
             print(json.dumps({"topic": spec.name, "partitions": spec.partitions, "carries": spec.purpose}))
         else:

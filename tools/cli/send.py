@@ -14,10 +14,9 @@ from shared.contract.envelope import STRUCTURED_CONTENT_TYPE, Envelope, Envelope
 from shared.contract.registry import REGISTRY
 from shared.contract.signing import SigningError, load_private_key
 from shared.messaging.stages import summarize
-from shared.topics import is_inbound
 from tools.cli.connection import Connection
 from tools.client import ProgrammeClient
-from tools.keyring import Keyring
+from tools.keyring import Keyring, Operator, operator_from_environment
 from tools.stack.launcher import partner_keys_dir
 
 
@@ -55,18 +54,19 @@ def build_envelope(args: argparse.Namespace) -> Envelope:
     )
 
 
-def keyring_for(connection: Connection, source: str, signing_key: Path | None) -> tuple[Keyring, bool]:
-    """The keyring to sign with, and whether to register the source's key first: the given key
-    file; else, on the embedded stack (whose operator the user is), the stack's key of the source."""
+def keyring_for(connection: Connection, source: str, signing_key: Path | None) -> tuple[Keyring, Operator | None]:
+    """The keyring to sign with, and the operator who registers the source's key first (None: it
+    is registered already): the given key file; else, on the embedded stack (whose operator the
+    user is), the stack's key of the source."""
     if signing_key is not None:
         keyring = Keyring()
         try:
             keyring.add(source, load_private_key(signing_key))
         except (OSError, SigningError) as exc:
             raise SystemExit(f"cannot read the signing key {signing_key}: {exc}") from None
-        return keyring, False
+        return keyring, None
     if connection.embedded:
-        return Keyring(partner_keys_dir()), True
+        return Keyring(partner_keys_dir()), operator_from_environment()
     raise SystemExit(
         f"events to inbound topics must be signed: give --signing-key with the private key of {source} "
         "(its public key registered by the operator)"
@@ -77,14 +77,15 @@ async def send(
     connection: Connection, envelope: Envelope, *, topic: str | None, binary: bool, signing_key: Path | None = None
 ) -> None:
     spec = REGISTRY.get(envelope.type)
-    keyring, enrol = (None, False)
-    if is_inbound(topic or (spec.topic if spec else "")):
-        keyring, enrol = keyring_for(connection, envelope.source, signing_key)
+    keyring, operator = (None, None)
+    if (topic or (spec.topic if spec else "")).endswith(".inbound") or ".inbound." in (topic or ""):
+        keyring, operator = keyring_for(connection, envelope.source, signing_key)
     async with ProgrammeClient(
         connection.kafka,
         topic_prefix=connection.topic_prefix,
         connect_timeout_s=connection.timeout_s,
         keyring=keyring,
-        enrol=enrol,
+        enrol=operator is not None,
+        operator=operator,
     ) as client:
         await client.send_envelope(envelope, topic=topic, binary=binary)

@@ -20,7 +20,7 @@ from shared.kafka_access import KafkaAccess
 from shared.topics import REJECTIONS, SERVICES, deadletter, events
 from shared.tracing import shut_down, tracer_provider_from_environment
 from tools.client import ProgrammeClient, TopicObserver
-from tools.keyring import Keyring
+from tools.keyring import Keyring, Operator, operator_from_environment
 from tools.scenario.calendar import PROGRAMME_START, next_month
 from tools.scenario.programme import ProgrammeRun
 from tools.scenario.report import Report, print_report
@@ -46,18 +46,24 @@ async def play_programme(
     clock_file: Path | None = None,
     two_years: bool = True,
     keyring: Keyring | None = None,
+    operator: Operator | None = None,
 ) -> Report:
     """Play the seeded programme. With `clock_file` (the one the services' clocks read), on the
     programme's own calendar from 1 January 2027, the same report whatever day it is run, and on
     into 2028 (rectification, the 2028 second call) unless `two_years` is off; without, now, with
     service from the first of next month, one year. The partners it plays sign with `keyring`
     (by default the embedded stack's), each enrolled on its first event: the scenario is the
-    operator of its stack too."""
+    operator of its stack too, with `operator`'s key (by default the one EXPERT_TEAMS_OPERATOR_KEY_FILE
+    names, else the embedded stack's)."""
 
     watched = [*(events(s) for s in SERVICES), REJECTIONS, *(deadletter(s) for s in SERVICES)]
     async with (
         ProgrammeClient(
-            kafka, topic_prefix=topic_prefix, keyring=keyring or Keyring(partner_keys_dir()), enrol=True
+            kafka,
+            topic_prefix=topic_prefix,
+            keyring=keyring or Keyring(partner_keys_dir()),
+            enrol=True,
+            operator=operator or operator_from_environment(),
         ) as client,
         TopicObserver(kafka, [f"{topic_prefix}{t}" for t in watched]) as observer,
     ):
@@ -120,6 +126,7 @@ def run_demo(
                     narrate=story,
                     clock_file=stack.clock_file,
                     keyring=stack.partner_keyring(),
+                    operator=stack.operator,
                 )
             )
         print_report(report)

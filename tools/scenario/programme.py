@@ -1204,10 +1204,15 @@ class ProgrammeRun:
         await self._broken_message(order.order_id)
 
     async def _broken_message(self, key: str) -> None:
-        sent = await self.client.send_raw(self.client.topic("orders.inbound"), b"{not json", key=key.encode())
+        county_system = f"/counties/{key.split('-', 1)[0]}"  # its own topic, opened when it first sent
+        topic = self.client.topic_of("DemandSubmitted", county_system)
+        sent = await self.client.send_raw(topic, b"{not json", key=key.encode())
         try:
             await self.observer.wait_until(
-                lambda: any(o.header("dlt.origin.offset") == str(sent.offset) for o in self.observer.seen[-200:]),
+                lambda: any(
+                    o.header("dlt.origin.topic") == topic and o.header("dlt.origin.offset") == str(sent.offset)
+                    for o in self.observer.seen[-200:]
+                ),
                 timeout_s=30,
             )
             self.say("  ✓ a broken message is dead-lettered with its original bytes and reason not_json")

@@ -2,12 +2,17 @@
 subscriptions, and applied to the broker's StandardAuthorizer (nothing is allowed unless a
 grant says so: `allow.everyone.if.no.acl.found=false`).
 
-- A service principal (`service.<name>`) reads the topics it subscribes to and the partner key
-  registry, commits offsets in its own consumer groups (`<prefix><name>*`), and writes only its
-  own `<name>.events`, `<name>.deadletter` and the shared `rejections`.
-- A partner principal (`counties.500240` for source `/counties/500240`) writes only the inbound
-  topics its event types go to (the registry's senders), and reads `rejections` in consumer
-  groups named after itself.
+- A service principal (`service.<name>`) reads the topics it subscribes to (every partner's
+  `<name>.inbound.<principal>`: the prefix `<name>.inbound.`) and the partner key registry,
+  commits offsets in its own consumer groups (`<prefix><name>*`), and writes only its own
+  `<name>.events`, `<name>.deadletter`, the operator's `rejections` and the partners' answers
+  (`answers.*`).
+- A partner principal (`counties.500240` for source `/counties/500240`) writes only its own
+  inbound topics (`<service>.inbound.counties.500240`, one per service its event types go to) and
+  reads only its own answers (`answers.counties.500240`), in consumer groups named
+  `counties.500240:<anything>`. Every grant on a topic is LITERAL: no principal's name is a prefix
+  of another's topics (`counties.500240` and `counties.5002400` share no topic), and the group
+  prefix ends with `:`, which no principal's name contains.
 - The operator (`admin`) is a super user; nobody else creates topics or changes ACLs.
 
 Applying is a sync: missing grants are created and grants the code no longer derives are
@@ -24,7 +29,8 @@ from typing import Any
 
 from shared.contract.partners import principal_of
 from shared.contract.registry import REGISTRY, EventRegistry
-from shared.topics import PARTNERS, REJECTIONS, deadletter, events, with_prefix
+from shared.topics import ANSWERS, PARTNERS, REJECTIONS, deadletter, events, inbound, partner_inbound, with_prefix
+from shared.topics import answers as answers_topic
 
 TIMEOUT_S = 30.0
 
@@ -53,9 +59,15 @@ def service_grants(service: str, consumed: Iterable[str], prefix: str = "") -> s
     user = f"User:{service_principal(service)}"
     grants: set[Grant] = set()
     for topic in {*consumed, PARTNERS}:  # the partner key registry
-        grants |= {Grant(user, "TOPIC", with_prefix(prefix, topic), op) for op in ("READ", "DESCRIBE")}
+        if topic == inbound(service):  # every partner's topic of this service
+            name, prefixed = with_prefix(prefix, f"{inbound(service)}."), True
+        else:
+            name, prefixed = with_prefix(prefix, topic), False
+        grants |= {Grant(user, "TOPIC", name, op, prefixed=prefixed) for op in ("READ", "DESCRIBE")}
     for topic in (events(service), deadletter(service), REJECTIONS):
         grants |= {Grant(user, "TOPIC", with_prefix(prefix, topic), op) for op in ("WRITE", "DESCRIBE")}
+    answers_prefix = with_prefix(prefix, f"{ANSWERS}.")
+    grants |= {Grant(user, "TOPIC", answers_prefix, op, prefixed=True) for op in ("WRITE", "DESCRIBE")}
     grants.add(Grant(user, "GROUP", with_prefix(prefix, service), "READ", prefixed=True))
     return grants
 
@@ -71,15 +83,30 @@ def inbound_topics_of(source: str, registry: EventRegistry = REGISTRY) -> list[s
     )
 
 
+GROUP_DELIMITER = ":"
+"""Ends the prefix of a partner's consumer groups: `counties.500240:answers`. No principal's name
+contains it, so no principal's groups are a prefix of another's."""
+
+
 def partner_grants(source: str, prefix: str = "", registry: EventRegistry = REGISTRY) -> set[Grant]:
     principal = principal_of(source)
     user = f"User:{principal}"
     grants: set[Grant] = set()
     for topic in inbound_topics_of(source, registry):
-        grants |= {Grant(user, "TOPIC", with_prefix(prefix, topic), op) for op in ("WRITE", "DESCRIBE")}
-    grants |= {Grant(user, "TOPIC", with_prefix(prefix, REJECTIONS), op) for op in ("READ", "DESCRIBE")}
-    grants.add(Grant(user, "GROUP", with_prefix(prefix, principal), "READ", prefixed=True))
+        own = with_prefix(prefix, partner_inbound(topic.removesuffix(".inbound"), principal))
+        grants |= {Grant(user, "TOPIC", own, op) for op in ("WRITE", "DESCRIBE")}
+    grants |= {Grant(user, "TOPIC", with_prefix(prefix, answers_topic(principal)), op) for op in ("READ", "DESCRIBE")}
+    grants.add(Grant(user, "GROUP", with_prefix(prefix, principal + GROUP_DELIMITER), "READ", prefixed=True))
     return grants
+
+
+def partner_names(source: str, prefix: str = "", registry: EventRegistry = REGISTRY) -> set[str]:
+    """The topic and group names a partner's grants may name (what a sync of its grants may delete)."""
+    return {grant.name for grant in partner_grants(source, prefix, registry)} | {
+        with_prefix(prefix, principal_of(source)),  # the group prefix before groups had a delimiter
+        with_prefix(prefix, REJECTIONS),
+        *(with_prefix(prefix, topic) for topic in inbound_topics_of(source, registry)),  # shared inbound topics
+    }
 
 
 # ---- applying to the broker (confluent-kafka's AdminClient) ----------------------------------
@@ -159,11 +186,12 @@ def programme_names(prefix: str = "") -> set[str]:
     """The topic and group names the programme's ACLs may name in one environment (its prefix):
     what `sync_grants` may delete. Grants on other names (another environment sharing the
     cluster, something an operator granted by hand) are left alone."""
-    from shared.topics import all_topics
+    from shared.topics import SERVICES, all_topics
 
     topics = {with_prefix(prefix, spec.name) for spec in all_topics()}
     groups = {with_prefix(prefix, spec.name.split(".")[0]) for spec in all_topics()}
-    return topics | groups
+    inbound_names = {with_prefix(prefix, name) for s in SERVICES for name in (inbound(s), f"{inbound(s)}.")}
+    return topics | groups | inbound_names | {with_prefix(prefix, f"{ANSWERS}.")}
 
 
 def sync_grants(admin: Any, principal: str, wanted: set[Grant], managed: set[str] | None = None) -> SyncReport:

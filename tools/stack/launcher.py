@@ -43,7 +43,7 @@ from shared.kafka_access import KafkaAccess
 from shared.messaging.kafka import ensure_topics
 from shared.settings import KafkaSettings
 from shared.topics import all_topics
-from tools.keyring import Keyring
+from tools.keyring import Keyring, Operator
 
 from .access_control import (
     admin_client,
@@ -249,6 +249,16 @@ class Stack:
     def kafka(self) -> KafkaAccess:
         return self.access or KafkaAccess(self.bootstrap_servers)
 
+    @property
+    def operator_key_path(self) -> Path:
+        return operator_key_path(self.data_dir)
+
+    @property
+    def operator(self) -> Operator:
+        """The operator's signing key (made on first use, owner-only): it signs the key registry's
+        records and replays; the services trust it (OPERATOR_PUBLIC_KEYS)."""
+        return Operator.from_file(self.operator_key_path, f"operator {os.environ.get('USER', 'unknown')}", create=True)
+
     def partner_keyring(self) -> Keyring:
         """The signing keys of the partners this stack's scenarios play: one PEM file per source
         under `<data dir>/security/partners/<principal>/signing-key.pem` (0700 / 0600). A client
@@ -292,6 +302,7 @@ class Stack:
             }
         )
         env.setdefault("REVIEWS_EXPORT_DIR", str(self.data_dir / "exports"))
+        env.setdefault("OPERATOR_PUBLIC_KEYS", self.operator.trusted.text())
         if self.programme_clock:
             env.setdefault("CLOCK_FILE", str(self.clock_file))
             env.setdefault("TIMERS_EVERY_S", "1")
@@ -435,6 +446,11 @@ class Stack:
 
 def partner_keys_dir(data_dir: Path = DATA_DIR) -> Path:
     return data_dir / "security" / "partners"
+
+
+def operator_key_path(data_dir: Path = DATA_DIR) -> Path:
+    """The embedded stack's operator signing key (PKCS#8 PEM, owner-only)."""
+    return data_dir / "security" / "operator" / "signing-key.pem"
 
 
 def stack_access(stack: dict[str, Any]) -> KafkaAccess:
