@@ -32,6 +32,7 @@ from tools.containers.compose import (
 from tools.containers.engine import EngineUnavailable, ensure_engine
 from tools.containers.images import build_all
 from tools.stack.embedded import DATA_DIR, free_port
+from tools.stack.operators import OPERATOR
 
 PROJECT = "expert-teams-local"
 IMAGE_UID = 10001
@@ -117,8 +118,8 @@ def start_local_stack(brokers: int = 3) -> Iterator[LocalStack]:
     kafka = KafkaAccess(
         ",".join(f"127.0.0.1:{ports[f'EXPERT_TEAMS_LOCAL_KAFKA_{n}_PORT']}" for n in nodes),
         "SASL_PLAINTEXT",
-        "admin",
-        credentials["EXPERT_TEAMS_KAFKA_ADMIN_PASSWORD"],
+        OPERATOR,
+        credentials["EXPERT_TEAMS_KAFKA_OPERATOR_PASSWORD"],
     )
     stack = LocalStack(
         compose,

@@ -1,6 +1,7 @@
 """Where the CLI finds the broker and who it is there: --bootstrap, KAFKA_BOOTSTRAP_SERVERS (with
 the KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_SSL_CAFILE variables), or the running
-embedded stack (whose operator credentials it reads from `.data/security`)."""
+embedded stack, where it acts as the `operator` principal with the password it reads from
+`.data/security` (tools/stack/operators.py)."""
 
 from __future__ import annotations
 

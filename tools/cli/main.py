@@ -9,6 +9,7 @@ expert-teams figures [--experts FILE]   the bureau's figures, and the record per
 expert-teams topics ensure|list         create/correct the topics (partitions, replication, retention)
 expert-teams partners add|list|revoke   onboard a partner system: principal, SCRAM credentials, ACLs
 expert-teams acls sync|list             the services' ACLs, from their subscriptions and the registry
+expert-teams operators bootstrap|show   the principals that run the programme: provisioner, operator, health
 expert-teams contract generate|check    the published JSON Schemas and AsyncAPI document
 """
 
@@ -29,7 +30,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from shared.logging import configure_logging
-from tools.cli import partners
+from tools.cli import operators, partners
 from tools.cli.connection import Connection, resolve
 
 
@@ -185,6 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_cmd_topics_list)
 
     partners.add_parsers(sub, connection_args)
+    operators.add_parsers(sub, connection_args)
 
     p = sub.add_parser("contract", help="the published event contract (JSON Schemas, AsyncAPI)")
     ct = p.add_subparsers(dest="action", required=True)

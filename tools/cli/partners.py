@@ -39,7 +39,7 @@ from tools.stack.access_control import (
     upsert_user,
     users_on_broker,
 )
-from tools.stack.security import ADMIN_USER, new_password, write_secret
+from tools.stack.security import new_password, write_secret
 
 SERVICE_PREFIX = "service."
 
@@ -181,7 +181,8 @@ def cmd_partners_add(args: argparse.Namespace) -> None:
 
 
 def _partner_principals(admin: Any) -> list[str]:
-    return [u for u in users_on_broker(admin) if u != ADMIN_USER and not u.startswith(SERVICE_PREFIX)]
+    # a partner's principal has a dot (from its source); the operator principals have none
+    return [u for u in users_on_broker(admin) if "." in u and not u.startswith(SERVICE_PREFIX)]
 
 
 def cmd_partners_list(args: argparse.Namespace) -> None:
@@ -246,6 +247,6 @@ def cmd_acls_sync(args: argparse.Namespace) -> None:
 
 def cmd_acls_list(args: argparse.Namespace) -> None:
     _, admin = _operator(args)
-    for principal in sorted({*users_on_broker(admin)} - {ADMIN_USER}):
+    for principal in users_on_broker(admin):
         for grant in sorted(grants_on_broker(admin, f"User:{principal}")):
             print(grant.shown())

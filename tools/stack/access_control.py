@@ -8,7 +8,8 @@ grant says so: `allow.everyone.if.no.acl.found=false`).
 - A partner principal (`counties.500240` for source `/counties/500240`) writes only the inbound
   topics its event types go to (the registry's senders), and reads `rejections` in consumer
   groups named after itself.
-- The operator (`admin`) is a super user; nobody else creates topics or changes ACLs.
+- The principals that run the programme (`broker`, `controller`, `provisioner`, `operator`,
+  `health`) are in `tools/stack/operators.py`, with their grants and why.
 
 Applying is a sync: missing grants are created and grants the code no longer derives are
 deleted, per principal. The admin calls go through confluent-kafka's AdminClient (librdkafka,
@@ -27,6 +28,8 @@ from shared.contract.registry import REGISTRY, EventRegistry
 from shared.topics import PARTNERS, REJECTIONS, deadletter, events, with_prefix
 
 TIMEOUT_S = 30.0
+LIBRDKAFKA_RESOURCE = {"CLUSTER": "BROKER"}
+"""Kafka's resource type names as confluent-kafka's ResourceType spells them (the cluster is BROKER)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -109,7 +112,7 @@ def binding_of(grant: Grant) -> Any:
     )
 
     return AclBinding(
-        ResourceType[grant.resource],
+        ResourceType[LIBRDKAFKA_RESOURCE.get(grant.resource, grant.resource)],
         grant.name,
         ResourcePatternType.PREFIXED if grant.prefixed else ResourcePatternType.LITERAL,
         grant.principal,
@@ -141,9 +144,10 @@ def _filter_of(principal: str) -> Any:
 
 
 def _grant_of(binding: Any) -> Grant:
+    resource = binding.restype.name
     return Grant(
         binding.principal,
-        binding.restype.name,
+        "CLUSTER" if resource == LIBRDKAFKA_RESOURCE["CLUSTER"] else resource,
         binding.name,
         binding.operation.name,
         prefixed=binding.resource_pattern_type.name == "PREFIXED",
