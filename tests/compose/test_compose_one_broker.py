@@ -36,6 +36,7 @@ def test_one_broker_postgres_the_jobs_and_two_replicas_of_each_service_come_up_h
     assert {name: len(found) for name, found in by_service.items()} == {
         "kafka-1": 1,
         "postgres": 1,
+        "operators": 1,
         "topics": 1,
         "acls": 1,
         **dict.fromkeys(SERVICES, 2),

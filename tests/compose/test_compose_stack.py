@@ -28,7 +28,7 @@ from tools.keyring import Keyring
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(3600)]
 
 BROKERS = ("kafka-1", "kafka-2", "kafka-3")
-JOBS = ("topics", "acls")
+JOBS = ("operators", "topics", "acls")
 
 
 @pytest.fixture(scope="module")

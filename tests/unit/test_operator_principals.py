@@ -303,3 +303,12 @@ def test_a_java_argument_file_keeps_each_argument_whole() -> None:
         '"#not-a-comment"',
     ]
     assert text.endswith("\n")
+
+
+def test_the_security_section_shows_each_principals_rights_as_the_code_derives_them() -> None:
+    from tests.unit.test_security_docs import security_section
+
+    section = security_section()
+    assert "\n".join(operators.grants_table()) in section, "docs/kafka.md's table of the operator principals"
+    for principal in PRINCIPALS:
+        assert f"- **`{principal}`**" in section, f"{principal} is described"

@@ -156,6 +156,25 @@ def managed_names(prefix: str = "") -> set[str]:
     return {environment_scope(prefix)[0], CLUSTER}
 
 
+def _shown(operations: Iterable[str]) -> str:
+    names = sorted("".join(part.title() for part in op.split("_")) for op in operations)
+    return ", ".join(names) or "—"
+
+
+def grants_table(prefix: str = "") -> list[str]:
+    """The principals and their rights as a Markdown table (docs/kafka.md, "Security", shows it)."""
+    rows = [
+        "| principal | on the cluster | on the environment's topics | on its consumer groups |",
+        "|---|---|---|---|",
+    ]
+    rows += [f"| `User:{name}` | super user | super user | super user |" for name in SUPER_USERS]
+    for principal in GRANTED:
+        grants = grants_of(principal, prefix)
+        on = {kind: _shown(g.operation for g in grants if g.resource == kind) for kind in ("CLUSTER", "TOPIC", "GROUP")}
+        rows.append(f"| `User:{principal}` | {on['CLUSTER']} | {on['TOPIC']} | {on['GROUP']} |")
+    return rows
+
+
 # ---- reading the grants as Kafka's authorizer does (for tests and the docs; the broker decides) ----
 
 IMPLIED_BY: Final[Mapping[str, frozenset[str]]] = {
