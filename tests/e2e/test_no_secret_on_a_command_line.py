@@ -183,6 +183,8 @@ def run_the_stack_and_look_for_secrets(tmp_path: Path) -> None:
                 "send", "--type", "DemandSubmitted", "--source", "/counties/500240", "--data", demand.model_dump_json()
             )
             assert json.loads(sent)["subject"] == order_id
+            checked = cli("topics", "ensure", "--check")  # as the provisioner, which reads no event
+            assert "0 need an operator" in checked, checked
             listed = cli("acls", "list")
             assert (
                 "User:operator READ topic *" in listed and "User:counties.500240 WRITE topic orders.inbound" in listed

@@ -312,3 +312,22 @@ def test_the_security_section_shows_each_principals_rights_as_the_code_derives_t
     assert "\n".join(operators.grants_table()) in section, "docs/kafka.md's table of the operator principals"
     for principal in PRINCIPALS:
         assert f"- **`{principal}`**" in section, f"{principal} is described"
+
+
+def test_on_the_embedded_stack_the_cli_acts_as_the_operator_and_topics_ensure_as_the_provisioner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tools.cli import connection
+
+    store = SecurityStore(tmp_path / "security").ensure()
+    stack = {
+        "bootstrap_servers": "127.0.0.1:9092",
+        "security_protocol": "SASL_PLAINTEXT",
+        "security_dir": str(store.root),
+    }
+    monkeypatch.setattr(connection, "read_stack_file", lambda: stack)
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    operator = connection.resolve(None, None).kafka
+    assert (operator.username, operator.password) == (OPERATOR, store.password_of(OPERATOR))
+    provisioner = connection.resolve(None, None, principal=PROVISIONER).kafka
+    assert (provisioner.username, provisioner.password) == (PROVISIONER, store.password_of(PROVISIONER))

@@ -32,6 +32,7 @@ from aiokafka.errors import KafkaError
 from shared.logging import configure_logging
 from tools.cli import operators, partners
 from tools.cli.connection import Connection, resolve
+from tools.stack.operators import PROVISIONER
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -328,7 +329,7 @@ def _cmd_topics_ensure(args: argparse.Namespace) -> None:
     from shared.settings import KafkaSettings
     from shared.topics import all_topics
 
-    connection: Connection = resolve(args.bootstrap, args.topic_prefix, args.timeout)
+    connection: Connection = resolve(args.bootstrap, args.topic_prefix, args.timeout, principal=PROVISIONER)
     overrides = {
         name: value
         for name, value in (
