@@ -175,6 +175,7 @@ def test_the_operators_job_makes_the_provisioner_and_operator_as_the_brokers_sup
     assert env["KAFKA_SASL_USERNAME"] == BROKER and interpolated(env["KAFKA_SASL_PASSWORD"]) == BROKER_PASSWORD
     assert interpolated(env["KAFKA_SASL_PASSWORD_PROVISIONER"]) == PROVISIONER_PASSWORD
     assert interpolated(env["KAFKA_SASL_PASSWORD_OPERATOR"]) == OPERATOR_PASSWORD
+    assert interpolated(env["KAFKA_SASL_PASSWORD_HEALTH"]) == HEALTH_PASSWORD, "so that rotating it works"
     assert {b: {"condition": "service_healthy"} for b in BROKERS} == job["depends_on"]
     assert job["restart"] == "no"
     holders = {name for name, service in services.items() if BROKER_PASSWORD in str(service.get("environment", {}))}
