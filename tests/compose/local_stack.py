@@ -31,7 +31,9 @@ from tools.containers.compose import (
 )
 from tools.containers.engine import EngineUnavailable, ensure_engine
 from tools.containers.images import build_all
+from tools.keyring import Operator
 from tools.stack.embedded import DATA_DIR, free_port
+from tools.stack.operators import OPERATOR
 
 PROJECT = "expert-teams-local"
 IMAGE_UID = 10001
@@ -50,6 +52,13 @@ class LocalStack:
     up_seconds: float = 0.0
     services: Sequence[str] = SERVICES
     timings: dict[str, float] = field(default_factory=dict)
+    operator: Operator | None = None
+    """The operator's signing key the compose services trust (made for the run)."""
+
+    @property
+    def signer(self) -> Operator:
+        assert self.operator is not None, "the stack was made without the operator's key"
+        return self.operator
 
     @property
     def clock_file(self) -> Path:
@@ -102,6 +111,13 @@ def start_local_stack(brokers: int = 3) -> Iterator[LocalStack]:
     if os.geteuid() == 0:
         os.chown(programme_dir / "exports", IMAGE_UID, IMAGE_UID)
     credentials = new_credentials()
+    operator = Operator.from_file(programme_dir / "operator-key.pem", "operator (compose tests)", create=True)
+    if os.geteuid() == 0:  # the e2e container reads it as the image's user (a secret file, mounted as it is)
+        os.chown(programme_dir / "operator-key.pem", IMAGE_UID, IMAGE_UID)
+    credentials |= {
+        "EXPERT_TEAMS_OPERATOR_PUBLIC_KEYS": operator.trusted.text(),
+        "EXPERT_TEAMS_OPERATOR_KEY_FILE": str(programme_dir / "operator-key.pem"),
+    }
     env_file = write_env_file(DATA_DIR / "compose" / "compose.env", credentials)
     ports = {f"EXPERT_TEAMS_LOCAL_KAFKA_{n}_PORT": free_port() for n in nodes}
     ports["EXPERT_TEAMS_LOCAL_POSTGRES_PORT"] = free_port()
@@ -117,8 +133,8 @@ def start_local_stack(brokers: int = 3) -> Iterator[LocalStack]:
     kafka = KafkaAccess(
         ",".join(f"127.0.0.1:{ports[f'EXPERT_TEAMS_LOCAL_KAFKA_{n}_PORT']}" for n in nodes),
         "SASL_PLAINTEXT",
-        "admin",
-        credentials["EXPERT_TEAMS_KAFKA_ADMIN_PASSWORD"],
+        OPERATOR,
+        credentials["EXPERT_TEAMS_KAFKA_OPERATOR_PASSWORD"],
     )
     stack = LocalStack(
         compose,
@@ -127,6 +143,7 @@ def start_local_stack(brokers: int = 3) -> Iterator[LocalStack]:
         programme_dir,
         brokers=tuple(f"kafka-{n}" for n in nodes),
         timings=timings,
+        operator=operator,
     )
     try:
         try:

@@ -52,11 +52,12 @@ def test_the_production_file_parses_and_keeps_the_official_images(tool: list[str
     project = resolved(tool, COMPOSE_FILE)
     services = project["services"]
     assert project["name"] == "expert-teams"
-    assert {*BROKERS, "postgres", "topics", "acls", *SERVICES} <= set(services)
+    assert {*BROKERS, "postgres", "operators", "topics", "acls", *SERVICES} <= set(services)
     assert "e2e-tests" not in services, "the e2e profile is off unless asked for"
+    assert "cli" not in services, "the operator's CLI runs on demand only"
     assert {services[name]["image"] for name in BROKERS} == {"apache/kafka:4.1.0"}
     assert services["postgres"]["image"] == "postgres:16"
-    for name in (*SERVICES, "topics", "acls"):
+    for name in (*SERVICES, "operators", "topics", "acls"):
         assert services[name]["build"]["dockerfile"] == "deploy/Dockerfile"
     assert services["orders"]["environment"]["KAFKA_SASL_PASSWORD"] == "EXAMPLE-orders-not-a-password"
 
@@ -65,10 +66,10 @@ def test_the_local_override_runs_the_local_images_without_building_or_pulling(to
     services = resolved(tool, COMPOSE_FILE, LOCAL_OVERRIDE)["services"]
     assert {services[name]["image"] for name in BROKERS} == {IMAGES.kafka}
     assert services["postgres"]["image"] == IMAGES.postgres
-    for name in (*SERVICES, "topics", "acls"):
+    for name in (*SERVICES, "operators", "topics", "acls"):
         assert services[name]["image"] == IMAGES.project
         assert "build" not in services[name]
-    for name in (*BROKERS, "postgres", *SERVICES, "topics", "acls"):
+    for name in (*BROKERS, "postgres", *SERVICES, "operators", "topics", "acls"):
         assert services[name]["pull_policy"] == "never"
     assert {name: services[name]["deploy"]["replicas"] for name in SERVICES} == dict.fromkeys(SERVICES, 2)
 
@@ -101,7 +102,7 @@ def test_the_local_override_keeps_the_production_settings_and_adds_a_listener_fo
         assert healthcheck["test"][0] == "CMD-SHELL"
         assert shlex.split(healthcheck["test"][1]) == production_check["test"][1:], "the same request"
         assert healthcheck | {"test": None} == production_check | {"test": None}
-    for name in (*SERVICES, "topics", "acls"):
+    for name in (*SERVICES, "operators", "topics", "acls"):
         assert services[name]["environment"] == production[name]["environment"]
         assert services[name].get("depends_on") == production[name].get("depends_on")
     assert [(p["host_ip"], p["target"]) for p in services["postgres"]["ports"]] == [("127.0.0.1", 5432)]
@@ -139,7 +140,7 @@ def test_the_one_broker_override_runs_one_kafka_node_and_points_every_client_and
     production = resolved(tool, COMPOSE_FILE)["services"]
     for files in ((COMPOSE_FILE, ONE_BROKER_OVERRIDE), (COMPOSE_FILE, LOCAL_OVERRIDE, ONE_BROKER_OVERRIDE)):
         services = resolved(tool, *files)["services"]
-        assert set(services) == {"kafka-1", "postgres", "topics", "acls", *SERVICES}, "kafka-2 and kafka-3 not run"
+        assert set(services) == {"kafka-1", "postgres", "operators", "topics", "acls", *SERVICES}, "one node only"
         broker = services["kafka-1"]["environment"]
         assert broker["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka-1:9093", "the node votes alone"
         for setting in (
@@ -155,7 +156,7 @@ def test_the_one_broker_override_runs_one_kafka_node_and_points_every_client_and
         command = services["topics"]["command"]
         assert command[command.index("--replication-factor") + 1] == "1"
         assert command[command.index("--min-insync-replicas") + 1] == "1"
-        for name in ("topics", "acls", *SERVICES):
+        for name in ("operators", "topics", "acls", *SERVICES):
             assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-1:9092", name
             assert not {"kafka-2", "kafka-3"} & set(services[name].get("depends_on", {})), name
         for name in SERVICES:

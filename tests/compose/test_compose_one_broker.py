@@ -36,6 +36,7 @@ def test_one_broker_postgres_the_jobs_and_two_replicas_of_each_service_come_up_h
     assert {name: len(found) for name, found in by_service.items()} == {
         "kafka-1": 1,
         "postgres": 1,
+        "operators": 1,
         "topics": 1,
         "acls": 1,
         **dict.fromkeys(SERVICES, 2),
@@ -54,7 +55,7 @@ def test_the_programme_played_through_one_broker_passes_the_end_to_end_checks(
     async def play() -> Any:
         keyring = Keyring(tmp_path / "keys")
         async with seed_programme(
-            stack.kafka, keyring, narration, stack.exports_dir, stack.clock_file, operator=stack.operator
+            stack.kafka, keyring, narration, stack.exports_dir, stack.clock_file, operator=stack.signer
         ) as (run, _):
             began = asyncio.get_running_loop().time()
             report = await run.play()

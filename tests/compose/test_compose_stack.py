@@ -28,7 +28,7 @@ from tools.keyring import Keyring
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(3600)]
 
 BROKERS = ("kafka-1", "kafka-2", "kafka-3")
-JOBS = ("topics", "acls")
+JOBS = ("operators", "topics", "acls")
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_the_programme_played_from_outside_survives_a_stop_and_start_and_passes_
     async def play() -> Any:
         keyring = Keyring(tmp_path / "keys")
         async with seed_programme(
-            stack.kafka, keyring, narration, stack.exports_dir, stack.clock_file, operator=stack.operator
+            stack.kafka, keyring, narration, stack.exports_dir, stack.clock_file, operator=stack.signer
         ) as (
             run,
             observer,

@@ -20,6 +20,7 @@ from tests.programme_play import WATCHED, seed_programme
 from tests.signing import KEYRING
 from tools.client import TopicObserver
 from tools.stack.launcher import Stack
+from tools.stack.operators import LEGACY, PRINCIPALS
 
 pytestmark = pytest.mark.e2e
 
@@ -97,13 +98,15 @@ def test_a_stack_stopped_and_started_again_loses_nothing_and_finishes_the_year(
 
 
 def secrets_of(data: Path) -> dict[str, str]:
-    """Every password the stack keeps (operator, controller listener, each service)."""
+    """Every password the stack keeps (its broker, controller listener, provisioner, operator,
+    healthcheck, each service)."""
     return {path.stem: path.read_text().strip() for path in (data / "security" / "passwords").glob("*.password")}
 
 
 def assert_no_secret_written(data: Path, files: list[Path]) -> None:
     kept = secrets_of(data)
-    assert {"admin", "controller", "service.orders", "service.funding"} <= set(kept), kept.keys()
+    assert {*PRINCIPALS, "service.orders", "service.funding"} <= set(kept), kept.keys()
+    assert not set(LEGACY) & set(kept), "the old all-purpose principal is gone"
     for path in files:
         text = path.read_bytes().decode("utf-8", "replace")  # service logs, the broker's log, exports
         leaked = [name for name, secret in kept.items() if secret in text]

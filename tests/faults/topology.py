@@ -190,7 +190,7 @@ class CalendarChaos:
             self.faulty.crash_database()
             return "postmaster killed, recovered from its WAL"
         assert cluster is not None, f"{fault.kind} needs the three-node cluster"
-        admin = cluster.brokers[0].admin_config() | {"bootstrap.servers": cluster.bootstrap_servers}
+        admin = stack.kafka.confluent()  # the operator: sees every topic's partitions
         if fault.kind == "kill_broker_node":  # a given node, whatever its role: no need to ask the quorum
             node_id = int(fault.target)
             cluster.node(node_id).kill()

@@ -79,7 +79,7 @@ class Notice:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def notice(infrastructure: Infrastructure, run_id: str, database_factory: Any) -> AsyncIterator[Notice]:
     prefix = f"t{run_id}notice."
-    await ensure_topics(infrastructure.kafka, all_topics(partitions=3), prefix=prefix)
+    await ensure_topics(infrastructure.provisioning, all_topics(partitions=3), prefix=prefix)
     clock = FixedClock(chongqing(MONDAY))
     watched = [f"{prefix}{t}" for t in (events("matching"), REJECTIONS, deadletter("matching"))]
     async with (

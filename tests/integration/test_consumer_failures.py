@@ -58,7 +58,9 @@ async def flaky_runtime(
     infrastructure: Infrastructure, prefix: str, database_url: str, **settings: Any
 ) -> tuple[ServiceRuntime, Behaviour]:
     """A started service whose one handler (DemandEndorsed on orders.inbound) fails as told."""
-    await ensure_topics(infrastructure.kafka, all_topics(partitions=2), prefix=prefix)
+    # as many partitions as the service's settings want (kafka_settings: 3): the service acts as the
+    # operator, which may not add partitions (the provisioner's right)
+    await ensure_topics(infrastructure.provisioning, all_topics(partitions=3), prefix=prefix)
     behaviour = Behaviour()
     definition = ServiceDefinition(
         name="flaky",

@@ -15,7 +15,8 @@ from aiokafka.errors import KafkaConnectionError
 
 from shared.kafka_access import KafkaAccess, access_of
 from tools.stack.kafka import BrokerSecurity, KafkaBroker
-from tools.stack.security import ADMIN_USER, SecurityStore
+from tools.stack.operators import BROKER, HEALTH
+from tools.stack.security import SecurityStore
 
 pytestmark = pytest.mark.integration
 
@@ -130,21 +131,26 @@ def test_a_broker_made_without_authentication_keeps_its_data_when_tls_and_scram_
 
     store = SecurityStore(tmp_path / "security").ensure()
     security = BrokerSecurity(
-        store.admin_password, store.controller_password, keystore=store.broker_keystore, cafile=store.ca_cert
+        store.broker_password,
+        store.controller_password,
+        store.health_password,
+        keystore=store.broker_keystore,
+        cafile=store.ca_cert,
     )
     secured = KafkaBroker(data_dir, security=security).start(timeout_s=120)
     try:
-        operator = KafkaAccess(
-            secured.bootstrap_servers, "SASL_SSL", ADMIN_USER, store.admin_password, cafile=store.ca_cert
-        )
-        asyncio.run(_check_after_restart(operator))  # the admin's credential was added to the old storage
+        brokers_own = store.access(BROKER, secured.bootstrap_servers, tls=True)
+        asyncio.run(_check_after_restart(brokers_own))  # the brokers' credential was added to the old storage
+        health = store.access(HEALTH, secured.bootstrap_servers, tls=True)
+        assert secured.health_config()["sasl.username"] == HEALTH, "the readiness check logs in as health"
         stranger = SecurityStore(tmp_path / "another-ca").ensure()
         untrusted = KafkaAccess(
-            secured.bootstrap_servers, "SASL_SSL", ADMIN_USER, store.admin_password, cafile=stranger.ca_cert
+            secured.bootstrap_servers, "SASL_SSL", BROKER, store.broker_password, cafile=stranger.ca_cert
         )
         assert "Unable to bootstrap" in asyncio.run(_refused(untrusted)), "a broker it cannot verify"
         asyncio.run(_refused(KafkaAccess(secured.bootstrap_servers)))  # no TLS, no credentials
-        asyncio.run(_refused(operator.as_user(ADMIN_USER, "石柱县-guess")))
+        asyncio.run(_refused(brokers_own.as_user(BROKER, "石柱县-guess")))
+        asyncio.run(_refused(health.as_user(HEALTH, "石柱县-guess")))
     finally:
         secured.stop()
     assert (data_dir / "server.properties").stat().st_mode & 0o777 == 0o600, "it holds the listeners' passwords"

@@ -233,7 +233,7 @@ async def served_share(
     infrastructure: Infrastructure, run_id: str, database_factory: Any
 ) -> AsyncIterator[ServedShare]:
     prefix = f"t{run_id}share."
-    await ensure_topics(infrastructure.kafka, all_topics(partitions=3), prefix=prefix)
+    await ensure_topics(infrastructure.provisioning, all_topics(partitions=3), prefix=prefix)
     watched = [f"{prefix}{t}" for t in (events("funding"), REJECTIONS, deadletter("funding"))]
     async with (
         running_service(

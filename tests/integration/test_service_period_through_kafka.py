@@ -71,7 +71,7 @@ class Programme:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def programme(infrastructure: Infrastructure, run_id: str, database_factory: Any) -> AsyncIterator[Programme]:
     prefix = f"t{run_id}period."
-    await ensure_topics(infrastructure.kafka, all_topics(partitions=3), prefix=prefix)
+    await ensure_topics(infrastructure.provisioning, all_topics(partitions=3), prefix=prefix)
     clock = FixedClock(chongqing(SETUP_DAY))
     watched = [f"{prefix}{t}" for t in (events("matching"), REJECTIONS, deadletter("matching"))]
     async with (

@@ -1,5 +1,6 @@
 """Topics are configured by code: created with their partitions, replication, min ISR and
-retention; a topic that drifted is reported and corrected, what cannot be corrected is reported."""
+retention; a topic that drifted is reported and corrected, what cannot be corrected is reported.
+All as the `provisioner`, whose job it is (tools/stack/operators.py)."""
 
 from __future__ import annotations
 
@@ -36,10 +37,10 @@ async def test_a_new_topic_keeps_its_records_forever_with_its_partitions(
     infrastructure: Infrastructure, run_id: str
 ) -> None:
     name = f"t{run_id}.new.orders.audit"
-    report = await ensure_topics(infrastructure.kafka, [TopicSpec(name, 4, "石柱县 orders")])
+    report = await ensure_topics(infrastructure.provisioning, [TopicSpec(name, 4, "石柱县 orders")])
 
     assert report.created == [name]
-    partitions, configs = await described(infrastructure.kafka, name)
+    partitions, configs = await described(infrastructure.provisioning, name)
     assert partitions == 4
     assert configs["retention.ms"] == "-1"
     assert configs["retention.bytes"] == "-1"
@@ -51,7 +52,7 @@ async def test_a_topic_that_drifted_is_reported_and_corrected_and_a_wrong_replic
     infrastructure: Infrastructure, run_id: str
 ) -> None:
     name = f"t{run_id}.drift.funding.events"
-    admin = AIOKafkaAdminClient(**infrastructure.kafka.aiokafka())
+    admin = AIOKafkaAdminClient(**infrastructure.provisioning.aiokafka())
     await admin.start()
     try:  # made by hand, as an operator might: two partitions, Kafka's seven-day retention
         await admin.create_topics([NewTopic(name, 2, 1, topic_configs={"retention.ms": "604800000"})])
@@ -59,20 +60,20 @@ async def test_a_topic_that_drifted_is_reported_and_corrected_and_a_wrong_replic
         await admin.close()
     spec = [TopicSpec(name, 3, "funding")]
 
-    checked = await ensure_topics(infrastructure.kafka, spec, fix=False)
+    checked = await ensure_topics(infrastructure.provisioning, spec, fix=False)
     assert [line.split(":")[0] for line in checked.unfixable] == [name]
     assert "2 partitions, wanted 3" in checked.unfixable[0]
     assert "retention.ms=604800000 (wanted -1)" in checked.unfixable[0]
-    assert (await described(infrastructure.kafka, name))[0] == 2, "a check changes nothing"
+    assert (await described(infrastructure.provisioning, name))[0] == 2, "a check changes nothing"
 
-    fixed = await ensure_topics(infrastructure.kafka, spec)
+    fixed = await ensure_topics(infrastructure.provisioning, spec)
     assert [line.split(":")[0] for line in fixed.fixed] == [name]
-    partitions, configs = await described(infrastructure.kafka, name)
+    partitions, configs = await described(infrastructure.provisioning, name)
     assert (partitions, configs["retention.ms"]) == (3, "-1")
-    assert (await ensure_topics(infrastructure.kafka, spec)).in_order == [name]
+    assert (await ensure_topics(infrastructure.provisioning, spec)).in_order == [name]
 
-    three: Any = KafkaSettings(bootstrap_servers=infrastructure.kafka.bootstrap_servers, replication_factor=3)
-    wanted_three = await ensure_topics(infrastructure.kafka, spec, settings=three)
+    three: Any = KafkaSettings(bootstrap_servers=infrastructure.provisioning.bootstrap_servers, replication_factor=3)
+    wanted_three = await ensure_topics(infrastructure.provisioning, spec, settings=three)
     assert wanted_three.unfixable == [
         f"{name}: replication factor 1, wanted 3 (reassign its partitions: kafka-reassign-partitions)"
     ]

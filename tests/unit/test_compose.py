@@ -1,6 +1,7 @@
 """The compose file describes a stack that can run: every service, the variables it really
 reads, healthchecks and start order, and Kafka that authenticates and authorizes everyone as
-production does (each service its own principal, the operator's jobs first)."""
+production does (each service its own principal, the jobs first, each principal that runs the
+programme with its own password, none of them on a command line)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ import re
 from services.catalog import DEFINITIONS
 from tests.unit.deploy_files import ROOT, compose, variables_read_by_services
 from tools.stack.access_control import service_principal
+from tools.stack.operators import BROKER, HEALTH, OPERATOR, PROVISIONER, SUPER_USERS
 
 BROKERS = ("kafka-1", "kafka-2", "kafka-3")
 EXAMPLE_ENV = ROOT / "deploy" / "compose" / "credentials.example.env"
-ADMIN_PASSWORD = "EXPERT_TEAMS_KAFKA_ADMIN_PASSWORD"
+BROKER_PASSWORD = "EXPERT_TEAMS_KAFKA_BROKER_PASSWORD"
+HEALTH_PASSWORD = "EXPERT_TEAMS_KAFKA_HEALTH_PASSWORD"
+PROVISIONER_PASSWORD = "EXPERT_TEAMS_KAFKA_PROVISIONER_PASSWORD"
+OPERATOR_PASSWORD = "EXPERT_TEAMS_KAFKA_OPERATOR_PASSWORD"
 
 
 def interpolated(value: str) -> str:
@@ -86,23 +91,52 @@ def test_every_broker_listener_authenticates_and_nothing_is_allowed_without_an_a
         assert env["KAFKA_SASL_MECHANISM_CONTROLLER_PROTOCOL"] == "PLAIN", "KRaft takes no SCRAM on the controller"
         assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
         assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
-        assert set(env["KAFKA_SUPER_USERS"].split(";")) == {"User:admin", "User:controller"}
+        assert set(env["KAFKA_SUPER_USERS"].split(";")) == {f"User:{name}" for name in SUPER_USERS}
+        assert set(SUPER_USERS) == {BROKER, "controller"}, "the brokers and the controllers only"
         assert env["KAFKA_CONNECTIONS_MAX_REAUTH_MS"] == 15 * 60 * 1000
-        assert "--command-config" in services[name]["healthcheck"]["test"][1], "the healthcheck logs in"
 
 
-def test_the_admin_credential_is_written_into_the_storage_when_it_is_formatted() -> None:
+def test_the_brokers_and_healthcheck_credentials_are_formatted_in_from_an_argument_file_not_a_command_line() -> None:
     services = compose()["services"]
     for name in BROKERS:
         broker = services[name]
         script = broker["command"][-1]
-        assert "kafka-storage.sh format" in script and "--ignore-formatted" in script, name
-        assert '--add-scram "SCRAM-SHA-512=[name=admin,password=$$' + ADMIN_PASSWORD + ']"' in script, name
+        lines = script.splitlines()
+        (printed,) = [
+            i for i, line in enumerate(lines) if line.startswith("printf '\"%s\"\\n' kafka.tools.StorageTool")
+        ]
+        writes_argument_file = " ".join(lines[printed : printed + 3])
+        assert "format --ignore-formatted" in writes_argument_file, name
+        for user, variable in ((BROKER, BROKER_PASSWORD), (HEALTH, HEALTH_PASSWORD)):
+            assert f'--add-scram "SCRAM-SHA-512=[name={user},password=$${variable}]"' in writes_argument_file, name
+        assert writes_argument_file.endswith('> "$$args"'), f"{name}: printf (a builtin) writes them to the file"
+        assert "umask 077" in lines and 'trap \'rm -f "$$conf" "$$args"\' EXIT' in lines, f"{name}: owner-only, deleted"
+        (runs,) = [line for line in lines if "kafka-run-class.sh" in line]
+        assert runs == 'KAFKA_OPTS=-XX:-UsePerfData /opt/kafka/bin/kafka-run-class.sh "@$$args"', name
+        assert 'rm -f "$$conf" "$$args"' in lines[lines.index(runs) + 1], f"{name}: the file goes after the run"
+        password_lines = [line for line in lines if "PASSWORD" in line]
+        assert all(
+            line.lstrip().startswith(("printf", "--add-scram", '"sasl.jaas.config')) for line in password_lines
+        ), f"{name}: a password is only ever printed into a file by the shell"
+        assert "kafka-storage.sh" not in script, f"{name}: not the script, whose arguments are a command line"
         assert script.rstrip().endswith("exec /etc/kafka/docker/run"), f"{name}: then the image's own start"
         env = broker["environment"]
-        assert interpolated(env[ADMIN_PASSWORD]) == ADMIN_PASSWORD
+        assert interpolated(env[BROKER_PASSWORD]) == BROKER_PASSWORD
+        assert interpolated(env[HEALTH_PASSWORD]) == HEALTH_PASSWORD
         jaas = env["KAFKA_LISTENER_NAME_BROKER_SCRAM___SHA___512_SASL_JAAS_CONFIG"]
-        assert 'username="admin"' in jaas and "${" + ADMIN_PASSWORD + ":?" in jaas, "brokers replicate as admin"
+        assert 'username="broker"' in jaas and "${" + BROKER_PASSWORD + ":?" in jaas, "brokers replicate as broker"
+        assert not {PROVISIONER_PASSWORD, OPERATOR_PASSWORD} & set(env), f"{name} needs neither job's password"
+
+
+def test_the_brokers_healthcheck_logs_in_as_health_from_a_file() -> None:
+    services = compose()["services"]
+    for name in BROKERS:
+        test = services[name]["healthcheck"]["test"]
+        assert test[0] == "CMD-SHELL" and "kafka-broker-api-versions.sh" in test[1], name
+        assert "--command-config /tmp/health.properties" in test[1] and "PASSWORD" not in test[1], name
+        script = services[name]["command"][-1]
+        assert f'username=\\"{HEALTH}\\" password=\\"$${HEALTH_PASSWORD}\\"' in script, name
+        assert "> /tmp/health.properties" in script and "umask 077" in script, name
 
 
 def test_each_service_is_its_own_principal_and_the_acls_job_creates_it_with_the_same_password() -> None:
@@ -118,11 +152,34 @@ def test_each_service_is_its_own_principal_and_the_acls_job_creates_it_with_the_
         assert interpolated(acls["environment"][variable]) == variable
     assert acls["command"] == ["expert-teams", "acls", "sync"]
     assert acls["depends_on"] == {"topics": {"condition": "service_completed_successfully"}}
-    for job in ("topics", "acls", "e2e-tests"):
+    assert services["topics"]["depends_on"] == {"operators": {"condition": "service_completed_successfully"}}
+    for job, user, variable in (
+        ("topics", PROVISIONER, PROVISIONER_PASSWORD),
+        ("acls", PROVISIONER, PROVISIONER_PASSWORD),
+        ("cli", OPERATOR, OPERATOR_PASSWORD),
+        ("e2e-tests", OPERATOR, OPERATOR_PASSWORD),
+    ):
         env = services[job]["environment"]
         assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
-        assert env["KAFKA_SASL_USERNAME"] == "admin", f"{job} runs as the operator"
-        assert interpolated(env["KAFKA_SASL_PASSWORD"]) == ADMIN_PASSWORD
+        assert env["KAFKA_SASL_USERNAME"] == user, f"{job} runs as {user}"
+        assert interpolated(env["KAFKA_SASL_PASSWORD"]) == variable
+        assert BROKER_PASSWORD not in str(env), f"{job} never sees the brokers' password"
+    assert services["cli"]["profiles"] == ["cli"], "the operator's CLI runs on demand only"
+
+
+def test_the_operators_job_makes_the_provisioner_and_operator_as_the_brokers_super_user_first() -> None:
+    services = compose()["services"]
+    job = services["operators"]
+    assert job["command"] == ["expert-teams", "operators", "bootstrap"]
+    env = job["environment"]
+    assert env["KAFKA_SASL_USERNAME"] == BROKER and interpolated(env["KAFKA_SASL_PASSWORD"]) == BROKER_PASSWORD
+    assert interpolated(env["KAFKA_SASL_PASSWORD_PROVISIONER"]) == PROVISIONER_PASSWORD
+    assert interpolated(env["KAFKA_SASL_PASSWORD_OPERATOR"]) == OPERATOR_PASSWORD
+    assert interpolated(env["KAFKA_SASL_PASSWORD_HEALTH"]) == HEALTH_PASSWORD, "so that rotating it works"
+    assert {b: {"condition": "service_healthy"} for b in BROKERS} == job["depends_on"]
+    assert job["restart"] == "no"
+    holders = {name for name, service in services.items() if BROKER_PASSWORD in str(service.get("environment", {}))}
+    assert holders == {*BROKERS, "operators"}, "the brokers' password is in the brokers and the bootstrap job only"
 
 
 def test_every_password_comes_from_the_env_file_whose_example_values_say_they_are_examples() -> None:

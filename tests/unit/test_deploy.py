@@ -2,7 +2,7 @@
 describe something that can run: each service from the one image with its own command,
 probes on the health endpoints, variables the services really read, secrets for the
 databases, each service on Kafka as its own principal over TLS with the mounted CA, topics and
-ACLs made by the operator before the services, and the tests' stage where compose looks for it."""
+ACLs made by the provisioner before the services, and the tests' stage where compose looks for it."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tests.unit import deploy_files as compose_file
 from tools.cli import partners
 from tools.cli.connection import Connection
 from tools.stack.access_control import SyncReport, service_principal
+from tools.stack.operators import OPERATOR, PROVISIONER, SUPER_USERS
 
 ROOT = compose_file.ROOT
 K8S = ROOT / "deploy" / "k8s"
@@ -28,6 +29,7 @@ NAMESPACE = "expert-teams"
 NAMES = [definition.name for definition in DEFINITIONS]
 IMAGE_UID = 10001
 OPERATOR_SECRET = "expert-teams-operator-kafka"
+PROVISIONER_SECRET = "expert-teams-provisioner-kafka"
 CA_CONFIGMAP = "kafka-ca"
 
 
@@ -232,7 +234,7 @@ def test_every_pod_trusts_the_brokers_ca_mounted_read_only_where_kafka_ssl_cafil
             assert spec["envFrom"] == [{"configMapRef": {"name": "expert-teams-config"}}], name
 
 
-def test_the_job_creates_the_topics_first_then_syncs_the_acls_both_as_the_operator() -> None:
+def test_the_job_creates_the_topics_first_then_syncs_the_acls_both_as_the_provisioner() -> None:
     pod = the_job()["spec"]["template"]["spec"]
     (topics,) = pod["initContainers"]
     (acls,) = pod["containers"]
@@ -240,10 +242,21 @@ def test_the_job_creates_the_topics_first_then_syncs_the_acls_both_as_the_operat
     assert acls["command"] == ["expert-teams", "acls", "sync"]
     for spec in (topics, acls):
         variables = env(spec)
-        assert secret_of(variables["KAFKA_SASL_USERNAME"]) == {"name": OPERATOR_SECRET, "key": "username"}
-        assert secret_of(variables["KAFKA_SASL_PASSWORD"]) == {"name": OPERATOR_SECRET, "key": "password"}
+        assert variables["KAFKA_SASL_USERNAME"]["value"] == PROVISIONER
+        assert secret_of(variables["KAFKA_SASL_PASSWORD"]) == {"name": PROVISIONER_SECRET, "key": "password"}
+    examples = objects("Secret", K8S / "examples")
+    assert examples[PROVISIONER_SECRET]["stringData"]["password"].startswith("EXAMPLE")
+    assert OPERATOR_SECRET not in str(the_job()), "the Job is not the operator"
+
+
+def test_no_manifest_holds_a_super_users_or_the_operators_credentials() -> None:
+    for path, doc in manifests():
+        text = str(doc)
+        assert OPERATOR_SECRET not in text, f"{path.name}: the operator runs the CLI, no pod does"
+        for principal in SUPER_USERS:
+            assert f"'value': '{principal}'" not in text, f"{path.name} logs in as the super user {principal}"
     operator = objects("Secret", K8S / "examples")[OPERATOR_SECRET]["stringData"]
-    assert operator["username"].startswith("EXAMPLE") and operator["password"].startswith("EXAMPLE")
+    assert operator["KAFKA_SASL_USERNAME"] == OPERATOR and operator["KAFKA_SASL_PASSWORD"].startswith("EXAMPLE")
 
 
 def test_the_job_gives_each_service_user_the_password_its_pods_log_in_with() -> None:
@@ -260,9 +273,12 @@ def test_the_job_gives_each_service_user_the_password_its_pods_log_in_with() -> 
 def test_acls_sync_creates_each_service_user_from_the_variables_the_job_sets(monkeypatch: pytest.MonkeyPatch) -> None:
     (acls,) = the_job()["spec"]["template"]["spec"]["containers"]
     for variable, item in env(acls).items():
+        if "value" in item:
+            monkeypatch.setenv(variable, item["value"])
+            continue
         ref = secret_of(item)
         monkeypatch.setenv(variable, f"{ref['name']}/{ref['key']}")
-    operator = KafkaAccess("kafka-1:9092", "SASL_PLAINTEXT", "operator", "operator-password")
+    operator = KafkaAccess("kafka-1:9092", "SASL_PLAINTEXT", PROVISIONER, "provisioner-password")
     monkeypatch.setattr(partners, "_operator", lambda args: (Connection(operator, "", embedded=False), object()))
     users: dict[str, str] = {}
     synced: list[str] = []
@@ -373,10 +389,11 @@ def test_the_e2e_profile_runs_the_compose_marked_tests_once_all_four_services_ar
         assert database == services[name]["environment"]["DATABASE_URL"]
 
 
-def test_only_the_e2e_tests_wait_behind_a_profile() -> None:
+def test_only_the_e2e_tests_and_the_operators_cli_wait_behind_a_profile() -> None:
     services = compose_file.compose()["services"]
     profiled = {name for name, service in services.items() if "profiles" in service}
-    assert profiled == {"e2e-tests"}, "`docker compose up` must still start the whole programme"
+    assert profiled == {"e2e-tests", "cli"}, "`docker compose up` must still start the whole programme"
+    assert services["cli"]["profiles"] == ["cli"]
 
 
 def test_the_service_image_ships_the_platform_and_its_tools_but_not_the_embedded_default() -> None:

@@ -51,7 +51,7 @@ def test_the_wheel_is_made_again_when_a_source_changes_and_not_for_bytecode(tmp_
 def test_the_kafka_image_reads_back_every_property_the_test_broker_is_given_as_a_variable() -> None:
     """tests/containers.py names each property as the apache/kafka image reads it; the local
     image's properties-from-env reads them back ('___' -> '-', '__' -> '_', '_' -> '.')."""
-    properties = broker_properties(BrokerSecurity("admin-secret", "controller-secret"), host_port=41234)
+    properties = broker_properties(BrokerSecurity("broker-secret", "controller-secret"), host_port=41234)
     variables = {environment_name(key): value for key, value in properties.items()}
     variables |= {"KAFKA_HEAP_OPTS": "-Xmx256m", "CLUSTER_ID": "not a property", "PATH": os.environ["PATH"]}
     written = subprocess.run(
@@ -62,7 +62,7 @@ def test_the_kafka_image_reads_back_every_property_the_test_broker_is_given_as_a
 
 
 def test_the_test_broker_in_a_container_authenticates_like_the_embedded_one() -> None:
-    properties = broker_properties(BrokerSecurity("admin-secret", "controller-secret"), host_port=41234)
+    properties = broker_properties(BrokerSecurity("broker-secret", "controller-secret"), host_port=41234)
     assert properties["advertised.listeners"] == "BROKER://localhost:9092,HOST://127.0.0.1:41234"
     assert properties["listener.security.protocol.map"].count("SASL_PLAINTEXT") == 3
     assert properties["authorizer.class.name"].endswith("StandardAuthorizer")

@@ -1,6 +1,7 @@
 """Where the CLI finds the broker and who it is there: --bootstrap, KAFKA_BOOTSTRAP_SERVERS (with
 the KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_SSL_CAFILE variables), or the running
-embedded stack (whose operator credentials it reads from `.data/security`)."""
+embedded stack, where it acts as the `operator` principal with the password it reads from
+`.data/security` (tools/stack/operators.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 
 from shared.kafka_access import KafkaAccess, KafkaAccessError
 from tools.stack.launcher import read_stack_file, stack_access
+from tools.stack.operators import OPERATOR
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,11 @@ class Connection:
         return self.kafka.bootstrap_servers
 
 
-def resolve(bootstrap: str | None, topic_prefix: str | None, timeout_s: float = 10.0) -> Connection:
+def resolve(
+    bootstrap: str | None, topic_prefix: str | None, timeout_s: float = 10.0, principal: str = OPERATOR
+) -> Connection:
+    """`principal`: whom the command acts as on the embedded stack (the operator, or the
+    provisioner for `topics ensure`); elsewhere the credentials given in the environment decide."""
     stack = read_stack_file()
     if bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         try:
@@ -35,7 +41,7 @@ def resolve(bootstrap: str | None, topic_prefix: str | None, timeout_s: float = 
         return Connection(access, prefix, embedded=False, timeout_s=timeout_s)
     if stack:
         prefix = topic_prefix if topic_prefix is not None else stack.get("topic_prefix", "")
-        return Connection(stack_access(stack), prefix, embedded=True, timeout_s=timeout_s)
+        return Connection(stack_access(stack, principal), prefix, embedded=True, timeout_s=timeout_s)
     raise SystemExit(
         "no broker: pass --bootstrap HOST:PORT, set KAFKA_BOOTSTRAP_SERVERS, or start the embedded stack "
         "with `expert-teams stack`"

@@ -9,6 +9,7 @@ expert-teams figures [--experts FILE]   the bureau's figures, and the record per
 expert-teams topics ensure|list         create/correct the topics (partitions, replication, retention)
 expert-teams partners add|list|revoke   onboard a partner system: principal, SCRAM credentials, ACLs
 expert-teams acls sync|list             the services' ACLs, from their subscriptions and the registry
+expert-teams operators bootstrap|show   the principals that run the programme: provisioner, operator, health
 expert-teams contract generate|check    the published JSON Schemas and AsyncAPI document
 """
 
@@ -29,8 +30,9 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from shared.logging import configure_logging
-from tools.cli import partners
+from tools.cli import operators, partners
 from tools.cli.connection import Connection, resolve
+from tools.stack.operators import PROVISIONER
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -186,6 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_cmd_topics_list)
 
     partners.add_parsers(sub, connection_args)
+    operators.add_parsers(sub, connection_args)
 
     p = sub.add_parser("contract", help="the published event contract (JSON Schemas, AsyncAPI)")
     ct = p.add_subparsers(dest="action", required=True)
@@ -327,7 +330,7 @@ def _cmd_topics_ensure(args: argparse.Namespace) -> None:
     from shared.settings import KafkaSettings
     from shared.topics import all_topics
 
-    connection: Connection = resolve(args.bootstrap, args.topic_prefix, args.timeout)
+    connection: Connection = resolve(args.bootstrap, args.topic_prefix, args.timeout, principal=PROVISIONER)
     overrides = {
         name: value
         for name, value in (

@@ -46,7 +46,7 @@ from tools.stack.access_control import (
     users_on_broker,
 )
 from tools.stack.quotas import PartnerQuotas, QuotaRefused, remove_quotas, set_quotas
-from tools.stack.security import ADMIN_USER, new_password, write_secret
+from tools.stack.security import new_password, write_secret
 
 SERVICE_PREFIX = "service."
 RESERVED_SOURCES = ("/services/", "/service/", "/operator/", "/ops/")
@@ -323,11 +323,8 @@ def cmd_partners_key(args: argparse.Namespace) -> None:
 
 
 def _partner_principals(admin: Any) -> list[str]:
-    return [
-        u
-        for u in users_on_broker(admin)
-        if u != ADMIN_USER and "." in u and not u.startswith(SERVICE_PREFIX)  # dot-less: the operator's own
-    ]
+    # a partner's principal has a dot (from its source); the operator principals have none
+    return [u for u in users_on_broker(admin) if "." in u and not u.startswith(SERVICE_PREFIX)]
 
 
 def cmd_partners_list(args: argparse.Namespace) -> None:
@@ -444,6 +441,6 @@ def cmd_acls_sync(args: argparse.Namespace) -> None:
 
 def cmd_acls_list(args: argparse.Namespace) -> None:
     _, admin = _operator(args)
-    for principal in sorted({*users_on_broker(admin)} - {ADMIN_USER}):
+    for principal in users_on_broker(admin):
         for grant in sorted(grants_on_broker(admin, f"User:{principal}")):
             print(grant.shown())

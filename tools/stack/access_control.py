@@ -13,7 +13,8 @@ grant says so: `allow.everyone.if.no.acl.found=false`).
   `counties.500240:<anything>`. Every grant on a topic is LITERAL: no principal's name is a prefix
   of another's topics (`counties.500240` and `counties.5002400` share no topic), and the group
   prefix ends with `:`, which no principal's name contains.
-- The operator (`admin`) is a super user; nobody else creates topics or changes ACLs.
+- The principals that run the programme (`broker`, `controller`, `provisioner`, `operator`,
+  `health`) are in `tools/stack/operators.py`, with their grants and why.
 
 Applying is a sync: missing grants are created and grants the code no longer derives are
 deleted, per principal. The admin calls go through confluent-kafka's AdminClient (librdkafka,
@@ -33,6 +34,8 @@ from shared.topics import ANSWERS, PARTNERS, REJECTIONS, deadletter, events, inb
 from shared.topics import answers as answers_topic
 
 TIMEOUT_S = 30.0
+LIBRDKAFKA_RESOURCE = {"CLUSTER": "BROKER"}
+"""Kafka's resource type names as confluent-kafka's ResourceType spells them (the cluster is BROKER)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -136,7 +139,7 @@ def binding_of(grant: Grant) -> Any:
     )
 
     return AclBinding(
-        ResourceType[grant.resource],
+        ResourceType[LIBRDKAFKA_RESOURCE.get(grant.resource, grant.resource)],
         grant.name,
         ResourcePatternType.PREFIXED if grant.prefixed else ResourcePatternType.LITERAL,
         grant.principal,
@@ -168,9 +171,10 @@ def _filter_of(principal: str) -> Any:
 
 
 def _grant_of(binding: Any) -> Grant:
+    resource = binding.restype.name
     return Grant(
         binding.principal,
-        binding.restype.name,
+        "CLUSTER" if resource == LIBRDKAFKA_RESOURCE["CLUSTER"] else resource,
         binding.name,
         binding.operation.name,
         prefixed=binding.resource_pattern_type.name == "PREFIXED",

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.kafka_access import KafkaAccess
+
 from .embedded import die_with_parent
 from .kafka import (
     JARS_CACHE_DIR,
@@ -39,6 +41,9 @@ class KafkaCluster:
     jars_cache_dir: Path | None = None
     logs_dir: Path | None = None
     brokers: list[KafkaBroker] = field(default_factory=list)
+    client: KafkaAccess | None = None
+    """Whom `active_controller` asks as on an authenticating cluster: the operator (DescribeQuorum
+    needs Describe on the cluster; the launcher sets it once the operator exists)."""
 
     @property
     def replication_factor(self) -> int:
@@ -115,32 +120,40 @@ class KafkaCluster:
         lines = {"bootstrap.servers": ",".join(b.bootstrap_servers for b in self.brokers if b.running)}
         lines |= {"request.timeout.ms": "10000", "default.api.timeout.ms": str(int(timeout_s * 1000))}
         if self.security is not None:
+            if self.client is None or not self.client.sasl:
+                raise RuntimeError("an authenticating cluster is asked as a principal: set KafkaCluster.client")
             scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
             lines |= {
                 "security.protocol": self.security.protocol,
                 "sasl.mechanism": "SCRAM-SHA-512",
-                "sasl.jaas.config": f'{scram} required username="admin" password="{self.security.admin_password}";',
+                "sasl.jaas.config": (
+                    f'{scram} required username="{self.client.username}" password="{self.client.password}";'
+                ),
             }
             if self.security.cafile is not None:
                 lines |= {"ssl.truststore.type": "PEM", "ssl.truststore.location": str(self.security.cafile)}
+        # the password reaches the JVM in this owner-only file, deleted after the run
         _write_atomic(config, "".join(f"{k}={v}\n" for k, v in lines.items()), private=True)
         libs = ensure_kafka_jars(self.jars_cache_dir or JARS_CACHE_DIR)
-        result = subprocess.run(
-            [
-                find_java(),
-                "-Xmx128m",
-                f"-Dlog4j2.configurationFile={live.data_dir / 'log4j2-tools.properties'}",
-                "-cp",
-                f"{libs}/*",
-                str(QUORUM_LEADER_SOURCE),
-                str(config),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=timeout_s + 30,
-            preexec_fn=die_with_parent,
-        )
+        try:
+            result = subprocess.run(
+                [
+                    find_java(),
+                    "-Xmx128m",
+                    f"-Dlog4j2.configurationFile={live.data_dir / 'log4j2-tools.properties'}",
+                    "-cp",
+                    f"{libs}/*",
+                    str(QUORUM_LEADER_SOURCE),
+                    str(config),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=timeout_s + 30,
+                preexec_fn=die_with_parent,
+            )
+        finally:
+            config.unlink(missing_ok=True)
         if result.returncode != 0 or not result.stdout.strip().lstrip("-").isdigit():
             raise RuntimeError(f"the quorum did not say its leader (exit {result.returncode}): {result.stderr[-2000:]}")
         return int(result.stdout.strip())

@@ -22,12 +22,13 @@ import struct
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .embedded import DATA_DIR, REPO_ROOT, die_with_parent, free_port, port_open
+from .operators import BROKER, CONTROLLER, HEALTH, LEGACY, SUPER_USERS
 
 POM_PATH = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 JARS_CACHE_DIR = DATA_DIR / "cache"
@@ -272,11 +273,16 @@ def _log_excerpt(path: Path | None, offset: int = 0, errors: int = 15, tail: int
 class BrokerSecurity:
     """SASL/SCRAM-SHA-512 on the client listener (TLS too when `keystore` is given), Kafka's
     StandardAuthorizer with no access unless an ACL grants it, and the KRaft controller listener
-    on SASL/PLAIN (Kafka does not take SCRAM there). The `admin` principal (a super user) is
-    created in the storage when it is formatted; the others by the operator's tools."""
+    on SASL/PLAIN (Kafka does not take SCRAM there). The brokers replicate as `broker`, a super user
+    with `controller`; `broker` and `health` (the readiness check's principal) are written into the
+    storage when it is formatted, the other principals are made by `operators.bootstrap`
+    (tools/stack/operators.py). The passwords reach the JVMs through files only (owner-only): the
+    server.properties of the listeners, an argument file for the format step."""
 
-    admin_password: str = field(repr=False)
+    broker_password: str = field(repr=False)
     controller_password: str = field(repr=False)
+    health_password: str | None = field(default=None, repr=False)
+    """The healthcheck's password (None: the readiness check logs in as `broker`)."""
     keystore: Path | None = None
     """PEM file with the broker's private key and certificate chain: the listener is SASL_SSL."""
     cafile: Path | None = None
@@ -302,14 +308,14 @@ class BrokerSecurity:
             "sasl.mechanism.controller.protocol": "PLAIN",
             "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
             "listener.name.controller.plain.sasl.jaas.config": (
-                f'{plain} required username="controller" password="{self.controller_password}" '
-                f'user_controller="{self.controller_password}";'
+                f'{plain} required username="{CONTROLLER}" password="{self.controller_password}" '
+                f'user_{CONTROLLER}="{self.controller_password}";'
             ),
             "listener.name.broker.scram-sha-512.sasl.jaas.config": (
-                f'{scram} required username="admin" password="{self.admin_password}";'
+                f'{scram} required username="{BROKER}" password="{self.broker_password}";'
             ),
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-            "super.users": "User:admin;User:controller",
+            "super.users": ";".join(f"User:{name}" for name in SUPER_USERS),
             "allow.everyone.if.no.acl.found": "false",
             "connections.max.reauth.ms": str(self.reauth_ms),
         }
@@ -320,11 +326,43 @@ class BrokerSecurity:
             props |= {"ssl.truststore.type": "PEM", "ssl.truststore.location": str(self.cafile)}
         return props
 
+    def format_users(self) -> dict[str, str]:
+        """The SCRAM users written into the storage when it is formatted, with their passwords."""
+        users = {BROKER: self.broker_password}
+        if self.health_password is not None:
+            users[HEALTH] = self.health_password
+        return users
+
     def format_arguments(self) -> list[str]:
-        return ["--add-scram", f"SCRAM-SHA-512=[name=admin,password={self.admin_password}]"]
+        """`kafka-storage format`'s arguments that create those users. They hold passwords: they
+        go into an owner-only argument file (`java @file`), never onto a command line."""
+        arguments = []
+        for user, password in self.format_users().items():
+            arguments += ["--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"]
+        return arguments
+
+    def secrets(self) -> list[str]:
+        """Every password this broker is given (redacted from any output of its tools)."""
+        return [p for p in (self.broker_password, self.controller_password, self.health_password) if p]
+
+
+def redacted(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret replaced (a tool's output may echo its arguments)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    return text
+
+
+def java_argument_file(arguments: Iterable[str]) -> str:
+    """The text of a JDK launcher argument file (`java @file`): one quoted argument a line."""
+    quoted = (argument.replace("\\", "\\\\").replace('"', '\\"') for argument in arguments)
+    return "".join(f'"{argument}"\n' for argument in quoted)
 
 
 def _admin_sees_brokers(config: Mapping[str, str], timeout_s: float = 2.0) -> bool:
+    """The readiness check: a Metadata request answered with the cluster's brokers (the request
+    kafka-broker-api-versions.sh starts with; it needs no ACL)."""
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({**config, "socket.connection.setup.timeout.ms": 2000, "log_level": 0})
@@ -332,22 +370,6 @@ def _admin_sees_brokers(config: Mapping[str, str], timeout_s: float = 2.0) -> bo
         return bool(admin.list_topics(timeout=timeout_s).brokers)
     except Exception as exc:  # a KafkaException while the broker starts: not serving yet
         raise RuntimeError(f"the broker does not answer an authenticated client yet: {exc}") from exc
-
-
-def _create_scram_user(config: Mapping[str, str], user: str, password: str, timeout_s: float = 30.0) -> None:
-    from confluent_kafka.admin import (
-        AdminClient,
-        ScramCredentialInfo,
-        ScramMechanism,
-        UserScramCredentialUpsertion,
-    )
-
-    admin = AdminClient(dict(config))
-    upsert = UserScramCredentialUpsertion(
-        user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), password.encode()
-    )
-    for future in admin.alter_user_scram_credentials([upsert], request_timeout=timeout_s).values():
-        future.result(timeout=timeout_s)
 
 
 # ---- the broker ---------------------------------------------------------------------------------
@@ -448,17 +470,20 @@ class KafkaBroker:
         state = self._load_state()
         formatted_id = self._formatted_cluster_id()
         cluster_id = formatted_id or str(self.cluster_id or state.get("cluster_id") or _new_cluster_id())
-        # the admin's SCRAM credential is written into the storage when it is formatted
-        scram_admin = bool(state.get("scram_admin")) if formatted_id else self.security is not None
-        if self.security is not None and not scram_admin:
-            self._add_scram_admin(log_path, timeout_s)
-            scram_admin = True
+        # the brokers' own SCRAM users are written into the storage when it is formatted; one
+        # formatted before (without authentication, or with the old `admin` only) gets them now
+        wanted = self.security.format_users() if self.security is not None else {}
+        scram_users = set(state.get("scram_users", [])) if formatted_id else set(wanted)
+        missing = {user: password for user, password in wanted.items() if user not in scram_users}
+        if formatted_id and missing:
+            self._add_scram_users(missing, log_path, timeout_s)
+            scram_users |= set(missing)
         self._save_state(
             {
                 "cluster_id": cluster_id,
                 "port": self.port,
                 "controller_port": self.controller_port,
-                "scram_admin": scram_admin,
+                "scram_users": sorted(scram_users),
             }
         )
         config = self.data_dir / "server.properties"
@@ -579,12 +604,12 @@ class KafkaBroker:
         return log4j2_config(root_level)
 
     def _format(self, java: str, classpath: str, config: Path, cluster_id: str, deadline: float) -> None:
-        command = [
-            java,
-            "-Xmx256m",
-            f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2-tools.properties'}",
-            "-cp",
-            classpath,
+        """`kafka-storage format`, its arguments (the SCRAM users' passwords among them) in an
+        owner-only argument file the JDK launcher reads (`java @file`): the process's command line
+        shows the file's name only. The file is deleted once the JVM has run, whatever happened,
+        and the tool's output is kept (in the broker's log, and in an error) with every password
+        redacted."""
+        arguments = [
             "kafka.tools.StorageTool",
             "format",
             "--cluster-id",
@@ -595,6 +620,18 @@ class KafkaBroker:
             "--ignore-formatted",
             *(self.security.format_arguments() if self.security is not None else []),
         ]
+        argument_file = self.data_dir / "format.args"
+        _write_atomic(argument_file, java_argument_file(arguments), private=True)
+        command = [
+            java,
+            "-Xmx256m",
+            "-XX:-UsePerfData",  # no hsperfdata file, which would hold the expanded arguments
+            f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2-tools.properties'}",
+            "-cp",
+            classpath,
+            f"@{argument_file}",
+        ]
+        secrets = self.security.secrets() if self.security is not None else []
         try:
             result = subprocess.run(
                 command,
@@ -606,14 +643,16 @@ class KafkaBroker:
             )
         except subprocess.TimeoutExpired as exc:
             raise TimeoutError(f"formatting the Kafka storage in {self.log_dir} timed out") from exc
+        finally:
+            argument_file.unlink(missing_ok=True)
+        output = redacted(result.stdout + result.stderr, secrets)
         if self.log_path is not None:
             with contextlib.suppress(OSError), self.log_path.open("a") as out:
-                out.write(result.stdout + result.stderr)
+                out.write(output)
         if result.returncode != 0:
-            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-30:])
-            raise RuntimeError(
-                f"formatting the Kafka storage failed (exit {result.returncode}): {' '.join(command)}\n{tail}"
-            )
+            tail = "\n".join(output.strip().splitlines()[-30:])
+            shown = " ".join([*arguments[:2], "--cluster-id", cluster_id, "--config", str(config), "..."])
+            raise RuntimeError(f"formatting the Kafka storage failed (exit {result.returncode}): {shown}\n{tail}")
 
     def wait_serving(self, deadline: float, timeout_s: float) -> None:
         assert self.process is not None
@@ -641,34 +680,52 @@ class KafkaBroker:
     def _serves_metadata(self) -> bool:
         if self.security is None:
             return bool(_metadata_brokers("127.0.0.1", self.port))
-        return _admin_sees_brokers(self.admin_config())
+        return _admin_sees_brokers(self.health_config())
 
-    def admin_config(self) -> dict[str, str]:
-        """librdkafka settings of the broker's `admin` principal (the operator's tools use them)."""
+    def client_config(self, user: str, password: str) -> dict[str, str]:
+        """librdkafka settings of a client that logs in to this broker as `user`."""
         config = {"bootstrap.servers": self.bootstrap_servers}
         if self.security is not None:
             config |= {
                 "security.protocol": self.security.protocol,
                 "sasl.mechanism": "SCRAM-SHA-512",
-                "sasl.username": "admin",
-                "sasl.password": self.security.admin_password,
+                "sasl.username": user,
+                "sasl.password": password,
             }
             if self.security.cafile is not None:
                 config["ssl.ca.location"] = str(self.security.cafile)
         return config
 
-    def _add_scram_admin(self, log_path: Path | None, timeout_s: float) -> None:
-        """A storage formatted before authentication was on: start it once as it was (PLAINTEXT,
-        no authorizer), create the admin's SCRAM credential, stop it cleanly."""
+    def health_config(self) -> dict[str, str]:
+        """The readiness check's client: `health` (no ACL needed), else the brokers' own principal."""
+        if self.security is not None and self.security.health_password is not None:
+            return self.client_config(HEALTH, self.security.health_password)
+        return self.broker_config()
+
+    def broker_config(self) -> dict[str, str]:
+        """The brokers' own principal, a super user: for bootstrapping the others only
+        (`operators.bootstrap`); the launcher's clients act as `provisioner` and `operator`."""
+        return self.client_config(BROKER, self.security.broker_password if self.security is not None else "")
+
+    def _add_scram_users(self, users: Mapping[str, str], log_path: Path | None, timeout_s: float) -> None:
+        """A storage formatted before these users existed (without authentication, or with the old
+        `admin` only): start it once as it was (PLAINTEXT, no authorizer), create them, delete the
+        old `admin`, stop it cleanly."""
+        from .access_control import admin_client, delete_user, upsert_user
+
         assert self.security is not None
         security, self.security = self.security, None
         try:
             self.start(log_path=log_path, timeout_s=timeout_s)
-            _create_scram_user(self.admin_config(), "admin", security.admin_password)
+            admin = admin_client({"bootstrap.servers": self.bootstrap_servers})
+            for user, password in users.items():
+                upsert_user(admin, user, password)
+            for legacy in LEGACY:
+                delete_user(admin, legacy)
             self.stop()
         finally:
             self.security = security
-        log_note = f"added the admin's SCRAM credential to the broker storage in {self.log_dir}\n"
+        log_note = f"added the SCRAM users {', '.join(sorted(users))} to the broker storage in {self.log_dir}\n"
         if self.log_path is not None:
             with contextlib.suppress(OSError), self.log_path.open("a") as out:
                 out.write(log_note)

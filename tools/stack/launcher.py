@@ -5,9 +5,12 @@
    variables of an operator), else Apache Kafka (KRaft, one JVM; `brokers=3`: production's three
    nodes, tools/stack/cluster.py) with its log directory under .data/kafka, on the port it had last
    time, authenticating every client (SASL/SCRAM-SHA-512, TLS with `tls=True`) with the credentials
-   and CA kept in .data/security (tools/stack/security.py)
-3. every topic, created (or corrected) with its partitions, replication and retention; on the
-   embedded broker each service's principal and ACLs (tools/stack/access_control.py)
+   and CA kept in .data/security (tools/stack/security.py); the principals that run the programme
+   (`provisioner`, `operator`, `health`) made and granted as the brokers' own `broker`
+   (tools/stack/operators.py)
+3. every topic, created (or corrected) with its partitions, replication and retention, and on the
+   embedded broker each service's principal and ACLs (tools/stack/access_control.py), both as the
+   `provisioner`; the launcher's other clients (the CLI, scenarios, tests) act as the `operator`
 4. each service as its own OS process (`replicas=2`: two of each, `orders-1` and `orders-2`, one
    consumer group and one database per service, as production runs them), with its own database
    and its own principal (it may only read what it consumes and write its own topics); waits
@@ -56,7 +59,8 @@ from .access_control import (
 from .cluster import KafkaCluster
 from .embedded import DATA_DIR, REPO_ROOT, EmbeddedPostgres, die_with_parent, free_port
 from .kafka import BrokerSecurity, KafkaBroker
-from .security import ADMIN_USER, SecurityStore
+from .operators import BROKER, GRANTED, LEGACY, OPERATOR, PROVISIONER, bootstrap
+from .security import SecurityStore
 
 log = structlog.get_logger("tools.stack")
 
@@ -112,8 +116,10 @@ class Stack:
     cluster: KafkaCluster | None = None
     bootstrap_servers: str = ""
     access: KafkaAccess | None = None
-    """How the launcher's own clients (topics, the CLI, scenarios) reach the broker: the operator's
-    (admin) principal when the broker authenticates."""
+    """How the launcher's clients (the CLI, scenarios, tests) reach the broker: as the `operator`
+    when the embedded broker authenticates."""
+    provisioner: KafkaAccess | None = None
+    """How the launcher creates topics and the services' users and ACLs: as the `provisioner`."""
     server_url: str = ""
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     _log_files: list[IO[bytes]] = field(default_factory=list)
@@ -171,7 +177,7 @@ class Stack:
     def _start_broker(self) -> None:
         given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if given:
-            self.access = KafkaAccess.from_environment(os.environ)
+            self.access = self.provisioner = KafkaAccess.from_environment(os.environ)
             self.bootstrap_servers = given
             log.info(
                 "using Kafka from KAFKA_BOOTSTRAP_SERVERS", bootstrap_servers=given, principal=self.kafka.principal
@@ -184,8 +190,9 @@ class Stack:
         if self.authentication:
             store = self.security.ensure()
             security = BrokerSecurity(
-                store.admin_password,
+                store.broker_password,
                 store.controller_password,
+                store.health_password,
                 keystore=store.broker_keystore if self.tls else None,
                 cafile=store.ca_cert if self.tls else None,
             )
@@ -200,13 +207,11 @@ class Stack:
             )
             self.bootstrap_servers = self.broker.bootstrap_servers
         if security is not None:
-            self.access = KafkaAccess(
-                self.bootstrap_servers,
-                "SASL_SSL" if self.tls else "SASL_PLAINTEXT",
-                ADMIN_USER,
-                security.admin_password,
-                security.cafile,
-            )
+            self._bootstrap_operators()
+            self.access = self.security.access(OPERATOR, self.bootstrap_servers, tls=self.tls)
+            self.provisioner = self.security.access(PROVISIONER, self.bootstrap_servers, tls=self.tls)
+            if self.cluster is not None:
+                self.cluster.client = self.access
         log.info(
             "embedded Apache Kafka started",
             bootstrap_servers=self.bootstrap_servers,
@@ -215,6 +220,31 @@ class Stack:
             log_dirs=str(kafka_dir),
             pids=[b.pid for b in self.kafka_nodes],
         )
+
+    def _bootstrap_operators(self) -> None:
+        """As the brokers' own principal (a super user, the only one that can give the first grant):
+        the SCRAM users of `provisioner`, `operator` and `health` with the stack's passwords, their
+        ACLs exactly as tools/stack/operators.py derives them, and the old all-purpose `admin` gone."""
+        from .access_control import admin_client, delete_user, revoke_all, users_on_broker
+
+        admin = admin_client(self.security.access(BROKER, self.bootstrap_servers, tls=self.tls).confluent())
+        passwords = {principal: self.security.password_of(principal) for principal in GRANTED}
+        report = bootstrap(admin, passwords, self.topic_prefix)
+        present = set(users_on_broker(admin))
+        for legacy in LEGACY:
+            if legacy in present:
+                revoke_all(admin, f"User:{legacy}")
+                delete_user(admin, legacy)
+                log.info("retired the old all-purpose principal", principal=legacy)
+        self.security.forget_legacy()
+        changed = [r for r in report.grants if r.created or r.deleted]
+        if changed:
+            log.info(
+                "operator principals' ACLs synced",
+                principals=[r.principal for r in changed],
+                created=sum(len(r.created) for r in changed),
+                deleted=[g.shown() for r in changed for g in r.deleted],
+            )
 
     def service_access(self, name: str) -> KafkaAccess:
         """The service's own principal (its password kept in the stack's security folder) when the
@@ -228,7 +258,7 @@ class Stack:
         """Each service's SCRAM user and exactly the ACLs its subscriptions need."""
         from services.catalog import DEFINITIONS
 
-        admin = admin_client(self.kafka.confluent())
+        admin = admin_client(self.provisioning.confluent())
         managed = programme_names(self.topic_prefix)
         for definition in DEFINITIONS:
             principal = service_principal(definition.name)
@@ -247,6 +277,7 @@ class Stack:
 
     @property
     def kafka(self) -> KafkaAccess:
+        """The operator's access (on a broker that authenticates)."""
         return self.access or KafkaAccess(self.bootstrap_servers)
 
     @property
@@ -258,6 +289,11 @@ class Stack:
         """The operator's signing key (made on first use, owner-only): it signs the key registry's
         records and replays; the services trust it (OPERATOR_PUBLIC_KEYS)."""
         return Operator.from_file(self.operator_key_path, f"operator {os.environ.get('USER', 'unknown')}", create=True)
+
+    @property
+    def provisioning(self) -> KafkaAccess:
+        """The provisioner's access: topics, the services' users and ACLs."""
+        return self.provisioner or self.kafka
 
     def partner_keyring(self) -> Keyring:
         """The signing keys of the partners this stack's scenarios play: one PEM file per source
@@ -291,7 +327,7 @@ class Stack:
             env.pop(variable, None)
         env.update(self.service_access(name).environment())
         if self.kafka.sasl:
-            env["KAFKA_MANAGE_TOPICS"] = "false"  # created by the launcher as the operator
+            env["KAFKA_MANAGE_TOPICS"] = "false"  # created by the launcher as the provisioner
         env.update(self.topic_settings())
         env.update(
             {
@@ -323,7 +359,7 @@ class Stack:
                 min_insync_replicas=int(replication.get("KAFKA_MIN_INSYNC_REPLICAS", "1")),
             )
             await ensure_topics(
-                self.kafka, all_topics(settings.partitions), prefix=self.topic_prefix, settings=settings
+                self.provisioning, all_topics(settings.partitions), prefix=self.topic_prefix, settings=settings
             )
             if self.kafka.sasl:
                 await asyncio.to_thread(self._grant_services)
@@ -453,21 +489,15 @@ def operator_key_path(data_dir: Path = DATA_DIR) -> Path:
     return data_dir / "security" / "operator" / "signing-key.pem"
 
 
-def stack_access(stack: dict[str, Any]) -> KafkaAccess:
+def stack_access(stack: dict[str, Any], principal: str = OPERATOR) -> KafkaAccess:
     """How the operator's tools reach the broker of a running embedded stack: its stack file says
-    where and how; the operator's password is read from the stack's security folder."""
+    where and how; the principal's password (the operator's) is read from the stack's security folder."""
     protocol = stack.get("security_protocol", "PLAINTEXT")
     security_dir = stack.get("security_dir")
     if protocol == "PLAINTEXT" or not security_dir:
         return KafkaAccess(str(stack["bootstrap_servers"]))
     store = SecurityStore(Path(security_dir))
-    return KafkaAccess(
-        str(stack["bootstrap_servers"]),
-        protocol,
-        ADMIN_USER,
-        store.admin_password,
-        store.ca_cert if protocol == "SASL_SSL" else None,
-    )
+    return store.access(principal, str(stack["bootstrap_servers"]), tls=protocol == "SASL_SSL")
 
 
 def read_stack_file() -> dict[str, Any] | None:

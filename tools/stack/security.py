@@ -1,7 +1,8 @@
 """The embedded stack's secrets, created once and kept under `<data dir>/security` (folder 0700,
-files 0600): the operator's password (the `admin` super user), the KRaft controller listener's
-password, a CA and the broker's certificate signed by it (for SASL_SSL), and each service's and
-partner's SCRAM password. Nothing here is ever logged; paths are, secrets are not.
+files 0600): the password of each principal that runs the programme (`broker`, `controller`,
+`provisioner`, `operator`, `health`: tools/stack/operators.py), a CA and the broker's certificate
+signed by it (for SASL_SSL), and each service's and partner's SCRAM password. Nothing here is ever
+logged or put on a command line; paths are, secrets are not.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-ADMIN_USER = "admin"
-"""The operator's principal: a super user of the broker (topics, ACLs, credentials)."""
-CONTROLLER_USER = "controller"
-"""The KRaft controller listener's user (SASL/PLAIN on loopback, as Kafka requires there)."""
+from shared.kafka_access import KafkaAccess
+
+from .operators import BROKER, CONTROLLER, HEALTH, LEGACY, PRINCIPALS
+
 CA_YEARS = 10
 CERT_DAYS = 825
 
@@ -49,8 +50,8 @@ class SecurityStore:
         """Create what is missing (once); what exists is kept, so credentials survive restarts."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.root, 0o700)
-        self.password_of("admin")
-        self.password_of("controller")
+        for principal in PRINCIPALS:
+            self.password_of(principal)
         if not (self.ca_cert.exists() and self.ca_key.exists()):
             self._new_ca()
         if not self.broker_keystore.exists():
@@ -72,13 +73,28 @@ class SecurityStore:
     def forget(self, name: str) -> None:
         self.password_path(name).unlink(missing_ok=True)
 
+    def forget_legacy(self) -> None:
+        """Drop the passwords of principals the stack no longer has (the old `admin`)."""
+        for name in LEGACY:
+            self.forget(name)
+
     @property
-    def admin_password(self) -> str:
-        return self.password_of(ADMIN_USER)
+    def broker_password(self) -> str:
+        return self.password_of(BROKER)
 
     @property
     def controller_password(self) -> str:
-        return self.password_of(CONTROLLER_USER)
+        return self.password_of(CONTROLLER)
+
+    @property
+    def health_password(self) -> str:
+        return self.password_of(HEALTH)
+
+    def access(self, principal: str, bootstrap_servers: str, *, tls: bool = False) -> KafkaAccess:
+        """How a client reaches the stack's broker as `principal`, with its stored password."""
+        if tls:
+            return KafkaAccess(bootstrap_servers, "SASL_SSL", principal, self.password_of(principal), self.ca_cert)
+        return KafkaAccess(bootstrap_servers, "SASL_PLAINTEXT", principal, self.password_of(principal))
 
     # ---- CA and the broker's certificate ------------------------------------------------------
 
