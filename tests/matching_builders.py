@@ -24,6 +24,7 @@ async def publish_tianma_order(client: ProgrammeClient, observer: TopicObserver,
     county = f"/counties/{SHIZHU}"
     await client.send(DemandSubmitted(order_id=order_id, demand=tianma_demand(), submitted_by="石柱县"), source=county)
     await client.send(DemandEndorsed(order_id=order_id, endorsed_by="石柱县"), source=county)
+    await observer.wait_for(about(order_id, "OrderEndorsed"))  # the bureau publishes what it saw endorsed
     await client.send(PublishOrder(order_id=order_id, published_by="市人力社保局", call=call), source=BUREAU)
     await observer.wait_for(about(order_id, "CandidatesRecommended"))
     return order_id

@@ -161,6 +161,8 @@ class ProgrammeClient:
         """How long `start` waits for the broker before raising the last connection error."""
         self.kafka = access_of(kafka)
         self.clock = clock or SystemClock()
+        self.sent_at: dict[str, int] = {}
+        """When each event this client sent reached the broker (its RecordMetadata timestamp, ms), by id."""
         self._producer = AIOKafkaProducer(
             **self.kafka.aiokafka(),
             client_id="expert-teams-client",
@@ -239,7 +241,8 @@ class ProgrammeClient:
             track_topic(self._producer, topic)
             futures.append(await self._producer.send(topic, value, key=envelope.subject.encode(), headers=headers))
             envelopes.append(envelope)
-        await asyncio.gather(*futures)
+        for envelope, metadata in zip(envelopes, await asyncio.gather(*futures), strict=True):
+            self.sent_at[envelope.id] = metadata.timestamp
         return envelopes
 
     async def send_envelope(self, envelope: Envelope, *, topic: str | None = None, binary: bool = False) -> Any:
@@ -260,7 +263,9 @@ class ProgrammeClient:
             value = envelope.to_structured_json()
             headers = structured_headers(envelope)
         value, headers = await self.signed(target, envelope.source, value, headers)
-        return await self.send_raw(target, value, key=envelope.subject.encode(), headers=headers)
+        metadata = await self.send_raw(target, value, key=envelope.subject.encode(), headers=headers)
+        self.sent_at[envelope.id] = metadata.timestamp
+        return metadata
 
     async def signed(
         self, topic: str, source: str, value: bytes, headers: list[tuple[str, bytes]]

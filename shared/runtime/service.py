@@ -54,7 +54,6 @@ from shared.topics import (
     all_topics,
     deadletter,
     events,
-    inbound,
     inbound_pattern,
     with_prefix,
 )
@@ -211,7 +210,6 @@ class ServiceRuntime:
         if self.kafka.manage_topics:
             return specs
         used = {s.topic for s in self.definition.subscriptions} | {events(name), deadletter(name), REJECTIONS, PARTNERS}
-        used -= {inbound(name)}  # one per partner: created when the operator onboards it
         return [spec for spec in specs if spec.name in used]
 
     # ---- consuming ------------------------------------------------------------------------
@@ -227,8 +225,8 @@ class ServiceRuntime:
         consumer's next metadata refresh, or at once when the key registry names a new principal)."""
         prefix = self.kafka.topic_prefix
         names = [
-            inbound_pattern(self.definition.name, prefix)
-            if s.topic == inbound(self.definition.name)
+            inbound_pattern(s.topic.removesuffix(".inbound"), prefix)
+            if s.topic.endswith(".inbound")
             else re.escape(with_prefix(prefix, s.topic))
             for s in self.definition.subscriptions
         ]

@@ -175,7 +175,7 @@ def run_the_stack_and_look_for_secrets(tmp_path: Path) -> None:
             while not ready.wait(0.5):
                 if stack.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"the stack did not start (exit {stack.poll()}): {console.read_text()[-3000:]}")
-            onboarded = cli("partners", "add", "/counties/500240")
+            onboarded = cli("partners", "add", "/counties/500240", "--generate")  # its private key written too
             assert "onboarded /counties/500240 as principal counties.500240" in onboarded
             order_id = new_order_id()
             demand = DemandSubmitted(order_id=order_id, demand=tianma_demand(), submitted_by="石柱县人力社保局")
@@ -187,7 +187,8 @@ def run_the_stack_and_look_for_secrets(tmp_path: Path) -> None:
             assert "0 need an operator" in checked, checked
             listed = cli("acls", "list")
             assert (
-                "User:operator READ topic *" in listed and "User:counties.500240 WRITE topic orders.inbound" in listed
+                "User:operator READ topic *" in listed
+                and "User:counties.500240 WRITE topic orders.inbound.counties.500240" in listed
             )
             assert "User:provisioner ALTER cluster kafka-cluster" in listed and "User:health" not in listed
             stack.send_signal(signal.SIGINT)

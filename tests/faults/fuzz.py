@@ -30,10 +30,11 @@ from shared.contract.events.reviews import (
     PanelScoreSubmitted,
     Reviewer,
 )
+from shared.contract.partners import principal_of
 from shared.contract.registry import REGISTRY
 from shared.contract.signing import SigningError
 from shared.messaging.transport import header_name_is_text
-from shared.topics import inbound
+from shared.topics import inbound, partner_inbound
 from tests.hostile import RawName, nested_arrays, with_extra
 from tests.signing import signed
 from tools.client import binary_headers, envelope_for
@@ -67,7 +68,8 @@ class Message:
 
     @property
     def topic(self) -> str:
-        return inbound(self.service)
+        """The service's inbound topic of the principal that writes the hostile input (its sender's)."""
+        return partner_inbound(self.service, principal_of(SENDERS[self.service]))
 
 
 def _fuzz_id() -> str:
@@ -168,9 +170,12 @@ KINDS = tuple(EXPECTED)
 TRANSPORT_KINDS = KINDS[KINDS.index("header_name_not_utf8") :]
 
 
-SIGNED_KINDS = frozenset({"schema_violation", "huge_field", "forged_source", "rule_breaker", "wide", "near_size_limit"})
-"""Kinds whose expected reason is decided after the signature is verified: their sender signs them,
-so that what is refused is what is wrong with them, not a missing signature."""
+SIGNED_KINDS = frozenset(
+    {"schema_violation", "huge_field", "forged_source", "rule_breaker", "wide", "near_size_limit", "unknown_type"}
+)
+"""Kinds whose expected reason is decided after the signature is verified (every event on a partner's
+topic is verified first, whatever its type): their sender signs them, so that what is refused is what
+is wrong with them, not a missing signature."""
 
 
 @st.composite

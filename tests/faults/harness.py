@@ -174,8 +174,8 @@ class FaultyStack:
         return "nothing logged yet"
 
     def programme_date(self) -> str:
-        with contextlib.suppress(OSError):
-            return self.stack.clock_file.read_text().strip()[:10]
+        with contextlib.suppress(OSError, IndexError):
+            return self.stack.clock_file.read_text().strip().splitlines()[-1][:10]  # the latest setting
         return "?"
 
     def _expected(self, name: str) -> bool:

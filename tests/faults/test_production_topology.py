@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from shared.faults import POINTS
-from shared.topics import SERVICES, inbound
 from tests.faults.checks import check_services
 from tests.faults.harness import FaultyStack, fault_stack, programme_on, record_figures, session, wait_consumed
 from tests.faults.invariants import check_topics
@@ -59,7 +58,7 @@ def play_through_faults(stack_dir: Path, orders: int, service_kills: int, seed: 
                         await asyncio.to_thread(chaos.finish)
                     await observer.settle(2.0)
                     await wait_consumed(stack, observer, "", timeout_s=600)
-                    waited, what = longest_wait(observer, {client.topic(inbound(s)) for s in SERVICES})
+                    waited, what = longest_wait(observer, client.sent_at)
                     return {
                         "report": report,
                         "chaos": chaos,

@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -233,20 +233,19 @@ class CalendarChaos:
         raise ValueError(f"unknown fault {fault.kind}")
 
 
-def longest_wait(observer: TopicObserver, inbound_topics: set[str]) -> tuple[float, str]:
+def longest_wait(observer: TopicObserver, sent_at: Mapping[str, int]) -> tuple[float, str]:
     """The longest any partner waited for the answer to an event it sent: from the event's broker
-    timestamp on its inbound topic to the first answer's (seconds, and which event)."""
-    sent = {o.envelope.id: o for o in observer.distinct if o.envelope is not None and o.topic in inbound_topics}
-    first: dict[str, int] = {}
+    timestamp on its own inbound topic (`sent_at`, by id, as the client's sends were acknowledged)
+    to the first answer's (seconds, and which event)."""
+    first: dict[str, tuple[int, str]] = {}
     for o in observer.distinct:
         cause = o.envelope.causation_id if o.envelope is not None else None
-        if cause in sent and cause is not None:
-            first[cause] = min(first.get(cause, o.timestamp_ms), o.timestamp_ms)
+        if cause is not None and cause in sent_at and (cause not in first or o.timestamp_ms < first[cause][0]):
+            first[cause] = (o.timestamp_ms, f"{o.type} {o.subject}")
     if not first:
         return 0.0, ""
-    cause, answered = max(first.items(), key=lambda item: item[1] - sent[item[0]].timestamp_ms)
-    waited = (answered - sent[cause].timestamp_ms) / 1000
-    return round(waited, 2), f"{sent[cause].type} {sent[cause].subject}"
+    cause, (answered, what) = max(first.items(), key=lambda item: item[1][0] - sent_at[item[0]])
+    return round((answered - sent_at[cause]) / 1000, 2), f"the cause of {what}"
 
 
 def fault_seed(environment: Callable[[str], str | None]) -> int:

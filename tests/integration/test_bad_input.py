@@ -14,7 +14,7 @@ from prometheus_client.metrics_core import Metric
 
 from shared.contract.envelope import new_envelope
 from shared.contract.events.orders import DemandEndorsed, DemandSubmitted, PublishOrder
-from shared.messaging.answers import ANSWER_ORDINAL
+from shared.messaging.answers import RECORD_ORDINAL
 from shared.messaging.context import emitted_event_id
 from shared.policy import YUAN
 from tests.builders import SHIZHU, new_order_id, tianma_demand
@@ -24,7 +24,8 @@ from tools.client import ProgrammeClient, TopicObserver, envelope_for
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 SHIZHU_SYSTEM = f"/counties/{SHIZHU}"
-NOW = datetime(2019, 6, 1, tzinfo=UTC)
+NOW = datetime.now(UTC)
+"""When the test events say they were signed: now, as a partner's are (freshness, docs/contract/README.md)."""
 STRUCTURED = [("content-type", b"application/cloudevents+json")]
 
 
@@ -120,7 +121,8 @@ async def test_bad_input_is_dead_lettered_with_its_reason_and_the_next_event_is_
     value = bad(order_id)
     refusals_before = refusals_counted(orders_service, rule or reason)
     await client.enrol(SHIZHU_SYSTEM)
-    sent = await client.send_raw(client.topic("orders.inbound"), value, key=order_id.encode(), headers=STRUCTURED)
+    own_topic = client.topic_of("DemandSubmitted", SHIZHU_SYSTEM)  # 石柱县's own inbound topic
+    sent = await client.send_raw(own_topic, value, key=order_id.encode(), headers=STRUCTURED)
     good = await client.send(
         DemandSubmitted(order_id=order_id, demand=tianma_demand(), submitted_by="石柱县"), source=SHIZHU_SYSTEM
     )
@@ -129,7 +131,7 @@ async def test_bad_input_is_dead_lettered_with_its_reason_and_the_next_event_is_
         lambda o: (
             o.header("dlt.origin.offset") == str(sent.offset)
             and o.header("dlt.origin.partition") == str(sent.partition)
-            and o.header("dlt.origin.topic") == client.topic("orders.inbound")
+            and o.header("dlt.origin.topic") == own_topic
         )
     )
     assert letter.value == value, "the dead letter keeps the original bytes"
@@ -153,7 +155,7 @@ async def test_bad_input_is_dead_lettered_with_its_reason_and_the_next_event_is_
         assert answers[0].data["service"] == "orders"
         refused = SimpleNamespace(source=SHIZHU_SYSTEM, id=answers[0].data["rejected_event_id"])
         assert answers[0].envelope is not None
-        assert answers[0].envelope.id == emitted_event_id("orders", refused, ANSWER_ORDINAL), "derived from its cause"  # type: ignore[arg-type]
+        assert answers[0].envelope.id == emitted_event_id("orders", refused, RECORD_ORDINAL), "derived from its cause"  # type: ignore[arg-type]
     else:
         assert answers == []
     pool = orders_service.pool
@@ -163,7 +165,7 @@ async def test_bad_input_is_dead_lettered_with_its_reason_and_the_next_event_is_
         "SELECT reason_code FROM dead_letters WHERE origin_partition = $1 AND origin_offset = $2 AND origin_topic = $3",
         sent.partition,
         sent.offset,
-        client.topic("orders.inbound"),
+        own_topic,
     )
     assert recorded["reason_code"] == reason
 
@@ -186,11 +188,13 @@ async def test_a_dead_letter_is_recorded_once_however_often_its_record_is_consum
     orders_service: Any, client: ProgrammeClient, observer: TopicObserver
 ) -> None:
     order_id = new_order_id()
-    sent = await client.send_raw(client.topic("orders.inbound"), b"{broken", key=order_id.encode())
+    await client.enrol(SHIZHU_SYSTEM)
+    own_topic = client.topic_of("DemandSubmitted", SHIZHU_SYSTEM)
+    sent = await client.send_raw(own_topic, b"{broken", key=order_id.encode())
     await observer.wait_for(lambda o: o.header("dlt.origin.offset") == str(sent.offset) and o.key == order_id.encode())
     from shared.messaging.records import Record
 
-    redelivered = Record(client.topic("orders.inbound"), sent.partition, sent.offset, order_id.encode(), b"{broken", ())
+    redelivered = Record(own_topic, sent.partition, sent.offset, order_id.encode(), b"{broken", ())
     await orders_service.handle_records([redelivered])  # as after a crash before the offset commit
     await observer.settle(0.5)
     letters = [

@@ -108,7 +108,7 @@ async def test_a_poison_message_is_dead_lettered_after_bounded_retries_and_its_p
     key = poison.encode()  # both on one partition: the second waits behind the first
     first = await client.send(DemandEndorsed(order_id=poison, endorsed_by="石柱县"), source=SHIZHU_SYSTEM)
     second = await client.send_raw(
-        client.topic("orders.inbound"),
+        client.topic_of("DemandEndorsed", SHIZHU_SYSTEM),
         await _signed_endorsement(client, after),
         key=key,
         headers=[("content-type", b"application/cloudevents+json")],
@@ -133,18 +133,18 @@ async def test_a_database_outage_rolls_back_and_never_commits_past_the_failed_ev
     behaviour.transient_failures[failing] = 4
     key = failing.encode()
     first = await client.send_raw(
-        client.topic("orders.inbound"),
+        client.topic_of("DemandEndorsed", SHIZHU_SYSTEM),
         await _signed_endorsement(client, failing),
         key=key,
         headers=[("content-type", b"application/cloudevents+json")],
     )
     await client.send_raw(
-        client.topic("orders.inbound"),
+        client.topic_of("DemandEndorsed", SHIZHU_SYSTEM),
         await _signed_endorsement(client, following),
         key=key,
         headers=[("content-type", b"application/cloudevents+json")],
     )
-    partition = TopicPartition(client.topic("orders.inbound"), first.partition)
+    partition = TopicPartition(client.topic_of("DemandEndorsed", SHIZHU_SYSTEM), first.partition)
     admin = AIOKafkaAdminClient(**infrastructure.kafka.aiokafka())
     await admin.start()
     try:
@@ -206,7 +206,7 @@ async def test_a_record_whose_handler_always_raises_a_database_error_while_the_d
     key = stubborn.encode()
     for order_id in (stubborn, following):
         await client.send_raw(
-            client.topic("orders.inbound"),
+            client.topic_of("DemandEndorsed", SHIZHU_SYSTEM),
             await _signed_endorsement(client, order_id),
             key=key,
             headers=[("content-type", b"application/cloudevents+json")],
@@ -252,13 +252,15 @@ async def test_readiness_reports_a_stalled_partition_and_an_outbox_left_behind_a
                 return checks if checks["consumer"] != "ok" else None
 
             checks = await eventually(stalled, "readiness reported the stalled partition", every_s=0.1)
-            assert checks["consumer"].startswith(f"stalled: {prefix}orders.inbound["), checks
+            assert checks["consumer"].startswith(f"stalled: {prefix}orders.inbound.counties.500240["), checks
             assert "1 record(s) waiting" in checks["consumer"]
             assert not runtime.is_ready(checks)
             metric = runtime.metrics.registry.get_sample_value
             assert metric("expert_teams_partitions_stalled", {"service": "flaky"}) == 1
             lag = [s for family in runtime.metrics.consumer_lag.collect() for s in family.samples]
-            assert sum(s.value for s in lag if s.labels["topic"] == f"{prefix}orders.inbound") == 1, "one record waits"
+            assert sum(s.value for s in lag if s.labels["topic"] == f"{prefix}orders.inbound.counties.500240") == 1, (
+                "one record waits"
+            )
 
             monkeypatch.setattr(runtime.consumer, "process_batch", working)
             assert await wait_applied(runtime, stuck, timeout_s=30) == 1

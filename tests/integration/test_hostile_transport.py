@@ -13,7 +13,8 @@ import pytest
 
 from shared.contract import limits
 from shared.contract.events.orders import DemandSubmitted
-from shared.topics import inbound
+from shared.contract.partners import principal_of
+from shared.topics import partner_inbound
 from tests.builders import SHIZHU, new_order_id, tianma_demand
 from tests.hostile import RawName, allow_raw_header_names, duplicated, nested_arrays, with_extra
 from tests.signing import signed
@@ -23,7 +24,8 @@ from tools.client import ProgrammeClient, TopicObserver, binary_headers, envelop
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 SHIZHU_SYSTEM = f"/counties/{SHIZHU}"
-NOW = datetime(2019, 6, 1, tzinfo=UTC)
+NOW = datetime.now(UTC)
+"""When the test events say they were signed: now, as a partner's are (freshness, docs/contract/README.md)."""
 STRUCTURED = [("content-type", b"application/cloudevents+json")]
 
 
@@ -60,7 +62,7 @@ async def submitted(observer: TopicObserver, event_ids: list[str], timeout_s: fl
 async def test_a_header_value_that_is_not_utf8_loses_none_of_the_events_sent_with_it(
     orders_service: Any, client: ProgrammeClient, observer: TopicObserver
 ) -> None:
-    topic = client.topic(inbound("orders"))
+    topic = client.topic(partner_inbound("orders", principal_of(SHIZHU_SYSTEM)))
     noted = envelope_for(submission(new_order_id()), source=SHIZHU_SYSTEM, time=NOW)
     await client.enrol(SHIZHU_SYSTEM)
     await client.send_raw(
@@ -156,7 +158,7 @@ async def test_a_hostile_record_is_dead_lettered_with_its_reason_and_its_partiti
     allow_raw_header_names()
     order_id = new_order_id()
     value, headers = attack(order_id)
-    topic = client.topic(inbound("orders"))
+    topic = client.topic(partner_inbound("orders", principal_of(SHIZHU_SYSTEM)))
     await client.enrol(SHIZHU_SYSTEM)
     hostile = await client.send_raw(topic, value, key=order_id.encode(), headers=headers)
     after = await client.send(submission(order_id), source=SHIZHU_SYSTEM)  # same key: same partition, later
@@ -190,7 +192,10 @@ async def test_a_record_near_the_broker_limit_is_dead_lettered_within_the_limit_
     assert len(value) > limits.MAX_RECORD_BYTES
     await client.enrol(SHIZHU_SYSTEM)
     hostile = await client.send_raw(
-        client.topic(inbound("orders")), value, key=order_id.encode(), headers=[*STRUCTURED, ("x-big", b"1")]
+        client.topic(partner_inbound("orders", principal_of(SHIZHU_SYSTEM))),
+        value,
+        key=order_id.encode(),
+        headers=[*STRUCTURED, ("x-big", b"1")],
     )
     after = await client.send(submission(order_id), source=SHIZHU_SYSTEM)
     origin = (hostile.topic, hostile.partition, hostile.offset)

@@ -205,7 +205,7 @@ async def test_bad_input_to_matching_is_dead_lettered_and_answered(
 ) -> None:
     order_id = await publish_tianma_order(client, observer)
     team = TeamComposition(team_id=new_id("TEAM"), name="冒名团队", lead_expert_id="EXP-x1")
-    forged = await client.send(application(order_id, team), source="/counties/500240")
+    forged = await client.send(application(order_id, team), source="/bureau/hrss")  # entitled to matching, not to apply
     assert (await rejection_of(observer, forged.id))["reason_code"] == "unauthorized_source"
     unknown = await client.send(application(order_id, team), source=PORTAL)
     assert (await rejection_of(observer, unknown.id))["reason_code"] == "unknown_expert"

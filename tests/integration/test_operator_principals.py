@@ -26,7 +26,7 @@ from confluent_kafka.admin import (
 
 from shared.kafka_access import KafkaAccess
 from shared.messaging.kafka import ensure_topics
-from shared.topics import PARTNERS, TopicSpec, events, inbound
+from shared.topics import PARTNERS, TopicSpec, events
 from tests.conftest import Infrastructure
 from tools.stack.access_control import admin_client, grants_on_broker, users_on_broker
 from tools.stack.kafka import _admin_sees_brokers
@@ -148,7 +148,7 @@ async def test_the_provisioner_makes_and_corrects_topics_but_reads_and_writes_no
 async def test_the_operator_reads_and_writes_the_programme_sets_cluster_configs_and_deletes_no_topic(
     operator: KafkaAccess, provisioner: KafkaAccess, topics_ready: str
 ) -> None:
-    topic = f"{topics_ready}{inbound('orders')}"
+    topic = f"{topics_ready}{events('orders')}"  # the programme's own: it exists from the session's start
     assert await asyncio.to_thread(produce, operator, topic) is None
     await read_one(operator, topic)
     group = f"{topics_ready}operator-check"

@@ -76,6 +76,8 @@ async def test_a_returned_demand_is_resubmitted_as_revision_two_then_cancelled(
         DemandSubmitted(order_id=order_id, demand=tianma_demand(title="天麻繁育（修订）"), submitted_by="石柱县"),
         source=SHIZHU_SYSTEM,
     )
+    # the bureau cancels what it has seen submitted: its own topic is not ordered with the county's
+    await observer.wait_for(about(order_id, "OrderSubmitted"), count=2)
     await client.send(
         CancelOrder(order_id=order_id, cancelled_by="市人力社保局", reason="与其他订单重复"), source=BUREAU
     )

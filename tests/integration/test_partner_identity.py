@@ -18,8 +18,9 @@ from confluent_kafka import KafkaError, Producer
 
 from shared.contract.partners import principal_of
 from shared.kafka_access import KafkaAccess
-from shared.topics import REJECTIONS, deadletter, events, inbound
+from shared.topics import REJECTIONS, answers, deadletter, events, inbound, partner_inbound
 from tests.conftest import Infrastructure
+from tools.keyring import open_partner_topics
 from tools.stack.access_control import (
     Grant,
     admin_client,
@@ -50,11 +51,17 @@ def admin(infrastructure: Infrastructure) -> Any:
 
 
 def onboard(admin: Any, infrastructure: Infrastructure, source: str, prefix: str) -> KafkaAccess:
-    """What `expert-teams partners add` does: a SCRAM user and the partner's ACLs."""
+    """What `expert-teams partners add` does: its own topics, a SCRAM user and the partner's ACLs."""
+    asyncio.run(open_partner_topics(infrastructure.kafka, prefix, source))
     principal, password = principal_of(source), new_password()
     upsert_user(admin, principal, password)
     sync_grants(admin, f"User:{principal}", partner_grants(source, prefix))
     return infrastructure.kafka.as_user(principal, password)
+
+
+def own(source: str, service: str) -> str:
+    """The partner's own inbound topic of `service`."""
+    return partner_inbound(service, principal_of(source))
 
 
 @pytest.fixture
@@ -94,8 +101,16 @@ async def test_a_client_without_credentials_or_with_a_wrong_password_is_refused(
 async def test_a_county_writes_its_inbound_topic_and_the_broker_refuses_it_every_service_topic(
     shizhu: KafkaAccess, topics_ready: str
 ) -> None:
-    assert await asyncio.to_thread(produce, shizhu, f"{topics_ready}{inbound('orders')}") is None
-    for topic in (events("orders"), REJECTIONS, deadletter("orders"), inbound("funding"), inbound("matching")):
+    assert await asyncio.to_thread(produce, shizhu, f"{topics_ready}{own(SHIZHU, 'orders')}") is None
+    for topic in (
+        events("orders"),
+        REJECTIONS,
+        deadletter("orders"),
+        own(SHIZHU, "funding"),
+        own(SHIZHU, "matching"),
+        own("/counties/500238", "orders"),
+        answers("counties.500238"),
+    ):
         refused = await asyncio.to_thread(produce, shizhu, f"{topics_ready}{topic}")
         assert refused is not None, f"石柱县 wrote {topic}"
         assert refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, (topic, refused)
@@ -104,10 +119,10 @@ async def test_a_county_writes_its_inbound_topic_and_the_broker_refuses_it_every
 async def test_the_treasury_may_write_only_funding_input(
     admin: Any, infrastructure: Infrastructure, topics_ready: str
 ) -> None:
-    treasury = onboard(admin, infrastructure, TREASURY, topics_ready)
+    treasury = await asyncio.to_thread(onboard, admin, infrastructure, TREASURY, topics_ready)
     try:
-        assert await asyncio.to_thread(produce, treasury, f"{topics_ready}{inbound('funding')}") is None
-        refused = await asyncio.to_thread(produce, treasury, f"{topics_ready}{inbound('orders')}")
+        assert await asyncio.to_thread(produce, treasury, f"{topics_ready}{own(TREASURY, 'funding')}") is None
+        refused = await asyncio.to_thread(produce, treasury, f"{topics_ready}{own(SHIZHU, 'orders')}")
         assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
     finally:
         revoke_all(admin, treasury.principal)
@@ -138,8 +153,8 @@ async def test_a_service_writes_its_own_topics_and_not_another_services(
 async def test_revoked_credentials_are_refused_on_the_next_request_and_at_the_next_connection(
     admin: Any, infrastructure: Infrastructure, topics_ready: str
 ) -> None:
-    county = onboard(admin, infrastructure, "/counties/500238", topics_ready)
-    topic = f"{topics_ready}{inbound('orders')}"
+    county = await asyncio.to_thread(onboard, admin, infrastructure, "/counties/500238", topics_ready)
+    topic = f"{topics_ready}{own('/counties/500238', 'orders')}"
     connected = AIOKafkaProducer(**county.aiokafka(), acks="all", request_timeout_ms=5000)
     await connected.start()
     try:

@@ -154,7 +154,7 @@ async def test_one_orders_year_is_one_trace_from_the_county_to_the_review_and_it
     assert [(service_of(s), s.name) for s in chain[:3]] == [
         ("funding", f"process {prefix}matching.events"),
         ("matching", "handle AwardOrder"),
-        ("matching", f"process {prefix}matching.inbound"),
+        ("matching", f"process {prefix}matching.inbound.bureau.hrss"),  # the bureau's own topic
     ]
     assert chain[-1].context is not None and chain[-1].context.span_id == root.get_span_context().span_id
     assert handled_acceptance.context is not None
@@ -188,7 +188,7 @@ async def test_one_orders_year_is_one_trace_from_the_county_to_the_review_and_it
     assert above[:3] == [
         ("funding", f"process {prefix}reviews.events"),
         ("reviews", "handle CloseReviewCycle"),
-        ("reviews", f"process {prefix}reviews.inbound"),
+        ("reviews", f"process {prefix}reviews.inbound.bureau.hrss"),
     ]
     assert released[-1].envelope is not None
     assert released[-1].envelope.extensions["traceparent"].split("-")[1] == format(closing_trace, "032x")
