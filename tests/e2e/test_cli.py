@@ -277,6 +277,14 @@ async def test_an_operator_onboards_a_county_which_then_writes_only_its_inbound_
         infrastructure, topics_ready, "partners", "add", "/counties/500156", "--out", str(folder), "--generate"
     )
     assert code != 0 and "onboarded already" in err
+    code, out, err = await cli(
+        infrastructure, topics_ready, "partners", "add", "/counties/500156", "--out", str(folder), "--rotate"
+    )
+    assert code == 0, err
+    assert "rotated /counties/500156" in out and "its registered key stays" in out, "a new password, the same key"
+    rotated_values = dict(line.split("=", 1) for line in settings.read_text().splitlines() if line and line[0] != "#")
+    assert rotated_values["sasl.password"] != values["sasl.password"]
+    partner = infrastructure.kafka.as_user(values["sasl.username"], rotated_values["sasl.password"])
 
     rotated = generate_private_key()
     code, out, err = await cli(

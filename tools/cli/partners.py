@@ -65,8 +65,8 @@ def add_parsers(sub: Any, connection_args: Any) -> None:
             help=f"the operator's signing key (PEM; default: ${OPERATOR_KEY_FILE_VARIABLE}, else the embedded stack's)",
         )
 
-    def key_args(q: argparse.ArgumentParser) -> None:
-        given = q.add_mutually_exclusive_group(required=True)
+    def key_args(q: argparse.ArgumentParser, required: bool = True) -> None:
+        given = q.add_mutually_exclusive_group(required=required)
         given.add_argument(
             "--public-key",
             help="the partner's own public key (base64url: Ed25519 its 32 raw bytes, SM2 its 64 bytes x||y); its "
@@ -84,9 +84,11 @@ def add_parsers(sub: Any, connection_args: Any) -> None:
     )
     operator_args(q)
     q.add_argument("source", help="the partner's CloudEvents source, e.g. /counties/500240")
-    key_args(q)
+    key_args(q, required=False)
     q.add_argument("--out", type=Path, help="folder for the partner's credentials (default: the stack's)")
-    q.add_argument("--rotate", action="store_true", help="give an onboarded partner a new password")
+    q.add_argument(
+        "--rotate", action="store_true", help="give an onboarded partner a new password (its key stays unless given)"
+    )
     q.add_argument("--show-password", action="store_true", help="print the password too (it is in the file)")
     q.add_argument("--partitions", type=int, default=None, help="partitions of each of its inbound topics (default 3)")
     defaults = PartnerQuotas()
@@ -267,7 +269,11 @@ def cmd_partners_add(args: argparse.Namespace) -> None:
             "`partners key` a new signing key"
         )
     folder = _credentials_dir(args, connection, principal)
-    algorithm, public_key, key_file = _partner_key(args, folder)
+    if not (args.public_key or args.generate or known):
+        raise SystemExit(
+            "expert-teams: give the partner's own public key (--public-key) or, for demos and tests, --generate"
+        )
+    algorithm, public_key, key_file = _partner_key(args, folder) if args.public_key or args.generate else ("", "", None)
     prefix = connection.topic_prefix
     topics = asyncio.run(open_partner_topics(connection.kafka, prefix, source, partitions=args.partitions))
     password = new_password()
@@ -281,7 +287,7 @@ def cmd_partners_add(args: argparse.Namespace) -> None:
         asyncio.run(set_quotas(connection.kafka, principal, quotas))
     except QuotaRefused as exc:
         raise SystemExit(f"expert-teams: {exc}") from None
-    record = asyncio.run(register(registry, source, public_key, algorithm=algorithm))
+    record = asyncio.run(register(registry, source, public_key, algorithm=algorithm)) if public_key else None
     print(f"{'rotated' if known else 'onboarded'} {source} as principal {principal}")
     print(f"  may send: {', '.join(entitled)}")
     for topic in topics[:-1]:
@@ -289,8 +295,11 @@ def cmd_partners_add(args: argparse.Namespace) -> None:
     print(f"  answers:  reads {topics[-1]} in consumer groups named {prefix}{principal}{GROUP_DELIMITER}<name>")
     print(f"  ACLs:     {len(report.created)} created, {len(report.deleted)} removed")
     print(f"  quotas:   {quotas.shown()} per broker")
-    print(f"  signing:  {record.algorithm} key {record.key_id} registered (#{record.sequence} of {prefix}partners)")
-    print(f"            every event names it: signaturekeyid={record.key_id}")
+    if record is not None:
+        print(f"  signing:  {record.algorithm} key {record.key_id} registered (#{record.sequence} of {prefix}partners)")
+        print(f"            every event names it: signaturekeyid={record.key_id}")
+    else:
+        print("  signing:  its registered key stays (`partners key` registers a new one)")
     if key_file is not None:
         print(f"            private key {key_file} (owner-only; the partner signs every event with it)")
     print("client settings:")
