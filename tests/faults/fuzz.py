@@ -32,6 +32,7 @@ from shared.contract.events.reviews import (
 )
 from shared.contract.partners import principal_of
 from shared.contract.registry import REGISTRY
+from shared.contract.replays import REPLAY_HEADERS
 from shared.contract.signing import SigningError
 from shared.messaging.transport import header_name_is_text
 from shared.topics import inbound, partner_inbound
@@ -152,6 +153,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "nul": frozenset({"schema_violation"}),
     "forged_source": frozenset({"unauthorized_source"}),
     "rule_breaker": frozenset({"business_rule"}),
+    "stale": frozenset({"stale"}),
+    "replay_marker_forged": frozenset({"business_rule"}),
     "binary_bad_specversion": frozenset({"not_cloudevent"}),
     "tombstone": frozenset({"not_cloudevent"}),
     "header_name_not_utf8": frozenset({"bad_headers"}),
@@ -171,7 +174,17 @@ TRANSPORT_KINDS = KINDS[KINDS.index("header_name_not_utf8") :]
 
 
 SIGNED_KINDS = frozenset(
-    {"schema_violation", "huge_field", "forged_source", "rule_breaker", "wide", "near_size_limit", "unknown_type"}
+    {
+        "schema_violation",
+        "huge_field",
+        "forged_source",
+        "rule_breaker",
+        "wide",
+        "near_size_limit",
+        "unknown_type",
+        "stale",
+        "replay_marker_forged",
+    }
 )
 """Kinds whose expected reason is decided after the signature is verified (every event on a partner's
 topic is verified first, whatever its type): their sender signs them, so that what is refused is what
@@ -221,7 +234,8 @@ def _hostile(draw: st.DrawFn, service: str, kind: str) -> Message:
             )
         )
         document[attribute] = bad
-    elif kind == "unknown_type":
+    elif kind == "unknown_type":  # data any canonical form can sign: the type alone is wrong
+        document["data"] = {"order_id": "500240-FUZZ", "note": draw(_text(20))}
         document["type"] = "Fuzz" + draw(
             st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij", min_size=1, max_size=12)
         )
@@ -232,6 +246,14 @@ def _hostile(draw: st.DrawFn, service: str, kind: str) -> Message:
     elif kind == "forged_source":
         data, forged_source = _forged(service)
         return Message(service, kind, _envelope_bytes(data, forged_source), data.subject().encode(), STRUCTURED)
+    elif kind == "stale":  # signed by its sender, dated long before it arrives
+        data = _rule_breaker(service, "stale")
+        old = envelope_for(data, source=source, time=datetime(2001, 1, 1, tzinfo=UTC)).to_structured_json()
+        return Message(service, kind, old, data.subject().encode(), STRUCTURED)
+    elif kind == "replay_marker_forged":  # the operator's replay headers, written by the sender: ignored
+        data = _rule_breaker(service, draw(st.sampled_from(INJECTIONS)))
+        marker = [(name, draw(st.binary(max_size=48))) for name in REPLAY_HEADERS]
+        return Message(service, kind, _envelope_bytes(data, source), data.subject().encode(), [*STRUCTURED, *marker])
     elif kind == "rule_breaker":
         data = _rule_breaker(service, draw(st.sampled_from(INJECTIONS)))
         return Message(service, kind, _envelope_bytes(data, source), data.subject().encode(), STRUCTURED)
