@@ -17,20 +17,18 @@ a keyring; no private key appears in a log line or an exception.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contract.keys import SigningKey
 from shared.contract.partners import OperatorKeys, PartnerRecord, principal_of
-from shared.contract.registry import REGISTRY
 from shared.contract.signing import generate_private_key, load_private_key, save_private_key
 from shared.kafka_access import KafkaAccess
 from shared.messaging.kafka import ensure_topics, start_with_retry
 from shared.messaging.partners import PartnerDirectory, append_registry_record
 from shared.settings import KafkaSettings
-from shared.topics import PARTNERS, SERVICES, partner_topics, with_prefix
+from shared.topics import PARTNER_TOPIC_PARTITIONS, PARTNERS, SERVICES, inbound, partner_topics, with_prefix
 
 KEY_FILE = "signing-key.pem"
 OPERATOR = "operator"
@@ -124,8 +122,10 @@ class Keyring:
 
 def services_of(source: str) -> tuple[str, ...]:
     """The services whose inbound types `source` may send (the registry's senders)."""
-    topics = {spec.topic for spec in REGISTRY if any(fnmatchcase(source, p) for p in spec.senders)}
-    return tuple(service for service in SERVICES if f"{service}.inbound" in topics)
+    from tools.stack.access_control import inbound_topics_of
+
+    topics = set(inbound_topics_of(source))
+    return tuple(service for service in SERVICES if inbound(service) in topics)
 
 
 @dataclass
@@ -146,6 +146,10 @@ class Registry:
     def operators(self) -> OperatorKeys:
         return self.trusted or self.operator.trusted
 
+    def directory(self) -> PartnerDirectory:
+        """The registry as the services read it (use it in `async with`: read to its end first)."""
+        return PartnerDirectory(self.access, self.topic, self.operators)
+
 
 async def open_partner_topics(
     access: KafkaAccess, prefix: str, source: str, *, principal: str | None = None, partitions: int | None = None
@@ -154,7 +158,7 @@ async def open_partner_topics(
     replicated as the cluster allows (3 copies, 2 in sync, where there are three brokers). Returns
     their names."""
     principal = principal or principal_of(source)
-    specs = partner_topics(principal, services_of(source), *(() if partitions is None else (partitions,)))
+    specs = partner_topics(principal, services_of(source), partitions or PARTNER_TOPIC_PARTITIONS)
     brokers = await _broker_count(access)
     replication = min(3, brokers)
     settings = KafkaSettings(
@@ -189,21 +193,25 @@ async def register(
     signs no more (what it signed before stays valid). Registering the source's current key again
     changes nothing."""
     principal = principal or principal_of(source)
-    current = await current_record(registry, source)
-    if current is not None and current.active and current.public_key == public_key and current.principal == principal:
-        return current
-    return await append_registry_record(
-        registry.access,
-        registry.topic,
-        registry.operators,
-        registry.operator.key,
-        source=source,
-        principal=principal,
-        algorithm=algorithm,
-        public_key=public_key,
-        status="active",
-        changed_by=registry.operator.name,
-    )
+    async with registry.directory() as directory:
+        current = directory.history.latest(source)
+        if (
+            current is not None
+            and current.active
+            and (current.public_key, current.principal) == (public_key, principal)
+        ):
+            return current
+        return await append_registry_record(
+            directory,
+            registry.access,
+            registry.operator.key,
+            source=source,
+            principal=principal,
+            algorithm=algorithm,
+            public_key=public_key,
+            status="active",
+            changed_by=registry.operator.name,
+        )
 
 
 async def enrol(registry: Registry, source: str, keyring: Keyring, *, algorithm: str = "Ed25519") -> PartnerRecord:
@@ -218,29 +226,28 @@ async def enrol(registry: Registry, source: str, keyring: Keyring, *, algorithm:
 
 async def current_record(registry: Registry, source: str) -> PartnerRecord | None:
     """The source's latest record in the registry as it is now (its key, or its revocation)."""
-    async with PartnerDirectory(registry.access, registry.topic, registry.operators) as directory:
+    async with registry.directory() as directory:
         return directory.history.latest(source)
 
 
 async def revoke(registry: Registry, source: str) -> list[PartnerRecord]:
     """Revoke every key of the source that is not revoked yet: from the moment the records are on
     the topic, every service refuses what arrives signed by them (unauthorized_source)."""
-    async with PartnerDirectory(registry.access, registry.topic, registry.operators) as directory:
+    async with registry.directory() as directory:
         live = [state.registration for state in directory.history.keys_of(source) if state.revocation is None]
-    if not live:
-        raise LookupError(f"no key of source {source} is left to revoke")
-    return [
-        await append_registry_record(
-            registry.access,
-            registry.topic,
-            registry.operators,
-            registry.operator.key,
-            source=source,
-            principal=record.principal,
-            algorithm=record.algorithm,
-            public_key=record.public_key,
-            status="revoked",
-            changed_by=registry.operator.name,
-        )
-        for record in live
-    ]
+        if not live:
+            raise LookupError(f"no key of source {source} is left to revoke")
+        return [
+            await append_registry_record(
+                directory,
+                registry.access,
+                registry.operator.key,
+                source=source,
+                principal=record.principal,
+                algorithm=record.algorithm,
+                public_key=record.public_key,
+                status="revoked",
+                changed_by=registry.operator.name,
+            )
+            for record in live
+        ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -108,16 +109,9 @@ def verify(algorithm: str, public_key: str, message: bytes, signature: bytes) ->
     return sm2_verify(raw, message, signature)
 
 
-_ED25519_KEYS: dict[bytes, Ed25519PublicKey] = {}
-
-
+@functools.lru_cache(maxsize=4096)
 def _ed25519_public(raw: bytes) -> Ed25519PublicKey:
-    key = _ED25519_KEYS.get(raw)
-    if key is None:
-        if len(_ED25519_KEYS) > 4096:
-            _ED25519_KEYS.clear()
-        key = _ED25519_KEYS[raw] = Ed25519PublicKey.from_public_bytes(raw)
-    return key
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 # ---- private keys: what a partner (or the operator) signs with ---------------------------------

@@ -27,7 +27,7 @@ from typing import Any, Final
 import orjson
 import rfc8785
 
-from .keys import KeyFormatError, SigningKey, b64url, signature_bytes, signing_key_from_pem, verify
+from .keys import KeyFormatError, SigningKey, b64url, generate, signature_bytes, signing_key_from_pem, verify
 
 SIGNATURE: Final = "signature"
 """The CloudEvents extension attribute that carries the signature."""
@@ -46,8 +46,6 @@ class SigningError(ValueError):
 
 
 def generate_private_key(algorithm: str = "Ed25519") -> SigningKey:
-    from .keys import generate
-
     return generate(algorithm)
 
 

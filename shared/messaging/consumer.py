@@ -45,6 +45,7 @@ from shared.contract.authorization import SourcePolicy
 from shared.contract.envelope import Envelope
 from shared.contract.partners import OperatorKeys
 from shared.contract.registry import REGISTRY, EventRegistry
+from shared.contract.replays import has_marker
 from shared.db.types import Connection
 from shared.policy import ProgrammePolicy
 from shared.retry import Backoff
@@ -191,7 +192,7 @@ class EventConsumer:
         fetched_at = datetime.now(UTC)
         for item in partner:
             stages.arrival(item, self._operators, fetched_at)
-            if item.replay is None and inbox.REPLAY_HEADER in dict(item.record.headers):
+            if item.replay is None and has_marker(item.record.headers):
                 log.warning(
                     "a replay marker that is not the operator's was ignored: the event is judged as sent",
                     service=self.service,

@@ -227,9 +227,8 @@ class RegistryConflict(Exception):
 
 
 async def append_registry_record(
+    directory: PartnerDirectory,
     access: KafkaAccess,
-    topic: str,
-    operators: OperatorKeys,
     operator: SigningKey,
     *,
     source: str,
@@ -240,25 +239,24 @@ async def append_registry_record(
     changed_by: str,
     attempts: int = 5,
 ) -> PartnerRecord:
-    """Append one change to the registry, signed by `operator` and chained to the head as every
-    reader sees it; read back to confirm the readers accept it (another writer may have appended
-    first: then it is made again after the new head)."""
-    async with PartnerDirectory(access, topic, operators) as directory:
-        for _ in range(attempts):
-            head: RegistryHead = directory.history.head
-            record = registry_record(
-                head=head,
-                source=source,
-                principal=principal,
-                algorithm=algorithm,
-                public_key=public_key,
-                status=status,
-                changed_at=datetime.now(UTC),
-                changed_by=changed_by,
-                operator=operator,
-            )
-            await publish_partner(access, topic, record)
-            await directory.refresh()
-            if any(accepted.digest() == record.digest() for accepted, _ in directory.history.records[-50:]):
-                return record
-        raise RegistryConflict(f"the registry kept changing while {source}'s record was appended; try again")
+    """Append one change to the registry `directory` reads (started: read to its end), signed by
+    `operator` and chained to the head as every reader sees it; read back to confirm the readers
+    accept it (another writer may have appended first: then it is made again after the new head)."""
+    for _ in range(attempts):
+        head: RegistryHead = directory.history.head
+        record = registry_record(
+            head=head,
+            source=source,
+            principal=principal,
+            algorithm=algorithm,
+            public_key=public_key,
+            status=status,
+            changed_at=datetime.now(UTC),
+            changed_by=changed_by,
+            operator=operator,
+        )
+        await publish_partner(access, directory.topic, record)
+        await directory.refresh()
+        if any(accepted.digest() == record.digest() for accepted, _ in directory.history.records[-50:]):
+            return record
+    raise RegistryConflict(f"the registry kept changing while {source}'s record was appended; try again")
