@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,7 +30,7 @@ COUNTIES = ["500240", "500238", "500229", "500242", "500243"]
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def relay_env(infrastructure: Infrastructure, topics_ready: str, database_factory: Any) -> AsyncIterator[Any]:
-    url = await database_factory(f"relay_{id(object())}")
+    url = await database_factory(f"relay_{uuid.uuid4().hex[:8]}")  # id(object()) repeats: a shared database
     pool = await create_pool(url, max_size=4)
     async with pool.acquire() as conn:
         await migrate(conn, load_stream("messaging", MESSAGING_MIGRATIONS))
@@ -211,7 +212,7 @@ class RefusingProducer:
 
 async def test_a_row_after_a_failed_row_of_its_key_is_never_marked_published_before_it(relay_env: Any) -> None:
     pool, _, topic, _ = relay_env
-    run = f"refused{id(object())}"
+    run = f"refused{uuid.uuid4().hex[:8]}"
     await write_orders_events(pool, topic, run, 10)  # keys cycle over 5 counties: n and n+5 share a key
     rows = await pool.fetch("SELECT value FROM outbox ORDER BY seq")
     refused = rows[1]["value"]  # n = 1, key 500238-…; n = 6 shares it
